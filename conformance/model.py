@@ -1,0 +1,152 @@
+"""The nouns every layer shares: calls, scenarios, requests, outcomes.
+
+Plain frozen dataclasses with no behaviour beyond conversions, so the oracle, the generators, the
+provisioning and the reference server all speak the same language without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Literal
+
+from conformance.spec import FLAGS, CallState, Flag
+
+Method = Literal["GET", "POST"]
+Params = tuple[tuple[str, str], ...]
+
+
+class Credential(str, Enum):
+    """How a secret is presented in a request: the real one, none, or a wrong one."""
+
+    VALID = "valid"
+    MISSING = "missing"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Flags:
+    kept: bool = False
+    protected: bool = False
+    recording: bool = False
+
+    def get(self, flag: Flag) -> bool:
+        return bool(getattr(self, flag))
+
+    def with_flag(self, flag: Flag, value: bool) -> Flags:
+        return replace(self, **{flag: value})
+
+    @classmethod
+    def all(cls, value: bool) -> Flags:
+        return cls(value, value, value)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Flags:
+        return cls(**{f: bool(data.get(f, False)) for f in FLAGS})
+
+    def to_json(self) -> dict[str, bool]:
+        return {f: self.get(f) for f in FLAGS}
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call as the control protocol describes it (times relative to the target's clock)."""
+
+    call_id: str
+    caller: str
+    called: str
+    state: CallState
+    offset_seconds: int
+    flags: Flags = Flags()
+
+    def parties(self) -> tuple[str, str]:
+        return (self.caller, self.called)
+
+    def to_control(self) -> dict[str, Any]:
+        return {"callID": self.call_id, "caller": self.caller, "called": self.called,
+                "state": self.state, "offsetSeconds": self.offset_seconds, **self.flags.to_json()}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The calls a case needs on the target, and the number and call the case is about."""
+
+    name: str
+    calls: tuple[Call, ...]
+    extension: str
+    call_id: str
+    controlled: tuple[str, ...] = ()
+
+    def call(self, call_id: str) -> Call | None:
+        return next((c for c in self.calls if c.call_id == call_id), None)
+
+    def to_control(self) -> dict[str, Any]:
+        return {"calls": [c.to_control() for c in self.calls],
+                "controlledExtensions": list(self.controlled)}
+
+
+@dataclass(frozen=True)
+class KeepCallRequest:
+    """One API request. Secrets are symbolic: the client puts the real ones in when sending."""
+
+    params: Params
+    method: Method = "GET"
+    api_key: Credential = Credential.VALID
+    token: Credential = Credential.VALID
+    post_in_query: bool = False
+
+    def get(self, name: str) -> str | None:
+        """The first value of ``name``, or None."""
+        return next((v for k, v in self.params if k == name), None)
+
+    def values(self, name: str) -> tuple[str, ...]:
+        return tuple(v for k, v in self.params if k == name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a request did: an error (no call changed) or a success on one call."""
+
+    call_id: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.call_id is None
+
+    def __str__(self) -> str:
+        return "error" if self.call_id is None else f"success on {self.call_id}"
+
+
+ERROR = Outcome(None)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """How a success changes flags: ``flag`` set to ``value``; ``flag`` None for unknown types."""
+
+    flag: Flag | None
+    value: bool
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the spec allows for one request against one scenario.
+
+    ``allowed`` maps each allowed outcome to the readings (OBSERVE ids and the reading chosen)
+    that lead to it, so an observed outcome tells which reading the target took. ``trace`` lists
+    the requirements that decided the outcome; ``formats`` the response formats allowed.
+    """
+
+    allowed: dict[Outcome, frozenset[tuple[str, str]]]
+    effect: Effect
+    trace: tuple[str, ...]
+    formats: frozenset[str]
+    observed_points: tuple[str, ...] = field(default=())
+
+    @property
+    def outcomes(self) -> frozenset[Outcome]:
+        return frozenset(self.allowed)
+
+    @property
+    def always_error(self) -> bool:
+        return self.outcomes == {ERROR}

@@ -1,0 +1,220 @@
+"""The requirement catalog: every clause of the KeepCall page as a traceable record.
+
+Levels: MUST gates certification by default, SHOULD gates with ``--level should``, OBSERVE is
+where the spec is silent or ambiguous: the suite reports what the target chose and never fails it.
+Each OBSERVE record names the readings the suite accepts (``readings``); the oracle enumerates
+exactly those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Level = Literal["MUST", "SHOULD", "OBSERVE"]
+LEVELS: Final[tuple[Level, ...]] = ("MUST", "SHOULD", "OBSERVE")
+
+PAGE: Final = "keepcall-api.txt"
+NOTES: Final = "envelope-notes.md"
+CONTROL: Final = "control-protocol.md"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: Level
+    title: str
+    clause: str
+    source: str = PAGE
+    readings: tuple[str, ...] = ()
+
+
+def _r(id: str, level: Level, title: str, clause: str, source: str = PAGE,
+       readings: tuple[str, ...] = ()) -> Requirement:
+    return Requirement(id, level, title, clause, source, readings)
+
+
+CATALOG: Final[tuple[Requirement, ...]] = (
+    # --- action ---------------------------------------------------------------------------
+    _r("KC-ACTION-001", "MUST", "action=KeepCall is served and answered as type KeepCall",
+       "action | action=KeepCall | Name of the HTTP API request. | Mandatory"),
+    _r("KC-ACTION-002", "MUST", "A request without action is answered with an error",
+       "action ... Mandatory"),
+    _r("KC-ACTION-003", "OBSERVE", "Letter case of the action name",
+       "action=KeepCall (the page shows one spelling only)",
+       readings=("case-sensitive: other spellings are an error", "case-insensitive")),
+    # --- authentication -------------------------------------------------------------------
+    _r("KC-AUTH-001", "MUST", "A request without apiKey is answered with an error",
+       "apiKey ... API key used to identify the application. | Mandatory"),
+    _r("KC-AUTH-002", "MUST", "A request with an unknown apiKey is answered with an error",
+       "apiKey ... API key used to identify the application."),
+    _r("KC-AUTH-003", "MUST",
+       "With a key that requires authentication, a request without token is an error",
+       "token ... Mandatory if authentication is configured for the given API key."),
+    _r("KC-AUTH-004", "MUST", "A request with an invalid token is answered with an error",
+       "token ... Unique identifier for authenticated sessions ... has to be used for each "
+       "request."),
+    _r("KC-AUTH-005", "MUST", "A valid apiKey and token are accepted",
+       "After successful authentication, the API sends back a token, which has to be used for "
+       "each request."),
+    _r("KC-AUTH-006", "MUST", "RequestToken with valid Basic credentials returns a token",
+       "the client first calls action=RequestToken&apiKey=... with an Authorization: Basic "
+       "header ... The token is returned in the XML", NOTES),
+    _r("KC-AUTH-007", "MUST", "RequestToken with wrong credentials is an error and returns no token",
+       "a user with administrator and supervisor roles", NOTES),
+    _r("KC-AUTH-008", "MUST", "A token is rejected once more than one hour has passed",
+       "Tokens live 1 hour.", NOTES),
+    _r("KC-AUTH-009", "SHOULD", "A token stays valid within its hour",
+       "Tokens live 1 hour.", NOTES),
+    _r("KC-AUTH-010", "OBSERVE", "A token sent with a key that requires no authentication",
+       "token ... Mandatory if authentication is configured for the given API key.",
+       readings=("ignored", "rejected")),
+    # --- response type --------------------------------------------------------------------
+    _r("KC-RT-001", "MUST", "Without responseType the response is XML",
+       "If the parameter is missing, it defaults to XML."),
+    _r("KC-RT-002", "MUST", "responseType=XML gives the XML envelope, for success and error",
+       "XML: the response is formatted and structured in XML, designed for applications"),
+    _r("KC-RT-003", "MUST", "responseType=HTML gives an HTML document, for success and error",
+       "HTML: the response is in human readable format and formatted using standard HTML; it can "
+       "be directly displayed in any browser."),
+    _r("KC-RT-004", "MUST", "responseType=TEXT gives plain text, for success and error",
+       "TEXT: simple clear text based response"),
+    _r("KC-RT-005", "OBSERVE", "An unlisted responseType value (JSON, unknown)",
+       "The following valid values apply: XML, HTML, TEXT",
+       readings=("error", "default to XML", "JSON (later API versions)")),
+    _r("KC-RT-006", "OBSERVE", "Letter case of responseType values",
+       "responseType=XML", readings=("case-sensitive", "case-insensitive")),
+    _r("KC-RT-007", "OBSERVE", "Content-Type header of each response format",
+       "The docs say nothing about ... Content-Type", NOTES),
+    # --- XML envelope ---------------------------------------------------------------------
+    _r("KC-XML-001", "MUST", "XML responses are well-formed UTF-8 XML without a DTD",
+       "a conformant server sends well-formed UTF-8 XML", NOTES),
+    _r("KC-XML-002", "MUST", "XML responses are valid against schemas/keepcall-response.xsd",
+       "Root VerbaApi, no namespace. One Response element with code ... and type", NOTES),
+    _r("KC-XML-003", "MUST", "Response/@type names the action, KeepCall",
+       "type (the action name, e.g. KeepCall)", NOTES),
+    _r("KC-XML-004", "MUST", "Response/@code is 0 on success and non-zero on error",
+       "code (0 = success; 2 in every error sample; no table of codes exists)", NOTES),
+    _r("KC-XML-005", "MUST", "An error carries a non-empty ErrorMessage in Response",
+       "Errors: an ErrorMessage element inside Response", NOTES),
+    _r("KC-XML-006", "OBSERVE", "Error code values and the envelope's optional parts",
+       "2 in every error sample; some versions add a description attribute; result data inside "
+       "or after Response", NOTES, readings=("code 2", "other non-zero codes")),
+    # --- HTTP -----------------------------------------------------------------------------
+    _r("KC-HTTP-001", "MUST", "KeepCall is available by HTTP GET",
+       "The function is available as a HTTP GET or HTTP POST request."),
+    _r("KC-HTTP-002", "MUST", "KeepCall is available by HTTP POST with a form-encoded body",
+       "The function is available as a HTTP GET or HTTP POST request."),
+    _r("KC-HTTP-003", "OBSERVE", "POST with the parameters in the query string",
+       "The docs say nothing about ... how a POST body is encoded", NOTES,
+       readings=("served", "not served")),
+    _r("KC-HTTP-004", "MUST",
+       "The result is carried in the body: no 5xx, no redirect, success with a 2xx status",
+       "The result of a request is carried in the body (code attribute), so a suite must judge "
+       "by the body, not the HTTP status.", NOTES),
+    _r("KC-HTTP-005", "OBSERVE", "HTTP status of application errors",
+       "The docs say nothing about HTTP status codes", NOTES,
+       readings=("200 with the error body", "4xx with the error body")),
+    # --- identification -------------------------------------------------------------------
+    _r("KC-ID-001", "MUST", "callID of an existing call identifies that call",
+       "callID ... Defines the internal ID of the call."),
+    _r("KC-ID-002", "MUST", "An unknown callID is answered with an error",
+       "callID ... Defines the internal ID of the call."),
+    _r("KC-ID-003", "MUST", "Neither callID nor extension is an error",
+       "Either the callID or either the number parameter is mandatory"),
+    _r("KC-ID-004", "OBSERVE", "Both callID and extension given",
+       "It does not say what happens when both callID and extension are given", NOTES,
+       readings=("callID wins", "rejected")),
+    _r("KC-ID-005", "OBSERVE", "status given together with callID",
+       "whether status is read when only callID is given", NOTES,
+       readings=("status ignored", "status applied to the call")),
+    _r("KC-EXT-001", "MUST", "extension matches the calling party",
+       "the number is either the calling party or the called party"),
+    _r("KC-EXT-002", "MUST", "extension matches the called party",
+       "the number is either the calling party or the called party"),
+    _r("KC-EXT-003", "MUST", "extension matches whole numbers only, never a prefix or part",
+       "Defines the phone number that is a participant of the call."),
+    _r("KC-EXT-004", "MUST", "More than one matching ongoing call is an error",
+       "If the API, for some reason, finds more than 1 record, it will respond with error."),
+    _r("KC-EXT-005", "OBSERVE", "Several finished (last) or upcoming (next) calls on one number",
+       "the last finished call / the next call ... finds more than 1 record, it will respond "
+       "with error", readings=("error", "the most recent / the soonest call")),
+    _r("KC-EXT-006", "MUST", "extension without status is an error",
+       "status ... Mandatory if the number parameter is specified"),
+    # --- status ---------------------------------------------------------------------------
+    _r("KC-STATUS-001", "MUST", "status=ongoing finds the ongoing call, and only it",
+       "ongoing - the API will look for an ongoing call"),
+    _r("KC-STATUS-002", "MUST", "status=next finds the call starting within the next minute",
+       "next - the API will look for the next call in the upcoming 1 minute time range after the "
+       "API request"),
+    _r("KC-STATUS-003", "MUST", "status=next ignores calls starting later than one minute",
+       "in the upcoming 1 minute time range after the API request"),
+    _r("KC-STATUS-004", "MUST", "status=last finds the last finished call, and only it",
+       "last - the API will look for the last finished call"),
+    _r("KC-STATUS-005", "MUST", "status=ongoing,next prefers ongoing and falls back to next",
+       "ongoing, next - ... an ongoing call ...; if no record was found, the API will look for "
+       "the next call"),
+    _r("KC-STATUS-006", "MUST", "status=last,ongoing prefers last and falls back to ongoing",
+       "last, ongoing - ... the last finished call ...; if no record was found, the API will look "
+       "for an ongoing call"),
+    _r("KC-STATUS-007", "MUST", "An unknown status value is an error",
+       "The following valid values and value combinations apply"),
+    _r("KC-STATUS-008", "SHOULD", "An unlisted combination of status values is an error",
+       "The following valid values and value combinations apply"),
+    _r("KC-STATUS-009", "OBSERVE", "Letter case of status values",
+       "whether values are case-sensitive", NOTES,
+       readings=("case-sensitive", "case-insensitive")),
+    _r("KC-STATUS-010", "OBSERVE", "Whitespace after the comma of a status list",
+       "ongoing, next (printed with a space) / whether whitespace after the comma is allowed",
+       NOTES, readings=("accepted", "rejected")),
+    _r("KC-STATUS-011", "OBSERVE", "A call starting exactly one minute after the request",
+       "in the upcoming 1 minute time range", readings=("inside the window", "outside")),
+    _r("KC-STATUS-012", "MUST", "No matching call (after any fallback) is an error",
+       "Call cannot be found. (error sample)", NOTES),
+    # --- type, unmark and the flags -------------------------------------------------------
+    _r("KC-TYPE-001", "MUST", "KeepCall without type marks the call to be kept",
+       "Keeps the on-demand call."),
+    _r("KC-TYPE-002", "MUST", "type=manualRecord starts recording of a controlled extension",
+       "manualRecord - start recording of a Controlled extension"),
+    _r("KC-TYPE-003", "MUST", "type=do_not_delete sets the Protected flag",
+       "do_not_delete - set the Protected flag"),
+    _r("KC-TYPE-004", "SHOULD", "An unknown type is an error",
+       "the following other types of data can be modified: manualRecord, do_not_delete"),
+    _r("KC-TYPE-005", "OBSERVE", "type=manualRecord on a call with no controlled extension",
+       "manualRecord - start recording of a Controlled extension",
+       readings=("error", "recording started anyway")),
+    _r("KC-UNMARK-001", "MUST", "unmark=1 without type takes the keep mark back",
+       "If unmark=1 is set, the system does quite the opposite of the normal operation"),
+    _r("KC-UNMARK-002", "MUST", "unmark=1 with type=manualRecord stops recording",
+       "if type=manualRecord - stop recording of a Controlled extension"),
+    _r("KC-UNMARK-003", "MUST", "unmark=1 with type=do_not_delete removes the Protected flag",
+       "if type=do_not_delete - remove the Protected flag"),
+    _r("KC-UNMARK-004", "OBSERVE", "unmark values other than 1, and marks already in place",
+       "If unmark=1 is set", readings=("ignored", "error")),
+    _r("KC-FLAG-001", "MUST", "A request answered with an error changes no flag of any call",
+       "A request answered with an error changes no flag of any call.", CONTROL),
+    _r("KC-FLAG-002", "MUST", "A success changes only the flag it names, on only the call it "
+       "identifies", "A request changes only the flag it names, and only on the call it "
+       "identifies.", CONTROL),
+    # --- parameters in general ------------------------------------------------------------
+    _r("KC-PARAM-001", "OBSERVE", "Unknown parameters", "Parameters (the page's table)",
+       readings=("ignored", "rejected")),
+    _r("KC-PARAM-002", "OBSERVE", "Duplicated parameters", "Parameters (the page's table)",
+       readings=("first wins", "last wins", "rejected")),
+    _r("KC-PARAM-003", "OBSERVE", "Very long or unusual parameter values",
+       "GET URLs should stay under about 4,000 characters", NOTES,
+       readings=("error", "served")),
+)
+
+BY_ID: Final[dict[str, Requirement]] = {r.id: r for r in CATALOG}
+
+
+def requirement(id: str) -> Requirement:
+    """Look a requirement up; an unknown ID is a programming error, so it raises."""
+    return BY_ID[id]
+
+
+def gating(level: Literal["must", "should"]) -> frozenset[str]:
+    """The requirement IDs whose failure makes a target not conformant at ``level``."""
+    gate = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}}[level]
+    return frozenset(r.id for r in CATALOG if r.level in gate)
