@@ -6,7 +6,7 @@ provisioning and the reference server all speak the same language without import
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Literal
 
@@ -105,43 +105,40 @@ class KeepCallRequest:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a request did: an error (no call changed) or a success on one call."""
+    """What a request did: an error (nothing changed) or ``flag`` set to ``value`` on one call."""
 
     call_id: str | None = None
+    flag: Flag | None = None
+    value: bool = True
 
     @property
     def is_error(self) -> bool:
         return self.call_id is None
 
     def __str__(self) -> str:
-        return "error" if self.call_id is None else f"success on {self.call_id}"
+        if self.call_id is None:
+            return "error"
+        verb = "set" if self.value else "clear"
+        return f"{verb} {self.flag} on {self.call_id}"
 
 
-ERROR = Outcome(None)
+ERROR = Outcome()
 
-
-@dataclass(frozen=True)
-class Effect:
-    """How a success changes flags: ``flag`` set to ``value``; ``flag`` None for unknown types."""
-
-    flag: Flag | None
-    value: bool
+Reading = frozenset[tuple[str, str]]
 
 
 @dataclass(frozen=True)
 class Expectation:
     """What the spec allows for one request against one scenario.
 
-    ``allowed`` maps each allowed outcome to the readings (OBSERVE ids and the reading chosen)
-    that lead to it, so an observed outcome tells which reading the target took. ``trace`` lists
-    the requirements that decided the outcome; ``formats`` the response formats allowed.
+    ``allowed`` maps each allowed outcome to the combinations of readings (OBSERVE requirement
+    id, reading) that lead to it, so an observed outcome tells which reading the target took.
+    ``trace`` lists the requirements that decide the outcome; ``formats`` the allowed formats.
     """
 
-    allowed: dict[Outcome, frozenset[tuple[str, str]]]
-    effect: Effect
+    allowed: dict[Outcome, tuple[Reading, ...]]
     trace: tuple[str, ...]
     formats: frozenset[str]
-    observed_points: tuple[str, ...] = field(default=())
 
     @property
     def outcomes(self) -> frozenset[Outcome]:
@@ -150,3 +147,7 @@ class Expectation:
     @property
     def always_error(self) -> bool:
         return self.outcomes == {ERROR}
+
+    @property
+    def successes(self) -> frozenset[Outcome]:
+        return frozenset(o for o in self.allowed if not o.is_error)

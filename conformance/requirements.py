@@ -161,7 +161,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        "The following valid values and value combinations apply"),
     _r("KC-STATUS-008", "SHOULD", "An unlisted combination of status values is an error",
        "The following valid values and value combinations apply"),
-    _r("KC-STATUS-009", "OBSERVE", "Letter case of status values",
+    _r("KC-STATUS-009", "OBSERVE", "Letter case of status and type values",
        "whether values are case-sensitive", NOTES,
        readings=("case-sensitive", "case-insensitive")),
     _r("KC-STATUS-010", "OBSERVE", "Whitespace after the comma of a status list",
@@ -190,7 +190,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     _r("KC-UNMARK-003", "MUST", "unmark=1 with type=do_not_delete removes the Protected flag",
        "if type=do_not_delete - remove the Protected flag"),
     _r("KC-UNMARK-004", "OBSERVE", "unmark values other than 1, and marks already in place",
-       "If unmark=1 is set", readings=("ignored", "error")),
+       "If unmark=1 is set", readings=("ignored", "error", "success", "rejected")),
     _r("KC-FLAG-001", "MUST", "A request answered with an error changes no flag of any call",
        "A request answered with an error changes no flag of any call.", CONTROL),
     _r("KC-FLAG-002", "MUST", "A success changes only the flag it names, on only the call it "
@@ -203,7 +203,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        readings=("first wins", "last wins", "rejected")),
     _r("KC-PARAM-003", "OBSERVE", "Very long or unusual parameter values",
        "GET URLs should stay under about 4,000 characters", NOTES,
-       readings=("error", "served")),
+       readings=("empty value means absent", "empty value is a value")),
 )
 
 BY_ID: Final[dict[str, Requirement]] = {r.id: r for r in CATALOG}

@@ -1,0 +1,219 @@
+"""The parameter matrix: every combination of the values the spec names, as readable cases.
+
+The plain product of all dimensions is near a million requests, most of them redundant, so the
+matrix is built from parts (see README "The matrix"):
+
+- ``lookup``: the full product of the dimensions that decide the outcome together
+  (identification x status x scenario x type x unmark) and of those that decide how it is sent
+  and rendered (responseType x method), all with valid credentials.
+- ``auth``: apiKey x token x responseType x method x identification on one scenario: an
+  authentication failure answers the same whatever the lookup would have found.
+- ``open-key``: token variants with a key that needs no authentication, where the target has one.
+- ``values``: the spellings the page does not list (letter case, spaces, unknown values,
+  unknown and duplicated parameters), each on one scenario with GET and POST.
+
+``quick`` keeps every pair of values of any two dimensions of each part (allpairspy), plus the
+full status x scenario product by extension, where the lookup faults live.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from allpairspy import AllPairs
+
+from conformance.model import Credential, Flags, KeepCallRequest, Method, Params, Scenario
+from conformance.scenarios import SCENARIOS, Numbering, build
+from conformance.spec import (
+    ACTION,
+    P_ACTION,
+    P_CALL_ID,
+    P_EXTENSION,
+    P_RESPONSE_TYPE,
+    P_STATUS,
+    P_TYPE,
+    P_UNMARK,
+    RESPONSE_TYPES,
+    STATUS_VALUES,
+    TYPE_VALUES,
+    UNMARK_VALUE,
+)
+
+Ident = Literal["callID", "extension", "both", "neither"]
+Part = Literal["lookup", "auth", "open-key", "values"]
+
+IDENTS: Final[tuple[Ident, ...]] = ("callID", "extension", "both", "neither")
+STATUSES: Final[tuple[str | None, ...]] = (None, *STATUS_VALUES, "bogus", "next,ongoing")
+TYPES: Final[tuple[str | None, ...]] = (None, *TYPE_VALUES)
+UNMARKS: Final[tuple[str | None, ...]] = (None, UNMARK_VALUE)
+FORMATS: Final[tuple[str | None, ...]] = (None, *RESPONSE_TYPES)
+METHODS: Final[tuple[Method, ...]] = ("GET", "POST")
+CREDENTIALS: Final = tuple(Credential)
+SCENARIO_NAMES: Final = tuple(SCENARIOS)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request shape on one scenario; numbers and callIDs are filled in when it runs."""
+
+    part: Part
+    ident: Ident
+    status: str | None
+    scenario: str
+    type: str | None = None
+    unmark: str | None = None
+    response_type: str | None = None
+    method: Method = "GET"
+    api_key: Credential = Credential.VALID
+    token: Credential = Credential.VALID
+    action: str | None = ACTION
+    extra: Params = ()
+    label: str = ""
+    call_id: str | None = None  # a literal callID instead of the scenario's
+    number: str | None = None  # a literal extension instead of the scenario's
+    controlled: bool = True
+
+    @property
+    def id(self) -> str:
+        fields = [self.part, self.ident, f"status={_show(self.status)}", self.scenario,
+                  f"type={_show(self.type)}", f"unmark={_show(self.unmark)}",
+                  f"rt={_show(self.response_type)}", self.method]
+        if self.part in ("auth", "open-key"):
+            fields += [f"key={self.api_key.value}", f"token={self.token.value}"]
+        if self.label:
+            fields.append(self.label)
+        return "|".join(fields)
+
+    @property
+    def needs_fresh_scenario(self) -> bool:
+        """Whether the case depends on calls only a control URL can set up."""
+        return self.scenario != "no-call"
+
+    def instantiate(self, numbering: Numbering) -> tuple[Scenario, KeepCallRequest]:
+        """Fresh calls for this case and the request naming them."""
+        flags = Flags.all(self.unmark == UNMARK_VALUE)
+        scenario = build(self.scenario, numbering, flags, self.controlled)
+        call_id = scenario.call_id if self.call_id is None else self.call_id
+        number = scenario.extension if self.number is None else self.number
+        params: list[tuple[str, str]] = []
+        optional = ((P_ACTION, self.action),
+                    (P_CALL_ID, call_id if self.ident in ("callID", "both") else None),
+                    (P_EXTENSION, number if self.ident in ("extension", "both") else None),
+                    (P_STATUS, self.status), (P_TYPE, self.type), (P_UNMARK, self.unmark),
+                    (P_RESPONSE_TYPE, self.response_type))
+        params += [(name, value) for name, value in optional if value is not None]
+        params += list(self.extra)
+        request = KeepCallRequest(tuple(params), self.method, self.api_key, self.token)
+        return scenario, request
+
+
+def _show(value: str | None) -> str:
+    return "-" if value is None else value or '""'
+
+
+def lookup_cases(quick: bool) -> list[Case]:
+    dims: list[Sequence[object]] = [IDENTS, STATUSES, SCENARIO_NAMES, TYPES, UNMARKS, FORMATS,
+                                    METHODS]
+    rows = _pairs(dims) if quick else list(itertools.product(*dims))
+    cases = [Case("lookup", *row) for row in rows]  # type: ignore[arg-type]
+    if quick:
+        cases += _extension_product()
+    return _unique(cases)
+
+
+def _extension_product() -> list[Case]:
+    """Every status x scenario by extension; other dimensions cycle through their pairs."""
+    listed = [s for s in STATUSES if s in STATUS_VALUES or s is None]
+    combos = [(s, sc) for s in listed for sc in SCENARIO_NAMES]
+    combos += [(s, sc) for s in STATUSES if s not in listed
+               for sc in ("no-call", "ongoing-caller", "all-states")]
+    rest = _pairs([TYPES, UNMARKS, FORMATS, METHODS])
+    return [Case("lookup", "extension", s, sc, *rest[i % len(rest)])  # type: ignore[arg-type]
+            for i, (s, sc) in enumerate(combos)]
+
+
+def auth_cases(quick: bool) -> list[Case]:
+    dims: list[Sequence[object]] = [CREDENTIALS, CREDENTIALS, FORMATS, METHODS,
+                                    ("callID", "extension")]
+    rows = _pairs(dims) if quick else list(itertools.product(*dims))
+    return [Case("auth", ident, "ongoing", "ongoing-caller", response_type=rt,  # type: ignore
+                 method=method, api_key=key, token=token)
+            for key, token, rt, method, ident in rows]
+
+
+def open_key_cases(quick: bool) -> list[Case]:
+    rows = list(itertools.product((Credential.MISSING, Credential.INVALID), FORMATS, METHODS))
+    if quick:
+        rows = rows[:: len(FORMATS)]
+    return [Case("open-key", "callID", None, "ongoing-caller", response_type=rt, method=method,
+                 token=token) for token, rt, method in rows]
+
+
+# (label, identification, status, scenario, overrides): values the page does not list.
+_ODD_VALUES: Final[tuple[tuple[str, Ident, str | None, str, dict[str, object]], ...]] = (
+    ("status-upper", "extension", "ONGOING", "ongoing-caller", {}),
+    ("status-mixed-case", "extension", "Last,Ongoing", "finished-caller", {}),
+    ("status-space", "extension", "ongoing, next", "upcoming-called", {}),
+    ("status-space-both", "extension", "last , ongoing", "ongoing-caller", {}),
+    ("status-unlisted-pair", "extension", "ongoing,last", "finished-caller", {}),
+    ("status-three", "extension", "ongoing,next,last", "ongoing-caller", {}),
+    ("status-empty", "extension", "", "ongoing-caller", {}),
+    ("status-next-boundary", "extension", "next", "upcoming-boundary", {}),
+    ("status-with-callid", "callID", "last", "ongoing-caller", {}),
+    ("type-unknown", "callID", None, "ongoing-caller", {"type": "keepForever"}),
+    ("type-case", "callID", None, "ongoing-caller", {"type": "DO_NOT_DELETE"}),
+    ("unmark-0", "callID", None, "ongoing-caller", {"unmark": "0"}),
+    ("unmark-2", "callID", None, "ongoing-caller", {"unmark": "2"}),
+    ("rt-lower-xml", "callID", None, "ongoing-caller", {"response_type": "xml"}),
+    ("rt-lower-html", "callID", None, "ongoing-caller", {"response_type": "html"}),
+    ("rt-json", "callID", None, "ongoing-caller", {"response_type": "JSON"}),
+    ("rt-unknown", "callID", None, "ongoing-caller", {"response_type": "PDF"}),
+    ("rt-empty", "callID", None, "ongoing-caller", {"response_type": ""}),
+    ("action-missing", "callID", None, "ongoing-caller", {"action": None}),
+    ("action-lower", "callID", None, "ongoing-caller", {"action": "keepcall"}),
+    ("action-other", "callID", None, "ongoing-caller", {"action": "KeepCalls"}),
+    ("param-unknown", "callID", None, "ongoing-caller", {"extra": (("foo", "bar"),)}),
+    ("param-duplicate", "extension", "ongoing", "ongoing-and-upcoming",
+     {"extra": ((P_STATUS, "next"),)}),
+    ("type-uncontrolled", "callID", None, "ongoing-caller",
+     {"type": "manualRecord", "controlled": False}),
+    ("callid-not-guid", "callID", None, "no-call", {"call_id": "not-a-guid"}),
+    ("callid-empty", "both", "ongoing", "ongoing-caller", {"call_id": ""}),
+    ("extension-long", "extension", "ongoing", "no-call", {"number": "6" * 3000}),
+    ("extension-plus", "extension", "ongoing", "no-call", {"number": "+3612345678"}),
+)
+
+
+def values_cases(quick: bool) -> list[Case]:
+    methods: tuple[Method, ...] = ("GET",) if quick else METHODS
+    return [Case("values", ident, status, scenario, method=method, label=label,
+                 **overrides)  # type: ignore[arg-type]
+            for label, ident, status, scenario, overrides in _ODD_VALUES for method in methods]
+
+
+def all_cases(quick: bool = False) -> list[Case]:
+    return [*lookup_cases(quick), *auth_cases(quick), *open_key_cases(quick),
+            *values_cases(quick)]
+
+
+def part_counts(cases: Sequence[Case]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for case in cases:
+        counts[case.part] = counts.get(case.part, 0) + 1
+    return counts
+
+
+def _pairs(dims: Sequence[Sequence[object]]) -> list[tuple[object, ...]]:
+    """A pairwise covering array: every pair of values of any two dimensions at least once."""
+    return [tuple(row) for row in AllPairs([list(d) for d in dims])]
+
+
+def _unique(cases: list[Case]) -> list[Case]:
+    return list(dict.fromkeys(cases))
+
+
+def iter_ids(cases: Sequence[Case]) -> Iterator[str]:
+    return (c.id for c in cases)

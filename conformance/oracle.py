@@ -1,0 +1,348 @@
+"""The oracle: what the spec allows for a request against the calls a target holds.
+
+A pure function. The page is silent in places (the OBSERVE requirements); instead of picking one
+reading, the evaluator asks a ``_Chooser`` at each open point, and ``expect`` runs it once per
+combination of readings that the request actually reaches. The union of the outcomes is what a
+conformant target may do, and each outcome remembers which readings lead to it, so an observed
+answer tells which reading the target took. docs/SEMANTICS.md is the same reading in prose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from conformance.model import (
+    ERROR,
+    Call,
+    Credential,
+    Expectation,
+    KeepCallRequest,
+    Outcome,
+    Reading,
+)
+from conformance.spec import (
+    ACTION,
+    DEFAULT_RESPONSE_TYPE,
+    LOOKUP_STATE,
+    NEXT_WINDOW_SECONDS,
+    P_ACTION,
+    P_CALL_ID,
+    P_EXTENSION,
+    P_RESPONSE_TYPE,
+    P_STATUS,
+    P_TYPE,
+    P_UNMARK,
+    PARAMETERS,
+    RESPONSE_TYPES,
+    STATUS_LOOKUPS,
+    TYPE_FLAGS,
+    UNMARK_VALUE,
+    Flag,
+    Lookup,
+)
+
+# The requirement that a success with this (flag, value) fulfils.
+FLAG_REQUIREMENT: dict[tuple[Flag, bool], str] = {
+    ("kept", True): "KC-TYPE-001",
+    ("recording", True): "KC-TYPE-002",
+    ("protected", True): "KC-TYPE-003",
+    ("kept", False): "KC-UNMARK-001",
+    ("recording", False): "KC-UNMARK-002",
+    ("protected", False): "KC-UNMARK-003",
+}
+
+# The requirement behind each status value (what a wrong answer to it breaks).
+STATUS_REQUIREMENT: dict[str, str] = {
+    "ongoing": "KC-STATUS-001",
+    "next": "KC-STATUS-002",
+    "last": "KC-STATUS-004",
+    "ongoing,next": "KC-STATUS-005",
+    "last,ongoing": "KC-STATUS-006",
+}
+PARTY_REQUIREMENT = ("KC-EXT-001", "KC-EXT-002")  # matched as caller, as called party
+
+_SECRET_FREE_PARAMETERS = frozenset(PARAMETERS) - {"apiKey", "token"}
+
+
+@dataclass(frozen=True)
+class TargetAuth:
+    """What the oracle must know of the target's keys: whether the key used needs a token."""
+
+    token_required: bool = True
+
+
+class _Failed(Exception):
+    """The request is answered with an error; ``requirements`` say which clause decides it."""
+
+    def __init__(self, *requirements: str) -> None:
+        super().__init__(*requirements)
+        self.requirements = requirements
+
+
+class _Chooser:
+    """Replays one path of readings; records the points met so ``expect`` can try the others."""
+
+    def __init__(self, path: list[int]) -> None:
+        self._path = path
+        self._arity: list[int] = []
+        self._taken: dict[str, str] = {}
+
+    def choose(self, point: str, options: Sequence[str]) -> str:
+        if point in self._taken:
+            return self._taken[point]
+        depth = len(self._arity)
+        if depth == len(self._path):
+            self._path.append(0)
+        self._arity.append(len(options))
+        self._taken[point] = options[self._path[depth]]
+        return self._taken[point]
+
+    def reading(self) -> Reading:
+        return frozenset((point.split(":")[0], option) for point, option in self._taken.items())
+
+    def next_path(self) -> list[int] | None:
+        """The next combination to try (odometer order), or None when all were tried."""
+        path = self._path[: len(self._arity)]
+        while path and path[-1] + 1 >= self._arity[len(path) - 1]:
+            path.pop()
+        if not path:
+            return None
+        path[-1] += 1
+        return path
+
+
+@dataclass
+class _Evaluation:
+    """One request evaluated under one combination of readings."""
+
+    request: KeepCallRequest
+    calls: Sequence[Call]
+    controlled: frozenset[str]
+    auth: TargetAuth
+    choose: Callable[[str, Sequence[str]], str]
+    trace: list[str]
+
+    # --- parameter access -------------------------------------------------------------------
+    def value(self, name: str) -> str | None:
+        """The parameter's value under the readings for duplicates and empty values."""
+        values = self.request.values(name)
+        if not values:
+            return None
+        value = values[0]
+        if len(values) > 1:
+            rule = self.choose("KC-PARAM-002", ("first wins", "last wins", "rejected"))
+            if rule == "rejected":
+                raise _Failed()
+            value = values[-1] if rule == "last wins" else values[0]
+        if value == "" and self.choose(
+                "KC-PARAM-003", ("empty value means absent", "empty value is a value")) == (
+                "empty value means absent"):
+            return None
+        return value
+
+    def canonical(self, value: str, known: Sequence[str], point: str) -> str | None:
+        """``value`` as one of ``known``, under the reading for letter case at ``point``."""
+        if value in known:
+            return value
+        folded = {k.lower(): k for k in known}.get(value.lower())
+        if folded is None:
+            return None
+        rule = self.choose(point, ("case-sensitive", "case-insensitive"))
+        return folded if rule == "case-insensitive" else None
+
+    # --- the steps of docs/SEMANTICS.md -----------------------------------------------------
+    def response_formats(self) -> set[str]:
+        """The formats the answer may come in; XML whenever the request names none it knows."""
+        values = self.request.values(P_RESPONSE_TYPE)
+        if len(values) > 1:  # a target rejecting duplicates may render in any of them
+            return {DEFAULT_RESPONSE_TYPE, *(self.format_of(v) for v in values)}
+        return {self.format_of(values[0]) if values else DEFAULT_RESPONSE_TYPE}
+
+    def format_of(self, value: str) -> str:
+        return self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt") or DEFAULT_RESPONSE_TYPE
+
+    def check_action(self) -> None:
+        value = self.value(P_ACTION)
+        if value is None:
+            raise _Failed("KC-ACTION-002")
+        if self.canonical(value, (ACTION,), "KC-ACTION-003") is None:
+            raise _Failed("KC-ACTION-003" if value.lower() == ACTION.lower() else "KC-ACTION-001")
+
+    def check_auth(self) -> None:
+        key, token = self.request.api_key, self.request.token
+        if key is Credential.MISSING:
+            raise _Failed("KC-AUTH-001")
+        if key is Credential.INVALID:
+            raise _Failed("KC-AUTH-002")
+        if self.auth.token_required:
+            if token is Credential.MISSING:
+                raise _Failed("KC-AUTH-003")
+            if token is Credential.INVALID:
+                raise _Failed("KC-AUTH-004")
+            self.trace.append("KC-AUTH-005")
+        elif token is not Credential.MISSING and self.choose(
+                "KC-AUTH-010", ("ignored", "rejected")) == "rejected":
+            raise _Failed()
+
+    def check_parameters(self) -> None:
+        names = {name for name, _ in self.request.params}
+        if names - _SECRET_FREE_PARAMETERS and self.choose(
+                "KC-PARAM-001", ("ignored", "rejected")) == "rejected":
+            raise _Failed()
+        value = self.value(P_RESPONSE_TYPE)
+        if value is not None and self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt") is None:
+            if self.choose("KC-RT-005", ("error", "default to XML")) == "error":
+                raise _Failed()
+
+    def flag(self) -> Flag:
+        value = self.value(P_TYPE)
+        if value is None:
+            return TYPE_FLAGS[None]
+        known = [t for t in TYPE_FLAGS if t is not None]
+        canonical = self.canonical(value, known, "KC-STATUS-009:type")
+        if canonical is None:
+            case_only = value.lower() in {k.lower() for k in known}
+            raise _Failed("KC-STATUS-009" if case_only else "KC-TYPE-004")
+        return TYPE_FLAGS[canonical]
+
+    def flag_value(self) -> bool:
+        """True to set the flag, False to clear it (unmark=1)."""
+        value = self.value(P_UNMARK)
+        if value is None or value == "0":
+            return True
+        if value == UNMARK_VALUE:
+            return False
+        if self.choose("KC-UNMARK-004:value", ("ignored", "error")) == "error":
+            raise _Failed()
+        return True
+
+    def lookups(self, status: str) -> tuple[str, tuple[Lookup, ...]]:
+        """The status value's name and lookups, or an error for values the page does not list."""
+        value = status
+        if any(ch.isspace() for ch in value):
+            stripped = ",".join(part.strip() for part in value.split(","))
+            if self.choose("KC-STATUS-010", ("accepted", "rejected")) == "accepted":
+                value = stripped
+            elif stripped.lower() in STATUS_LOOKUPS:
+                raise _Failed("KC-STATUS-010")
+        canonical = self.canonical(value, tuple(STATUS_LOOKUPS), "KC-STATUS-009:status")
+        if canonical is not None:
+            return canonical, STATUS_LOOKUPS[canonical]
+        if value.lower() in STATUS_LOOKUPS:
+            raise _Failed("KC-STATUS-009")
+        parts = value.lower().split(",")
+        listed = len(parts) > 1 and all(p in LOOKUP_STATE for p in parts)
+        raise _Failed("KC-STATUS-008" if listed else "KC-STATUS-007")
+
+    # --- lookup ---------------------------------------------------------------------------
+    def in_window(self, call: Call) -> bool:
+        if call.offset_seconds != NEXT_WINDOW_SECONDS:
+            return call.offset_seconds < NEXT_WINDOW_SECONDS
+        return self.choose("KC-STATUS-011", ("inside the window", "outside")) == (
+            "inside the window")
+
+    def matches(self, call: Call, lookup: Lookup) -> bool:
+        if call.state != LOOKUP_STATE[lookup]:
+            return False
+        return lookup != "next" or self.in_window(call)
+
+    def by_call_id(self, call_id: str) -> Call:
+        status = self.value(P_STATUS)
+        applied = status is not None and self.choose(
+            "KC-ID-005", ("status ignored", "status applied to the call")) != "status ignored"
+        call = next((c for c in self.calls if c.call_id == call_id), None)
+        if call is None:
+            raise _Failed("KC-ID-002")
+        self.trace.append("KC-ID-001")
+        if applied and status is not None:
+            _, lookups = self.lookups(status)
+            if not any(self.matches(call, lookup) for lookup in lookups):
+                raise _Failed("KC-ID-005")
+        return call
+
+    def by_extension(self, number: str) -> Call:
+        status = self.value(P_STATUS)
+        if status is None:
+            raise _Failed("KC-EXT-006")
+        name, lookups = self.lookups(status)
+        self.trace.append(STATUS_REQUIREMENT[name])
+        if any(number in p and p != number for c in self.calls for p in c.parties()):
+            self.trace.append("KC-EXT-003")
+        if any(c.state == "upcoming" and number in c.parties()
+               and c.offset_seconds > NEXT_WINDOW_SECONDS for c in self.calls) and (
+                "next" in lookups):
+            self.trace.append("KC-STATUS-003")
+        for lookup in lookups:
+            found = [c for c in self.calls if number in c.parties() and self.matches(c, lookup)]
+            if found:
+                call = self.pick(found, lookup)
+                self.trace.append(PARTY_REQUIREMENT[call.parties().index(number)])
+                return call
+        raise _Failed("KC-STATUS-012")
+
+    def pick(self, found: list[Call], lookup: Lookup) -> Call:
+        if len(found) == 1:
+            return found[0]
+        if lookup == "ongoing":
+            raise _Failed("KC-EXT-004")
+        if self.choose("KC-EXT-005", ("error", "the most recent / the soonest call")) == "error":
+            raise _Failed("KC-EXT-005")
+        nearest = min(c.offset_seconds for c in found)
+        tied = [c.call_id for c in found if c.offset_seconds == nearest]
+        chosen = tied[0] if len(tied) == 1 else self.choose("KC-EXT-005:tie", ("error", *tied))
+        if chosen == "error":
+            raise _Failed("KC-EXT-005")
+        return next(c for c in found if c.call_id == chosen)
+
+    def identify(self) -> Call:
+        call_id, number = self.value(P_CALL_ID), self.value(P_EXTENSION)
+        if call_id is None and number is None:
+            raise _Failed("KC-ID-003")
+        if call_id is not None and number is not None and self.choose(
+                "KC-ID-004", ("callID wins", "rejected")) == "rejected":
+            raise _Failed("KC-ID-004")
+        if call_id is not None:
+            return self.by_call_id(call_id)
+        assert number is not None
+        return self.by_extension(number)
+
+    def apply(self, call: Call, flag: Flag, value: bool) -> Outcome:
+        if flag == "recording" and value and not set(call.parties()) & self.controlled and (
+                self.choose("KC-TYPE-005", ("error", "recording started anyway")) == "error"):
+            raise _Failed("KC-TYPE-005")
+        if call.flags.get(flag) == value and self.choose(
+                "KC-UNMARK-004:already", ("success", "rejected")) == "rejected":
+            raise _Failed()
+        self.trace.append(FLAG_REQUIREMENT[(flag, value)])
+        return Outcome(call.call_id, flag, value)
+
+    def outcome(self) -> Outcome:
+        try:
+            self.check_action()
+            self.check_auth()
+            self.check_parameters()
+            flag, value = self.flag(), self.flag_value()
+            return self.apply(self.identify(), flag, value)
+        except _Failed as failed:
+            self.trace.extend(failed.requirements)
+            return ERROR
+
+
+def expect(request: KeepCallRequest, calls: Sequence[Call],
+           controlled: Sequence[str] = (), auth: TargetAuth = TargetAuth()) -> Expectation:
+    """Every outcome the spec allows for ``request`` on a target holding ``calls``."""
+    allowed: dict[Outcome, list[Reading]] = {}
+    trace: list[str] = []
+    formats: set[str] = set()
+    path: list[int] | None = []
+    while path is not None:
+        chooser = _Chooser(path)
+        evaluation = _Evaluation(request, calls, frozenset(controlled), auth, chooser.choose, [])
+        formats |= evaluation.response_formats()
+        outcome = evaluation.outcome()
+        allowed.setdefault(outcome, []).append(chooser.reading())
+        trace.extend(r for r in evaluation.trace if r not in trace)
+        path = chooser.next_path()
+    return Expectation({o: tuple(r) for o, r in allowed.items()}, tuple(trace),
+                       frozenset(formats))

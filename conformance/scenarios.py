@@ -1,0 +1,95 @@
+"""The scenario library: named sets of calls around one number, and fresh numbering for them.
+
+Every case gets numbers and callIDs of its own, so cases never see each other's calls and a
+target needs no reset between them. Numbers are fixed-width, so no case's number is a prefix of
+another's; the ``prefix`` decoys are the one deliberate exception, to catch prefix matching.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from conformance.model import Call, Flags, Scenario
+from conformance.spec import CallState
+
+Party = Literal["caller", "called", "prefix"]  # where the case's number stands in the call
+
+
+@dataclass(frozen=True)
+class CallShape:
+    state: CallState
+    offset_seconds: int
+    party: Party
+
+
+def _s(*calls: tuple[CallState, int, Party]) -> tuple[CallShape, ...]:
+    return tuple(CallShape(*c) for c in calls)
+
+
+# The first call that is not a decoy is the one a case names by callID. Distractors come first
+# in each list, so that a target that takes "the first call it finds" shows itself.
+SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
+    "no-call": _s(("ongoing", 30, "prefix"), ("upcoming", 30, "prefix"),
+                  ("finished", 300, "prefix")),
+    "ongoing-caller": _s(("ongoing", 30, "caller")),
+    "ongoing-called": _s(("ongoing", 30, "called")),
+    "upcoming-caller": _s(("upcoming", 30, "caller")),
+    "upcoming-called": _s(("upcoming", 30, "called")),
+    "upcoming-late": _s(("upcoming", 150, "caller")),
+    "finished-caller": _s(("finished", 300, "caller")),
+    "finished-called": _s(("finished", 300, "called")),
+    "two-ongoing": _s(("ongoing", 90, "called"), ("ongoing", 30, "caller")),
+    "two-upcoming": _s(("upcoming", 40, "called"), ("upcoming", 10, "caller")),
+    "two-finished": _s(("finished", 600, "caller"), ("finished", 60, "called")),
+    "ongoing-and-upcoming": _s(("upcoming", 30, "called"), ("ongoing", 30, "caller")),
+    "finished-and-ongoing": _s(("ongoing", 30, "called"), ("finished", 300, "caller")),
+    "all-states": _s(("ongoing", 20, "prefix"), ("upcoming", 20, "caller"),
+                     ("ongoing", 30, "called"), ("finished", 120, "caller")),
+}
+# Scenarios for single observations, kept out of the matrix product.
+EXTRA_SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
+    "upcoming-boundary": _s(("upcoming", 60, "caller")),
+}
+ALL_SCENARIOS: Final = {**SCENARIOS, **EXTRA_SCENARIOS}
+
+
+class Numbering:
+    """Hands out unique numbers and callIDs for one run; a seed makes a run repeatable."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._random = random.Random(seed)
+        self._next = self._random.randrange(1_000_000, 5_000_000)
+
+    def number(self) -> str:
+        """An 8-digit internal number, never a prefix of another one handed out."""
+        self._next += 1
+        return f"6{self._next % 10_000_000:07d}"
+
+    def external(self) -> str:
+        self._next += 1
+        return f"+3670{self._next:07d}"
+
+    def call_id(self) -> str:
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+
+
+def build(name: str, numbering: Numbering, flags: Flags = Flags(),
+          controlled: bool = True) -> Scenario:
+    """A fresh instance of scenario ``name``: new number, new callIDs, the given flags."""
+    number = numbering.number()
+    shapes = ALL_SCENARIOS[name]
+    calls = tuple(_call(shape, number, numbering, flags) for shape in shapes)
+    named = next((c.call_id for c, s in zip(calls, shapes, strict=True)
+                  if s.party != "prefix"), None)
+    return Scenario(name, calls, number, named or numbering.call_id(),
+                    (number,) if controlled else ())
+
+
+def _call(shape: CallShape, number: str, numbering: Numbering, flags: Flags) -> Call:
+    other = numbering.external()
+    party = number + "0" if shape.party == "prefix" else number
+    caller, called = (other, party) if shape.party == "called" else (party, other)
+    return Call(numbering.call_id(), caller, called, shape.state, shape.offset_seconds, flags)
