@@ -1,0 +1,335 @@
+"""Hostile loopback servers: test fixtures that misbehave the way a broken target might.
+
+Each server runs on 127.0.0.1 on a free port in a daemon thread, speaks just enough HTTP/1.1
+over raw sockets to misbehave precisely, and stops (closing every connection) when its context
+manager exits. ``HOSTILE`` maps a behaviour name to a factory yielding the base URL, so other
+tests (a kill matrix) can run every behaviour against whatever they test. ``Recorder`` servers
+note every request they receive: they prove that nothing was fetched or followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass, field
+
+Handler = Callable[[socket.socket, "Server"], None]
+
+API_PATH = "/verba/api"
+SUCCESS = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+           b'<VerbaApi><Response code="0" type="KeepCall"/></VerbaApi>')
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as a recorder saw it."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Server:
+    """A running server: its URL, a stop flag for slow handlers, and what it recorded."""
+
+    url: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    requests: list[Request] = field(default_factory=list)
+    connections: int = 0
+    state: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def contacted(self) -> bool:
+        return self.connections > 0
+
+
+# --- the socket machinery ---------------------------------------------------------------------
+
+def read_request(conn: socket.socket, limit: int = 1 << 20) -> Request | None:
+    """Read one request head and its Content-Length body; None when the peer closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk or len(data) > limit:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = [*lines[0].split(" "), "", ""][:3]
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return Request(method, target, headers, body)
+
+
+def response(status: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+    fields = {"Content-Length": str(len(body)), **(headers or {})}
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    return f"HTTP/1.1 {status}\r\n{head}\r\n".encode("latin-1") + body
+
+
+@contextlib.contextmanager
+def serve(handler: Handler) -> Iterator[Server]:
+    """Run ``handler`` for every connection on a fresh loopback port until the block ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = Server(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    open_conns: list[socket.socket] = []
+
+    def handle(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError), conn:
+            handler(conn, server)
+
+    def accept_loop() -> None:
+        while not server.stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            server.connections += 1
+            open_conns.append(conn)
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        listener.close()
+        for conn in open_conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+def _answer_each(answer: Callable[[Request, Server], bytes]) -> Handler:
+    """A keep-alive handler answering each request it reads."""
+    def handler(conn: socket.socket, server: Server) -> None:
+        while (request := read_request(conn)) is not None:
+            server.requests.append(request)
+            conn.sendall(answer(request, server))
+    return handler
+
+
+def _after_request(then: Callable[[socket.socket, Server], None]) -> Handler:
+    """Read the request, record it, then misbehave."""
+    def handler(conn: socket.socket, server: Server) -> None:
+        request = read_request(conn)
+        if request is not None:
+            server.requests.append(request)
+            then(conn, server)
+    return handler
+
+
+# --- recorders --------------------------------------------------------------------------------
+
+def recorder(body: bytes = SUCCESS, content_type: str = "text/xml; charset=UTF-8"
+             ) -> ContextManager[Server]:
+    """A well-behaved server that records every request (redirect and XXE targets, echo)."""
+    return serve(_answer_each(lambda _r, _s: response(
+        "200 OK", body, {"Content-Type": content_type})))
+
+
+# --- misbehaviours ----------------------------------------------------------------------------
+
+def xml_answer(body: bytes, status: str = "200 OK",
+               content_type: str = "text/xml; charset=UTF-8") -> ContextManager[Server]:
+    return serve(_answer_each(lambda _r, _s: response(status, body,
+                                                      {"Content-Type": content_type})))
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE VerbaApi [\n<!ENTITY lol "lol">\n'
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode()
+        for i in range(1, 10)
+    )
+    + b']>\n<VerbaApi><Response code="2" type="KeepCall">'
+    b"<ErrorMessage>&lol9;</ErrorMessage></Response></VerbaApi>"
+)
+QUADRATIC_BLOWUP = (
+    b'<?xml version="1.0"?><!DOCTYPE VerbaApi [<!ENTITY a "' + b"x" * 50_000 + b'">]>'
+    b'<VerbaApi><Response code="2" type="KeepCall"><ErrorMessage>'
+    + b"&a;" * 20_000 + b"</ErrorMessage></Response></VerbaApi>"
+)
+DOCTYPE_DOCUMENT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE VerbaApi [<!ELEMENT VerbaApi ANY>]>\n'
+    + SUCCESS.split(b"\n", 1)[1]
+)
+INVALID_UTF8 = (b'<?xml version="1.0" encoding="UTF-8"?>\n<VerbaApi><Response code="2" '
+                b'type="KeepCall"><ErrorMessage>Anruf \xff\xfe nicht</ErrorMessage>'
+                b"</Response></VerbaApi>")
+UTF8_ERROR = ('<?xml version="1.0" encoding="UTF-8"?>\n<VerbaApi><Response code="2" '
+              'type="KeepCall"><ErrorMessage>Anruf nicht gefunden \u2013 \u00fc</ErrorMessage>'
+              "</Response></VerbaApi>").encode()
+LATIN1_ERROR = UTF8_ERROR.decode().encode("latin-1", "replace")
+
+
+def xxe_document(system_id: str) -> bytes:
+    """An envelope whose ErrorMessage is an external entity (the text a resolver would fetch)."""
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE VerbaApi [<!ENTITY xxe SYSTEM "'
+            + system_id.encode() + b'">]>\n<VerbaApi><Response code="2" type="KeepCall">'
+            b"<ErrorMessage>&xxe;</ErrorMessage></Response></VerbaApi>")
+
+
+def xxe_parameter_document(system_id: str) -> bytes:
+    """An external parameter entity: fetched while reading the DTD itself, if ever."""
+    return (b'<?xml version="1.0"?>\n<!DOCTYPE VerbaApi [<!ENTITY % ext SYSTEM "'
+            + system_id.encode() + b'"> %ext;]>\n' + SUCCESS.split(b"\n", 1)[1])
+
+
+@contextlib.contextmanager
+def xxe_network() -> Iterator[tuple[Server, Server]]:
+    """(hostile, witness): the hostile XML points at the witness, which records any fetch."""
+    with recorder(b"stolen") as witness, xml_answer(
+        xxe_document(f"{witness.url}/xxe")
+    ) as hostile:
+        yield hostile, witness
+
+
+@contextlib.contextmanager
+def redirect() -> Iterator[tuple[Server, Server]]:
+    """(hostile, witness): a 302 to another port, echoing the request's query into Location."""
+    with recorder() as witness:
+        def answer(request: Request, _server: Server) -> bytes:
+            query = request.target.partition("?")[2]
+            return response("302 Found", b"", {"Location": f"{witness.url}/stolen?{query}"})
+        with serve(_answer_each(answer)) as hostile:
+            yield hostile, witness
+
+
+def _stream_forever(head: bytes, chunk: bytes, frame: Callable[[bytes], bytes]) -> Handler:
+    def then(conn: socket.socket, server: Server) -> None:
+        conn.sendall(head)
+        while not server.stop.is_set():
+            conn.sendall(frame(chunk))
+    return _after_request(then)
+
+
+def huge_body(size: int = 50 * 1024 * 1024) -> ContextManager[Server]:
+    """Declares and streams 50 MB (until the client hangs up)."""
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {size}\r\n\r\n"
+            .encode())
+    return serve(_stream_forever(head, b"<" * 65536, lambda c: c))
+
+
+def endless_chunked() -> ContextManager[Server]:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return serve(_stream_forever(head, b"x" * 8192, lambda c: b"%x\r\n%s\r\n" % (len(c), c)))
+
+
+def _trickle(data: bytes, conn: socket.socket, server: Server, interval: float = 1.0) -> None:
+    for byte in data:
+        if server.stop.wait(interval):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def trickle(headers_too: bool = True) -> ContextManager[Server]:
+    """One byte per second: of the whole answer, or of the body after prompt headers."""
+    body = SUCCESS * 10
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    def then(conn: socket.socket, server: Server) -> None:
+        if not headers_too:
+            conn.sendall(head)
+        _trickle((head if headers_too else b"") + body, conn, server)
+    return serve(_after_request(then))
+
+
+def _reset(conn: socket.socket, _server: Server) -> None:
+    """Close with SO_LINGER 0: the peer sees a TCP RST."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()
+
+
+def reset() -> ContextManager[Server]:
+    return serve(_after_request(_reset))
+
+
+def close_without_answer() -> ContextManager[Server]:
+    return serve(_after_request(lambda conn, _s: conn.shutdown(socket.SHUT_RDWR)))
+
+
+def not_http() -> ContextManager[Server]:
+    return serve(_after_request(lambda conn, _s: conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")))
+
+
+def retry_after(seconds: int = 1, times: int = 1) -> ContextManager[Server]:
+    """429 with Retry-After for the first ``times`` requests, then the success envelope."""
+    def answer(_request: Request, server: Server) -> bytes:
+        server.state["seen"] = server.state.get("seen", 0) + 1
+        if server.state["seen"] <= times:
+            return response("429 Too Many Requests", b"slow down",
+                            {"Retry-After": str(seconds), "Content-Type": "text/plain"})
+        return response("200 OK", SUCCESS, {"Content-Type": "text/xml; charset=UTF-8"})
+    return serve(_answer_each(answer))
+
+
+def _url_only(factory: Callable[[], ContextManager[Server]]) -> Callable[[], ContextManager[str]]:
+    @contextlib.contextmanager
+    def run() -> Iterator[str]:
+        with factory() as server:
+            yield server.url
+    return run
+
+
+def _first(factory: Callable[[], ContextManager[tuple[Server, Server]]]
+           ) -> Callable[[], ContextManager[Server]]:
+    @contextlib.contextmanager
+    def run() -> Iterator[Server]:
+        with factory() as (hostile, _witness):
+            yield hostile
+    return run
+
+
+SERVERS: dict[str, Callable[[], ContextManager[Server]]] = {
+    "billion-laughs": lambda: xml_answer(BILLION_LAUGHS),
+    "quadratic-blowup": lambda: xml_answer(QUADRATIC_BLOWUP),
+    "xxe-file": lambda: xml_answer(xxe_document("file:///etc/passwd")),
+    "xxe-network": _first(xxe_network),
+    "huge-body": huge_body,
+    "endless-chunked": endless_chunked,
+    "trickle-all": trickle,
+    "trickle-body": lambda: trickle(headers_too=False),
+    "reset": reset,
+    "close-without-answer": close_without_answer,
+    "not-http": not_http,
+    "html-500": lambda: xml_answer(b"<html><body><h1>Internal Server Error</h1></body></html>",
+                                   "500 Internal Server Error", "text/html"),
+    "latin1-declared-utf8-body": lambda: xml_answer(UTF8_ERROR,
+                                                    content_type="text/xml; charset=iso-8859-1"),
+    "utf8-declared-latin1-body": lambda: xml_answer(LATIN1_ERROR,
+                                                    content_type="text/xml; charset=utf-8"),
+    "redirect": _first(redirect),
+    "doctype": lambda: xml_answer(DOCTYPE_DOCUMENT),
+    "invalid-utf8": lambda: xml_answer(INVALID_UTF8),
+    "retry-after": retry_after,
+}
+"""Every hostile behaviour, yielding the running server (URL, recorded requests)."""
+
+HOSTILE: dict[str, Callable[[], ContextManager[str]]] = {
+    name: _url_only(factory) for name, factory in SERVERS.items()
+}
+"""Every hostile behaviour, yielding the base URL: the table a kill matrix iterates."""
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    """Poll for a condition another thread makes true (e.g. a server recording a request)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
