@@ -1,0 +1,135 @@
+"""The raw ASGI application: routing, body limits and decoding around the service.
+
+No framework: the per-request path is a dict lookup, a strict decode, the service and one
+send, which keeps the server far from being the suite's bottleneck.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from conformance.reference.control import ControlApi
+from conformance.reference.keepcall import ApiError, KeepCallService, Reply
+from conformance.reference.params import BadEncoding, Pairs, decode_pairs
+from conformance.spec import API_PATH
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+CONTROL_PREFIX = "/_conformance"
+MAX_QUERY_BYTES = 8 * 1024
+MAX_BODY_BYTES = 64 * 1024
+MAX_CONTROL_BYTES = 16 * 1024 * 1024
+_FORM_TYPES = frozenset({b"", b"application/x-www-form-urlencoded"})
+_JSON = "application/json"
+
+
+class TooLarge(Exception):
+    """The request body is over its limit; the rest is never read."""
+
+
+class ReferenceApp:
+    """ASGI entry point: /verba/api to the service, /_conformance/... to the control API."""
+
+    def __init__(self, service: KeepCallService, control: ControlApi) -> None:
+        self.service = service
+        self.control = control
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path == API_PATH:
+            await self._api(scope, receive, send)
+        elif path.startswith(CONTROL_PREFIX + "/"):
+            await self._control(scope, receive, send, path.removeprefix(CONTROL_PREFIX))
+        else:
+            await _send(send, 404, "text/plain; charset=utf-8", b"Not found\n")
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        auth = headers.get(b"authorization")
+        authorization = None if auth is None else auth.decode("latin-1")
+        status, content_type, body = await self._api_reply(scope, receive, headers, authorization)
+        extra = [(b"allow", b"GET, POST")] if status == 405 else []
+        await _send(send, status, content_type, body, extra)
+
+    async def _api_reply(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes],
+                         authorization: str | None) -> Reply:
+        method: str = scope["method"]
+        try:
+            pairs = _query_pairs(scope["query_string"])
+        except BadEncoding as error:
+            return self.service.answer([], authorization, ApiError("encoding", str(error)))
+        if method not in self.service.behaviour.methods:
+            refused = ApiError("method", f"Method {method} is not allowed.", 405)
+            return self.service.answer(pairs, authorization, refused)
+        try:
+            if method == "POST":
+                pairs = pairs + await _form_pairs(headers, receive)
+        except (BadEncoding, TooLarge) as error:
+            return self.service.answer(pairs, authorization, ApiError("body", str(error)))
+        return self.service.answer(pairs, authorization)
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        try:
+            body = await _read_body(receive, _content_length(dict(scope["headers"])),
+                                    MAX_CONTROL_BYTES)
+            status, data = self.control.handle(scope["method"], path, body)
+        except TooLarge:
+            status, data = 413, {"error": "body too large"}
+        payload = b"" if data is None else _dumps(data)
+        await _send(send, status, _JSON if data is not None else "", payload)
+
+
+def _query_pairs(query: bytes) -> Pairs:
+    if len(query) > MAX_QUERY_BYTES:
+        raise BadEncoding("The query string is too long.")
+    return decode_pairs(query)
+
+
+async def _form_pairs(headers: dict[bytes, bytes], receive: Receive) -> Pairs:
+    body = await _read_body(receive, _content_length(headers), MAX_BODY_BYTES)
+    media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if body and media_type not in _FORM_TYPES:
+        raise BadEncoding("The body must be application/x-www-form-urlencoded.")
+    return decode_pairs(body)
+
+
+def _content_length(headers: dict[bytes, bytes]) -> int:
+    value = headers.get(b"content-length", b"0")
+    return int(value) if value.isdigit() else 0
+
+
+async def _read_body(receive: Receive, declared: int, limit: int) -> bytes:
+    """The whole body, or TooLarge as soon as it (or its declared length) passes ``limit``."""
+    if declared > limit:
+        raise TooLarge("The request body is too large.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge("The request body is too large.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    return json.dumps(data).encode("utf-8")
+
+
+async def _send(send: Send, status: int, content_type: str, body: bytes,
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-length", str(len(body)).encode("ascii")), *(extra or [])]
+    if content_type:
+        headers.append((b"content-type", content_type.encode("ascii")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,151 @@
+"""The swappable pieces of the reference server's semantics, built once from the switches.
+
+Each field is one small piece (a predicate, a lookup function, a table row, a style). The
+fault-free server is ``default_behaviour(switches)``; a fault is ``dataclasses.replace`` of one
+field (see faults.py), so no request path asks which faults are on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from conformance.reference import lookup
+from conformance.reference.render import Style
+from conformance.reference.state import CallRecord, Store
+from conformance.reference.switches import Switches
+from conformance.spec import (
+    DEFAULT_RESPONSE_TYPE,
+    NEXT_WINDOW_SECONDS,
+    RESPONSE_TYPES,
+    STATUS_LOOKUPS,
+    TOKEN_LIFETIME_SECONDS,
+    Flag,
+    Lookup,
+    ResponseFormat,
+)
+
+KeyCheck = Callable[[Mapping[str, bool], "str | None"], "bool | None"]
+TokenCheck = Callable[[Store, "str | None"], bool]
+LoginCheck = Callable[["str | None", str, str], bool]
+ApplyEffect = Callable[[Store, CallRecord, Flag, bool], None]
+OnNoMatch = Callable[[Store, str], None]
+Effect = tuple[Flag, bool] | None
+
+# (type, unmark) -> the flag set or cleared; types as the page names them.
+EFFECTS: Mapping[tuple[str | None, bool], Effect] = {
+    (None, False): ("kept", True),
+    (None, True): ("kept", False),
+    ("manualRecord", False): ("recording", True),
+    ("manualRecord", True): ("recording", False),
+    ("do_not_delete", False): ("protected", True),
+    ("do_not_delete", True): ("protected", False),
+}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Everything a fault may replace; see default_behaviour for the fault-free values."""
+
+    style: Style
+    methods: frozenset[str]
+    default_format: ResponseFormat
+    formats: Mapping[ResponseFormat, ResponseFormat]
+    missing_action: str | None
+    key_check: KeyCheck
+    token_ok: TokenCheck
+    login_ok: LoginCheck
+    issue_tokens: bool
+    status_lookups: Mapping[str, tuple[Lookup, ...]]
+    unknown_status: tuple[Lookup, ...] | None
+    missing_status: tuple[Lookup, ...] | None
+    candidates: lookup.Candidates
+    in_lookup: Mapping[Lookup, lookup.InLookup]
+    pickers: Mapping[Lookup, lookup.Picker]
+    effects: Mapping[tuple[str | None, bool], Effect]
+    apply_effect: ApplyEffect
+    on_no_match: OnNoMatch
+    unknown_params_status: int | None
+    forgiven: frozenset[str]
+
+
+def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:
+    """Whether the key requires authentication; None for a missing or unknown key."""
+    return None if given is None else keys.get(given)
+
+
+def tokens_living(lifetime: float) -> TokenCheck:
+    def token_ok(store: Store, token: str | None) -> bool:
+        age = None if token is None else store.token_age(token)
+        return age is not None and age <= lifetime
+    return token_ok
+
+
+def basic_login(header: str | None, username: str, password: str) -> bool:
+    """``Authorization: Basic base64(login:password)`` naming exactly the configured user."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        login = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user, sep, secret = login.partition(":")
+    return bool(sep) and hmac.compare_digest(user.encode(), username.encode()) and \
+        hmac.compare_digest(secret.encode(), password.encode())
+
+
+def set_on_call(store: Store, call: CallRecord, flag: Flag, value: bool) -> None:
+    call.set_flag(flag, value)
+
+
+def nothing_on_no_match(store: Store, number: str) -> None:
+    """An error changes nothing (KC-FLAG-001)."""
+
+
+def style_for(switches: Switches) -> Style:
+    return Style(pretty=switches.pretty_xml, payload_after=switches.payload_after_response,
+                 error_description=switches.error_description, html_head=switches.html_head,
+                 text_style=switches.text_style)
+
+
+def pickers_for(switches: Switches) -> dict[Lookup, lookup.Picker]:
+    pick = switches.several_last_next == "pick"
+    return {
+        "ongoing": lookup.only_one,
+        "last": lookup.most_recently_finished if pick else lookup.only_one,
+        "next": lookup.soonest_starting if pick else lookup.only_one,
+    }
+
+
+def default_behaviour(switches: Switches) -> Behaviour:
+    """The fault-free server under ``switches``."""
+    return Behaviour(
+        style=style_for(switches),
+        methods=frozenset({"GET", "POST"}),
+        default_format=DEFAULT_RESPONSE_TYPE,
+        formats={f: f for f in RESPONSE_TYPES},
+        missing_action=None,
+        key_check=known_key,
+        token_ok=tokens_living(TOKEN_LIFETIME_SECONDS),
+        login_ok=basic_login,
+        issue_tokens=True,
+        status_lookups=STATUS_LOOKUPS,
+        unknown_status=None,
+        missing_status=None,
+        candidates=lookup.either_party,
+        in_lookup={
+            "ongoing": lookup.is_ongoing,
+            "last": lookup.is_finished,
+            "next": lookup.starts_within(NEXT_WINDOW_SECONDS, switches.next_boundary_inclusive),
+        },
+        pickers=pickers_for(switches),
+        effects=EFFECTS,
+        apply_effect=set_on_call,
+        on_no_match=nothing_on_no_match,
+        unknown_params_status=None,
+        forgiven=frozenset(),
+    )

@@ -1,0 +1,187 @@
+"""Single-fault deviations: each breaks one requirement by swapping one piece of Behaviour.
+
+The registry is data: a fault's name (its CLI identifier), the requirement it should make the
+suite fail, what it does, the Behaviour field it swaps and the function that swaps it. Running
+the suite against a server with one fault on must fail that requirement, which tests the suite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from conformance.reference import lookup
+from conformance.reference.behaviour import Behaviour, tokens_living
+from conformance.reference.state import CallRecord, Store
+from conformance.spec import Flag
+
+Change = Callable[[Behaviour], Behaviour]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    requirement: str
+    description: str
+    piece: str
+    apply: Change
+
+
+def _swap(piece: str, value: Any) -> tuple[str, Change]:
+    return piece, lambda b: replace(b, **{piece: value})
+
+
+def _merge(piece: str, entries: Mapping[Any, Any]) -> tuple[str, Change]:
+    return piece, lambda b: replace(b, **{piece: {**getattr(b, piece), **entries}})
+
+
+def _style(**changes: Any) -> tuple[str, Change]:
+    return "style", lambda b: replace(b, style=replace(b.style, **changes))
+
+
+def _forgive(kind: str) -> tuple[str, Change]:
+    return "forgiven", lambda b: replace(b, forgiven=b.forgiven | {kind})
+
+
+def _any_key(keys: Mapping[str, bool], given: str | None) -> bool | None:
+    return None if given is None else keys.get(given, False)
+
+
+def _missing_key_ok(keys: Mapping[str, bool], given: str | None) -> bool | None:
+    return False if given is None else keys.get(given)
+
+
+def _set_on_number(store: Store, call: CallRecord, flag: Flag, value: bool) -> None:
+    for other in {id(c): c for p in call.parties() for c in store.with_number(p)}.values():
+        other.set_flag(flag, value)
+    call.set_flag(flag, value)
+
+
+def _keep_some_call(store: Store, number: str) -> None:
+    for call in store.with_number(number)[:1]:
+        call.kept = True
+
+
+def _not_upcoming(call: CallRecord, now: float) -> bool:
+    return call.state(now) != "upcoming"
+
+
+def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
+    return Fault(name, requirement, description, *how)
+
+
+FAULTS: tuple[Fault, ...] = (
+    _f("wrong-default-format", "KC-RT-001", "no responseType is answered in HTML",
+       _swap("default_format", "HTML")),
+    _f("html-ignored", "KC-RT-003", "responseType=HTML is answered in XML",
+       _merge("formats", {"HTML": "XML"})),
+    _f("text-ignored", "KC-RT-004", "responseType=TEXT is answered in XML",
+       _merge("formats", {"TEXT": "XML"})),
+    _f("xml-not-well-formed", "KC-XML-001", "the closing </VerbaApi> is written as <VerbaApi>",
+       _style(well_formed=False)),
+    _f("wrong-charset", "KC-XML-001", "UTF-8 bytes declared and served as ISO-8859-1",
+       _style(declared_encoding="ISO-8859-1", xml_content_type="text/xml; charset=iso-8859-1")),
+    _f("xml-wrong-root", "KC-XML-002", "the root element is VerbaResponse",
+       _style(root="VerbaResponse")),
+    _f("wrong-type-attribute", "KC-XML-003", "Response/@type is KeepCallResponse",
+       _style(type_names={"KeepCall": "KeepCallResponse"})),
+    _f("error-as-success", "KC-XML-004", "errors carry code 0", _style(error_code="0")),
+    _f("no-error-message", "KC-XML-005", "errors carry no ErrorMessage",
+       _style(error_message=False)),
+    _f("missing-action-accepted", "KC-ACTION-002", "a request without action is a KeepCall",
+       _swap("missing_action", "KeepCall")),
+    _f("missing-apikey-accepted", "KC-AUTH-001", "no apiKey acts as a key without auth",
+       _swap("key_check", _missing_key_ok)),
+    _f("apikey-not-checked", "KC-AUTH-002", "an unknown apiKey acts as a key without auth",
+       _swap("key_check", _any_key)),
+    _f("auth-not-enforced", "KC-AUTH-003", "a missing or invalid token is accepted",
+       _swap("token_ok", lambda store, token: True)),
+    _f("invalid-token-accepted", "KC-AUTH-004", "any token value is accepted",
+       _swap("token_ok", lambda store, token: token is not None)),
+    _f("valid-token-rejected", "KC-AUTH-005", "every token is rejected",
+       _swap("token_ok", lambda store, token: False)),
+    _f("token-not-returned", "KC-AUTH-006", "RequestToken succeeds without a token",
+       _swap("issue_tokens", False)),
+    _f("any-credentials-accepted", "KC-AUTH-007", "RequestToken ignores the Basic credentials",
+       _swap("login_ok", lambda header, user, password: True)),
+    _f("token-never-expires", "KC-AUTH-008", "tokens are accepted after their hour",
+       _swap("token_ok", tokens_living(math.inf))),
+    _f("token-expires-early", "KC-AUTH-009", "tokens expire after 60 s",
+       _swap("token_ok", tokens_living(60))),
+    _f("get-refused", "KC-HTTP-001", "GET is answered 405", _swap("methods", frozenset({"POST"}))),
+    _f("post-refused", "KC-HTTP-002", "POST is answered 405", _swap("methods", frozenset({"GET"}))),
+    _f("server-error-on-odd-input", "KC-HTTP-004", "unknown parameters are answered 500",
+       _swap("unknown_params_status", 500)),
+    _f("unknown-callid-success", "KC-ID-002", "an unknown callID is a success on no call",
+       _forgive("unknown-call")),
+    _f("missing-id-accepted", "KC-ID-003", "neither callID nor extension is a success",
+       _forgive("no-id")),
+    _f("called-only", "KC-EXT-001", "extension is matched against the called party only",
+       _swap("candidates", lookup.called_only)),
+    _f("caller-only", "KC-EXT-002", "extension is matched against the calling party only",
+       _swap("candidates", lookup.caller_only)),
+    _f("prefix-match", "KC-EXT-003", "extension matches a party that starts with it",
+       _swap("candidates", lookup.prefix_of_party)),
+    _f("ambiguity-not-error", "KC-EXT-004", "two ongoing calls: the first is picked",
+       _merge("pickers", {"ongoing": lookup.first})),
+    _f("status-not-required", "KC-EXT-006", "extension without status is read as ongoing",
+       _swap("missing_status", ("ongoing",))),
+    _f("ongoing-matches-finished", "KC-STATUS-001", "status=ongoing also finds finished calls",
+       _merge("in_lookup", {"ongoing": _not_upcoming})),
+    _f("next-never-found", "KC-STATUS-002", "status=next finds no call",
+       _merge("in_lookup", {"next": lookup.never})),
+    _f("next-window-5min", "KC-STATUS-003", "status=next looks 300 s ahead",
+       _merge("in_lookup", {"next": lookup.starts_within(300, True)})),
+    _f("last-picks-oldest", "KC-STATUS-004", "several finished calls: the oldest is picked",
+       _merge("pickers", {"last": lookup.least_recently_finished})),
+    _f("no-fallback", "KC-STATUS-005", "ongoing,next behaves like ongoing",
+       _merge("status_lookups", {"ongoing,next": ("ongoing",)})),
+    _f("wrong-fallback-order", "KC-STATUS-006", "last,ongoing tries ongoing first",
+       _merge("status_lookups", {"last,ongoing": ("ongoing", "last")})),
+    _f("unknown-status-accepted", "KC-STATUS-007", "an unknown status is read as ongoing",
+       _swap("unknown_status", ("ongoing",))),
+    _f("unlisted-combination-accepted", "KC-STATUS-008", "next,ongoing and ongoing,last work",
+       _merge("status_lookups", {"next,ongoing": ("next", "ongoing"),
+                                 "ongoing,last": ("ongoing", "last")})),
+    _f("no-match-success", "KC-STATUS-012", "no matching call is a success on no call",
+       _forgive("no-match")),
+    _f("keep-ignored", "KC-TYPE-001", "KeepCall without type succeeds but sets nothing",
+       _merge("effects", {(None, False): None})),
+    _f("manual-record-ignored", "KC-TYPE-002", "type=manualRecord succeeds but records nothing",
+       _merge("effects", {("manualRecord", False): None})),
+    _f("do-not-delete-sets-kept", "KC-TYPE-003", "type=do_not_delete sets kept, not protected",
+       _merge("effects", {("do_not_delete", False): ("kept", True)})),
+    _f("unknown-type-accepted", "KC-TYPE-004", "an unknown type is a success on no call",
+       _forgive("unknown-type")),
+    _f("unmark-ignored", "KC-UNMARK-001", "unmark=1 without type sets kept",
+       _merge("effects", {(None, True): ("kept", True)})),
+    _f("unmark-record-ignored", "KC-UNMARK-002", "unmark=1 with manualRecord starts recording",
+       _merge("effects", {("manualRecord", True): ("recording", True)})),
+    _f("unmark-protect-ignored", "KC-UNMARK-003", "unmark=1 with do_not_delete sets protected",
+       _merge("effects", {("do_not_delete", True): ("protected", True)})),
+    _f("flag-on-error", "KC-FLAG-001", "a lookup finding nothing still keeps a call of the number",
+       _swap("on_no_match", _keep_some_call)),
+    _f("flag-on-wrong-call", "KC-FLAG-002", "the flag is set on every call sharing a number",
+       _swap("apply_effect", _set_on_number)),
+)
+
+BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}
+
+
+def check_names(names: Iterable[str]) -> frozenset[str]:
+    """The names as a set; ValueError naming the first unknown one."""
+    unknown = sorted(set(names) - set(BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown fault {unknown[0]!r}; known: {', '.join(BY_NAME)}")
+    return frozenset(names)
+
+
+def with_faults(behaviour: Behaviour, names: Iterable[str]) -> Behaviour:
+    """``behaviour`` with each named fault applied, in registry order."""
+    chosen = check_names(names)
+    for fault in FAULTS:
+        if fault.name in chosen:
+            behaviour = fault.apply(behaviour)
+    return behaviour

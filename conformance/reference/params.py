@@ -1,0 +1,60 @@
+"""Strict decoding of query strings and form bodies, and a view that resolves duplicates.
+
+urllib's parsers silently keep malformed escapes and replace bad UTF-8; the reference server
+must instead answer those inputs with an error, so it decodes by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import unquote_to_bytes
+
+Pairs = list[tuple[str, str]]
+DuplicatePolicy = Literal["reject", "first", "last"]
+
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+class BadEncoding(ValueError):
+    """A query string or body that is not valid percent-encoded UTF-8."""
+
+
+def decode_pairs(raw: bytes) -> Pairs:
+    """``a=1&b=2`` -> [("a", "1"), ("b", "2")]; BadEncoding on any malformed piece."""
+    if _BAD_ESCAPE.search(raw):
+        raise BadEncoding("malformed percent-encoding")
+    pairs: Pairs = []
+    for piece in raw.split(b"&"):
+        if piece:
+            name, _, value = piece.partition(b"=")
+            pairs.append((_decode(name), _decode(value)))
+    return pairs
+
+
+def _decode(part: bytes) -> str:
+    try:
+        return unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadEncoding("parameters are not valid UTF-8") from None
+
+
+class Params:
+    """The request's parameters in order; one value per name under a duplicate policy."""
+
+    def __init__(self, pairs: Pairs, duplicates: DuplicatePolicy) -> None:
+        self.pairs = pairs
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(name, []).append(value)
+        self._index = -1 if duplicates == "last" else 0
+
+    def get(self, name: str) -> str | None:
+        values = self._values.get(name)
+        return values[self._index] if values else None
+
+    def names(self) -> set[str]:
+        return set(self._values)
+
+    def duplicated(self) -> list[str]:
+        return [name for name, values in self._values.items() if len(values) > 1]

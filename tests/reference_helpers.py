@@ -1,0 +1,136 @@
+"""Shared helpers for the reference server's tests: a client bound to a running server.
+
+Every test provisions its own calls with unique IDs and numbers through the control protocol,
+so one server per module serves all its tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from lxml import etree
+
+from conformance.reference import ReferenceServer, Switches
+
+_numbers = itertools.count(1000)
+
+
+def number() -> str:
+    """A party number no other test uses."""
+    return f"7{next(_numbers):07d}"
+
+
+def new_call(state: str, offset: int = 30, caller: str | None = None,
+             called: str | None = None, **flags: bool) -> dict[str, Any]:
+    return {"callID": str(uuid.uuid4()), "caller": caller or number(),
+            "called": called or number(), "state": state, "offsetSeconds": offset, **flags}
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    text: str
+
+    @property
+    def xml(self) -> Any:
+        return etree.fromstring(self.text.encode("utf-8"))
+
+    @property
+    def response(self) -> Any:
+        return self.xml.find("Response")
+
+    @property
+    def code(self) -> str:
+        return str(self.response.get("code"))
+
+    @property
+    def ok(self) -> bool:
+        return self.code == "0"
+
+    @property
+    def error_message(self) -> str | None:
+        element = self.response.find("ErrorMessage")
+        return None if element is None else str(element.text)
+
+
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class Api:
+    """A keep-alive client for one ReferenceServer, with its credentials filled in."""
+
+    def __init__(self, server: ReferenceServer, client: httpx.Client) -> None:
+        self.server, self.client = server, client
+        self._token: str | None = None
+
+    def request_token(self, auth: tuple[str, str] | None = None,
+                      api_key: str | None = None) -> Answer:
+        params = {"action": "RequestToken", "apiKey": api_key or self.server.api_key}
+        credentials = auth or (self.server.username, self.server.password)
+        return self._answer(self.client.get(self.server.api_url, params=params, auth=credentials))
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            self._token = str(self.request_token().response.get("token"))
+        return self._token
+
+    def keepcall(self, params: Params = (), method: str = "GET", *, auth: bool = True,
+                 raw_query: bytes | None = None, **kwargs: Any) -> Answer:
+        """KeepCall with action, apiKey and token first, then ``params`` (as a form for POST)."""
+        base = [("action", "KeepCall"), ("apiKey", self.server.api_key), ("token", self.token)] \
+            if auth else [("action", "KeepCall"), ("apiKey", self.server.open_api_key)]
+        pairs = base + list(params.items() if isinstance(params, Mapping) else params)
+        return self.send(pairs, method, **kwargs)
+
+    def send(self, pairs: Params, method: str = "GET", *, in_query: bool = False,
+             **kwargs: Any) -> Answer:
+        pairs = list(pairs.items() if isinstance(pairs, Mapping) else pairs)
+        if method == "POST" and not in_query:
+            headers = {"content-type": "application/x-www-form-urlencoded",
+                       **kwargs.pop("headers", {})}
+            response = self.client.post(self.server.api_url, content=urlencode(pairs).encode(),
+                                        headers=headers, **kwargs)
+        else:
+            response = self.client.request(method, self.server.api_url, params=pairs, **kwargs)
+        return self._answer(response)
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Answer:
+        return Answer(response.status_code, response.headers.get("content-type", ""),
+                      response.text)
+
+    def provision(self, *calls: dict[str, Any], controlled: Sequence[str] = ()) -> None:
+        body = {"calls": list(calls), "controlledExtensions": list(controlled)}
+        response = self.client.post(f"{self.server.control_url}/calls", json=body)
+        assert response.status_code == 204, response.text
+
+    def flags(self, call: dict[str, Any] | str) -> dict[str, bool]:
+        call_id = call if isinstance(call, str) else call["callID"]
+        response = self.client.get(f"{self.server.control_url}/calls/{call_id}")
+        assert response.status_code == 200, response.text
+        return {k: v for k, v in response.json().items() if k != "callID"}
+
+    def advance(self, seconds: float) -> None:
+        response = self.client.post(f"{self.server.control_url}/clock",
+                                    json={"advanceSeconds": seconds})
+        assert response.status_code == 204, response.text
+
+
+CLEAR = {"kept": False, "protected": False, "recording": False}
+
+
+@contextmanager
+def running(switches: Switches | None = None, faults: frozenset[str] = frozenset()
+            ) -> Iterator[Api]:
+    with ReferenceServer(switches or Switches(), faults) as server, \
+            httpx.Client(timeout=10) as client:
+        yield Api(server, client)
