@@ -1,0 +1,101 @@
+"""The ledger: every check of a run, folded into one verdict per requirement.
+
+A requirement passes only when at least one case checked it and none failed it; a requirement
+whose every case was skipped, errored or never reached the target is "not-tested", never "pass".
+OBSERVE requirements are "observed" with the readings the target took, counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from conformance.checks import Check
+from conformance.requirements import CATALOG, Requirement, gating
+
+RequirementVerdict = Literal["pass", "fail", "not-tested", "observed"]
+RunVerdict = Literal["conformant", "not-conformant", "inconclusive"]
+MAX_EVIDENCE = 5
+
+
+@dataclass
+class Evidence:
+    case: str
+    message: str
+    curl: str
+
+
+@dataclass
+class Entry:
+    """What the run learnt about one requirement."""
+
+    requirement: Requirement
+    cases: set[str] = field(default_factory=set)
+    passed: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    untested: set[str] = field(default_factory=set)
+    observations: Counter[str] = field(default_factory=Counter)
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> RequirementVerdict:
+        if self.requirement.level == "OBSERVE":
+            return "observed" if self.observations else "not-tested"
+        if self.failed:
+            return "fail"
+        return "pass" if self.passed else "not-tested"
+
+    def to_json(self) -> dict[str, object]:
+        r = self.requirement
+        return {"id": r.id, "level": r.level, "title": r.title, "clause": r.clause,
+                "source": r.source, "verdict": self.verdict, "cases": len(self.cases),
+                "failed": len(self.failed), "not_tested": len(self.untested - self.passed),
+                "observations": dict(self.observations.most_common()),
+                "evidence": [e.__dict__ for e in self.evidence]}
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.entries = {r.id: Entry(r) for r in CATALOG}
+        self.cases_run = 0
+        self.transport_failures = 0
+        self.aborted: str | None = None
+        self.internal_errors: list[str] = []
+
+    def record(self, case: str, checks: Iterable[Check], curl: str = "") -> None:
+        self.cases_run += 1
+        for check in checks:
+            entry = self.entries[check.requirement]
+            entry.cases.add(case)
+            if check.verdict == "pass":
+                entry.passed.add(case)
+            elif check.verdict == "fail":
+                entry.failed.add(case)
+                if len(entry.evidence) < MAX_EVIDENCE:
+                    entry.evidence.append(Evidence(case, check.message, curl))
+            elif check.verdict == "observed":
+                entry.observations[check.message] += 1
+            else:
+                entry.untested.add(case)
+
+    def not_tested(self, case: str, requirements: Iterable[str], why: str) -> None:
+        self.record(case, (Check(r, "not-tested", why) for r in requirements))
+
+    def failed(self, level: Literal["must", "should"]) -> list[Entry]:
+        gate = gating(level)
+        return [e for e in self.entries.values() if e.requirement.id in gate and e.failed]
+
+    def verdict(self, level: Literal["must", "should"]) -> RunVerdict:
+        if self.aborted or self.internal_errors:
+            return "inconclusive"
+        return "not-conformant" if self.failed(level) else "conformant"
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(e.verdict for e in self.entries.values()))
+
+    def untested_gating(self, level: Literal["must", "should"]) -> list[str]:
+        gate = gating(level)
+        return [e.requirement.id for e in self.entries.values()
+                if e.requirement.id in gate and e.verdict == "not-tested"]

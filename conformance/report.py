@@ -1,0 +1,104 @@
+"""Report writers: results.json, the compliance table in report.html, the terminal summary.
+
+They read only the ledger and the run's metadata, never secrets: the target URL is shown without
+its query string and user info, and every piece of evidence was redacted when it was recorded.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from conformance import __version__
+from conformance.ledger import Ledger
+from conformance.requirements import Level
+
+SPEC = "KeepCall HTTP API page (keepcall-api.txt) with envelope-notes.md"
+EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3}
+_VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
+
+
+def public_url(url: str | None) -> str | None:
+    """A URL without user info, query or fragment: safe to print anywhere."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
+            target: Mapping[str, Any]) -> dict[str, Any]:
+    verdict = ledger.verdict(level)  # type: ignore[arg-type]
+    summary = {"verdict": verdict, "exit_code": EXIT_CODES[verdict], "level": level,
+               "requirements": ledger.counts(), "cases": ledger.cases_run,
+               "failed_requirements": [e.requirement.id for e in ledger.failed(
+                   level)],  # type: ignore[arg-type]
+               "untested_gating_requirements": ledger.untested_gating(
+                   level),  # type: ignore[arg-type]
+               "transport_failures": ledger.transport_failures, "aborted": ledger.aborted,
+               "internal_errors": ledger.internal_errors[:20]}
+    return {"suite": {"name": "keepcall-conformance", "version": __version__, "spec": SPEC,
+                      **suite},
+            "target": dict(target),
+            "requirements": [e.to_json() for e in ledger.entries.values()],
+            "summary": summary}
+
+
+def write_results(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
+    """A short per-requirement summary for the terminal: failures first, then gaps."""
+    rows = sorted(data["requirements"], key=lambda r: (_VERDICT_ORDER[r["verdict"]], r["id"]))
+    lines = [f"{r['verdict'].upper():<10} {r['level']:<7} {r['id']:<14} {r['title']}"
+             + (f"  ({r['failed']}/{r['cases']} cases failed)" if r["failed"] else "")
+             for r in rows if r["verdict"] in ("fail", "not-tested")][:limit]
+    summary = data["summary"]
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(summary["requirements"].items()))
+    lines.append(f"requirements: {counts}; cases: {summary['cases']}")
+    if summary["untested_gating_requirements"]:
+        lines.append(f"not tested at the gating level: "
+                     f"{', '.join(summary['untested_gating_requirements'])}")
+    if summary["aborted"]:
+        lines.append(f"run aborted: {summary['aborted']}")
+    if summary["internal_errors"]:
+        lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
+    lines.append(f"VERDICT: {summary['verdict'].upper()} (level {summary['level']}, "
+                 f"exit {summary['exit_code']})")
+    return lines
+
+
+def compliance_table(data: Mapping[str, Any]) -> str:
+    """The per-requirement table placed at the top of report.html."""
+    summary = data["summary"]
+    rows = []
+    for r in sorted(data["requirements"], key=lambda r: (_VERDICT_ORDER[r["verdict"]], r["id"])):
+        evidence = "".join(f"<div><code>{html.escape(e['case'])}</code>: "
+                           f"{html.escape(e['message'])}<pre>{html.escape(e['curl'])}</pre></div>"
+                           for e in r["evidence"][:2])
+        observed = "; ".join(f"{html.escape(k)} ({v})" for k, v in r["observations"].items())
+        rows.append(f"<tr class='kc-{r['verdict']}'><td>{r['id']}</td><td>{r['level']}</td>"
+                    f"<td>{r['verdict']}</td><td>{html.escape(r['title'])}<br><small>"
+                    f"{html.escape(r['clause'])} ({html.escape(r['source'])})</small></td>"
+                    f"<td>{r['cases']}</td><td>{r['failed']}</td>"
+                    f"<td>{observed}{evidence}</td></tr>")
+    return (f"<h2>KeepCall compliance: {summary['verdict'].upper()}</h2>"
+            f"<p>Target: {html.escape(str(data['target'].get('url')))}; gating level: "
+            f"{summary['level']}; cases: {summary['cases']}</p>"
+            "<style>.kc-fail td{background:#fdd}.kc-not-tested td{background:#ffd}"
+            ".kc-pass td{background:#dfd}.kc-observed td{background:#def}"
+            "#kc-requirements pre{white-space:pre-wrap;margin:0}</style>"
+            "<table id='kc-requirements'><tr><th>ID</th><th>Level</th><th>Verdict</th>"
+            "<th>Requirement</th><th>Cases</th><th>Failed</th><th>Evidence / observations</th>"
+            f"</tr>{''.join(rows)}</table>")
+
+
+LEVEL_NAMES: tuple[Level, ...] = ("MUST", "SHOULD", "OBSERVE")

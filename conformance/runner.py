@@ -1,0 +1,106 @@
+"""Running one request on one scenario against a target: set up, send, read back, judge.
+
+The matrix, the Hypothesis properties and the single-clause tests all go through ``run``, so
+every kind of test provisions, reproduces and judges the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from conformance.checks import FORMAT_REQUIREMENT, Check, judge
+from conformance.client import Exchange
+from conformance.control import ControlError
+from conformance.matrix import Case
+from conformance.model import Expectation, KeepCallRequest, Scenario
+from conformance.oracle import TargetAuth, expect
+from conformance.scenarios import Numbering
+from conformance.spec import P_RESPONSE_TYPE
+from conformance.target import Target
+
+
+@dataclass
+class Result:
+    """What one run of a request produced, with what is needed to reproduce it."""
+
+    scenario: Scenario
+    request: KeepCallRequest
+    expectation: Expectation
+    checks: list[Check] = field(default_factory=list)
+    exchange: Exchange | None = None
+    setup: str = ""
+    skipped: str | None = None
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == "fail"]
+
+    def reproduction(self) -> str:
+        """The control call that set the scenario up, then the request, as curl lines."""
+        lines = [f"# setup: {self.setup}"] if self.setup else []
+        if self.exchange is not None:
+            lines.append(self.exchange.curl)
+        return "\n".join(lines)
+
+
+def run(target: Target, scenario: Scenario, request: KeepCallRequest,
+        fresh: bool = True, open_key: bool = False) -> Result:
+    """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol."""
+    auth = TargetAuth(token_required=target.token_required and not open_key)
+    calls = scenario.calls if target.control else target.static_calls
+    expectation = expect(request, calls, scenario.controlled, auth)
+    result = Result(scenario, request, expectation)
+    credentials = target.credential_params(request, open_key)
+    if credentials is None:
+        return _skip(result, "the case needs a secret that was not given")
+    if fresh and target.control is None:
+        return _skip(result, "the scenario needs a control URL (--control-url)")
+    try:
+        if target.control is not None and scenario.calls:
+            result.setup = target.control.add(scenario)
+        result.exchange = target.send(request, credentials)
+        before = after = None
+        if target.control is not None:
+            before = {c.call_id: c.flags for c in scenario.calls}
+            after = target.control.flags(before)
+    except ControlError as error:
+        return _skip(result, f"control protocol: {error}")
+    result.checks = judge(result.exchange, request, expectation, before, after)
+    return result
+
+
+def run_case(target: Target, case: Case, numbering: Numbering) -> Result:
+    scenario, request = case.instantiate(numbering)
+    if case.part == "open-key" and not target.credentials.open_api_key:
+        result = Result(scenario, request, expect(request, scenario.calls))
+        return _skip(result, "no API key without authentication was given")
+    return run(target, scenario, request, fresh=case.needs_fresh_scenario,
+               open_key=case.part == "open-key")
+
+
+def _skip(result: Result, why: str) -> Result:
+    result.skipped = why
+    result.checks = [Check(r, "not-tested", why) for r in result.expectation.trace]
+    return result
+
+
+def requirements_of(checks: Sequence[Check]) -> list[str]:
+    return sorted({c.requirement for c in checks})
+
+
+# Checked on every answer in a format: the rendering clauses.
+_FORMAT_REQUIREMENTS = {"XML": ("KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004"),
+                        "HTML": (), "TEXT": ()}
+
+
+def case_requirements(case: Case) -> list[str]:
+    """The requirements a case checks, for its marker: the oracle's trace and the rendering."""
+    scenario, request = case.instantiate(Numbering())
+    expectation = expect(request, scenario.calls, scenario.controlled)
+    ids = {*expectation.trace, "KC-HTTP-004", "KC-FLAG-001", "KC-FLAG-002"}
+    for fmt in expectation.formats:
+        ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))
+    asked = request.get(P_RESPONSE_TYPE)
+    ids.add(FORMAT_REQUIREMENT.get(asked, "KC-RT-005"))
+    return sorted(ids)

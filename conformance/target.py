@@ -1,0 +1,109 @@
+"""A configured target: where requests go, with which secrets, and how its calls are set up.
+
+Requests carry symbolic credentials (valid / missing / invalid); the target alone knows the real
+ones and puts them in at the last moment, so nothing above this layer ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from conformance.client import Client, Exchange
+from conformance.control import Control
+from conformance.model import Call, Credential, KeepCallRequest
+from conformance.redact import Redactor
+from conformance.spec import P_ACTION, P_API_KEY, P_TOKEN, TOKEN_ACTION
+from conformance.validators import validate_xml
+
+# Wrong but well-shaped values: a target must reject them, and they are no one's secret.
+INVALID_API_KEY = "ffffffff-ffff-4fff-bfff-ffffffffffff"
+INVALID_TOKEN = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+
+PLACEHOLDERS = {"api_key": "$KEEPCALL_API_KEY", "open_api_key": "$KEEPCALL_OPEN_API_KEY",
+                "token": "$KEEPCALL_TOKEN", "password": "$KEEPCALL_PASSWORD"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str | None = None
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    open_api_key: str | None = None
+
+    def redactor(self) -> Redactor:
+        redactor = Redactor({value: PLACEHOLDERS[name] for name, value in self.__dict__.items()
+                             if value and name in PLACEHOLDERS})
+        if self.username and self.password:
+            redactor.add_basic(self.username, self.password)
+        return redactor
+
+
+class Target:
+    """One endpoint under test. ``control`` is None for targets without a control URL."""
+
+    def __init__(self, url: str, credentials: Credentials, client: Client,
+                 control: Control | None = None, token_required: bool | None = None,
+                 static_calls: tuple[Call, ...] = ()) -> None:
+        self.url = url
+        self.credentials = credentials
+        self.client = client
+        self.control = control
+        self.static_calls = static_calls
+        has_login = bool(credentials.username and credentials.password)
+        self.token_required = (bool(credentials.token) or has_login if token_required is None
+                               else token_required)
+        self._token: str | None = credentials.token
+
+    # --- tokens ---------------------------------------------------------------------------
+    @property
+    def can_request_tokens(self) -> bool:
+        return bool(self.credentials.username and self.credentials.password)
+
+    def token(self) -> str | None:
+        """The session token: the one given, or one obtained by RequestToken and cached."""
+        if self._token is None and self.can_request_tokens:
+            self._token = self.request_token()[1]
+        return self._token
+
+    def forget_token(self) -> None:
+        """After the target's clock moved, a cached token may have expired."""
+        if self.can_request_tokens:
+            self._token = None
+
+    def request_token(self, password: str | None = None) -> tuple[Exchange, str | None]:
+        """RequestToken with HTTP Basic; a token the target returns is redacted from then on."""
+        login = f"{self.credentials.username}:{password or self.credentials.password}"
+        basic = base64.b64encode(login.encode()).decode()
+        params = [(P_ACTION, TOKEN_ACTION), (P_API_KEY, self.credentials.api_key or "")]
+        exchange = self.client.send("GET", self.url, params,
+                                    headers={"Authorization": f"Basic {basic}"})
+        token = validate_xml(exchange.body, None, TOKEN_ACTION).token if exchange.ok else None
+        if token:
+            self.client.redactor.add(token, PLACEHOLDERS["token"])
+        return exchange, token
+
+    # --- KeepCall -------------------------------------------------------------------------
+    def credential_params(self, request: KeepCallRequest,
+                          open_key: bool = False) -> list[tuple[str, str]] | None:
+        """The apiKey and token parameters, or None when the case needs a secret we lack."""
+        key = self.credentials.open_api_key if open_key else self.credentials.api_key
+        values = {P_API_KEY: (request.api_key, key, INVALID_API_KEY),
+                  P_TOKEN: (request.token, None if open_key else self.token(), INVALID_TOKEN)}
+        params: list[tuple[str, str]] = []
+        for name, (wanted, real, wrong) in values.items():
+            if wanted is Credential.VALID:
+                if real is None:
+                    if name == P_TOKEN and not self.token_required:
+                        continue  # the key needs no token: "valid" means none
+                    return None
+                params.append((name, real))
+            elif wanted is Credential.INVALID:
+                params.append((name, wrong))
+        return params
+
+    def send(self, request: KeepCallRequest, credentials: list[tuple[str, str]]) -> Exchange:
+        params = [*credentials, *request.params]
+        in_body = request.method == "POST" and not request.post_in_query
+        return self.client.send(request.method, self.url, params, in_body=in_body)
