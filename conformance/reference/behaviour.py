@@ -18,10 +18,12 @@ from conformance.reference.render import Style
 from conformance.reference.state import CallRecord, Store
 from conformance.reference.switches import Switches
 from conformance.spec import (
+    ACTION,
     DEFAULT_RESPONSE_TYPE,
     NEXT_WINDOW_SECONDS,
     RESPONSE_TYPES,
     STATUS_LOOKUPS,
+    TOKEN_ACTION,
     TOKEN_LIFETIME_SECONDS,
     Flag,
     Lookup,
@@ -54,6 +56,7 @@ class Behaviour:
     methods: frozenset[str]
     default_format: ResponseFormat
     formats: Mapping[ResponseFormat, ResponseFormat]
+    actions: tuple[str, ...]
     missing_action: str | None
     key_check: KeyCheck
     token_ok: TokenCheck
@@ -62,6 +65,7 @@ class Behaviour:
     status_lookups: Mapping[str, tuple[Lookup, ...]]
     unknown_status: tuple[Lookup, ...] | None
     missing_status: tuple[Lookup, ...] | None
+    id_match: lookup.InLookup
     candidates: lookup.Candidates
     in_lookup: Mapping[Lookup, lookup.InLookup]
     pickers: Mapping[Lookup, lookup.Picker]
@@ -128,6 +132,7 @@ def default_behaviour(switches: Switches) -> Behaviour:
         methods=frozenset({"GET", "POST"}),
         default_format=DEFAULT_RESPONSE_TYPE,
         formats={f: f for f in RESPONSE_TYPES},
+        actions=(ACTION, TOKEN_ACTION),
         missing_action=None,
         key_check=known_key,
         token_ok=tokens_living(TOKEN_LIFETIME_SECONDS),
@@ -136,6 +141,7 @@ def default_behaviour(switches: Switches) -> Behaviour:
         status_lookups=STATUS_LOOKUPS,
         unknown_status=None,
         missing_status=None,
+        id_match=lookup.any_state,
         candidates=lookup.either_party,
         in_lookup={
             "ongoing": lookup.is_ongoing,

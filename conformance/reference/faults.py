@@ -15,7 +15,7 @@ from typing import Any
 from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour, tokens_living
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import Flag
+from conformance.spec import TOKEN_ACTION, Flag
 
 Change = Callable[[Behaviour], Behaviour]
 
@@ -79,6 +79,8 @@ FAULTS: tuple[Fault, ...] = (
        _merge("formats", {"HTML": "XML"})),
     _f("text-ignored", "KC-RT-004", "responseType=TEXT is answered in XML",
        _merge("formats", {"TEXT": "XML"})),
+    _f("xml-type-ignored", "KC-RT-002", "responseType=XML is answered in TEXT",
+       _merge("formats", {"XML": "TEXT"})),
     _f("xml-not-well-formed", "KC-XML-001", "the closing </VerbaApi> is written as <VerbaApi>",
        _style(well_formed=False)),
     _f("wrong-charset", "KC-XML-001", "UTF-8 bytes declared and served as ISO-8859-1",
@@ -90,6 +92,8 @@ FAULTS: tuple[Fault, ...] = (
     _f("error-as-success", "KC-XML-004", "errors carry code 0", _style(error_code="0")),
     _f("no-error-message", "KC-XML-005", "errors carry no ErrorMessage",
        _style(error_message=False)),
+    _f("keepcall-not-served", "KC-ACTION-001", "action=KeepCall is an unknown action",
+       _swap("actions", (TOKEN_ACTION,))),
     _f("missing-action-accepted", "KC-ACTION-002", "a request without action is a KeepCall",
        _swap("missing_action", "KeepCall")),
     _f("missing-apikey-accepted", "KC-AUTH-001", "no apiKey acts as a key without auth",
@@ -114,6 +118,8 @@ FAULTS: tuple[Fault, ...] = (
     _f("post-refused", "KC-HTTP-002", "POST is answered 405", _swap("methods", frozenset({"GET"}))),
     _f("server-error-on-odd-input", "KC-HTTP-004", "unknown parameters are answered 500",
        _swap("unknown_params_status", 500)),
+    _f("callid-ongoing-only", "KC-ID-001", "callID finds ongoing calls only",
+       _swap("id_match", lookup.is_ongoing)),
     _f("unknown-callid-success", "KC-ID-002", "an unknown callID is a success on no call",
        _forgive("unknown-call")),
     _f("missing-id-accepted", "KC-ID-003", "neither callID nor extension is a success",

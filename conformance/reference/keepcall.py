@@ -75,7 +75,7 @@ class KeepCallService:
         self.store, self.switches, self.behaviour = store, switches, behaviour
         self.keys, self.username, self.password = keys, username, password
         fold = switches.case_insensitive
-        self._actions = _vocabulary((ACTION, TOKEN_ACTION), fold)
+        self._actions = _vocabulary(behaviour.actions, fold)
         self._formats: dict[str, ResponseFormat] = {
             (f.lower() if fold else f): f for f in RESPONSE_TYPES}
         self._statuses = _vocabulary(behaviour.status_lookups, fold)
@@ -224,7 +224,7 @@ class KeepCallService:
 
     def _by_id(self, call_id: str, lookups: Iterable[Lookup] | None, now: float) -> CallRecord:
         call = self.store.calls.get(call_id)
-        if call is None:
+        if call is None or not self.behaviour.id_match(call, now):
             raise ApiError("unknown-call", "Call cannot be found.")
         in_lookup = self.behaviour.in_lookup
         if lookups is not None and not any(in_lookup[name](call, now) for name in lookups):
