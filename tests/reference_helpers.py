@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +130,47 @@ class Api:
         response = self.client.post(f"{self.server.control_url}/clock",
                                     json={"advanceSeconds": seconds})
         assert response.status_code == 204, response.text
+
+
+# --- probes: one request on fresh calls, reduced to what a client observes ---------------
+Observation = tuple[Any, ...]
+Probe = Callable[[Api], Observation]
+_MASKS = (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+          re.compile(r"\b[A-Za-z0-9]{32}\b"))
+
+
+def observe(api: Api, answer: Answer, calls: list[dict[str, Any]]) -> Observation:
+    body = answer.text
+    for mask in _MASKS:
+        body = mask.sub("#", body)
+    return answer.status, answer.content_type, body, [api.flags(c) for c in calls]
+
+
+def on_calls(states: list[tuple[str, int]], params: Params, role: str = "caller",
+             flags: dict[str, bool] | None = None, controlled: bool = True,
+             **send: Any) -> Probe:
+    """Calls sharing one number (in ``role``), then KeepCall with EXT / ID / PREFIX / GUID
+    filled in."""
+    def probe(api: Api) -> Observation:
+        extension = number()
+        calls = [new_call(s, o, **{role: extension}, **(flags or {})) for s, o in states]
+        api.provision(*calls, controlled=[extension] if controlled else [])
+        values = {"EXT": extension, "ID": calls[0]["callID"] if calls else "",
+                  "PREFIX": extension[:-1], "GUID": str(uuid.uuid4())}
+        pairs = params.items() if isinstance(params, Mapping) else params
+        answer = api.keepcall([(k, values.get(v, v)) for k, v in pairs], **send)
+        return observe(api, answer, calls)
+    return probe
+
+
+def raw(pairs: Callable[[Api, str], list[tuple[str, str]]]) -> Probe:
+    """An ongoing call, then a request built from scratch (for credential and action faults)."""
+    def probe(api: Api) -> Observation:
+        call = new_call("ongoing")
+        api.provision(call)
+        return observe(api, api.send(pairs(api, call["callID"])), [call])
+    return probe
+
 
 
 CLEAR = {"kept": False, "protected": False, "recording": False}

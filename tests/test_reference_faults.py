@@ -6,56 +6,18 @@ client sees (status, Content-Type, body with IDs and tokens masked, the calls' f
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from reference_helpers import Answer, Api, new_call, number, running
+from reference_helpers import Api, Observation, Probe, new_call, observe, on_calls, raw, running
 
 from conformance.reference import FAULTS
 from conformance.requirements import BY_ID, CATALOG
 
-Observation = tuple[Any, ...]
-Probe = Callable[[Api], Observation]
-_MASKS = (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
-          re.compile(r"\b[A-Za-z0-9]{32}\b"))
-
-
-def _observe(api: Api, answer: Answer, calls: list[dict[str, Any]]) -> Observation:
-    body = answer.text
-    for mask in _MASKS:
-        body = mask.sub("#", body)
-    return answer.status, answer.content_type, body, [api.flags(c) for c in calls]
-
-
-def on_calls(states: list[tuple[str, int]], params: dict[str, str], role: str = "caller",
-             flags: dict[str, bool] | None = None, **send: Any) -> Probe:
-    """Calls sharing one number (in ``role``), then KeepCall with EXT / ID / PREFIX filled in."""
-    def probe(api: Api) -> Observation:
-        extension = number()
-        calls = [new_call(s, o, **{role: extension}, **(flags or {})) for s, o in states]
-        api.provision(*calls, controlled=[extension])
-        values = {"EXT": extension, "ID": calls[0]["callID"] if calls else "",
-                  "PREFIX": extension[:-1], "GUID": str(uuid.uuid4())}
-        answer = api.keepcall({k: values.get(v, v) for k, v in params.items()}, **send)
-        return _observe(api, answer, calls)
-    return probe
-
-
-def raw(pairs: Callable[[Api, str], list[tuple[str, str]]]) -> Probe:
-    """An ongoing call, then a request built from scratch (for credential and action faults)."""
-    def probe(api: Api) -> Observation:
-        call = new_call("ongoing")
-        api.provision(call)
-        return _observe(api, api.send(pairs(api, call["callID"])), [call])
-    return probe
-
 
 def token_probe(auth: tuple[str, str] | None) -> Probe:
     def probe(api: Api) -> Observation:
-        return _observe(api, api.request_token(auth=auth), [])
+        return observe(api, api.request_token(auth=auth), [])
     return probe
 
 
@@ -68,7 +30,7 @@ def aged_token(seconds: int) -> Probe:
         api.advance(seconds)
         pairs = [("action", "KeepCall"), ("apiKey", api.server.api_key), ("token", token),
                  ("callID", call["callID"])]
-        return _observe(api, api.send(pairs), [call])
+        return observe(api, api.send(pairs), [call])
     return probe
 
 

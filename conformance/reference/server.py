@@ -6,6 +6,7 @@ project's tests; each instance has its own store, credentials, switches and faul
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -27,6 +28,13 @@ from conformance.spec import API_PATH
 _PREFERRED = Switches()
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0
+
+
+def _run(server: uvicorn.Server) -> None:
+    """uvicorn exits the process (SystemExit) when it cannot bind; here that ends the thread,
+    and start() reports it."""
+    with contextlib.suppress(SystemExit):
+        server.run()
 
 
 class ReferenceServer:
@@ -73,8 +81,8 @@ class ReferenceServer:
                                 access_log=False, lifespan="off", http="h11", loop="asyncio",
                                 timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="keepcall-reference",
-                                        daemon=True)
+        self._thread = threading.Thread(target=_run, args=(self._server,),
+                                        name="keepcall-reference", daemon=True)
         self._thread.start()
         self._wait_started(self._server, self._thread)
         return self
