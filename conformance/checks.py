@@ -7,7 +7,7 @@ comparison becomes a ``Check`` on one requirement, with the evidence a reader ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,7 +80,8 @@ def format_checks(exchange: Exchange, request: KeepCallRequest,
     asked = request.get(P_RESPONSE_TYPE)
     rt_requirement = FORMAT_REQUIREMENT.get(asked, "KC-RT-005")
     content_type = exchange.headers.get("content-type")
-    checks = [Check("KC-RT-007", "observed", f"{expected}: {content_type_observation(content_type)}")]
+    seen = content_type_observation(content_type)
+    checks = [Check("KC-RT-007", "observed", f"{expected}: {seen}")]
     if sniffed not in formats:
         checks.append(Check(rt_requirement, "fail", f"asked for {expected}, got {sniffed}: "
                             f"{exchange.body_excerpt(200)}"))
@@ -137,10 +138,9 @@ def flag_changes(before: FlagMap, after: FlagMap) -> set[Change]:
 def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | None,
                    after: FlagMap | None) -> list[Check]:
     """Compare what happened (flags, else the body's claim) with the allowed outcomes."""
-    trace = [r for r in expectation.trace if BY_ID[r].level != "OBSERVE"]
     allowed = expectation.allowed
     if before is None or after is None:
-        return _claim_only(claim, expectation, trace)
+        return _claim_only(claim, expectation)
     changes = flag_changes(before, after)
     checks: list[Check] = []
     if claim == "error":
@@ -149,27 +149,57 @@ def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | Non
                             if changes else ""))
     if len(changes) > 1:
         checks.append(Check("KC-FLAG-002", "fail", f"one request changed {_show(changes)}"))
-        return checks + _fail(trace, f"expected {_expected(expectation)}, "
-                                     f"changed {_show(changes)}")
+        intended = {(o.call_id, o.flag, o.value) for o in expectation.successes}
+        if intended & changes:  # the right change, plus side effects
+            return checks
+        return checks + _fail(_selection(expectation), f"expected {_expected(expectation)}, "
+                                                       f"changed {_show(changes)}")
     outcome = _changed_outcome(changes, claim, expectation, before)
     if outcome is None:  # success claimed, nothing changed, no no-op success allowed
-        flag_reqs = sorted({FLAG_REQUIREMENT[(o.flag, o.value)] for o in expectation.successes
-                            if o.flag is not None})
         why = f"code 0 but no flag changed; expected {_expected(expectation)}"
-        return checks + _fail(flag_reqs or trace, why) + [Check("KC-XML-004", "fail", why)]
+        effects = _effects(expectation.successes)
+        blamed = effects or expectation.blame([ERROR])
+        return checks + _fail(blamed, why) + [Check("KC-XML-004", "fail", why)]
     if outcome not in allowed:
         why = f"expected {_expected(expectation)}, target did: {outcome}"
-        checks += _fail(trace, why)
-        checks += _wrong_effect(outcome, expectation, why)
-        if claim == "error" and outcome.is_error is False:
+        checks += _fail(_blame_wrong(outcome, expectation), why)
+        if claim == "error" and not outcome.is_error:
             checks.append(Check("KC-XML-004", "fail", f"error code, yet {outcome}"))
         return checks
-    checks += [Check(r, "pass") for r in trace]
+    checks += [Check(r, "pass") for r in _gating(expectation.blame([outcome]))]
     if claim is not None:
         checks.append(Check("KC-XML-004", "pass"))
     if not outcome.is_error:
         checks.append(Check("KC-FLAG-002", "pass"))
     return checks + observations(allowed[outcome])
+
+
+def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[str]:
+    """Which clauses an outcome outside the allowed set breaks."""
+    successes = expectation.successes
+    if outcome.is_error:  # failed where it had to succeed; keeping is the default effect
+        blamed = _gating(expectation.blame(successes))
+        return [r for r in blamed if r != FLAG_REQUIREMENT[("kept", True)]]
+    if not successes:  # succeeded where it had to fail
+        return _gating(expectation.blame([ERROR]))
+    same_call = [o for o in successes if o.call_id == outcome.call_id]
+    if same_call:  # right call, wrong flag or direction
+        return _effects(same_call)
+    return _selection(expectation)
+
+
+def _effects(outcomes: Iterable[Outcome]) -> list[str]:
+    return sorted({FLAG_REQUIREMENT[(o.flag, o.value)] for o in outcomes if o.flag is not None})
+
+
+def _selection(expectation: Expectation) -> list[str]:
+    """The clauses that choose the call, without those that choose the flag."""
+    effects = set(FLAG_REQUIREMENT.values())
+    return [r for r in _gating(expectation.blame(expectation.successes)) if r not in effects]
+
+
+def _gating(requirements: Iterable[str]) -> list[str]:
+    return [r for r in requirements if BY_ID[r].level != "OBSERVE"]
 
 
 def _changed_outcome(changes: set[Change], claim: Claim, expectation: Expectation,
@@ -180,31 +210,29 @@ def _changed_outcome(changes: set[Change], claim: Claim, expectation: Expectatio
     if claim != "success":
         return ERROR
     # A success that changed nothing is right only if the flag already had its new value.
-    return next((o for o in expectation.successes if o.call_id in before and o.flag
-                 and before[o.call_id].get(o.flag) == o.value), None)
+    return next((o for o in expectation.successes if o.call_id is not None and o.flag
+                 and o.call_id in before and before[o.call_id].get(o.flag) == o.value), None)
 
 
-def _claim_only(claim: Claim, expectation: Expectation, trace: Sequence[str]) -> list[Check]:
+def _claim_only(claim: Claim, expectation: Expectation) -> list[Check]:
     """Without flags only the body's claim can be judged; which call changed is not tested."""
+    errors, successes = [ERROR], expectation.successes
     if claim is None:
-        return [Check(r, "not-tested", "no flags and no claim in the body") for r in trace]
-    wanted = {"error": ERROR in expectation.allowed, "success": bool(expectation.successes)}
+        why = "no flags and no claim in the body"
+        return [Check(r, "not-tested", why) for r in _gating(expectation.trace)]
+    wanted = {"error": ERROR in expectation.allowed, "success": bool(successes)}
     if not wanted[claim]:
         why = f"answered {claim}; expected {_expected(expectation)}"
-        return _fail(trace, why) + [Check("KC-XML-004", "fail", why)]
-    checks = [Check(r, "pass") for r in trace if claim == "error" or r.startswith("KC-AUTH")]
-    checks += [Check(r, "not-tested", "success claimed; flags need a control URL")
-               for r in trace if claim == "success" and not r.startswith("KC-AUTH")]
+        blamed = _gating(expectation.blame(successes if claim == "error" else errors))
+        return [*_fail(blamed, why), Check("KC-XML-004", "fail", why)]
+    if claim == "error":
+        checks = [Check(r, "pass") for r in _gating(expectation.blame(errors))]
+    else:
+        checks = [Check(r, "not-tested", "success claimed; flags need a control URL")
+                  for r in _gating(expectation.blame(successes))]
     readings = [r for o, rs in expectation.allowed.items() if (claim == "error") == o.is_error
                 for r in rs]
     return checks + observations(tuple(readings))
-
-
-def _wrong_effect(outcome: Outcome, expectation: Expectation, why: str) -> list[Check]:
-    """A success on the right call with the wrong flag or direction breaks the flag clause."""
-    same_call = [o for o in expectation.successes if o.call_id == outcome.call_id]
-    return [Check(FLAG_REQUIREMENT[(o.flag, o.value)], "fail", why) for o in same_call
-            if o.flag is not None and (o.flag, o.value) != (outcome.flag, outcome.value)]
 
 
 def observations(readings: Sequence[Reading]) -> list[Check]:

@@ -130,11 +130,12 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(report_dir / ".hypothesis"))
     code = pytest.main(pytest_args, plugins=[_Handoff(settings)])
     _announce(report_dir)
-    return _PYTEST_EXIT.get(code, int(code))
+    return _PYTEST_EXIT.get(pytest.ExitCode(code), int(code))
 
 
 # pytest's own exit codes, in this tool's terms: 0, 1 and 3 are the verdicts the plugin sets.
-_PYTEST_EXIT = {pytest.ExitCode.USAGE_ERROR: EXIT_USAGE, pytest.ExitCode.INTERRUPTED: 3,
+_PYTEST_EXIT: dict[pytest.ExitCode, int] = {
+    pytest.ExitCode.USAGE_ERROR: EXIT_USAGE, pytest.ExitCode.INTERRUPTED: 3,
                 pytest.ExitCode.INTERNAL_ERROR: 3, pytest.ExitCode.NO_TESTS_COLLECTED: 3}
 
 

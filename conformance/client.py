@@ -137,7 +137,7 @@ class Client:
         self.retries_total = 0
         self.consecutive_failures = 0
         self._lock = threading.Lock()
-        self._pause_until = 0.0
+        self._pause = 0.0  # a Retry-After still owed, served in full before the next request
         self._next_slot = 0.0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -289,7 +289,8 @@ class Client:
     def _wait_turn(self) -> float:
         """Sleep until the rate limit and any Retry-After allow the next request."""
         now = time.monotonic()
-        start = max(now, self._pause_until, self._next_slot)
+        start = max(now + self._pause, self._next_slot)
+        self._pause = 0.0
         if self.settings.rate:
             self._next_slot = start + 1.0 / self.settings.rate
         if start > now:
@@ -305,7 +306,7 @@ class Client:
         if value is None or delay is None:
             return False
         delay = min(delay, self.settings.max_retry_after)
-        self._pause_until = max(self._pause_until, time.monotonic() + delay)
+        self._pause = max(self._pause, delay)
         progress.notes.append(f"{progress.status} with Retry-After {value!r}: waiting {delay:g} s")
         return True
 

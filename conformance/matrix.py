@@ -140,7 +140,7 @@ def auth_cases(quick: bool) -> list[Case]:
                                     ("callID", "extension")]
     rows = _pairs(dims) if quick else list(itertools.product(*dims))
     return [Case("auth", ident, "ongoing", "ongoing-caller", response_type=rt,  # type: ignore
-                 method=method, api_key=key, token=token)
+                 method=method, api_key=key, token=token)  # type: ignore[arg-type]
             for key, token, rt, method, ident in rows]
 
 

@@ -6,8 +6,9 @@ provisioning and the reference server all speak the same language without import
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from enum import Enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Literal
 
 from conformance.spec import FLAGS, CallState, Flag
@@ -16,7 +17,7 @@ Method = Literal["GET", "POST"]
 Params = tuple[tuple[str, str], ...]
 
 
-class Credential(str, Enum):
+class Credential(StrEnum):
     """How a secret is presented in a request: the real one, none, or a wrong one."""
 
     VALID = "valid"
@@ -139,6 +140,11 @@ class Expectation:
     allowed: dict[Outcome, tuple[Reading, ...]]
     trace: tuple[str, ...]
     formats: frozenset[str]
+    because: dict[Outcome, tuple[str, ...]] = field(default_factory=dict)
+
+    def blame(self, outcomes: Iterable[Outcome]) -> tuple[str, ...]:
+        """The requirements that decided ``outcomes``: what a target doing otherwise breaks."""
+        return tuple(dict.fromkeys(r for o in outcomes for r in self.because.get(o, ())))
 
     @property
     def outcomes(self) -> frozenset[Outcome]:

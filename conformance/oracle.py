@@ -180,7 +180,6 @@ class _Evaluation:
                 raise _Failed("KC-AUTH-003")
             if token is Credential.INVALID:
                 raise _Failed("KC-AUTH-004")
-            self.trace.append("KC-AUTH-005")
         elif token is not Credential.MISSING and self.choose(
                 "KC-AUTH-010", ("ignored", "rejected")) == "rejected":
             raise _Failed()
@@ -191,9 +190,9 @@ class _Evaluation:
                 "KC-PARAM-001", ("ignored", "rejected")) == "rejected":
             raise _Failed()
         value = self.value(P_RESPONSE_TYPE)
-        if value is not None and self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt") is None:
-            if self.choose("KC-RT-005", ("error", "default to XML")) == "error":
-                raise _Failed()
+        unknown = value is not None and self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt") is None
+        if unknown and self.choose("KC-RT-005", ("error", "default to XML")) == "error":
+            raise _Failed()
 
     def flag(self) -> Flag:
         value = self.value(P_TYPE)
@@ -333,7 +332,7 @@ def expect(request: KeepCallRequest, calls: Sequence[Call],
            controlled: Sequence[str] = (), auth: TargetAuth = TargetAuth()) -> Expectation:
     """Every outcome the spec allows for ``request`` on a target holding ``calls``."""
     allowed: dict[Outcome, list[Reading]] = {}
-    trace: list[str] = []
+    because: dict[Outcome, list[str]] = {}
     formats: set[str] = set()
     path: list[int] | None = []
     while path is not None:
@@ -342,7 +341,9 @@ def expect(request: KeepCallRequest, calls: Sequence[Call],
         formats |= evaluation.response_formats()
         outcome = evaluation.outcome()
         allowed.setdefault(outcome, []).append(chooser.reading())
-        trace.extend(r for r in evaluation.trace if r not in trace)
+        decided = because.setdefault(outcome, [])
+        decided.extend(r for r in evaluation.trace if r not in decided)
         path = chooser.next_path()
-    return Expectation({o: tuple(r) for o, r in allowed.items()}, tuple(trace),
-                       frozenset(formats))
+    trace = tuple(dict.fromkeys(r for rs in because.values() for r in rs))
+    return Expectation({o: tuple(r) for o, r in allowed.items()}, trace, frozenset(formats),
+                       {o: tuple(rs) for o, rs in because.items()})

@@ -7,7 +7,7 @@ so the project's own tests (and any other pytest run) pay nothing for it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,7 +209,8 @@ _progress = _Progress()
 def pytest_collection_finish(session: pytest.Session) -> None:
     suite_items = [i for i in session.items if _in_suite(i)]
     _progress.total = len(suite_items)
-    if suite_items and session.config.stash.get(PROGRESS, False):
+    show: bool = session.config.stash.get(PROGRESS, False)
+    if suite_items and show:
         settings = session.config.stash[SETTINGS]
         where = public_url(settings.target) or "the embedded reference server"
         print(f"keepcall-conformance: {len(suite_items)} cases "
@@ -229,8 +230,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item,
-                              call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A conformance test that raised anything but its verdict is a suite error, never a pass."""
     report: pytest.TestReport = yield
     session = item.config.stash.get(SESSION, None)

@@ -60,7 +60,8 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     _r("KC-AUTH-006", "MUST", "RequestToken with valid Basic credentials returns a token",
        "the client first calls action=RequestToken&apiKey=... with an Authorization: Basic "
        "header ... The token is returned in the XML", NOTES),
-    _r("KC-AUTH-007", "MUST", "RequestToken with wrong credentials is an error and returns no token",
+    _r("KC-AUTH-007", "MUST",
+       "RequestToken with wrong credentials is an error and returns no token",
        "a user with administrator and supervisor roles", NOTES),
     _r("KC-AUTH-008", "MUST", "A token is rejected once more than one hour has passed",
        "Tokens live 1 hour.", NOTES),

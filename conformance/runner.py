@@ -7,13 +7,13 @@ every kind of test provisions, reproduces and judges the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conformance.checks import FORMAT_REQUIREMENT, Check, judge
 from conformance.client import Exchange
 from conformance.control import ControlError
 from conformance.matrix import Case
-from conformance.model import Expectation, KeepCallRequest, Scenario
+from conformance.model import Credential, Expectation, KeepCallRequest, Scenario
 from conformance.oracle import TargetAuth, expect
 from conformance.scenarios import Numbering
 from conformance.spec import P_RESPONSE_TYPE
@@ -45,11 +45,14 @@ class Result:
 
 
 def run(target: Target, scenario: Scenario, request: KeepCallRequest,
-        fresh: bool = True, open_key: bool = False) -> Result:
-    """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol."""
+        fresh: bool = True, open_key: bool = False, also: tuple[str, ...] = ()) -> Result:
+    """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol.
+
+    ``also`` names requirements a success checks besides the oracle's (the auth cases' own).
+    """
     auth = TargetAuth(token_required=target.token_required and not open_key)
     calls = scenario.calls if target.control else target.static_calls
-    expectation = expect(request, calls, scenario.controlled, auth)
+    expectation = _also(expect(request, calls, scenario.controlled, auth), also)
     result = Result(scenario, request, expectation)
     credentials = target.credential_params(request, open_key)
     if credentials is None:
@@ -75,8 +78,19 @@ def run_case(target: Target, case: Case, numbering: Numbering) -> Result:
     if case.part == "open-key" and not target.credentials.open_api_key:
         result = Result(scenario, request, expect(request, scenario.calls))
         return _skip(result, "no API key without authentication was given")
+    valid = (case.api_key, case.token) == (Credential.VALID, Credential.VALID)
+    also = ("KC-AUTH-005",) if case.part == "auth" and valid else ()
     return run(target, scenario, request, fresh=case.needs_fresh_scenario,
-               open_key=case.part == "open-key")
+               open_key=case.part == "open-key", also=also)
+
+
+def _also(expectation: Expectation, requirements: tuple[str, ...]) -> Expectation:
+    if not requirements:
+        return expectation
+    because = {o: (*rs, *requirements) if not o.is_error else rs
+               for o, rs in expectation.because.items()}
+    trace = tuple(dict.fromkeys((*expectation.trace, *requirements)))
+    return replace(expectation, because=because, trace=trace)
 
 
 def _skip(result: Result, why: str) -> Result:
@@ -98,6 +112,9 @@ def case_requirements(case: Case) -> list[str]:
     """The requirements a case checks, for its marker: the oracle's trace and the rendering."""
     scenario, request = case.instantiate(Numbering())
     expectation = expect(request, scenario.calls, scenario.controlled)
+    valid = (case.api_key, case.token) == (Credential.VALID, Credential.VALID)
+    if case.part == "auth" and valid:
+        expectation = _also(expectation, ("KC-AUTH-005",))
     ids = {*expectation.trace, "KC-HTTP-004", "KC-FLAG-001", "KC-FLAG-002"}
     for fmt in expectation.formats:
         ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))

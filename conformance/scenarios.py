@@ -76,7 +76,10 @@ class Numbering:
         return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
 
 
-def build(name: str, numbering: Numbering, flags: Flags = Flags(),
+NO_FLAGS: Final = Flags()
+
+
+def build(name: str, numbering: Numbering, flags: Flags = NO_FLAGS,
           controlled: bool = True) -> Scenario:
     """A fresh instance of scenario ``name``: new number, new callIDs, the given flags."""
     number = numbering.number()

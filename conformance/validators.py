@@ -193,7 +193,11 @@ def _schema_findings(root: etree._Element) -> list[Finding]:
     elif len(root.findall(XML_RESPONSE)) > 1:
         findings.append(Finding(XML_SCHEMA, f"more than one {XML_RESPONSE} element"))
     schema = lxml_schema()
-    if not schema.validate(root):
+    try:
+        valid = schema.validate(root)
+    except etree.Error as exc:  # e.g. a tree holding unresolved entity references
+        return [*findings, Finding(XML_SCHEMA, f"cannot be validated: {quote(str(exc))}")]
+    if not valid:
         findings.append(Finding(XML_SCHEMA, _explain_invalid(root, schema)))
     return findings
 
