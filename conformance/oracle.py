@@ -190,7 +190,8 @@ class _Evaluation:
                 "KC-PARAM-001", ("ignored", "rejected")) == "rejected":
             raise _Failed()
         value = self.value(P_RESPONSE_TYPE)
-        unknown = value is not None and self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt") is None
+        known = value is None or self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt")
+        unknown = not known
         if unknown and self.choose("KC-RT-005", ("error", "default to XML")) == "error":
             raise _Failed()
 
