@@ -280,6 +280,17 @@ def test_oversized_body_is_an_error_in_the_requested_format(api: Api) -> None:
     assert response.status_code == 200 and response.text.startswith("ERROR:")
 
 
+def test_oversized_chunked_body_is_an_error(api: Api) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"callID="
+        for _ in range(40):
+            yield b"x" * 4096
+
+    response = api.client.post(api.server.api_url, content=chunks(),
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200 and 'code="2"' in response.text
+
+
 @pytest.mark.parametrize(("body", "content_type"), [
     (b"callID=%ff", "application/x-www-form-urlencoded"), (b'{"callID": 1}', "application/json"),
 ])

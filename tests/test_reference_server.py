@@ -54,9 +54,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_serve_prints_urls_and_secrets_then_stops_on_ctrl_c() -> None:
-    process = subprocess.Popen(_python("--port", "0", "--switch", "error_status=404"),
-                               stdout=subprocess.PIPE, text=True,
-                               env=_env(KEEPCALL_API_KEY="env-key", KEEPCALL_PASSWORD="pw"))
+    with subprocess.Popen(_python("--port", "0", "--switch", "error_status=404"),
+                          stdout=subprocess.PIPE, text=True,
+                          env=_env(KEEPCALL_API_KEY="env-key", KEEPCALL_PASSWORD="pw")
+                          ) as process:
+        _check_banner_then_interrupt(process)
+
+
+def _check_banner_then_interrupt(process: subprocess.Popen[str]) -> None:
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(7)]

@@ -1,7 +1,7 @@
 """The embedded reference KeepCall server: an independent implementation of docs/SEMANTICS.md.
 
-It imports only ``spec`` (and ``model``'s vocabulary) from the project, never the oracle, so the
-suite passing against it cross-checks the oracle. Switches choose among the spec's open readings;
+It imports only ``spec`` from the project, never the oracle, so the suite passing against it
+cross-checks the oracle. Switches choose among the spec's open readings;
 faults inject single deviations to prove the suite catches them.
 """
 

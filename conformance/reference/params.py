@@ -23,7 +23,7 @@ class BadEncoding(ValueError):
 def decode_pairs(raw: bytes) -> Pairs:
     """``a=1&b=2`` -> [("a", "1"), ("b", "2")]; BadEncoding on any malformed piece."""
     if _BAD_ESCAPE.search(raw):
-        raise BadEncoding("malformed percent-encoding")
+        raise BadEncoding("Malformed percent-encoding in the parameters.")
     pairs: Pairs = []
     for piece in raw.split(b"&"):
         if piece:
@@ -36,7 +36,7 @@ def _decode(part: bytes) -> str:
     try:
         return unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
-        raise BadEncoding("parameters are not valid UTF-8") from None
+        raise BadEncoding("The parameters are not valid UTF-8.") from None
 
 
 class Params:
