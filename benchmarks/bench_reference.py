@@ -2,7 +2,7 @@
 
 Both loops use one keep-alive httpx.Client on loopback and uvicorn with the same settings, so
 the ratio shows what the KeepCall path costs over uvicorn + httpx themselves. Run:
-    python benchmarks/bench_reference.py [COUNT]
+    PYTHONPATH=. python benchmarks/bench_reference.py [COUNT]   (from the repository root)
 """
 
 from __future__ import annotations
