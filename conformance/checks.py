@@ -28,6 +28,7 @@ Verdict = Literal["pass", "fail", "observed", "not-tested"]
 Claim = Literal["success", "error"] | None
 FlagMap = Mapping[str, Flags]
 
+METHOD_REQUIREMENT = {"GET": "KC-HTTP-001", "POST": "KC-HTTP-002"}
 # The requirement a wrong format breaks, by the responseType asked for.
 FORMAT_REQUIREMENT = {None: "KC-RT-001", "XML": "KC-RT-002", "HTML": "KC-RT-003",
                       "TEXT": "KC-RT-004"}
@@ -49,6 +50,9 @@ def judge(exchange: Exchange, request: KeepCallRequest, expectation: Expectation
         why = f"no answer: {exchange.error}"
         return [Check(r, "not-tested", why) for r in expectation.trace]
     checks = http_checks(exchange, request)
+    if _refused(exchange):  # a redirect or a refused method: nothing else to judge
+        return checks + [Check(r, "not-tested", "the request was not served")
+                         for r in _gating(expectation.trace)]
     format_found, claim = format_checks(exchange, request, expectation)
     checks += format_found
     if claim == "error":
@@ -65,9 +69,15 @@ def http_checks(exchange: Exchange, request: KeepCallRequest) -> list[Check]:
         return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")]
     if status >= 500 or status < 200:
         return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")]
-    if request.method == "POST" and status in (405, 501):
-        return [Check("KC-HTTP-002", "fail", f"POST answered HTTP {status}")]
+    if status in (405, 501):
+        requirement = METHOD_REQUIREMENT[request.method]
+        return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")]
     return [Check("KC-HTTP-004", "pass")]
+
+
+def _refused(exchange: Exchange) -> bool:
+    status = exchange.status or 0
+    return 300 <= status < 400 or status in (405, 501)
 
 
 # --- format ---------------------------------------------------------------------------------

@@ -45,16 +45,19 @@ class Result:
 
 
 def run(target: Target, scenario: Scenario, request: KeepCallRequest,
-        fresh: bool = True, open_key: bool = False, also: tuple[str, ...] = ()) -> Result:
+        fresh: bool = True, open_key: bool = False, also: tuple[str, ...] = (),
+        credentials: list[tuple[str, str]] | None = None) -> Result:
     """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol.
 
-    ``also`` names requirements a success checks besides the oracle's (the auth cases' own).
+    ``also`` names requirements a success checks besides the oracle's (the auth cases' own);
+    ``credentials`` replaces the target's apiKey/token parameters (a token of the test's own).
     """
     auth = TargetAuth(token_required=target.token_required and not open_key)
     calls = scenario.calls if target.control else target.static_calls
     expectation = _also(expect(request, calls, scenario.controlled, auth), also)
     result = Result(scenario, request, expectation)
-    credentials = target.credential_params(request, open_key)
+    if credentials is None:
+        credentials = target.credential_params(request, open_key)
     if credentials is None:
         return _skip(result, "the case needs a secret that was not given")
     if fresh and target.control is None:

@@ -77,8 +77,10 @@ class Target:
         login = f"{self.credentials.username}:{password or self.credentials.password}"
         basic = base64.b64encode(login.encode()).decode()
         params = [(P_ACTION, TOKEN_ACTION), (P_API_KEY, self.credentials.api_key or "")]
-        exchange = self.client.send("GET", self.url, params,
-                                    headers={"Authorization": f"Basic {basic}"})
+        headers = {"Authorization": f"Basic {basic}"}
+        exchange = self.client.send("GET", self.url, params, headers=headers)
+        if exchange.status == 405:  # the page allows either method; try the other one
+            exchange = self.client.send("POST", self.url, params, in_body=True, headers=headers)
         token = validate_xml(exchange.body, None, TOKEN_ACTION).token if exchange.ok else None
         if token:
             self.client.redactor.add(token, PLACEHOLDERS["token"])

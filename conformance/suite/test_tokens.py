@@ -1,0 +1,110 @@
+"""RequestToken and the token's one-hour life (KC-AUTH-006..009, envelope-notes.md).
+
+These need the RequestToken login (--username/--password); the expiry tests also need the
+control protocol's clock. Without them the requirements are "not tested".
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from typing import NoReturn
+
+import pytest
+
+from conformance.checks import Check
+from conformance.client import Exchange
+from conformance.model import ERROR, Credential, Expectation, KeepCallRequest
+from conformance.plugin import KeepCallSession
+from conformance.runner import Result, run
+from conformance.scenarios import build
+from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN, TOKEN_ACTION
+from conformance.validators import validate_xml
+
+
+def _needs_login(kc: KeepCallSession) -> None:
+    if not kc.target.can_request_tokens:
+        kc.ledger.not_tested("tokens", ("KC-AUTH-006", "KC-AUTH-007", "KC-AUTH-008",
+                                        "KC-AUTH-009"), "no RequestToken login given")
+        pytest.skip("not tested: no RequestToken login (--username/--password)")
+
+
+def _token_checks(exchange: Exchange, token: str | None, requirement: str,
+                  want_token: bool) -> list[Check]:
+    if not exchange.ok:
+        return [Check(requirement, "not-tested", f"no answer: {exchange.error}")]
+    verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), TOKEN_ACTION)
+    checks = [Check(f.requirement, "fail", f"RequestToken: {f.message}")
+              for f in verdict.findings]
+    success = verdict.code is not None and verdict.code.strip() == "0"
+    if want_token and not (success and token):
+        checks.append(Check(requirement, "fail", f"code {verdict.code}, token "
+                            f"{'present' if token else 'missing'}"))
+    elif not want_token and (success or token):
+        checks.append(Check(requirement, "fail", f"wrong login accepted: code {verdict.code}"))
+    if (status := exchange.status or 0) >= 500:
+        checks.append(Check("KC-HTTP-004", "fail", f"RequestToken answered HTTP {status}"))
+    return checks or [Check(requirement, "pass")]
+
+
+def _result(kc: KeepCallSession, checks: list[Check], exchange: Exchange) -> Result:
+    request = KeepCallRequest(((P_ACTION, TOKEN_ACTION),))
+    expectation = Expectation({ERROR: (frozenset(),)}, (), frozenset({"XML"}))
+    result = Result(build("no-call", kc.numbering), request, expectation, checks, exchange)
+    return result
+
+
+@pytest.mark.requirement("KC-AUTH-006")
+def test_request_token_returns_a_token(kc: KeepCallSession) -> None:
+    _needs_login(kc)
+    exchange, token = kc.target.request_token()
+    kc.record("tokens/valid-login", _result(kc, _token_checks(exchange, token, "KC-AUTH-006",
+                                                              True), exchange))
+
+
+@pytest.mark.requirement("KC-AUTH-007")
+def test_request_token_refuses_a_wrong_password(kc: KeepCallSession) -> None:
+    _needs_login(kc)
+    exchange, token = kc.target.request_token(password="wrong-" + secrets.token_hex(8))
+    kc.record("tokens/wrong-password", _result(kc, _token_checks(exchange, token,
+                                                                 "KC-AUTH-007", False),
+                                               exchange))
+
+
+# (case, seconds to advance the clock, requirement, the token's standing by then)
+LIFETIME = (("within-the-hour", 1800, "KC-AUTH-009", Credential.VALID),
+            ("after-the-hour", 3660, "KC-AUTH-008", Credential.INVALID))
+
+
+@pytest.mark.parametrize(("seconds", "requirement", "standing"),
+                         [pytest.param(s, r, c, id=i, marks=pytest.mark.requirement(r))
+                          for i, s, r, c in LIFETIME])
+def test_token_lifetime(kc: KeepCallSession, seconds: int, requirement: str,
+                        standing: Credential) -> None:
+    """A token obtained now, used after ``seconds`` on the target's clock."""
+    _needs_login(kc)
+    target = kc.target
+    if target.control is None:
+        _untested(kc, requirement, "the token lifetime needs the control protocol's clock")
+    _, token = target.request_token()
+    if not token:
+        _untested(kc, requirement, "RequestToken gave no token")
+    supported = target.control.advance(seconds)
+    target.forget_token()
+    if not supported:
+        _untested(kc, requirement, "the target's control protocol has no clock")
+    scenario = build("ongoing-caller", kc.numbering)
+    request = KeepCallRequest(((P_ACTION, ACTION), (P_CALL_ID, scenario.call_id)),
+                              token=standing)
+    credentials = [(P_API_KEY, target.credentials.api_key or ""), (P_TOKEN, token or "")]
+    result = run(target, scenario, request, also=(requirement,), credentials=credentials)
+    # Whatever decides this keep's outcome here is the token's age: blame the lifetime clause.
+    decided = set(result.expectation.trace)
+    result.checks = [replace(c, requirement=requirement) if c.requirement in decided else c
+                     for c in result.checks]
+    kc.record(f"tokens/{requirement}", result)
+
+
+def _untested(kc: KeepCallSession, requirement: str, why: str) -> NoReturn:
+    kc.ledger.not_tested("tokens/lifetime", (requirement,), why)
+    pytest.skip(f"not tested: {why}")
