@@ -119,8 +119,11 @@ def start_session(settings: Settings) -> KeepCallSession:
         from conformance.reference.server import ReferenceServer
         from conformance.reference.switches import Switches
 
+        given = settings.credentials  # secrets given for the embedded server are its own
         server = ReferenceServer(switches=Switches.parse(settings.reference_switches),
-                                 faults=frozenset(settings.reference_faults))
+                                 faults=frozenset(settings.reference_faults),
+                                 api_key=given.api_key, open_api_key=given.open_api_key,
+                                 username=given.username, password=given.password)
         server.start()
         url, control_url = server.api_url, server.control_url
         credentials = Credentials(server.api_key, None, server.username, server.password,
