@@ -42,7 +42,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        "action ... Mandatory"),
     _r("KC-ACTION-003", "OBSERVE", "Letter case of the action name",
        "action=KeepCall (the page shows one spelling only)",
-       readings=("case-sensitive: other spellings are an error", "case-insensitive")),
+       readings=("case-sensitive", "case-insensitive")),
     # --- authentication -------------------------------------------------------------------
     _r("KC-AUTH-001", "MUST", "A request without apiKey is answered with an error",
        "apiKey ... API key used to identify the application. | Mandatory"),
