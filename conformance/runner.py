@@ -13,7 +13,7 @@ from conformance.checks import FORMAT_REQUIREMENT, Check, judge
 from conformance.client import Exchange
 from conformance.control import ControlError
 from conformance.matrix import Case
-from conformance.model import Credential, Expectation, KeepCallRequest, Scenario
+from conformance.model import ERROR, Credential, Expectation, KeepCallRequest, Scenario
 from conformance.oracle import TargetAuth, expect
 from conformance.scenarios import Numbering
 from conformance.spec import P_RESPONSE_TYPE
@@ -121,6 +121,8 @@ def case_requirements(case: Case) -> list[str]:
     ids = {*expectation.trace, "KC-HTTP-004", "KC-FLAG-001", "KC-FLAG-002"}
     for fmt in expectation.formats:
         ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))
+    if ERROR in expectation.allowed and "XML" in expectation.formats:
+        ids.add("KC-XML-005")  # judged on every XML error answer (checks._xml_checks)
     asked = request.get(P_RESPONSE_TYPE)
     ids.add(FORMAT_REQUIREMENT.get(asked, "KC-RT-005"))
     return sorted(ids)
