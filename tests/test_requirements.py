@@ -1,0 +1,90 @@
+"""The requirement catalog: well-formed records, and every record traced to some test or check.
+
+A requirement no test marks and no check records would be reported "not tested" forever; the
+coverage test lists any such requirement by ID.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import Run
+
+from conformance.matrix import all_cases
+from conformance.requirements import BY_ID, CATALOG, LEVELS, gating, requirement
+from conformance.runner import case_requirements
+
+ID = re.compile(r"KC-[A-Z]+-\d{3}")
+OBSERVE = [r.id for r in CATALOG if r.level == "OBSERVE"]
+FREE_OBSERVATIONS = {"KC-RT-007"}  # see the xfail below
+
+
+def test_ids_are_unique_and_well_formed() -> None:
+    ids = [r.id for r in CATALOG]
+    assert len(ids) == len(set(ids)) == len(BY_ID)
+    assert [i for i in ids if not ID.fullmatch(i)] == []
+
+
+def test_records_are_complete() -> None:
+    """Level, title, clause and source are what a report shows: none may be empty."""
+    for r in CATALOG:
+        assert r.level in LEVELS and r.title and r.clause and r.source, r.id
+        assert requirement(r.id) is r
+
+
+def test_numbering_has_no_gaps_per_group() -> None:
+    """KC-X-001, -002, ... so a missing number is a requirement lost in an edit."""
+    groups: dict[str, list[int]] = {}
+    for r in CATALOG:
+        group, number = r.id.rsplit("-", 1)
+        groups.setdefault(group, []).append(int(number))
+    for group, numbers in groups.items():
+        assert sorted(numbers) == list(range(1, len(numbers) + 1)), group
+
+
+@pytest.mark.parametrize("rid", [
+    pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=(
+        "KC-RT-007 (Content-Type) is an OBSERVE requirement without readings; its "
+        "observations are free descriptions of the header")) if i in FREE_OBSERVATIONS else ())
+    for i in OBSERVE])
+def test_every_observe_has_readings(rid: str) -> None:
+    readings = BY_ID[rid].readings
+    assert len(readings) >= 2 and len(set(readings)) == len(readings)
+
+
+def test_only_observe_has_readings() -> None:
+    assert [r.id for r in CATALOG if r.readings and r.level != "OBSERVE"] == []
+
+
+@pytest.mark.parametrize(("level", "gated"), [("must", {"MUST"}), ("should", {"MUST", "SHOULD"})])
+def test_gating_by_level(level: str, gated: set[str]) -> None:
+    assert gating(level) == {r.id for r in CATALOG if r.level in gated}  # type: ignore[arg-type]
+
+
+def _marked(pytester: pytest.Pytester) -> set[str]:
+    """The requirement IDs on the markers of every collected conformance test (quick)."""
+    items, _ = pytester.inline_genitems("--pyargs", "conformance.suite", "--kc-quick",
+                                        "-p", "no:randomly")
+    assert items, "the suite collected nothing"
+    return {i for item in items for m in item.iter_markers("requirement") for i in m.args}
+
+
+def test_every_gating_requirement_is_on_a_marker(pytester: pytest.Pytester) -> None:
+    """MUST and SHOULD clauses must be named by a test, or a run can never fail them."""
+    marked = _marked(pytester)
+    missing = sorted(gating("should") - marked)
+    assert missing == [], f"no test marks: {missing}"
+
+
+def test_every_requirement_is_marked_or_checked(pytester: pytest.Pytester,
+                                                quick_run: Run) -> None:
+    """Markers, plus the checks a quick run recorded (OBSERVE ones are recorded as checks)."""
+    checked = {r["id"] for r in quick_run.results["requirements"] if r["cases"]}
+    missing = sorted(set(BY_ID) - _marked(pytester) - checked)
+    assert missing == [], f"no test or check covers: {missing}"
+
+
+def test_quick_matrix_markers_are_known() -> None:
+    unknown = {i for case in all_cases(quick=True) for i in case_requirements(case)} - set(BY_ID)
+    assert unknown == set()
