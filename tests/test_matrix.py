@@ -1,0 +1,126 @@
+"""The parameter matrix: sizes, the pairwise property of the quick subset, readable ids.
+
+Counts (documented here, asserted below): lookup 4 idents x 8 statuses x 14 scenarios x 3 types
+x 2 unmarks x 4 formats x 2 methods = 21,504; auth 3 keys x 3 tokens x 4 formats x 2 methods x
+2 idents = 144; open-key 2 tokens x 4 formats x 2 methods = 16; values 28 spellings x 2 methods
+= 56; full matrix 21,720 cases. The quick subset is a few hundred.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from conformance.matrix import (
+    CREDENTIALS,
+    FORMATS,
+    IDENTS,
+    METHODS,
+    SCENARIO_NAMES,
+    STATUSES,
+    TYPES,
+    UNMARKS,
+    Case,
+    all_cases,
+    part_counts,
+)
+from conformance.scenarios import Numbering
+from conformance.spec import STATUS_VALUES
+
+QUICK = all_cases(quick=True)
+FULL = all_cases(quick=False)
+
+Dimension = tuple[str, Sequence[object], Callable[[Case], object]]
+LOOKUP_DIMS: tuple[Dimension, ...] = (
+    ("ident", IDENTS, lambda c: c.ident), ("status", STATUSES, lambda c: c.status),
+    ("scenario", SCENARIO_NAMES, lambda c: c.scenario), ("type", TYPES, lambda c: c.type),
+    ("unmark", UNMARKS, lambda c: c.unmark), ("rt", FORMATS, lambda c: c.response_type),
+    ("method", METHODS, lambda c: c.method))
+AUTH_DIMS: tuple[Dimension, ...] = (
+    ("key", CREDENTIALS, lambda c: c.api_key), ("token", CREDENTIALS, lambda c: c.token),
+    ("rt", FORMATS, lambda c: c.response_type), ("method", METHODS, lambda c: c.method),
+    ("ident", ("callID", "extension"), lambda c: c.ident))
+
+
+def _part(cases: Sequence[Case], part: str) -> list[Case]:
+    return [c for c in cases if c.part == part]
+
+
+@pytest.mark.parametrize(("part", "dims"), [("lookup", LOOKUP_DIMS), ("auth", AUTH_DIMS)])
+def test_quick_covers_every_pair_of_values(part: str, dims: tuple[Dimension, ...]) -> None:
+    """The pairwise property, checked directly rather than trusted to allpairspy."""
+    cases = _part(QUICK, part)
+    missing = []
+    for (n1, v1, get1), (n2, v2, get2) in itertools.combinations(dims, 2):
+        seen = {(get1(c), get2(c)) for c in cases}
+        missing += [(n1, a, n2, b) for a in v1 for b in v2 if (a, b) not in seen]
+    assert missing == []
+
+
+def test_quick_has_the_full_extension_status_scenario_product() -> None:
+    """Lookup faults live in status x scenario by extension: quick keeps all of it."""
+    seen = {(c.status, c.scenario) for c in _part(QUICK, "lookup") if c.ident == "extension"}
+    wanted = set(itertools.product(STATUS_VALUES, SCENARIO_NAMES))
+    assert wanted - seen == set()
+
+
+@pytest.mark.parametrize(("part", "size"), [
+    ("lookup", math.prod(map(len, (IDENTS, STATUSES, SCENARIO_NAMES, TYPES, UNMARKS, FORMATS,
+                                   METHODS)))),
+    ("auth", len(CREDENTIALS) ** 2 * len(FORMATS) * len(METHODS) * 2),
+    ("open-key", 2 * len(FORMATS) * len(METHODS)),
+    ("values", 28 * len(METHODS)),
+])
+def test_full_size_is_the_product_of_the_dimensions(part: str, size: int) -> None:
+    assert part_counts(FULL)[part] == size
+
+
+def test_documented_counts() -> None:
+    assert part_counts(FULL) == {"lookup": 21_504, "auth": 144, "open-key": 16, "values": 56}
+    assert len(FULL) == 21_720
+
+
+def test_quick_is_a_few_hundred_and_a_subset() -> None:
+    assert 100 <= len(QUICK) <= 400
+    assert set(QUICK) <= set(FULL)
+
+
+@pytest.mark.parametrize("cases", [QUICK, FULL], ids=["quick", "full"])
+def test_ids_are_unique(cases: list[Case]) -> None:
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+
+
+def test_ids_are_readable() -> None:
+    """Short, printable, no secrets or generated numbers: an id names the shape only."""
+    for case in FULL:
+        assert case.id.isprintable() and "\n" not in case.id and len(case.id) < 160, case.id
+        assert case.id.startswith(case.part + "|" + case.ident + "|status=")
+        assert "666666" not in case.id  # the long extension stays out of the id
+
+
+# (ident, parameters the request must carry, parameters it must not)
+IDENT_PARAMS = (
+    ("callID", {"callID"}, {"extension"}),
+    ("extension", {"extension"}, {"callID"}),
+    ("both", {"callID", "extension"}, set()),
+    ("neither", set(), {"callID", "extension"}),
+)
+
+
+@pytest.mark.parametrize(("ident", "present", "absent"), IDENT_PARAMS)
+def test_instantiate_names_the_scenario(ident: str, present: set[str],
+                                        absent: set[str]) -> None:
+    case = Case("lookup", ident, "ongoing", "ongoing-caller",  # type: ignore[arg-type]
+                type="do_not_delete", unmark="1", response_type="HTML", method="POST")
+    scenario, request = case.instantiate(Numbering(3))
+    names = {k for k, _ in request.params}
+    assert present <= names and not absent & names
+    assert request.get("callID") in (None, scenario.call_id)
+    assert request.get("extension") in (None, scenario.extension)
+    assert (request.get("type"), request.get("unmark"), request.get("responseType"),
+            request.method) == ("do_not_delete", "1", "HTML", "POST")
+    assert all(c.flags.kept and c.flags.protected for c in scenario.calls)  # unmark: set first
