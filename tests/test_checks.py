@@ -1,0 +1,204 @@
+"""checks.judge on real exchanges: answers from a reference server (or a hostile one) on loopback.
+
+The flags read back are the ground truth; to show that judge() catches a target that lies or
+misbehaves, some tests hand it flags other than the ones the server reports, which is exactly
+what a faulty target's control interface would report.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.checks import Check, judge
+from conformance.client import Client, Exchange, TransportSettings
+from conformance.control import Control
+from conformance.model import Flags, KeepCallRequest, Scenario
+from conformance.oracle import expect
+from conformance.reference import ReferenceServer
+from conformance.scenarios import Numbering, build
+from conformance.target import Credentials, Target
+
+sys.path.insert(0, str(Path(__file__).parent))
+import hostile
+
+
+@pytest.fixture(scope="module")
+def target(reference: ReferenceServer) -> Iterator[Target]:
+    credentials = Credentials(reference.api_key, None, reference.username, reference.password)
+    with Client(TransportSettings(retries=0), credentials.redactor()) as client:
+        yield Target(reference.api_url, credentials, client, Control(client,
+                                                                     reference.control_url))
+
+
+@pytest.fixture(scope="module")
+def numbering() -> Numbering:
+    """One numbering for the module: no two tests' calls share a number or a callID."""
+    return Numbering(11)
+
+
+def _send(target: Target, scenario: Scenario, params: tuple[tuple[str, str], ...],
+          ) -> tuple[Exchange, KeepCallRequest, dict[str, Flags], dict[str, Flags]]:
+    """Provision, send with real credentials, read flags back: one real exchange."""
+    assert target.control is not None
+    target.control.add(scenario)
+    request = KeepCallRequest((("action", "KeepCall"), *params))
+    credentials = target.credential_params(request)
+    assert credentials is not None
+    exchange = target.send(request, credentials)
+    before = {c.call_id: c.flags for c in scenario.calls}
+    return exchange, request, before, target.control.flags(before)
+
+
+def verdicts(checks: list[Check]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for check in checks:
+        found.setdefault(check.verdict, set()).add(check.requirement)
+    return found
+
+
+def test_a_correct_answer_passes(target: Target, numbering: Numbering) -> None:
+    scenario = build("ongoing-caller", numbering)
+    exchange, request, before, after = _send(target, scenario, (("callID", scenario.call_id),))
+    checks = judge(exchange, request, expect(request, scenario.calls, scenario.controlled),
+                   before, after)
+    found = verdicts(checks)
+    assert "fail" not in found
+    assert {"KC-HTTP-004", "KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004",
+            "KC-RT-001", "KC-ID-001", "KC-TYPE-001", "KC-FLAG-002"} <= found["pass"]
+    assert after[scenario.call_id].kept
+
+
+# (responseType asked, body the server sends, content type, requirement a wrong format fails)
+WRONG_FORMATS = (
+    (None, b"kept", "text/plain", "KC-RT-001"),
+    ("XML", b"<html><body>kept</body></html>", "text/html", "KC-RT-002"),
+    ("HTML", hostile.SUCCESS, "text/xml", "KC-RT-003"),
+    ("TEXT", hostile.SUCCESS, "text/xml", "KC-RT-004"),
+)
+
+
+@pytest.mark.parametrize(("asked", "body", "content_type", "requirement"), WRONG_FORMATS)
+def test_a_wrong_format_fails_the_format_requirement(
+        target: Target, asked: str | None, body: bytes, content_type: str,
+        requirement: str) -> None:
+    scenario = build("ongoing-caller", Numbering(1))
+    params = [("action", "KeepCall"), ("callID", scenario.call_id)]
+    params += [("responseType", asked)] if asked else []
+    request = KeepCallRequest(tuple(params))
+    with hostile.recorder(body, content_type) as server, \
+            Client(TransportSettings(retries=0), target.credentials.redactor()) as client:
+        exchange = client.send("GET", server.url + hostile.API_PATH, request.params)
+    checks = judge(exchange, request, expect(request, scenario.calls), None, None)
+    assert requirement in verdicts(checks).get("fail", set())
+    assert {c.requirement for c in checks if c.verdict == "fail"} == {requirement}
+
+
+def test_code_0_without_a_flag_change_fails(target: Target, numbering: Numbering) -> None:
+    """A target that says success but keeps nothing breaks KC-XML-004 and the flag clause."""
+    scenario = build("ongoing-caller", numbering)
+    exchange, request, before, _ = _send(target, scenario, (("callID", scenario.call_id),))
+    checks = judge(exchange, request, expect(request, scenario.calls), before, before)
+    assert verdicts(checks)["fail"] == {"KC-XML-004", "KC-TYPE-001"}
+
+
+def test_a_flag_changed_on_an_error_fails_flag_001(target: Target,
+                                                   numbering: Numbering) -> None:
+    scenario = build("ongoing-caller", numbering)
+    exchange, request, before, after = _send(
+        target, scenario, (("callID", scenario.call_id), ("type", "keepForever")))
+    assert before == after  # the server did right: an error, nothing changed
+    changed = {scenario.call_id: Flags(kept=True)}
+    checks = judge(exchange, request, expect(request, scenario.calls), before, changed)
+    assert "KC-FLAG-001" in verdicts(checks)["fail"]
+    assert "KC-FLAG-001" in verdicts(judge(exchange, request, expect(request, scenario.calls),
+                                           before, after))["pass"]
+
+
+def test_two_flags_changed_fails_flag_002(target: Target, numbering: Numbering) -> None:
+    scenario = build("ongoing-caller", numbering)
+    exchange, request, before, _ = _send(target, scenario, (("callID", scenario.call_id),))
+    both = {scenario.call_id: Flags(kept=True, protected=True)}
+    checks = judge(exchange, request, expect(request, scenario.calls), before, both)
+    found = verdicts(checks)
+    assert "KC-FLAG-002" in found["fail"]
+    assert "KC-TYPE-001" not in found["fail"]  # the named flag was set: the side effect fails
+
+
+def test_a_wrong_call_blames_selection_not_the_flag(target: Target,
+                                                    numbering: Numbering) -> None:
+    """status=ongoing on an ongoing and an upcoming call, yet the upcoming one was kept."""
+    scenario = build("ongoing-and-upcoming", numbering)
+    exchange, request, before, _ = _send(
+        target, scenario, (("extension", scenario.extension), ("status", "ongoing")))
+    upcoming = next(c.call_id for c in scenario.calls if c.state == "upcoming")
+    wrong = {**before, upcoming: Flags(kept=True)}
+    checks = judge(exchange, request, expect(request, scenario.calls), before, wrong)
+    failed = verdicts(checks)["fail"]
+    assert "KC-STATUS-001" in failed
+    assert not failed & {"KC-TYPE-001", "KC-FLAG-001", "KC-FLAG-002"}
+
+
+@pytest.mark.parametrize(("params", "claim"), [
+    ((("callID", "{id}"),), "success"),
+    ((("callID", "{id}"), ("type", "keepForever")), "error"),
+])
+def test_without_flags_nothing_about_flags_passes(target: Target, numbering: Numbering,
+                                                  params: tuple[tuple[str, str], ...],
+                                                  claim: str) -> None:
+    """No control URL: a success claim leaves the effect not tested, never passed."""
+    scenario = build("ongoing-caller", numbering)
+    filled = tuple((k, v.format(id=scenario.call_id)) for k, v in params)
+    exchange, request, _, _ = _send(target, scenario, filled)
+    checks = judge(exchange, request, expect(request, scenario.calls), None, None)
+    found = verdicts(checks)
+    assert not found.get("pass", set()) & {"KC-FLAG-001", "KC-FLAG-002", "KC-TYPE-001"}
+    assert "fail" not in found
+    if claim == "success":
+        assert {"KC-ID-001", "KC-TYPE-001"} <= found["not-tested"]
+    else:
+        assert "KC-TYPE-004" in found["pass"]  # claim-based: the error clause is judged
+
+
+def test_a_wrong_claim_without_flags_fails(target: Target, numbering: Numbering) -> None:
+    """Without flags the body's claim is still judged: success where an error was due."""
+    scenario = build("ongoing-caller", numbering)
+    exchange, request, _, _ = _send(target, scenario, (("callID", scenario.call_id),))
+    wrong = KeepCallRequest((*request.params, ("type", "keepForever")))
+    checks = judge(exchange, wrong, expect(wrong, scenario.calls), None, None)
+    assert {"KC-TYPE-004", "KC-XML-004"} <= verdicts(checks)["fail"]
+
+
+# (parameters, OBSERVE requirement, reading the reference server takes by default)
+READINGS = (
+    ((("callID", "{id}"), ("foo", "bar")), "KC-PARAM-001", "rejected"),
+    ((("callID", "{id}"), ("extension", "{number}"), ("status", "ongoing")), "KC-ID-004",
+     "callID wins"),
+    ((("extension", "{number}"), ("status", "ONGOING")), "KC-STATUS-009", "case-sensitive"),
+)
+
+
+@pytest.mark.parametrize(("params", "point", "reading"), READINGS)
+def test_observations_name_the_reading_taken(target: Target, numbering: Numbering,
+                                             params: tuple[tuple[str, str], ...], point: str,
+                                             reading: str) -> None:
+    scenario = build("ongoing-caller", numbering)
+    filled = tuple((k, v.format(id=scenario.call_id, number=scenario.extension))
+                   for k, v in params)
+    exchange, request, before, after = _send(target, scenario, filled)
+    checks = judge(exchange, request, expect(request, scenario.calls), before, after)
+    assert Check(point, "observed", reading) in checks
+    assert "fail" not in verdicts(checks)
+
+
+def test_no_answer_is_not_tested(target: Target) -> None:
+    scenario = build("ongoing-caller", Numbering(4))
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", scenario.call_id)))
+    with hostile.SERVERS["reset"]() as server, \
+            Client(TransportSettings(retries=0), target.credentials.redactor()) as client:
+        exchange = client.send("GET", server.url + hostile.API_PATH, request.params)
+    checks = judge(exchange, request, expect(request, scenario.calls), None, None)
+    assert checks and {c.verdict for c in checks} == {"not-tested"}
