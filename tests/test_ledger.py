@@ -1,0 +1,109 @@
+"""Ledger verdict rules: fail beats pass, skipped is never pass, OBSERVE never gates."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.checks import Check, Verdict
+from conformance.ledger import MAX_EVIDENCE, Ledger
+
+MUST, SHOULD, OBSERVE = "KC-ID-001", "KC-TYPE-004", "KC-PARAM-001"
+
+# (requirement, verdicts recorded in successive cases, the requirement's verdict)
+RULES: tuple[tuple[str, tuple[Verdict, ...], str], ...] = (
+    (MUST, (), "not-tested"),
+    (MUST, ("pass",), "pass"),
+    (MUST, ("pass", "fail", "pass"), "fail"),
+    (MUST, ("fail", "pass"), "fail"),
+    (MUST, ("not-tested",), "not-tested"),
+    (MUST, ("not-tested", "not-tested"), "not-tested"),
+    (MUST, ("not-tested", "pass"), "pass"),
+    (OBSERVE, (), "not-tested"),
+    (OBSERVE, ("not-tested",), "not-tested"),
+    (OBSERVE, ("observed",), "observed"),
+    (OBSERVE, ("fail", "observed"), "observed"),
+    (OBSERVE, ("pass",), "not-tested"),
+)
+
+
+@pytest.mark.parametrize(("rid", "recorded", "verdict"), RULES)
+def test_requirement_verdicts(rid: str, recorded: tuple[Verdict, ...], verdict: str) -> None:
+    ledger = Ledger()
+    for i, v in enumerate(recorded):
+        ledger.record(f"case-{i}", [Check(rid, v, "ignored" if v == "observed" else "")])
+    assert ledger.entries[rid].verdict == verdict
+
+
+def test_observations_are_counted_by_reading() -> None:
+    ledger = Ledger()
+    for case, reading in (("a", "rejected"), ("b", "rejected"), ("c", "ignored")):
+        ledger.record(case, [Check(OBSERVE, "observed", reading)])
+    assert ledger.entries[OBSERVE].to_json()["observations"] == {"rejected": 2, "ignored": 1}
+
+
+# (requirement failed, gating level, run verdict)
+GATING = (
+    (None, "must", "conformant"),
+    (MUST, "must", "not-conformant"),
+    (SHOULD, "must", "conformant"),
+    (SHOULD, "should", "not-conformant"),
+    (OBSERVE, "should", "conformant"),
+)
+
+
+@pytest.mark.parametrize(("failed", "level", "verdict"), GATING)
+def test_run_verdict_by_level(failed: str | None, level: str, verdict: str) -> None:
+    ledger = Ledger()
+    ledger.record("ok", [Check(MUST, "pass")])
+    if failed:
+        ledger.record("bad", [Check(failed, "fail", "why")])
+    assert ledger.verdict(level) == verdict  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spoil", ["aborted", "internal"])
+def test_aborted_or_internal_errors_are_inconclusive(spoil: str) -> None:
+    """Even an all-pass ledger (or a failing one) cannot stand when the run broke."""
+    for failing in (False, True):
+        ledger = Ledger()
+        ledger.record("ok", [Check(MUST, "pass")])
+        if failing:
+            ledger.record("bad", [Check(MUST, "fail")])
+        if spoil == "aborted":
+            ledger.aborted = "target unreachable"
+        else:
+            ledger.internal_errors.append("suite/test_x.py::t: KeyError")
+        assert ledger.verdict("must") == ledger.verdict("should") == "inconclusive"
+
+
+def test_untested_gating_and_counts() -> None:
+    ledger = Ledger()
+    ledger.record("a", [Check(MUST, "pass"), Check(OBSERVE, "observed", "ignored")])
+    ledger.not_tested("b", [SHOULD], "no control URL")
+    assert MUST not in ledger.untested_gating("should")
+    assert SHOULD in ledger.untested_gating("should")
+    assert SHOULD not in ledger.untested_gating("must")
+    assert OBSERVE not in ledger.untested_gating("should")
+    counts = ledger.counts()
+    assert counts["pass"] == 1 and counts["observed"] == 1
+    assert sum(counts.values()) == len(ledger.entries)
+    assert ledger.cases_run == 2
+
+
+def test_evidence_is_kept_for_failures_only_and_bounded() -> None:
+    ledger = Ledger()
+    for i in range(MAX_EVIDENCE + 3):
+        ledger.record(f"case-{i}", [Check(MUST, "fail", f"why {i}"), Check(SHOULD, "pass")],
+                      curl=f"curl {i}")
+    entry = ledger.entries[MUST].to_json()
+    assert entry["failed"] == entry["cases"] == MAX_EVIDENCE + 3
+    assert len(entry["evidence"]) == MAX_EVIDENCE  # type: ignore[arg-type]
+    assert entry["evidence"][0] == {"case": "case-0", "message": "why 0",  # type: ignore
+                                    "curl": "curl 0"}
+    assert ledger.entries[SHOULD].to_json()["evidence"] == []
+
+
+def test_not_tested_does_not_count_where_a_case_passed() -> None:
+    ledger = Ledger()
+    ledger.record("a", [Check(MUST, "pass"), Check(MUST, "not-tested", "half")])
+    ledger.record("b", [Check(MUST, "not-tested", "no flags")])
+    assert ledger.entries[MUST].to_json()["not_tested"] == 1
