@@ -90,7 +90,15 @@ class Ledger:
     def verdict(self, level: Literal["must", "should"]) -> RunVerdict:
         if self.aborted or self.internal_errors:
             return "inconclusive"
-        return "not-conformant" if self.failed(level) else "conformant"
+        if self.failed(level):
+            return "not-conformant"
+        return "conformant" if self.judged(level) else "inconclusive"
+
+    def judged(self, level: Literal["must", "should"]) -> bool:
+        """Whether any gating requirement was judged at all: if none was, nothing passed."""
+        gate = gating(level)
+        return any(e.passed or e.failed for e in self.entries.values()
+                   if e.requirement.id in gate)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(e.verdict for e in self.entries.values()))
