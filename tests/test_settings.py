@@ -1,0 +1,109 @@
+"""Run settings: one-line SettingsErrors for bad input, and the KEEPCALL_* environment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from conformance.settings import Options, SettingsError, resolve
+
+T = "http://127.0.0.1:9/verba/api"
+KEY = {"api_key": "k-123456"}
+
+# (options, environment, words the message must contain)
+BAD: tuple[tuple[dict[str, object], dict[str, str], tuple[str, ...]], ...] = (
+    ({"target": "ftp://h/verba/api", **KEY}, {}, ("--target", "http")),
+    ({"target": "http:///verba/api", **KEY}, {}, ("--target", "host")),
+    ({"target": "localhost:8080", **KEY}, {}, ("--target",)),
+    ({"control_url": "not a url"}, {}, ("--control-url",)),
+    ({"target": T}, {}, ("API key", "KEEPCALL_API_KEY")),
+    ({"target": T, **KEY, "token": "t", "username": "u", "password": "p"}, {},
+     ("--token", "--username")),
+    ({"target": T, **KEY, "username": "u"}, {}, ("--username", "password")),
+    ({"target": T, **KEY}, {"KEEPCALL_USERNAME": "u"}, ("password",)),
+    ({"level": "foo"}, {}, ("--level", "foo")),
+    ({"examples": 0}, {}, ("--examples", "positive")),
+    ({"budget": -1.0}, {}, ("--budget",)),
+    ({"rate": 0.0}, {}, ("--rate",)),
+    ({"read_timeout": 0.0}, {}, ("--read-timeout",)),
+    ({"total_timeout": -5.0}, {}, ("--total-timeout",)),
+    ({"max_response_bytes": 0}, {}, ("--max-response-bytes",)),
+    ({"ca_bundle": "/nonexistent/ca.pem"}, {}, ("--ca-bundle", "/nonexistent/ca.pem")),
+)
+
+
+@pytest.mark.parametrize(("options", "env", "words"), BAD)
+def test_bad_input_names_the_problem(options: dict[str, object], env: dict[str, str],
+                                     words: tuple[str, ...]) -> None:
+    with pytest.raises(SettingsError) as raised:
+        resolve(Options(**options), env)  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert "\n" not in message and all(w in message for w in words), message
+
+
+def test_a_bad_profile_is_a_settings_error(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text('password = "hunter2-secret"\n')
+    with pytest.raises(SettingsError) as raised:
+        resolve(Options(profile=str(profile)), {})
+    assert "password" in str(raised.value) and "hunter2-secret" not in str(raised.value)
+
+
+def test_a_non_positive_transport_value_from_the_profile(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text("[transport]\nread_timeout = 0\n")
+    with pytest.raises(SettingsError, match="read-timeout"):
+        resolve(Options(profile=str(profile)), {})
+
+
+def test_secrets_come_from_the_environment() -> None:
+    env = {"KEEPCALL_API_KEY": "env-key", "KEEPCALL_TOKEN": "env-token",
+           "KEEPCALL_OPEN_API_KEY": "env-open"}
+    settings = resolve(Options(target=T), env)
+    assert settings.credentials.api_key == "env-key"
+    assert settings.credentials.token == "env-token"
+    assert settings.credentials.open_api_key == "env-open"
+    login = resolve(Options(target=T, username="u"), {"KEEPCALL_API_KEY": "k",
+                                                      "KEEPCALL_PASSWORD": "env-pass"})
+    assert (login.credentials.username, login.credentials.password) == ("u", "env-pass")
+
+
+def test_options_win_over_the_environment() -> None:
+    env = {"KEEPCALL_API_KEY": "env-key", "KEEPCALL_TOKEN": "env-token"}
+    settings = resolve(Options(target=T, api_key="opt-key", token="opt-token"), env)
+    assert (settings.credentials.api_key, settings.credentials.token) == ("opt-key",
+                                                                          "opt-token")
+
+
+def test_an_explicit_token_wins_over_a_login_from_the_environment() -> None:
+    env = {"KEEPCALL_USERNAME": "u", "KEEPCALL_PASSWORD": "p"}
+    settings = resolve(Options(target=T, token="t", **KEY), env)  # type: ignore[arg-type]
+    assert settings.credentials.token == "t" and settings.credentials.username is None
+
+
+def test_defaults_and_embedded() -> None:
+    settings = resolve(Options(), {})
+    assert settings.embedded and settings.level == "must" and not settings.quick
+    assert settings.report_dir == Path("reports")
+    assert not resolve(Options(target=T, **KEY), {}).embedded  # type: ignore[arg-type]
+
+
+def test_profile_values_fill_in_and_options_override(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'target = "{T}"\ntoken_required = false\n[transport]\nrate = 3.0\n')
+    settings = resolve(Options(profile=str(profile)), {"KEEPCALL_API_KEY": "k"})
+    assert settings.target == T and settings.token_required is False
+    assert settings.transport.rate == 3.0
+    other = "https://example.test/verba/api"
+    overridden = resolve(replace(Options(profile=str(profile)), target=other, rate=1.0),
+                         {"KEEPCALL_API_KEY": "k"})
+    assert overridden.target == other and overridden.transport.rate == 1.0
+
+
+def test_insecure_and_ca_bundle(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    assert resolve(Options(ca_bundle=str(bundle)), {}).transport.verify == str(bundle)
+    assert resolve(Options(insecure=True), {}).transport.verify is False
