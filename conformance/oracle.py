@@ -308,7 +308,7 @@ class _Evaluation:
         return self.by_extension(number)
 
     def apply(self, call: Call, flag: Flag, value: bool) -> Outcome:
-        if flag == "recording" and value and not set(call.parties()) & self.controlled and (
+        if flag == "recording" and not set(call.parties()) & self.controlled and (
                 self.choose("KC-TYPE-005", ("error", "recording started anyway")) == "error"):
             raise _Failed("KC-TYPE-005")
         if call.flags.get(flag) == value and self.choose(
