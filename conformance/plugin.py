@@ -204,6 +204,7 @@ class _Progress:
     done: int = 0
     failed: int = 0
     last: float = 0.0
+    show: bool = False
 
 
 _progress = _Progress()
@@ -211,8 +212,8 @@ _progress = _Progress()
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     suite_items = [i for i in session.items if _in_suite(i)]
-    _progress.total = len(suite_items)
     show: bool = session.config.stash.get(PROGRESS, False)
+    _progress.__init__(total=len(suite_items), show=show)  # type: ignore[misc]
     if suite_items and show:
         settings = session.config.stash[SETTINGS]
         where = public_url(settings.target) or "the embedded reference server"
@@ -226,10 +227,15 @@ def _in_suite(item: pytest.Item) -> bool:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Progress for the CLI (pytest's own terminal output is off there); runs uncaptured."""
     if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
         return
     _progress.done += 1
     _progress.failed += report.outcome == "failed"
+    if _progress.show and time.monotonic() - _progress.last > 2:
+        _progress.last = time.monotonic()
+        print(f"  {_progress.done}/{_progress.total} cases, {_progress.failed} failed",
+              flush=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -255,10 +261,6 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         session.ledger.aborted = (f"circuit breaker: {session.settings.breaker} transport "
                                   "failures in a row")
         item.session.shouldstop = session.ledger.aborted
-    if config.stash.get(PROGRESS, False) and time.monotonic() - _progress.last > 2:
-        _progress.last = time.monotonic()
-        print(f"  {_progress.done}/{_progress.total} cases, {_progress.failed} failed",
-              flush=True)
 
 
 @pytest.hookimpl(tryfirst=True)
