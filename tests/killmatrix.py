@@ -1,0 +1,254 @@
+"""Running the CLI as a user would, and the kill matrix of the reference server's faults.
+
+``run_cli`` starts ``keepcall-conformance run`` in a child process (isolated state, a hang
+detector, the child's own peak RSS from ``wait4``) and reads back what it wrote. ``kill_matrix``
+runs the user's suite (``run --quick``) once per fault of ``conformance.reference.faults`` and
+records whether the fault was caught: exit 1 and a failed verdict on the requirement it breaks.
+
+``python tests/killmatrix.py`` regenerates docs/KILL-MATRIX.md (and reports/kill-matrix.*).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from canary import scan
+
+from conformance.reference.faults import FAULTS, Fault
+from conformance.requirements import BY_ID, CATALOG
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+HANG_SECONDS = 240.0
+# The env a child sees: no secrets from the developer's shell, no Hypothesis database.
+_DROP = ("KEEPCALL_API_KEY", "KEEPCALL_TOKEN", "KEEPCALL_USERNAME", "KEEPCALL_PASSWORD",
+         "KEEPCALL_OPEN_API_KEY")
+
+# Canaries for embedded runs: the reference server takes them as its own secrets. Characters
+# that every encoding changes (space, +, &, /, %, quotes, <, non-ASCII) catch a missed form.
+API_KEY = "kc-canary-KEY/1+2 3&x=\u00e4"
+OPEN_API_KEY = "kc-canary-OPEN%41;k"
+USERNAME = "canary-admin"
+PASSWORD = 'kc-canary-PW"<&>\''
+SECRETS = (API_KEY, OPEN_API_KEY, PASSWORD)
+LOGINS = ((USERNAME, PASSWORD),)
+EMBEDDED_ENV = {"KEEPCALL_API_KEY": API_KEY, "KEEPCALL_OPEN_API_KEY": OPEN_API_KEY,
+                "KEEPCALL_USERNAME": USERNAME, "KEEPCALL_PASSWORD": PASSWORD}
+
+
+@dataclass
+class CliRun:
+    """What one ``keepcall-conformance`` child did and wrote."""
+
+    args: list[str]
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    max_rss_mb: float
+    seconds: float
+    report_dir: Path
+    hung: bool = False
+    results: dict[str, Any] | None = None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = (self.results or {}).get("summary", {})
+        return summary
+
+    def verdict_of(self, requirement: str) -> str | None:
+        for entry in (self.results or {}).get("requirements", []):
+            if entry["id"] == requirement:
+                return str(entry["verdict"])
+        return None
+
+    def requirement(self, requirement: str) -> dict[str, Any]:
+        return next(e for e in (self.results or {})["requirements"] if e["id"] == requirement)
+
+    def verdicts(self, verdict: str) -> list[str]:
+        return [e["id"] for e in (self.results or {}).get("requirements", [])
+                if e["verdict"] == verdict]
+
+    def texts(self) -> dict[str, str | bytes]:
+        """Printed output, for the canary scan."""
+        return {"stdout": self.stdout, "stderr": self.stderr}
+
+    def leaks(self, secrets: Iterable[str] = SECRETS,
+              logins: Iterable[tuple[str, str]] = LOGINS) -> list[str]:
+        """Every secret found in what the run wrote or printed."""
+        return [str(leak) for leak in scan(self.report_dir, secrets, logins, self.texts())]
+
+    def describe(self) -> str:
+        return (f"exit {self.exit_code}{' (hung, killed)' if self.hung else ''}; "
+                f"summary {json.dumps(self.summary)[:800]}; stderr: {self.stderr[-800:]}")
+
+
+def run_cli(args: Sequence[str], report_dir: Path, *, env: Mapping[str, str] | None = None,
+            timeout: float = HANG_SECONDS) -> CliRun:
+    """``keepcall-conformance run ARGS --report-dir REPORT_DIR`` in a child, killed on a hang."""
+    argv = [sys.executable, "-m", "conformance", "run", *args, "--report-dir", str(report_dir)]
+    child_env = {k: v for k, v in os.environ.items() if k not in _DROP}
+    child_env |= {"HYPOTHESIS_STORAGE_DIRECTORY": str(report_dir / ".hypothesis"),
+                  **(env or {})}
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=child_env, cwd=report_dir,
+                                start_new_session=True)
+        status, rss_kb, hung = _wait(proc, started + timeout)
+        seconds = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        run = CliRun(list(args), status, out.read().decode("utf-8", "replace"),
+                     err.read().decode("utf-8", "replace"), rss_kb / 1024, seconds,
+                     report_dir, hung)
+    results = report_dir / "results.json"
+    if results.is_file():
+        run.results = json.loads(results.read_text(encoding="utf-8"))
+    return run
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int | None, int, bool]:
+    """Reap the child with ``wait4`` (its own peak RSS); kill its group past the deadline."""
+    hung = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            hung = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+    return (None if hung else proc.returncode), usage.ru_maxrss, hung
+
+
+# --- the kill matrix ------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One fault's run: was it caught, and what else failed."""
+
+    fault: str
+    requirement: str
+    level: str
+    description: str
+    exit_code: int | None
+    verdict: str | None
+    other_failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    evidence: str = ""
+    leaks: list[str] = field(default_factory=list)
+
+    @property
+    def killed(self) -> bool:
+        return self.exit_code == 1 and self.verdict == "fail"
+
+
+def gate_level(fault: Fault) -> str:
+    """A SHOULD fault can only make the run fail when SHOULD gates it."""
+    return "should" if BY_ID[fault.requirement].level == "SHOULD" else "must"
+
+
+def fault_args(fault: Fault) -> list[str]:
+    """The user's quick suite, gated at the fault's level: nothing hand-picked."""
+    return ["--quick", "--level", gate_level(fault), "--reference-fault", fault.name]
+
+
+def run_fault(fault: Fault, base: Path) -> Row:
+    run = run_cli(fault_args(fault), base / fault.name, env=EMBEDDED_ENV)
+    failed = run.summary.get("failed_requirements", [])
+    evidence = ""
+    if run.results is not None and run.verdict_of(fault.requirement) == "fail":
+        shown = run.requirement(fault.requirement)["evidence"][:1]
+        evidence = shown[0]["message"][:160] if shown else ""
+    return Row(fault.name, fault.requirement, gate_level(fault), fault.description,
+               run.exit_code, run.verdict_of(fault.requirement),
+               [r for r in failed if r != fault.requirement], round(run.seconds, 1), evidence,
+               run.leaks())
+
+
+def kill_matrix(faults: Iterable[Fault], base: Path, workers: int = WORKERS) -> list[Row]:
+    """Every fault's row, in catalog order, run ``workers`` at a time."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda f: run_fault(f, base), faults))
+
+
+def gaps(rows: Iterable[Row]) -> list[str]:
+    """MUST and SHOULD requirements no fault made fail (with exit 1)."""
+    failing = {r for row in rows if row.exit_code == 1
+               for r in ([row.requirement] if row.verdict == "fail" else []) + row.other_failed}
+    return [r.id for r in CATALOG if r.level != "OBSERVE" and r.id not in failing]
+
+
+def undefended(faults: Iterable[Fault] = FAULTS) -> list[str]:
+    """MUST and SHOULD requirements that have no fault of their own in the catalog."""
+    targeted = {f.requirement for f in faults}
+    return [r.id for r in CATALOG if r.level != "OBSERVE" and r.id not in targeted]
+
+
+def to_json(rows: Sequence[Row]) -> dict[str, Any]:
+    return {"rows": [asdict(r) | {"killed": r.killed} for r in rows],
+            "killed": sum(r.killed for r in rows), "faults": len(rows),
+            "missed": [r.fault for r in rows if not r.killed], "gaps": gaps(rows),
+            "without_fault": undefended()}
+
+
+def to_markdown(rows: Sequence[Row]) -> str:
+    killed = sum(r.killed for r in rows)
+    lines = [
+        "# Kill matrix", "",
+        "Generated by `python tests/killmatrix.py` (and by `tests/test_kill_matrix.py` into",
+        "`reports/kill-matrix.md`). Each row runs the suite a user runs",
+        "(`keepcall-conformance run --quick`, with `--level should` for SHOULD faults) against",
+        "the embedded reference server with one fault of `conformance/reference/faults.py`.",
+        "A fault is **killed** when the run exits 1 with a failed verdict on the requirement",
+        "the fault breaks.", "",
+        f"**{killed} of {len(rows)} faults killed.**", "",
+        "| fault | requirement | level | killed | verdict | exit | other failed requirements |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| `{r.fault}` | {r.requirement} | {r.level} | {'yes' if r.killed else '**NO**'}"
+              f" | {r.verdict} | {r.exit_code} | {', '.join(r.other_failed) or '-'} |"
+              for r in rows]
+    missing = gaps(rows)
+    lines += ["", "## Gaps", "",
+              "MUST and SHOULD requirements that no fault makes fail:", ""]
+    lines += [f"- {g}: {BY_ID[g].title}" for g in missing] or ["- none"]
+    lines += ["", "Requirements without a fault of their own (possibly failed by others):", ""]
+    lines += [f"- {g}: {BY_ID[g].title}" for g in undefended()] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def write(rows: Sequence[Row], directory: Path, markdown_to: Path | None = None) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "kill-matrix.json").write_text(json.dumps(to_json(rows), indent=2) + "\n",
+                                                encoding="utf-8")
+    markdown = to_markdown(rows)
+    (directory / "kill-matrix.md").write_text(markdown, encoding="utf-8")
+    if markdown_to is not None:
+        markdown_to.write_text(markdown, encoding="utf-8")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="kill-matrix-") as base:
+        rows = kill_matrix(FAULTS, Path(base))
+    write(rows, ROOT / "reports", ROOT / "docs" / "KILL-MATRIX.md")
+    print(to_markdown(rows))
+    return 0 if all(r.killed for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

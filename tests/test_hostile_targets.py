@@ -1,0 +1,134 @@
+"""Hostile targets survived: the CLI against every server of tests/hostile.py.
+
+For each: the run ends by itself (a generous hang detector kills it otherwise), its memory stays
+bounded, it never answers 0, it names what failed or why it stopped, with evidence, nothing is
+fetched on a document's behalf, no redirect is followed, and no secret is written or printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hostile import API_PATH, SERVERS, Server, redirect, xxe_network
+from killmatrix import WORKERS, CliRun, run_cli
+
+KEY = "kc-canary-hostile-KEY/1+2 3&x"
+TOKEN = "kc-canary-hostile-TOKEN%20;t"
+SECRETS = (KEY, TOKEN)
+CAP = 65_536
+ARGS = ["--api-key", KEY, "--token", TOKEN, "--quick", "--timeout", "2",
+        "--max-response-bytes", str(CAP)]
+MAX_RSS_MB = 500
+HANG_SECONDS = 300.0
+PASSWD = b"root:x:0:0"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The exit code, and what results.json must name: a failed requirement or an abort."""
+
+    exit_code: int
+    failed: str | None = None
+    aborted: str | None = None
+
+
+EXPECTED: dict[str, Expected] = {
+    "billion-laughs": Expected(1, failed="KC-XML-001"),
+    "quadratic-blowup": Expected(1, failed="KC-XML-001"),
+    "xxe-file": Expected(1, failed="KC-XML-001"),
+    "xxe-network": Expected(1, failed="KC-XML-001"),
+    "huge-body": Expected(1, failed="KC-XML-001"),
+    "endless-chunked": Expected(1, failed="KC-RT-001"),
+    "trickle-all": Expected(3, aborted="target unreachable"),
+    "trickle-body": Expected(3),
+    "reset": Expected(3, aborted="target unreachable"),
+    "close-without-answer": Expected(3, aborted="target unreachable"),
+    "not-http": Expected(3, aborted="target unreachable"),
+    "html-500": Expected(1, failed="KC-HTTP-004"),
+    "latin1-declared-utf8-body": Expected(1, failed="KC-XML-001"),
+    "utf8-declared-latin1-body": Expected(1, failed="KC-XML-001"),
+    "redirect": Expected(1, failed="KC-HTTP-004"),
+    "doctype": Expected(1, failed="KC-XML-001"),
+    "invalid-utf8": Expected(1, failed="KC-XML-001"),
+    "retry-after": Expected(1),
+}
+
+
+@dataclass
+class Outcome:
+    run: CliRun
+    hostile: Server
+    witness: Server | None
+
+
+@contextlib.contextmanager
+def _with_witness(name: str) -> Iterator[tuple[Server, Server | None]]:
+    """The hostile server, and the recorder it points at (XXE fetch, redirect) if any."""
+    pairs: dict[str, ContextManager[tuple[Server, Server]]] = {
+        "xxe-network": xxe_network(), "redirect": redirect()}
+    if name in pairs:
+        with pairs[name] as pair:
+            yield pair
+    else:
+        with SERVERS[name]() as server:
+            yield server, None
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    base = tmp_path_factory.mktemp("hostile")
+
+    def one(name: str) -> Outcome:
+        with _with_witness(name) as (hostile, witness):
+            run = run_cli(["--target", hostile.url + API_PATH, *ARGS], base / name,
+                          timeout=HANG_SECONDS)
+            return Outcome(run, hostile, witness)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return dict(zip(SERVERS, pool.map(one, SERVERS), strict=True))
+
+
+def test_every_hostile_server_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(SERVERS)
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_run_ends_bounded_and_fails_clearly(outcomes: dict[str, Outcome], name: str) -> None:
+    run, expected = outcomes[name].run, EXPECTED[name]
+    assert not run.hung, f"{name}: still running after {HANG_SECONDS:g} s"
+    assert run.max_rss_mb < MAX_RSS_MB, f"{name}: {run.max_rss_mb:.0f} MB"
+    assert run.exit_code == expected.exit_code, run.describe()
+    assert run.results is not None
+    assert run.summary["verdict"] != "conformant"
+    if expected.failed:
+        assert expected.failed in run.summary["failed_requirements"], run.describe()
+        evidence = run.requirement(expected.failed)["evidence"]
+        assert evidence and all(e["message"] and e["curl"] for e in evidence)
+    if expected.aborted:
+        assert expected.aborted in (run.summary["aborted"] or ""), run.describe()
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_no_secret_is_written_or_printed(outcomes: dict[str, Outcome], name: str) -> None:
+    assert outcomes[name].run.leaks(SECRETS, ()) == []
+
+
+@pytest.mark.parametrize("name", ["xxe-network", "redirect"])
+def test_nothing_is_fetched_or_followed(outcomes: dict[str, Outcome], name: str) -> None:
+    """The witness of an external entity or a redirect target is never contacted."""
+    witness = outcomes[name].witness
+    assert witness is not None and outcomes[name].hostile.requests
+    assert not witness.contacted, witness.requests
+
+
+def test_external_file_entity_is_not_resolved(outcomes: dict[str, Outcome]) -> None:
+    run = outcomes["xxe-file"].run
+    written = [p for p in Path(run.report_dir).rglob("*") if p.is_file()]
+    assert written and not any(PASSWD in p.read_bytes() for p in written)
+    assert PASSWD.decode() not in run.stdout + run.stderr

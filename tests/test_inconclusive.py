@@ -1,0 +1,84 @@
+"""No vacuous pass: a run that could not judge is inconclusive (exit 3), never conformant.
+
+A target that is not there, one that dies during the run, and a run whose every case was
+skipped must not produce a "pass" anywhere: requirements nobody judged are "not-tested", and a
+run cut short by the circuit breaker says so in results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hostile import API_PATH, SUCCESS, Server, _reset, read_request, response, serve
+from killmatrix import CliRun, run_cli
+
+KEY = "kc-canary-inconclusive-KEY"
+TOKEN = "kc-canary-inconclusive-TOKEN"
+SECRETS = (KEY, TOKEN)
+EXTERNAL = ["--api-key", KEY, "--token", TOKEN, "--quick", "--timeout", "2"]
+
+
+def closed_port_url() -> str:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{API_PATH}"
+
+
+@contextlib.contextmanager
+def dies_after(answers: int) -> Iterator[Server]:
+    """Answers ``answers`` requests with the success envelope, then resets every connection."""
+    def handler(conn: socket.socket, server: Server) -> None:
+        while (request := read_request(conn)) is not None:
+            server.requests.append(request)
+            if len(server.requests) > answers:
+                _reset(conn, server)
+                return
+            conn.sendall(response("200 OK", SUCCESS, {"Content-Type": "text/xml"}))
+    with serve(handler) as server:
+        yield server
+
+
+def assert_inconclusive(run: CliRun, reason: str) -> None:
+    assert run.exit_code == 3, run.describe()
+    assert run.summary["verdict"] == "inconclusive"
+    assert reason in (run.summary["aborted"] or ""), run.summary
+    assert "VERDICT: INCONCLUSIVE" in run.stdout
+    assert run.leaks(SECRETS, ()) == []
+
+
+def test_unreachable_target_is_inconclusive(tmp_path: Path) -> None:
+    run = run_cli(["--target", closed_port_url(), *EXTERNAL], tmp_path)
+    assert_inconclusive(run, "target unreachable")
+    assert run.verdicts("pass") == []
+    assert run.summary["cases"] == 0
+
+
+@pytest.mark.parametrize("answers", [1, 6], ids=["after-preflight", "mid-run"])
+def test_dying_target_trips_the_circuit_breaker(tmp_path: Path, answers: int) -> None:
+    with dies_after(answers) as server:
+        run = run_cli(["--target", server.url + API_PATH, *EXTERNAL], tmp_path)
+        received = len(server.requests)
+    assert_inconclusive(run, "circuit breaker")
+    assert run.summary["transport_failures"] >= 5
+    # Stopped within a few requests of the death, not after the whole matrix.
+    assert received <= answers + 2 * 10, received
+    if answers == 1:
+        assert run.verdicts("pass") == []
+
+
+def test_every_case_skipped_is_never_a_pass(tmp_path: Path) -> None:
+    """Open-key cases need a key the run was not given: all skip, nothing may pass."""
+    with dies_after(10_000) as server:
+        run = run_cli(["--target", server.url + API_PATH, *EXTERNAL, "-k", "open-key"],
+                      tmp_path)
+        received = len(server.requests)
+    assert received == 1  # the preflight only: no case reached the target
+    assert run.verdicts("pass") == [], run.verdicts("pass")
+    assert run.summary["verdict"] != "conformant", run.describe()
+    assert run.exit_code == 3, run.describe()
