@@ -43,10 +43,13 @@ class Run:
         return data
 
 
+FAST = ("--examples", "10", "--budget", "5")  # bound the property-based part
+
+
 def run_cli(*args: str, report_dir: Path, timeout: float = 120) -> Run:
     """Run the installed console script in a subprocess, as a user would."""
     command = [str(Path(sys.executable).with_name("keepcall-conformance")), "run",
-               "--report-dir", str(report_dir), *args]
+               "--report-dir", str(report_dir), *FAST, *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           cwd=report_dir.parent, env=clean_env())
     return Run(done.returncode, done.stdout, done.stderr, report_dir)

@@ -1,0 +1,143 @@
+"""The command line end to end: usage errors, a quick run, reports, exit codes, no leaked secret.
+
+Runs the installed ``keepcall-conformance`` script in a subprocess over real TCP; the quick run
+against the embedded server is shared (session fixture ``quick_run``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from conftest import Run, clean_env, run_cli
+
+from conformance.cli import main
+from conformance.reference import ReferenceServer
+
+SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
+
+# (arguments, words the one stderr line must contain)
+USAGE_ERRORS = (
+    (("--target", "ftp://nowhere/verba/api", "--api-key", "k"), ("--target",)),
+    (("--profile", "{tmp}/absent.toml"), ("profile", "absent.toml")),
+    (("--reference-fault", "no-such-fault"), ("no-such-fault",)),
+    (("--reference-switch", "no_such_switch=1"), ("no_such_switch",)),
+    (("--reference-switch", "duplicates"), ("duplicates",)),
+    (("--level", "foo"), ("--level", "foo")),
+    (("--target", "http://127.0.0.1:9/verba/api"), ("API key",)),
+    (("--token", "t", "--username", "u"), ("--token", "--username")),
+    (("--examples", "0"), ("--examples",)),
+)
+
+
+@pytest.mark.parametrize(("args", "words"), USAGE_ERRORS)
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           args: tuple[str, ...], words: tuple[str, ...],
+                                           ) -> None:
+    """In process (conformance.cli.main): each usage error is caught before any request."""
+    for name in [k for k in os.environ if k.startswith("KEEPCALL_")]:
+        monkeypatch.delenv(name)
+    filled = [a.format(tmp=tmp_path) for a in args]
+    try:
+        code = main(["run", "--report-dir", str(tmp_path / "r"), *filled])
+    except SystemExit as exit_:
+        code = exit_.code  # type: ignore[assignment]
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and all(w in lines[0] for w in words), err
+    assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_the_script_exits_2_on_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run([SCRIPT, "run", "--level", "foo"], capture_output=True, text=True,
+                          timeout=60, env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--level" in done.stderr and done.stdout == ""
+
+
+def test_quick_run_is_conformant(quick_run: Run) -> None:
+    assert quick_run.code == 0, quick_run.stdout + quick_run.stderr
+    cases = quick_run.results["summary"]["cases"]
+    assert f"{cases} cases" in quick_run.stdout or f"cases: {cases}" in quick_run.stdout
+    for name in ("results.json", "junit.xml", "report.html"):
+        assert (quick_run.report_dir / name).is_file()
+        assert f"wrote {quick_run.report_dir / name}" in quick_run.stdout
+
+
+def test_results_json_has_the_contract_shape(quick_run: Run) -> None:
+    data = quick_run.results
+    assert set(data) >= {"suite", "target", "requirements", "summary"}
+    assert data["suite"]["quick"] is True and data["target"]["embedded"] is True
+    for row in data["requirements"]:
+        assert {"id", "level", "title", "verdict", "cases", "failed"} <= set(row)
+        assert row["verdict"] in ("pass", "fail", "not-tested", "observed")
+    summary = data["summary"]
+    assert summary["verdict"] == "conformant" and summary["exit_code"] == 0
+    assert summary["cases"] > 200 and summary["internal_errors"] == []
+
+
+def test_junit_carries_requirement_properties(quick_run: Run) -> None:
+    root = ElementTree.parse(quick_run.report_dir / "junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) >= 200
+    traced = [c for c in cases
+              if any(p.get("name") == "requirements" and p.get("value", "").startswith("KC-")
+                     for p in c.findall("./properties/property"))]
+    assert len(traced) == len(cases)
+
+
+@pytest.fixture(scope="module")
+def closed_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]  # bound, never listening: connections are refused
+
+
+def test_a_closed_port_is_inconclusive(tmp_path: Path, closed_port: int) -> None:
+    run = run_cli("--target", f"http://127.0.0.1:{closed_port}/verba/api", "--api-key", "k",
+                  "--quick", report_dir=tmp_path / "r")
+    assert run.code == 3, run.stdout + run.stderr
+    summary = run.results["summary"]
+    assert summary["verdict"] == "inconclusive" and summary["aborted"]
+    assert "conformant" not in {r["verdict"] for r in run.results["requirements"]}
+    assert {r["verdict"] for r in run.results["requirements"]} <= {"not-tested"}
+
+
+def test_python_m_conformance_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "conformance", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "run" in done.stdout and "serve" in done.stdout
+
+
+SECRETS = {"api_key": "KEYzq8e1x7Wv3Lr0", "open_api_key": "OPENm4Rk2Qp9Tz6c",
+           "username": "operatorJx5Ub", "password": "PASSw0rdN8yHq3Vd"}
+
+
+def test_secrets_never_reach_a_file_or_the_output(tmp_path: Path) -> None:
+    """A run against a target with known, distinctive secrets; none appears anywhere."""
+    with ReferenceServer(**SECRETS) as server:
+        run = run_cli("--quick", "--target", server.api_url, "--control-url",
+                      server.control_url, "--api-key", SECRETS["api_key"], "--open-api-key",
+                      SECRETS["open_api_key"], "--username", SECRETS["username"],
+                      "--password", SECRETS["password"], report_dir=tmp_path / "r")
+        issued = tuple(server.store.tokens)  # the tokens the run obtained
+    assert run.code == 0, run.stdout[-2000:] + run.stderr
+    texts = {"stdout": run.stdout, "stderr": run.stderr}
+    texts |= {p.name: p.read_text(errors="replace") for p in (tmp_path / "r").rglob("*")
+              if p.is_file()}
+    secrets = {**{n: s for n, s in SECRETS.items() if n != "username"},
+               **{f"token{i}": t for i, t in enumerate(issued)}}
+    assert issued, "the run never asked for a token"
+    leaks = {(where, name) for where, text in texts.items() for name, secret in secrets.items()
+             if secret in text}
+    assert leaks == set()
+    assert json.loads(texts["results.json"])["target"]["embedded"] is False
