@@ -98,6 +98,9 @@ def serve(handler: Handler) -> Iterator[Server]:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            if server.stop.is_set():
+                conn.close()
+                return
             server.connections += 1
             open_conns.append(conn)
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
@@ -107,6 +110,8 @@ def serve(handler: Handler) -> Iterator[Server]:
         yield server
     finally:
         server.stop.set()
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+            listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         for conn in open_conns:
             with contextlib.suppress(OSError):

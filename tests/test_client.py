@@ -1,0 +1,351 @@
+"""The client against real loopback servers: hostile ones must yield an Exchange, never a crash.
+
+No wall-clock upper bounds are asserted. The total deadline is proven by outcome instead: a server
+that needs many minutes to finish its answer ends in the deadline error with most bytes unread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from hostile import HOSTILE, SERVERS, Request, recorder, redirect, trickle, xxe_network
+
+from conformance.client import Client, Exchange, TransportSettings, parse_retry_after
+from conformance.redact import Redactor
+from conformance.validators import validate_xml
+
+KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
+TOKEN = "tok/en+1 2&x"
+USER, PASSWORD = "admin", "pa$$ w\"rd`"
+SECRETS = (KEY, TOKEN, PASSWORD)
+ENV = {"KEEPCALL_API_KEY": KEY, "KEEPCALL_TOKEN": TOKEN, "KEEPCALL_USERNAME": USER,
+       "KEEPCALL_PASSWORD": PASSWORD}
+CAP = 64 * 1024
+FAST = TransportSettings(connect_timeout=1.0, read_timeout=5.0, total_timeout=2.0,
+                         max_response_bytes=CAP)
+PATH = "/verba/api"
+
+
+def make_redactor() -> tuple[Redactor, str]:
+    redactor = Redactor({KEY: "$KEEPCALL_API_KEY", TOKEN: "$KEEPCALL_TOKEN"})
+    return redactor, redactor.add_basic(USER, PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c:
+        yield c
+
+
+def params() -> list[tuple[str, str]]:
+    return [("action", "KeepCall"), ("apiKey", KEY), ("token", TOKEN), ("callID", "c 1&2")]
+
+
+def assert_no_secret(exchange: Exchange) -> None:
+    shown = " ".join([exchange.url, str(exchange.request_headers), exchange.request_body or "",
+                      str(exchange.headers), exchange.error or "", exchange.curl,
+                      " ".join(exchange.notes), exchange.body_excerpt()])
+    for secret in SECRETS:
+        assert secret not in shown
+
+
+# --- every hostile behaviour ends in an Exchange within its bounds ----------------------------
+
+# name -> (status, error kind or None, truncated)
+EXPECTED: dict[str, tuple[int | None, str | None, bool]] = {
+    "billion-laughs": (200, None, False),
+    "quadratic-blowup": (200, None, True),
+    "xxe-file": (200, None, False),
+    "xxe-network": (200, None, False),
+    "huge-body": (200, None, True),
+    "endless-chunked": (200, None, True),
+    "trickle-all": (None, "timeout: total deadline", False),
+    "trickle-body": (200, "timeout: total deadline", False),
+    "reset": (None, "reset:", False),
+    "close-without-answer": (None, "closed:", False),
+    "not-http": (None, "protocol:", False),
+    "html-500": (500, None, False),
+    "latin1-declared-utf8-body": (200, None, False),
+    "utf8-declared-latin1-body": (200, None, False),
+    "redirect": (302, None, False),
+    "doctype": (200, None, False),
+    "invalid-utf8": (200, None, False),
+    "retry-after": (200, None, False),
+}
+
+
+def test_every_hostile_behaviour_is_covered() -> None:
+    assert set(EXPECTED) == set(HOSTILE)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_server_yields_an_exchange(client: Client, name: str) -> None:
+    status, error, truncated = EXPECTED[name]
+    with HOSTILE[name]() as url:
+        exchange = client.send("GET", url + PATH, params())
+    assert exchange.status == status
+    assert (exchange.error or "").startswith(error or ""), exchange.error
+    assert (exchange.error is None) == (error is None)
+    assert exchange.truncated is truncated
+    assert len(exchange.body) <= CAP
+    assert exchange.ok is (error is None)
+    assert_no_secret(exchange)
+
+
+@pytest.mark.parametrize("headers_too", [True, False], ids=["headers", "body"])
+def test_total_deadline_holds_against_one_byte_per_second(headers_too: bool) -> None:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c, trickle(headers_too) as server:
+        exchange = c.send("GET", server.url + PATH, [])
+    # The answer needs ~1,000 s at one byte per second and no single read waits 5 s:
+    # only the 2 s total deadline can have ended it.
+    assert exchange.error == "timeout: total deadline of 2 s exceeded"
+    assert len(exchange.body) < 10
+    assert exchange.retries == 0
+
+
+@pytest.mark.parametrize("name", ["huge-body", "endless-chunked"])
+def test_body_is_capped_and_flagged(client: Client, name: str) -> None:
+    with HOSTILE[name]() as url:
+        exchange = client.send("GET", url + PATH, [])
+    assert exchange.truncated and len(exchange.body) == CAP and exchange.ok
+
+
+def test_connection_is_reusable_after_a_truncated_body(client: Client) -> None:
+    with HOSTILE["huge-body"]() as url:
+        client.send("GET", url + PATH, [])
+    with recorder() as server:
+        assert client.send("GET", server.url + PATH, []).status == 200
+
+
+# --- nothing is fetched, nothing is followed --------------------------------------------------
+
+def test_xxe_in_a_response_fetches_nothing(client: Client) -> None:
+    with xxe_network() as (hostile, witness):
+        exchange = client.send("GET", hostile.url + PATH, params())
+        verdict = validate_xml(exchange.body, exchange.headers.get("content-type"))
+    assert verdict.error_message == "&xxe;"  # the reference, never what it points at
+    assert "KC-XML-001" in {f.requirement for f in verdict.findings}
+    assert not witness.contacted
+
+
+def test_redirect_is_not_followed_and_credentials_stay_home() -> None:
+    redactor, basic = make_redactor()
+    with Client(FAST, redactor) as c, redirect() as (hostile, witness):
+        exchange = c.send("GET", hostile.url + PATH, params(), headers={"Authorization": basic})
+        time.sleep(0.2)  # give a (wrongly) followed request time to arrive
+    assert exchange.status == 302
+    assert exchange.headers["location"].startswith(witness.url)
+    assert not witness.contacted
+    assert hostile.requests[0].headers["authorization"] == basic  # it was sent, to the target
+    assert exchange.request_headers["authorization"] == "Basic $KEEPCALL_BASIC"
+    assert "$KEEPCALL_API_KEY" in exchange.headers["location"]
+    assert_no_secret(exchange)
+
+
+def test_cookies_are_not_kept(client: Client) -> None:
+    with SERVERS["html-500"]() as server:
+        client.send("GET", server.url + PATH, [])
+        client.send("GET", server.url + PATH, [])
+    assert all("cookie" not in r.headers for r in server.requests)
+
+
+# --- retries, counters, errors ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "retries"), [
+    ("reset", 1), ("close-without-answer", 1), ("html-500", 0), ("redirect", 0),
+    ("not-http", 0), ("trickle-body", 0), ("huge-body", 0),
+])
+def test_retries_only_on_transport_failures(name: str, retries: int) -> None:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c, SERVERS[name]() as server:
+        exchange = c.send("GET", server.url + PATH, [])
+        assert exchange.retries == c.retries_total == retries
+        assert server.connections == 1 + retries
+        assert c.requests_sent == 1
+
+
+def test_counters_and_circuit_breaker_input() -> None:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c:
+        with SERVERS["reset"]() as server:
+            c.send("GET", server.url, [])
+            c.send("GET", server.url, [])
+        assert (c.transport_failures, c.consecutive_failures, c.retries_total) == (2, 2, 2)
+        with SERVERS["html-500"]() as server:
+            c.send("GET", server.url, [])
+        assert (c.requests_sent, c.transport_failures, c.consecutive_failures) == (3, 2, 0)
+
+
+def test_refused_connection_is_an_error_not_an_exception(client: Client) -> None:
+    with recorder() as server:
+        url = server.url
+    exchange = client.send("GET", url + PATH, params())
+    assert exchange.status is None and exchange.error is not None
+    assert exchange.error.startswith("connect:") and exchange.retries == 1
+    assert_no_secret(exchange)
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "not a url", "http://[::1"])
+def test_unusable_url_is_an_error(client: Client, url: str) -> None:
+    exchange = client.send("GET", url, [])
+    assert exchange.error is not None and exchange.status is None
+
+
+# --- what is sent -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "in_body", "query", "form"), [
+    ("GET", False, True, False),
+    ("POST", True, False, True),
+    ("POST", False, True, False),
+])
+def test_parameter_placement(client: Client, method: str, in_body: bool, query: bool,
+                             form: bool) -> None:
+    with recorder() as server:
+        exchange = client.send(method, server.url + PATH + "?v=1", params(), in_body=in_body)
+    request = server.requests[0]
+    target_query = parse_qsl(urlsplit(request.target).query, keep_blank_values=True)
+    assert request.method == method
+    assert target_query[0] == ("v", "1")
+    assert (target_query[1:] == params()) is query
+    assert (parse_qsl(request.body.decode()) == params()) is form
+    assert (request.headers.get("content-type") == "application/x-www-form-urlencoded") is form
+    assert (exchange.request_body is not None) is form
+    assert_no_secret(exchange)
+
+
+def test_raw_query_and_body_are_sent(client: Client) -> None:
+    with recorder() as server:
+        client.send("POST", server.url + PATH, [("a", "1")], in_body=True,
+                    raw_query=b"x=%zz&&y", raw_body=b"b=%00\xff")
+    request = server.requests[0]
+    assert request.target.endswith("?x=%zz&&y")
+    assert request.body == b"a=1&b=%00\xff"
+
+
+def test_send_json_decodes_safely(client: Client) -> None:
+    with recorder(b'{"ok": true}', "application/json") as server:
+        exchange, data = client.send_json("POST", server.url + "/calls", {"calls": []})
+    assert data == {"ok": True}
+    assert server.requests[0].headers["content-type"] == "application/json"
+    assert exchange.request_body == '{"calls": []}'
+    for bad in (b"{", b"[" * 100_000, b"\xff"):
+        with recorder(bad, "application/json") as server:
+            exchange, data = client.send_json("GET", server.url + "/calls", None)
+        assert exchange.ok and data is None
+
+
+def test_body_excerpt_is_redacted(client: Client) -> None:
+    with recorder(f"<p>your key {KEY} and token {TOKEN}</p>".encode()) as server:
+        exchange = client.send("GET", server.url, [])
+    assert KEY.encode() in exchange.body
+    assert exchange.body_excerpt() == "<p>your key $KEEPCALL_API_KEY and token $KEEPCALL_TOKEN</p>"
+    assert exchange.body_excerpt(10) == "<p>your ke..."
+
+
+# --- curl lines -------------------------------------------------------------------------------
+
+def replay(curl: str) -> None:
+    subprocess.run(["bash", "-c", curl], env={**os.environ, **ENV}, check=False,
+                   capture_output=True, timeout=10)
+
+
+def comparable(request: Request) -> tuple[object, ...]:
+    """What a replay must reproduce: method, path, decoded query and form, credentials."""
+    path, _, query = request.target.partition("?")
+    form: object = request.body
+    if "form" in request.headers.get("content-type", ""):
+        form = parse_qsl(request.body.decode(), keep_blank_values=True)
+    return (request.method, path, parse_qsl(query, keep_blank_values=True), form,
+            request.headers.get("authorization"))
+
+
+CURL_CASES = [
+    ("GET", False, False), ("POST", True, False), ("POST", False, False), ("GET", False, True),
+    ("POST", True, True),
+]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+@pytest.mark.parametrize(("method", "in_body", "basic"), CURL_CASES)
+def test_curl_line_reproduces_the_request_without_secrets(
+    method: str, in_body: bool, basic: bool
+) -> None:
+    redactor, basic_header = make_redactor()
+    headers = {"Authorization": basic_header} if basic else None
+    with Client(FAST, redactor) as c, recorder() as server:
+        exchange = c.send(method, server.url + PATH + "?v=1", params(), in_body=in_body,
+                          headers=headers)
+        replay(exchange.curl)
+    assert "\n" not in exchange.curl
+    assert_no_secret(exchange)
+    if basic:
+        assert '-u "$KEEPCALL_USERNAME:$KEEPCALL_PASSWORD"' in exchange.curl
+    sent, replayed = server.requests
+    assert comparable(replayed) == comparable(sent)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_curl_line_for_json_and_raw_bodies() -> None:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c, recorder() as server:
+        exchange, _ = c.send_json("POST", server.url + "/calls", {"id": "a\"$b`\n", "k": KEY})
+        replay(exchange.curl)
+        raw = c.send("POST", server.url + PATH, [("apiKey", KEY)], raw_body=b"x=1\n\x7f")
+        replay(raw.curl)
+    assert KEY not in exchange.curl and "\n" not in exchange.curl + raw.curl
+    json_sent, json_replayed, raw_sent, raw_replayed = server.requests
+    assert json_replayed.body == json_sent.body
+    assert comparable(raw_replayed) == comparable(raw_sent)
+
+
+# --- pacing -----------------------------------------------------------------------------------
+
+def test_retry_after_is_honoured_and_reported() -> None:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c, SERVERS["retry-after"]() as server:
+        started = time.monotonic()
+        exchange = c.send("GET", server.url + PATH, [])
+        took = time.monotonic() - started
+    assert exchange.status == 200 and exchange.retries == 0
+    assert exchange.waited >= 1.0 and took >= 1.0
+    assert any("Retry-After" in note for note in exchange.notes)
+    assert len(server.requests) == 2
+
+
+def test_retry_after_delays_the_next_request() -> None:
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c:
+        with SERVERS["retry-after"]() as server:  # 429 then, after the resend, 429 again
+            server.state["seen"] = -1
+            first = c.send("GET", server.url + PATH, [])
+        with recorder() as other:
+            second = c.send("GET", other.url + PATH, [])
+    assert first.status == 429 and second.status == 200
+    assert second.waited >= 0.9
+
+
+def test_rate_limit_spaces_requests() -> None:
+    redactor, _ = make_redactor()
+    settings = TransportSettings(total_timeout=2.0, rate=10.0)
+    with Client(settings, redactor) as c, recorder() as server:
+        started = time.monotonic()
+        exchanges = [c.send("GET", server.url, []) for _ in range(5)]
+        took = time.monotonic() - started
+    assert took >= 0.4 - 0.01
+    assert sum(e.waited for e in exchanges) > 0
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("1", 1.0), (" 120 ", 120.0), ("-1", None), ("soon", None), (None, None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+])
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value) == expected

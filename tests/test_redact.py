@@ -1,0 +1,84 @@
+"""The redactor: every wire form of a secret disappears, short secrets only as whole values."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from conformance.redact import Redactor, encoded_forms
+
+KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
+TOKEN = "09835e02/6c10+11e0 bb22&ba324924019b"
+PASSWORD = "p@ss w0rd/ü"
+
+
+def redactor() -> Redactor:
+    r = Redactor({KEY: "$KEEPCALL_API_KEY", PASSWORD: "$KEEPCALL_PASSWORD"})
+    r.add(TOKEN, "$KEEPCALL_TOKEN")
+    return r
+
+
+@pytest.mark.parametrize("form", encoded_forms(TOKEN) + encoded_forms(PASSWORD))
+def test_every_encoded_form_is_replaced(form: str) -> None:
+    out = redactor()(f"GET /verba/api?x={form}&y=1 HTTP/1.1")
+    assert form not in out
+    assert "$KEEPCALL_TOKEN" in out or "$KEEPCALL_PASSWORD" in out
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (f"apiKey={KEY}&action=KeepCall", "apiKey=$KEEPCALL_API_KEY&action=KeepCall"),
+    (f"key {KEY} twice {KEY}", "key $KEEPCALL_API_KEY twice $KEEPCALL_API_KEY"),
+    ("token=09835e02%2F6c10%2B11e0+bb22%26ba324924019b", "token=$KEEPCALL_TOKEN"),
+    ("token=09835e02%2f6c10%2b11e0+bb22%26ba324924019b", "token=$KEEPCALL_TOKEN"),
+    ("pw=p%40ss%20w0rd%2F%C3%BC!", "pw=$KEEPCALL_PASSWORD!"),
+    ("nothing secret here", "nothing secret here"),
+    ("", ""),
+])
+def test_plain_percent_and_form_encoded(text: str, expected: str) -> None:
+    assert redactor()(text) == expected
+
+
+def test_basic_header_becomes_one_placeholder() -> None:
+    r = Redactor()
+    header = r.add_basic("admin", PASSWORD)
+    assert header == "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    assert r(f"Authorization: {header}") == "Authorization: Basic $KEEPCALL_BASIC"
+    assert r(PASSWORD) == "$KEEPCALL_PASSWORD"
+    credential = r.basic_credential(header)
+    assert credential is not None
+    assert (credential.username, credential.password) == ("$KEEPCALL_USERNAME",
+                                                          "$KEEPCALL_PASSWORD")
+    assert r.basic_credential("Basic bm9ib2R5OnNlY3JldA==") is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("apiKey=ab&action=KeepCall", "apiKey=$K&action=KeepCall"),
+    ("apiKey=ab", "apiKey=$K"),
+    ("about a cab, abc=abd", "about a cab, abc=abd"),
+    ("x=abc&y=ab#frag", "x=abc&y=$K#frag"),
+])
+def test_short_secret_only_as_whole_value(text: str, expected: str) -> None:
+    assert Redactor({"ab": "$K"})(text) == expected
+
+
+def test_empty_secret_is_ignored() -> None:
+    r = Redactor({"": "$KEEPCALL_TOKEN"})
+    r.add("", "$KEEPCALL_API_KEY")
+    assert r("apiKey=&token=") == "apiKey=&token="
+
+
+def test_bytes_keep_undecodable_bytes() -> None:
+    assert redactor().bytes_(b"\xff" + KEY.encode() + b"\xfe") == b"\xff$KEEPCALL_API_KEY\xfe"
+
+
+def test_tokens_added_later_are_redacted() -> None:
+    r = Redactor()
+    assert r("token=abcdef") == "token=abcdef"
+    r.add("abcdef", "$KEEPCALL_TOKEN")
+    assert r("token=abcdef") == "token=$KEEPCALL_TOKEN"
+
+
+def test_longer_secret_wins_over_its_prefix() -> None:
+    r = Redactor({"abcd": "$A", "abcdefgh": "$B"})
+    assert r("x=abcdefgh y=abcd") == "x=$B y=$A"
