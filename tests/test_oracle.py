@@ -187,7 +187,7 @@ ROWS = (
     row("manualrecord-called-controlled", ONGOING_CALLED, f"{CID}&type=manualRecord",
         "recording+A"),
     row("stop-recording-uncontrolled", MARKED, f"{CID}&type=manualRecord&unmark=1",
-        "recording-A", controlled=()),
+        "error recording-A", "KC-TYPE-005", controlled=()),  # open both ways (9457c9d)
     row("already-marked", MARKED, CID, "kept+A", marks=(BUG_ALREADY,)),
     # --- parameters in general ----------------------------------------------------------------
     row("duplicate-status", (ONGOING, UPCOMING), EXT + "ongoing&status=next",
