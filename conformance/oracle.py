@@ -21,6 +21,7 @@ from conformance.model import (
     Outcome,
     Reading,
 )
+from conformance.requirements import BY_ID
 from conformance.spec import (
     ACTION,
     DEFAULT_RESPONSE_TYPE,
@@ -99,7 +100,10 @@ class _Chooser:
         return self._taken[point]
 
     def reading(self) -> Reading:
-        return frozenset((point.split(":")[0], option) for point, option in self._taken.items())
+        """The readings taken, as catalog readings (a tie's chosen callID is not one)."""
+        taken = ((point.split(":")[0], option) for point, option in self._taken.items())
+        return frozenset((point, option) for point, option in taken
+                         if option in BY_ID[point].readings)
 
     def next_path(self) -> list[int] | None:
         """The next combination to try (odometer order), or None when all were tried."""
@@ -160,7 +164,10 @@ class _Evaluation:
         return {self.format_of(values[0]) if values else DEFAULT_RESPONSE_TYPE}
 
     def format_of(self, value: str) -> str:
-        return self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt") or DEFAULT_RESPONSE_TYPE
+        known = self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt")
+        if known is None and value.upper() == "JSON":  # later API versions; not on this page
+            return self.choose("KC-RT-005:json", ("XML", "JSON"))
+        return known or DEFAULT_RESPONSE_TYPE
 
     def check_action(self) -> None:
         value = self.value(P_ACTION)

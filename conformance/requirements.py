@@ -82,7 +82,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        "TEXT: simple clear text based response"),
     _r("KC-RT-005", "OBSERVE", "An unlisted responseType value (JSON, unknown)",
        "The following valid values apply: XML, HTML, TEXT",
-       readings=("error", "default to XML", "JSON (later API versions)")),
+       readings=("error", "default to XML", "XML", "JSON")),
     _r("KC-RT-006", "OBSERVE", "Letter case of responseType values",
        "responseType=XML", readings=("case-sensitive", "case-insensitive")),
     _r("KC-RT-007", "OBSERVE", "Content-Type header of each response format",

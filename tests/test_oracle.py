@@ -85,12 +85,6 @@ def outcome(text: str) -> Outcome:
     return Outcome(call_id, flag, sign == "+")  # type: ignore[arg-type]
 
 
-BUG_JSON = pytest.mark.xfail(strict=True, reason=(
-    "BUG: SEMANTICS.md and KC-RT-005's readings allow a JSON answer to responseType=JSON; "
-    "the oracle's formats never include JSON"))
-BUG_ALREADY = pytest.mark.xfail(strict=True, reason=(
-    "BUG or doc gap: SEMANTICS.md step 6 says marking a flag already set is a success; the "
-    "oracle also allows an error (point KC-UNMARK-004:already)"))
 
 ROWS = (
     # --- 1. action ---------------------------------------------------------------------------
@@ -188,7 +182,7 @@ ROWS = (
         "recording+A"),
     row("stop-recording-uncontrolled", MARKED, f"{CID}&type=manualRecord&unmark=1",
         "error recording-A", "KC-TYPE-005", controlled=()),  # open both ways (9457c9d)
-    row("already-marked", MARKED, CID, "kept+A", marks=(BUG_ALREADY,)),
+    row("already-marked", MARKED, CID, "error kept+A", "KC-UNMARK-004"),
     # --- parameters in general ----------------------------------------------------------------
     row("duplicate-status", (ONGOING, UPCOMING), EXT + "ongoing&status=next",
         "error kept+A kept+U", "KC-PARAM-002"),
@@ -264,9 +258,6 @@ def test_tied_calls_are_an_open_point_of_their_own() -> None:
     assert expect(request, calls).outcomes == {ERROR, outcome("kept+F"), outcome("kept+F2")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a tie among several last/next calls is recorded as reading ('KC-EXT-005', <callID>), "
-    "a value that is not one of KC-EXT-005's readings, so observations() can never report it"))
 def test_tied_readings_are_listed_readings() -> None:
     calls = (_call("F", "finished", 60), _call("F2", "finished", 60, "called"))
     request = KeepCallRequest((("action", "KeepCall"), ("extension", N), ("status", "last")))
@@ -285,7 +276,7 @@ FORMATS = (
     (("PDF",), {"XML"}),
     (("",), {"XML"}),
     (("HTML", "TEXT"), {"HTML", "TEXT", "XML"}),
-    pytest.param(("JSON",), {"XML", "JSON"}, marks=BUG_JSON),
+    (("JSON",), {"XML", "JSON"}),
 )
 
 
