@@ -318,6 +318,11 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report: Any) -> None:
+    report.title = "KeepCall conformance report"
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(1, "<th>Requirements</th>")
 

@@ -226,12 +226,16 @@ def _children(element: etree._Element) -> list[etree._Element]:
 
 
 def _token(response: etree._Element, after: list[etree._Element]) -> str | None:
-    token = response.get("token")
+    """The token wherever a sample put it: an attribute, or an element inside or after Response.
+
+    Names are matched without regard to case: the docs show ``token`` and ``Token``.
+    """
+    wanted = TOKEN_ELEMENT.lower()
+    token = next((v for k, v in response.attrib.items() if str(k).lower() == wanted), None)
     if token is not None:
-        return token
-    element = response.find(TOKEN_ELEMENT)
-    if element is None:
-        element = next((e for e in after if e.tag == TOKEN_ELEMENT), None)
+        return str(token).strip()
+    candidates = [*_children(response), *after]
+    element = next((e for e in candidates if str(e.tag).lower() == wanted), None)
     text = _text(element)
     return text.strip() if text is not None else None
 
