@@ -28,6 +28,7 @@ from conformance.scenarios import Numbering
 from conformance.spec import (
     ACTION,
     CALL_STATES,
+    LOOKUP_STATE,
     P_ACTION,
     P_CALL_ID,
     P_EXTENSION,
@@ -36,6 +37,7 @@ from conformance.spec import (
     P_TYPE,
     P_UNMARK,
     RESPONSE_TYPES,
+    STATUS_LOOKUPS,
     STATUS_VALUES,
     TYPE_VALUES,
     UNMARK_VALUE,
@@ -49,19 +51,30 @@ Ident = Literal["callID", "extension", "both", "neither"]
 
 # Offsets around the 60 s window of `next` (and 0, where an upcoming call starts), then far.
 OFFSETS: Final = (30, 0, 1, 59, 60, 61, 90, 120, 299, 300, 301, 600, 3600)
+# Upcoming calls: mostly just outside the window (where a too wide window shows), then inside.
+STATE_OFFSETS: Final[dict[str, tuple[int, ...]]] = {
+    "upcoming": (30, 90, 61, 120, 299, 180, 59, 60, 300, 301, 0, 1, 600)}
 MAX_NUMBERS: Final = 3
 MAX_CALLS: Final = 4
 
 # --- the odd pools (bounded: each is a short list plus small generated text) --------------
+FULLWIDTH: Final = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
+# Odd spellings of a real value, by what it is (truncating a number would make it a prefix of
+# numbers other cases own; prefix-related numbers live inside the scenario instead).
 TRANSFORMS: Final[dict[str, Callable[[str], str]]] = {
     "upper": str.upper,
+    "braces": lambda v: "{" + v + "}",
+    "truncated": lambda v: v[:-1],
     "plus": lambda v: "+" + v,
+    "double-zero": lambda v: "00" + v,
+    "extended": lambda v: v + "0",
     "lead-space": lambda v: " " + v,
     "trail-space": lambda v: v + " ",
-    "truncated": lambda v: v[:-1],
-    "extended": lambda v: v + "0",
-    "braces": lambda v: "{" + v + "}",
-    "fullwidth": lambda v: v.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)}),
+    "fullwidth": lambda v: v.translate(FULLWIDTH),
+}
+KIND_TRANSFORMS: Final[dict[str, tuple[str, ...]]] = {
+    "call": ("upper", "braces", "truncated", "lead-space", "trail-space", "fullwidth"),
+    "number": ("plus", "double-zero", "extended", "lead-space", "trail-space", "fullwidth"),
 }
 ODD_TEXT: Final = ("", " ", "0", "-1", "null", "8856", "+3612345678", "not-a-guid",
                    "a8343631-9f35-4a3a-83f0-9e81592339fb", "ключ", "٨٨٥٦", "6" * 2000,
@@ -157,23 +170,27 @@ class Instance:
 @functools.cache
 def flags() -> st.SearchStrategy[Flags]:
     """Mostly all clear (so a mark shows); sometimes set, so unmark and no-op marks show."""
-    return weighted((st.just(Flags()), 3),
+    return weighted((st.just(NO_FLAGS), 1),
                     (st.builds(Flags, st.booleans(), st.booleans(), st.booleans()), 1))
 
 
 @functools.cache
 def call_plans(numbers: int) -> st.SearchStrategy[CallPlan]:
-    return st.builds(CallPlan, st.sampled_from(CALL_STATES), st.sampled_from(OFFSETS),
-                     st.integers(0, numbers - 1), st.sampled_from(("caller", "called")),
-                     flags())
+    return st.sampled_from(CALL_STATES).flatmap(lambda state: st.builds(
+        CallPlan, st.just(state), st.sampled_from(STATE_OFFSETS.get(state, OFFSETS)),
+        st.integers(0, numbers - 1), st.sampled_from(("caller", "called")), flags()))
+
+
+# Number i is a fresh one, or extends an earlier one (weight 2: prefix bugs need it often).
+_EXTENDS: Final = {i: weighted((st.none(), 1), (st.integers(0, i - 1), 2))
+                   for i in range(1, MAX_NUMBERS)}
 
 
 @st.composite
 def scenario_plans(draw: st.DrawFn) -> ScenarioPlan:
     """1-3 numbers, shared or distinct, some prefix-related; 1-4 calls on them."""
     count = draw(st.integers(1, MAX_NUMBERS))
-    extends = tuple(None if i == 0 else draw(st.one_of(st.none(), st.integers(0, i - 1)))
-                    for i in range(count))
+    extends = tuple(None if i == 0 else draw(_EXTENDS[i]) for i in range(count))
     calls = draw(st.lists(call_plans(count), min_size=1, max_size=MAX_CALLS))
     uncontrolled = draw(st.frozensets(st.integers(0, count - 1), max_size=count))
     return ScenarioPlan(extends, tuple(calls), uncontrolled)
@@ -251,7 +268,7 @@ def _odd(meaningful: st.SearchStrategy[T], odd: st.SearchStrategy[T],
 def _ref_value(kind: RefKind, size: int) -> st.SearchStrategy[Value]:
     plain: st.SearchStrategy[Value] = st.builds(Ref, st.just(kind), st.integers(0, size - 1))
     transformed = st.builds(Ref, st.just(kind), st.integers(0, size - 1),
-                            st.sampled_from(tuple(TRANSFORMS)))
+                            st.sampled_from(KIND_TRANSFORMS[kind]))
     unknown: st.SearchStrategy[Value] = (st.uuids(version=4).map(str) if kind == "call"
                                          else st.sampled_from(("8856", "+3612345678")))
     return weighted((plain, 16), (unknown, 1), (transformed, 1), (odd_literal(), 1))
@@ -268,7 +285,7 @@ def _optional(listed: tuple[str, ...], odd: tuple[str, ...], absent: int, each: 
 
 
 METHODS: Final[tuple[Method, ...]] = ("GET", "POST")
-IDENTS: Final[tuple[tuple[Ident, int], ...]] = (("callID", 4), ("extension", 5), ("both", 1),
+IDENTS: Final[tuple[tuple[Ident, int], ...]] = (("callID", 3), ("extension", 8), ("both", 1),
                                                 ("neither", 1))
 
 
@@ -277,13 +294,17 @@ def request_plans(draw: st.DrawFn, scenario: ScenarioPlan) -> RequestPlan:
     """A request on ``scenario``: mostly meaningful values, each dimension sometimes odd."""
     ident = draw(_IDENT)
     by_number = ident in ("extension", "both")
+    focus = draw(st.integers(0, len(scenario.calls) - 1))
+    call = scenario.calls[focus]
     action = draw(_ACTION)
     params: list[tuple[str, Value]] = [] if action is None else [(P_ACTION, action)]
     if ident in ("callID", "both"):
-        params.append((P_CALL_ID, draw(_ref_value("call", len(scenario.calls)))))
+        params.append((P_CALL_ID, draw(_focused("call", focus, len(scenario.calls)))))
     if by_number:
-        params.append((P_EXTENSION, draw(_ref_value("number", len(scenario.extends)))))
-    status = draw(_STATUS_BY_NUMBER if by_number else _STATUS_BY_CALL_ID)
+        params.append((P_EXTENSION, draw(_focused("number", call.number,
+                                                  len(scenario.extends),
+                                                  scenario.extends[call.number]))))
+    status = draw(_status(call.state) if by_number else _STATUS_BY_CALL_ID)
     optional = ((P_STATUS, status),
                 (P_TYPE, draw(_optional(TYPE_VALUES, ODD_TYPE, 4, 2))),
                 (P_UNMARK, draw(_optional((UNMARK_VALUE,), ODD_UNMARK, 5, 3))),
@@ -325,18 +346,32 @@ def _alternatives(name: str, calls: int, numbers: int) -> st.SearchStrategy[Valu
     return listed.get(name, st.just("1"))
 
 
-def _status(by_number: bool) -> st.SearchStrategy[str | None]:
-    """By number: mostly a listed status, sometimes none (an error); by callID: mostly none."""
+@functools.cache
+def _status(state: CallState | None) -> st.SearchStrategy[str | None]:
+    """By number: mostly a status that looks for the focus call's ``state``, else any listed
+    one, sometimes none (an error) or an odd one; by callID (``state`` None): mostly none."""
     listed, odd = st.sampled_from(STATUS_VALUES), st.sampled_from(ODD_STATUS)
-    if by_number:
-        return weighted((listed, 16), (st.none(), 1), (odd, 2))
-    return weighted((st.none(), 12), (listed, 3), (odd, 1))
+    if state is None:
+        return weighted((st.none(), 12), (listed, 3), (odd, 1))
+    finding = st.sampled_from(tuple(s for s, lookups in STATUS_LOOKUPS.items()
+                                    if any(LOOKUP_STATE[k] == state for k in lookups)))
+    return weighted((finding, 16), (listed, 6), (st.none(), 1), (odd, 2))
+
+
+@functools.cache
+def _focused(kind: RefKind, index: int, size: int,
+             prefix: int | None = None) -> st.SearchStrategy[Value]:
+    """Mostly the focus call (or its number, or the number that is a prefix of it), else any
+    value of the scenario's pool."""
+    options = [(st.just(Ref(kind, index)), 6), (_ref_value(kind, size), 2)]
+    if prefix is not None:
+        options.insert(1, (st.just(Ref(kind, prefix)), 3))
+    return weighted(*options)
 
 
 _IDENT: Final = weighted(*((st.just(i), w) for i, w in IDENTS))
 _ACTION: Final = _odd(st.just(ACTION), st.sampled_from(ODD_ACTION), 14)
-_STATUS_BY_NUMBER: Final = _status(True)
-_STATUS_BY_CALL_ID: Final = _status(False)
+_STATUS_BY_CALL_ID: Final = _status(None)
 _CREDENTIALS: Final = _odd(st.just((Credential.VALID, Credential.VALID)),
                            st.sampled_from(ODD_CREDENTIALS), 14)
 _EXTRA: Final = weighted((st.none(), 14), (st.just("unknown"), 1), (st.just("duplicate"), 1))

@@ -10,9 +10,10 @@ up and one curl line. See docs/PROPERTIES.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import hypothesis
@@ -37,7 +38,8 @@ from conformance.strategies import (
     scenario_free_requests,
 )
 
-QUICK_EXAMPLES = 25
+QUICK_EXAMPLES = 50
+SHRINK_SECONDS, QUICK_SHRINK_SECONDS = 30, 15
 
 # What every example checks: the answer's form, and what the oracle says of its outcome.
 FORM = ("KC-HTTP-004", "KC-RT-001", "KC-RT-002", "KC-RT-003", "KC-RT-004", "KC-XML-001",
@@ -102,6 +104,7 @@ class Search:
                  shared: PropertyRun) -> None:
         self.kc, self.item_id, self.deadline, self.shared = kc, item_id, deadline, shared
         self.ran = 0
+        self.passes: list[Check] = []
         self.failure: Result | None = None
         self.gate = gating(kc.settings.level)
 
@@ -121,14 +124,16 @@ class Search:
             raise PropertyFailure("\n".join([*_lines(failing), "reproduce:",
                                              result.reproduction()]))
         self.ran += 1
-        self.kc.ledger.record(f"{self.item_id}#{self.ran}", result.checks)
+        self.passes += result.checks
         if result.exchange is not None and not result.exchange.ok:
             self.kc.ledger.transport_failures += 1
 
     def finish(self, search: Callable[[], None], requirements: tuple[str, ...]) -> None:
         """Run the search, then fail with the shrunk example, or pass, or skip if none ran."""
         try:
-            search()
+            with _shrinking_limited(QUICK_SHRINK_SECONDS if self.kc.settings.quick
+                                    else SHRINK_SECONDS):
+                search()
         except PropertyFailure:
             pass
         except Flaky:  # the target answered a replay differently; the failure still stands
@@ -140,34 +145,52 @@ class Search:
             why = "the property budget was spent before this property ran"
             self.kc.ledger.not_tested(self.item_id, requirements, why)
             pytest.skip(f"not tested: {why}")
+        # One ledger case per property: the checks of all its examples, folded.
+        self.kc.ledger.record(self.item_id, self.passes)
 
     def report(self, failure: Result) -> None:
-        """Record the shrunk example once, put it first in the evidence, fail the test."""
+        """Record the shrunk example once (with the passes before it), put it first in the
+        evidence, fail the test."""
+        text = f"{failure.reproduction()}\n# shrunk by Hypothesis; {self.shared.repeat_hint()}"
+        reported = _Reproduced(failure.scenario, failure.request, failure.expectation,
+                               [*self.passes, *failure.checks], failure.exchange,
+                               failure.setup, failure.skipped)
+        reported.text = text
         try:
-            self.kc.record(self.item_id, _with_hint(failure, self.shared.repeat_hint()))
+            self.kc.record(self.item_id, reported)
         finally:
-            _evidence_first(self.kc, self.item_id, failure)
+            _evidence_first(self.kc, self.item_id, failure, text)
 
 
-class _HintedResult(Result):
-    """A result whose reproduction ends with how to repeat the Hypothesis search."""
+@contextlib.contextmanager
+def _shrinking_limited(seconds: int) -> Iterator[None]:
+    """Bound Hypothesis's shrinking (300 s by default; a stateful run against a remote target
+    can take that long). Hypothesis has no setting for it, so its module constant is set for
+    the duration of the search; if a future version drops it, shrinking is simply unbounded."""
+    from hypothesis.internal.conjecture import engine
 
-    hint: str = ""
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if old is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = min(old, seconds)
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old
+
+
+class _Reproduced(Result):
+    """A result with a reproduction written by the search (setup, request, how to repeat)."""
+
+    text: str = ""
 
     def reproduction(self) -> str:
-        return f"{super().reproduction()}\n# shrunk by Hypothesis; {self.hint}"
+        return self.text
 
 
-def _with_hint(result: Result, hint: str) -> Result:
-    hinted = _HintedResult(result.scenario, result.request, result.expectation, result.checks,
-                           result.exchange, result.setup, result.skipped)
-    hinted.hint = hint
-    return hinted
-
-
-def _evidence_first(kc: KeepCallSession, case: str, result: Result) -> None:
+def _evidence_first(kc: KeepCallSession, case: str, result: Result, curl: str) -> None:
     """The shrunk example is the evidence to read first, even if the matrix failed earlier."""
-    curl = result.reproduction()
     for check in result.failures:
         entry = kc.ledger.entries[check.requirement]
         mine = [e for e in entry.evidence if e.case == case] or [

@@ -1,0 +1,267 @@
+"""Stateful test: random sequences of set-ups, keeps, unmarks, protects, manual records and
+clock moves; after every step the target's flags must equal the model's.
+
+The model holds each call as provisioned (state and offset on the target's clock, flags) and
+asks the oracle what a request may do to the calls as they are *now*: an upcoming call whose
+start has passed is ongoing, offsets grow with real and advanced time. Real time is known to a
+fraction of a second, so a call within that slack of a boundary is evaluated both ways and the
+outcomes united. A target may pick any allowed outcome; the model then follows the target.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    get_state_machine_test,
+    precondition,
+    rule,
+)
+
+from conformance.checks import Check, judge
+from conformance.model import Call, Expectation, Flags, KeepCallRequest, Method, Reading, Scenario
+from conformance.oracle import TargetAuth, expect
+from conformance.plugin import KeepCallSession
+from conformance.runner import Result
+from conformance.spec import (
+    ACTION,
+    CALL_STATES,
+    P_ACTION,
+    P_CALL_ID,
+    P_EXTENSION,
+    P_RESPONSE_TYPE,
+    P_STATUS,
+    P_TYPE,
+    P_UNMARK,
+    RESPONSE_TYPES,
+    STATUS_VALUES,
+    TYPE_VALUES,
+    UNMARK_VALUE,
+    CallState,
+)
+from conformance.strategies import OFFSETS, flags
+from conformance.suite.test_properties import FLAGS, FORM, PropertyFailure, Search, property_run
+
+MAX_CALLS = 5
+MAX_NUMBERS = 3
+SLACK = 0.35  # seconds of uncertainty about the target's clock at a request
+STEPS, QUICK_STEPS = 20, 10
+QUICK_RUNS = 15
+REQUIREMENTS = (*FORM, *FLAGS)
+
+_TYPES = st.sampled_from((None, *TYPE_VALUES))
+_UNMARKS = st.sampled_from((None, UNMARK_VALUE))
+_FORMATS = st.sampled_from((None, *RESPONSE_TYPES))
+_METHODS = st.sampled_from(("GET", "POST"))
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A call as provisioned, and when: local time and the clock advance at that moment."""
+
+    call: Call
+    at: float
+    advanced: float
+
+
+class StepsResult(Result):
+    """A stateful failure: its reproduction is the whole (shrunk) sequence of steps."""
+
+    steps: tuple[str, ...] = ()
+
+    def reproduction(self) -> str:
+        return "\n".join(self.steps)
+
+
+class KeepCallMachine(RuleBasedStateMachine):
+    """The target's flags against a model that follows the oracle's allowed outcomes."""
+
+    session: ClassVar[KeepCallSession]
+    search: ClassVar[Search]
+    clock_supported: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: list[str] = []
+        self.calls: list[Tracked] = []
+        self.flags: dict[str, Flags] = {}
+        self.controlled: set[str] = set()
+        self.advanced = 0.0
+        self.steps: list[str] = []
+        self.checks: list[Check] = []
+
+    # --- rules ----------------------------------------------------------------------------
+    @precondition(lambda self: len(self.calls) < MAX_CALLS)
+    @rule(state=st.sampled_from(CALL_STATES), offset=st.sampled_from(OFFSETS),
+          number=st.integers(0, MAX_NUMBERS), prefix=st.booleans(),
+          called=st.booleans(), initial=flags(), uncontrolled=st.booleans())
+    def set_up_call(self, state: CallState, offset: int, number: int, prefix: bool,
+                    called: bool, initial: Flags, uncontrolled: bool) -> None:
+        if not self.search.active:
+            return
+        mine, other = self._number(number, prefix), self.session.numbering.external()
+        caller, callee = (other, mine) if called else (mine, other)
+        call = Call(self.session.numbering.call_id(), caller, callee, state, offset, initial)
+        controlled = () if uncontrolled else (mine,)
+        target = self.session.target
+        assert target.control is not None
+        setup = target.control.add(Scenario("step", (call,), mine, call.call_id, controlled))
+        self.steps.append(f"# setup: {setup}")
+        self.calls.append(Tracked(call, time.monotonic(), self.advanced))
+        self.flags[call.call_id] = initial
+        self.controlled.update(controlled)
+
+    @precondition(lambda self: bool(self.calls))
+    @rule(index=st.integers(0, MAX_CALLS - 1), type_=_TYPES, unmark=_UNMARKS,
+          response_type=_FORMATS, method=_METHODS)
+    def keep_by_call_id(self, index: int, type_: str | None, unmark: str | None,
+                        response_type: str | None, method: Method) -> None:
+        call = self.calls[index % len(self.calls)].call
+        self._request([(P_CALL_ID, call.call_id)], type_, unmark, response_type, method)
+
+    @precondition(lambda self: bool(self.numbers))
+    @rule(index=st.integers(0, MAX_NUMBERS - 1), status=st.sampled_from(STATUS_VALUES),
+          type_=_TYPES, unmark=_UNMARKS, response_type=_FORMATS, method=_METHODS)
+    def keep_by_extension(self, index: int, status: str, type_: str | None,
+                          unmark: str | None, response_type: str | None,
+                          method: Method) -> None:
+        number = self.numbers[index % len(self.numbers)]
+        self._request([(P_EXTENSION, number), (P_STATUS, status)], type_, unmark,
+                      response_type, method)
+
+    @precondition(lambda self: bool(self.calls))
+    @rule(seconds=st.sampled_from((30, 10, 29, 31, 59, 60, 61, 120)))
+    def advance_clock(self, seconds: int) -> None:
+        target = self.session.target
+        if not (self.search.active and self.clock_supported) or target.control is None:
+            return
+        if not target.control.advance(seconds):
+            type(self).clock_supported = False
+            return
+        target.forget_token()  # tokens live an hour on the target's clock
+        self.advanced += seconds
+        self.steps.append(f"# advance the target's clock: POST {target.control.base_url}/clock"
+                          f" {{\"advanceSeconds\": {seconds}}}")
+        after = target.control.flags(self.flags)
+        changed = {i for i in after if after[i] != self.flags[i]}
+        check = Check("KC-FLAG-002", "fail", f"flags changed with no request, on {changed}"
+                      ) if changed else Check("KC-FLAG-002", "pass")
+        self._settle([check], after, None)
+
+    # --- the model ------------------------------------------------------------------------
+    def _number(self, index: int, prefix: bool) -> str:
+        if index < len(self.numbers) or len(self.numbers) >= MAX_NUMBERS:
+            return self.numbers[index % len(self.numbers)]
+        base = self.numbers[0] if prefix and self.numbers else None
+        number = self.session.numbering.number() if base is None else (
+            base + str(len(self.numbers)))
+        self.numbers.append(number)
+        return number
+
+    def _request(self, ident: list[tuple[str, str]], type_: str | None, unmark: str | None,
+                 response_type: str | None, method: Method) -> None:
+        if not self.search.active:
+            return
+        optional = ((P_TYPE, type_), (P_UNMARK, unmark), (P_RESPONSE_TYPE, response_type))
+        params = [(P_ACTION, ACTION), *ident, *((n, v) for n, v in optional if v is not None)]
+        request = KeepCallRequest(tuple(params), method)
+        target = self.session.target
+        assert target.control is not None
+        expectation = self._expect(request, time.monotonic())
+        credentials = target.credential_params(request)
+        assert credentials is not None
+        exchange = target.send(request, credentials)
+        self.steps.append(exchange.curl)
+        after = target.control.flags(self.flags)
+        checks = judge(exchange, request, expectation, dict(self.flags), after)
+        self._settle(checks, after, (request, expectation, exchange))
+
+    def _settle(self, checks: list[Check], after: dict[str, Flags],
+                sent: tuple[KeepCallRequest, Expectation, object] | None) -> None:
+        """Fail the run on a gating failure; otherwise the model follows the target."""
+        self.checks += checks
+        if any(c.verdict == "fail" and c.requirement in self.search.gate for c in checks):
+            scenario = Scenario("stateful", tuple(t.call for t in self.calls), "", "")
+            request, expectation = (sent[0], sent[1]) if sent else (
+                KeepCallRequest(()), Expectation({}, (), frozenset()))
+            result = StepsResult(scenario, request, expectation, checks)
+            result.steps = tuple(self.steps)
+            self.search.failure = result
+            raise PropertyFailure("\n".join(
+                [*(f"{c.requirement} {c.message}" for c in checks if c.verdict == "fail"),
+                 "reproduce:", *self.steps]))
+        self.flags = dict(after)
+
+    def _expect(self, request: KeepCallRequest, now: float) -> Expectation:
+        auth = TargetAuth(self.session.target.token_required)
+        controlled = tuple(self.controlled)
+        return merged([expect(request, calls, controlled, auth) for calls in self._now(now)])
+
+    def _now(self, now: float) -> Iterator[list[Call]]:
+        """Every way the calls may stand on the target's clock at ``now``."""
+        choices = [self._candidates(t, now) for t in self.calls]
+        for combination in itertools.product(*choices):
+            yield list(combination)
+
+    def _candidates(self, tracked: Tracked, now: float) -> list[Call]:
+        call = replace(tracked.call, flags=self.flags[tracked.call.call_id])
+        elapsed = now - tracked.at + self.advanced - tracked.advanced
+        if call.state == "ongoing":
+            return [replace(call, offset_seconds=call.offset_seconds + round(elapsed))]
+        sign = -1 if call.state == "upcoming" else 1
+        seconds = {round(call.offset_seconds + sign * (elapsed + d)) for d in (-SLACK, SLACK)}
+        return [_as_of(call, s) for s in sorted(seconds)]
+
+    def teardown(self) -> None:
+        if self.checks and self.search.failure is None:
+            self.search.passes += self.checks
+            self.search.ran += 1
+
+
+def _as_of(call: Call, seconds: int) -> Call:
+    """``call`` with its offset now; an upcoming call past its start is ongoing."""
+    if call.state == "upcoming" and seconds < 0:
+        return replace(call, state="ongoing", offset_seconds=-seconds)
+    return replace(call, offset_seconds=seconds)
+
+
+def merged(expectations: Iterable[Expectation]) -> Expectation:
+    """The union of what the spec allows under each way the calls may stand."""
+    allowed: dict[object, tuple[Reading, ...]] = {}
+    because: dict[object, tuple[str, ...]] = {}
+    trace: dict[str, None] = {}
+    formats: set[str] = set()
+    for e in expectations:
+        for outcome, readings in e.allowed.items():
+            allowed[outcome] = (*allowed.get(outcome, ()), *readings)
+        for outcome, reqs in e.because.items():
+            because[outcome] = tuple(dict.fromkeys((*because.get(outcome, ()), *reqs)))
+        trace.update(dict.fromkeys(e.trace))
+        formats |= e.formats
+    return Expectation(allowed, tuple(trace), frozenset(formats), because)  # type: ignore[arg-type]
+
+
+@pytest.mark.requirement(*REQUIREMENTS)
+def test_sequences_of_calls_keep_flags_as_the_model(kc: KeepCallSession,
+                                                    request: pytest.FixtureRequest) -> None:
+    """Random sequences of steps; the shrunk failing sequence is the reproduction."""
+    shared = property_run(kc, request.config)
+    search = Search(kc, request.node.nodeid, shared.budget.share(1.0), shared)
+    if kc.target.control is None:
+        why = "sequences of calls need a control URL (--control-url)"
+        kc.ledger.not_tested(search.item_id, REQUIREMENTS, why)
+        pytest.skip(f"not tested: {why}")
+    KeepCallMachine.session, KeepCallMachine.search = kc, search
+    steps = QUICK_STEPS if kc.settings.quick else STEPS
+    settings = shared.settings(kc, steps)
+    if kc.settings.quick:
+        settings = type(settings)(settings, max_examples=min(settings.max_examples, QUICK_RUNS))
+    test = get_state_machine_test(KeepCallMachine, settings=settings)
+    search.finish(shared.seeded(test), REQUIREMENTS)
