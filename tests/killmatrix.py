@@ -66,6 +66,11 @@ class CliRun:
         summary: dict[str, Any] = (self.results or {}).get("summary", {})
         return summary
 
+    @property
+    def target(self) -> dict[str, Any]:
+        target: dict[str, Any] = (self.results or {}).get("target", {})
+        return target
+
     def verdict_of(self, requirement: str) -> str | None:
         for entry in (self.results or {}).get("requirements", []):
             if entry["id"] == requirement:
