@@ -8,6 +8,7 @@ fetched on a document's behalf, no redirect is followed, and no secret is writte
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager as ContextManager
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from hostile import API_PATH, SERVERS, Server, redirect, xxe_network
-from killmatrix import WORKERS, CliRun, run_cli
+from killmatrix import ROOT, WORKERS, CliRun, run_cli
 
 KEY = "kc-canary-hostile-KEY/1+2 3&x"
 TOKEN = "kc-canary-hostile-TOKEN%20;t"
@@ -91,7 +92,19 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             return Outcome(run, hostile, witness)
 
     with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(zip(SERVERS, pool.map(one, SERVERS), strict=True))
+        found = dict(zip(SERVERS, pool.map(one, SERVERS), strict=True))
+    _write_summary(found)
+    return found
+
+
+def _write_summary(found: dict[str, Outcome]) -> None:
+    """reports/hostile-targets.json: how each run ended, how long it took, its peak memory."""
+    rows = {name: {"exit": o.run.exit_code, "seconds": round(o.run.seconds, 1),
+                   "max_rss_mb": round(o.run.max_rss_mb), "aborted": o.run.summary.get("aborted"),
+                   "failed": o.run.summary.get("failed_requirements")}
+            for name, o in found.items()}
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "hostile-targets.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def test_every_hostile_server_has_an_expectation() -> None:
