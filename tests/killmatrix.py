@@ -156,6 +156,7 @@ class Row:
     seconds: float = 0.0
     evidence: str = ""
     leaks: list[str] = field(default_factory=list)
+    note: str = ""  # why a run was inconclusive: its abort reason or first suite error
 
     @property
     def killed(self) -> bool:
@@ -182,7 +183,12 @@ def run_fault(fault: Fault, base: Path) -> Row:
     return Row(fault.name, fault.requirement, gate_level(fault), fault.description,
                run.exit_code, run.verdict_of(fault.requirement),
                [r for r in failed if r != fault.requirement], round(run.seconds, 1), evidence,
-               run.leaks())
+               run.leaks(), _note(run))
+
+
+def _note(run: CliRun) -> str:
+    errors = run.summary.get("internal_errors") or []
+    return str(run.summary.get("aborted") or (f"suite error: {errors[0]}" if errors else ""))
 
 
 def kill_matrix(faults: Iterable[Fault], base: Path, workers: int = WORKERS) -> list[Row]:
@@ -222,12 +228,13 @@ def to_markdown(rows: Sequence[Row]) -> str:
         "A fault is **killed** when the run exits 1 with a failed verdict on the requirement",
         "the fault breaks.", "",
         f"**{killed} of {len(rows)} faults killed.**", "",
-        "| fault | requirement | level | killed | verdict | exit | other failed requirements |",
-        "|---|---|---|---|---|---|---|",
+        "| fault | requirement | level | killed | verdict | exit | other failed requirements "
+        "| note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [f"| `{r.fault}` | {r.requirement} | {r.level} | {'yes' if r.killed else '**NO**'}"
-              f" | {r.verdict} | {r.exit_code} | {', '.join(r.other_failed) or '-'} |"
-              for r in rows]
+              f" | {r.verdict} | {r.exit_code} | {', '.join(r.other_failed) or '-'}"
+              f" | {r.note.replace('|', '/') or '-'} |" for r in rows]
     missing = gaps(rows)
     lines += ["", "## Gaps", "",
               "MUST and SHOULD requirements that no fault makes fail:", ""]
