@@ -329,5 +329,5 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    ids = dict(report.user_properties).get("requirements", "")
+    ids = dict(getattr(report, "user_properties", ())).get("requirements", "")
     cells.insert(1, f"<td>{ids}</td>")

@@ -13,7 +13,7 @@ from conformance.client import Client, Exchange
 from conformance.control import Control
 from conformance.model import Call, Credential, KeepCallRequest
 from conformance.redact import Redactor
-from conformance.spec import P_ACTION, P_API_KEY, P_TOKEN, TOKEN_ACTION
+from conformance.spec import P_ACTION, P_API_KEY, P_RESPONSE_TYPE, P_TOKEN, TOKEN_ACTION
 from conformance.validators import validate_xml
 
 # Wrong but well-shaped values: a target must reject them, and they are no one's secret.
@@ -76,7 +76,9 @@ class Target:
         """RequestToken with HTTP Basic; a token the target returns is redacted from then on."""
         login = f"{self.credentials.username}:{password or self.credentials.password}"
         basic = base64.b64encode(login.encode()).decode()
-        params = [(P_ACTION, TOKEN_ACTION), (P_API_KEY, self.credentials.api_key or "")]
+        # XML named, not defaulted: a wrong default must not cost the whole run its token.
+        params = [(P_ACTION, TOKEN_ACTION), (P_API_KEY, self.credentials.api_key or ""),
+                  (P_RESPONSE_TYPE, "XML")]
         headers = {"Authorization": f"Basic {basic}"}
         exchange = self.client.send("GET", self.url, params, headers=headers)
         if exchange.status == 405:  # the page allows either method; try the other one
