@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--insecure", action="store_true", help="do not verify TLS")
     run.add_argument("--rate", type=float, help="at most this many requests per second")
     run.add_argument("--timeout", type=float, help="total seconds per request")
+    run.add_argument("--connect-timeout", type=float, help="seconds to connect")
+    run.add_argument("--read-timeout", type=float, help="seconds between bytes read")
     run.add_argument("--max-response-bytes", type=int, help="read at most this much")
     run.add_argument("--reference-switch", action="append", default=[], metavar="NAME=VALUE",
                      help="open choice of the embedded reference server")
@@ -77,6 +79,7 @@ def _options(args: argparse.Namespace) -> Options:
                    level=args.level, seed=args.seed, examples=args.examples,
                    budget=args.budget, ca_bundle=args.ca_bundle, insecure=args.insecure,
                    rate=args.rate, total_timeout=args.timeout,
+                   connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
                    max_response_bytes=args.max_response_bytes,
                    reference_switches=tuple(args.reference_switch),
                    reference_faults=tuple(args.reference_fault))

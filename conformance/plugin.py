@@ -296,6 +296,8 @@ def _results(run: KeepCallSession) -> dict[str, Any]:
               "token_required": run.target.token_required,
               "requests_sent": run.target.client.requests_sent,
               "retries": run.target.client.retries_total,
+              "transport": {k: v for k, v in vars(settings.transport).items() if k != "verify"}
+              | {"tls_verify": settings.transport.verify is not False},
               "reference_switches": list(settings.reference_switches),
               "reference_faults": list(settings.reference_faults)}
     return results(run.ledger, settings.level, suite, target)
