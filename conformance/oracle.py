@@ -9,6 +9,7 @@ answer tells which reading the target took. docs/SEMANTICS.md is the same readin
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -260,7 +261,9 @@ class _Evaluation:
             "KC-ID-005", ("status ignored", "status applied to the call")) != "status ignored"
         call = next((c for c in self.calls if c.call_id == call_id), None)
         if call is None:
-            raise _Failed("KC-ID-002")
+            call = next((c for c in self.calls if _same_id(c.call_id, call_id)), None)
+            if call is None or not self.normalizes("id"):
+                raise _Failed("KC-ID-002")
         self.trace.append("KC-ID-001")
         if applied and status is not None:
             _, lookups = self.lookups(status)
@@ -281,12 +284,29 @@ class _Evaluation:
                 "next" in lookups):
             self.trace.append("KC-STATUS-003")
         for lookup in lookups:
-            found = [c for c in self.calls if number in c.parties() and self.matches(c, lookup)]
+            found = [c for c in self.calls
+                     if self.party(c, number) is not None and self.matches(c, lookup)]
             if found:
                 call = self.pick(found, lookup)
-                self.trace.append(PARTY_REQUIREMENT[call.parties().index(number)])
+                self.trace.append(PARTY_REQUIREMENT[self.party(call, number) or 0])
                 return call
         raise _Failed("KC-STATUS-012")
+
+    def party(self, call: Call, number: str) -> int | None:
+        """Where ``number`` stands in the call (0 caller, 1 called), or None."""
+        parties = call.parties()
+        if number in parties:
+            return parties.index(number)
+        wanted = _normal_number(number)
+        index = next((i for i, p in enumerate(parties) if _normal_number(p) == wanted), None)
+        return index if index is not None and self.normalizes("number") else None
+
+    def normalizes(self, kind: str) -> bool:
+        """An odd spelling of a real identifier (case of a GUID, braces, spaces, a + or 00
+        before a number, fullwidth digits): the page does not say whether it still names it."""
+        return self.choose(f"KC-PARAM-003:{kind}", ("exact identifiers",
+                                                     "normalized identifiers")) != (
+            "exact identifiers")
 
     def pick(self, found: list[Call], lookup: Lookup) -> Call:
         if len(found) == 1:
@@ -334,6 +354,20 @@ class _Evaluation:
         except _Failed as failed:
             self.trace.extend(failed.requirements)
             return ERROR
+
+
+def _same_id(known: str, given: str) -> bool:
+    return _normal_id(known) == _normal_id(given)
+
+
+def _normal_id(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip().strip("{}").strip().casefold()
+
+
+def _normal_number(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value).strip().replace(" ", "")
+    value = value.removeprefix("+")
+    return value.removeprefix("00")
 
 
 def expect(request: KeepCallRequest, calls: Sequence[Call],

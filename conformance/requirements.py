@@ -202,9 +202,11 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        readings=("ignored", "rejected")),
     _r("KC-PARAM-002", "OBSERVE", "Duplicated parameters", "Parameters (the page's table)",
        readings=("first wins", "last wins", "rejected")),
-    _r("KC-PARAM-003", "OBSERVE", "Very long or unusual parameter values",
+    _r("KC-PARAM-003", "OBSERVE",
+       "Unusual values: empty ones, odd spellings of a callID or number",
        "GET URLs should stay under about 4,000 characters", NOTES,
-       readings=("empty value means absent", "empty value is a value")),
+       readings=("empty value means absent", "empty value is a value", "exact identifiers",
+                 "normalized identifiers")),
 )
 
 BY_ID: Final[dict[str, Requirement]] = {r.id: r for r in CATALOG}

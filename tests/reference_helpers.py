@@ -156,7 +156,8 @@ def on_calls(states: list[tuple[str, int]], params: Params, role: str = "caller"
         calls = [new_call(s, o, **{role: extension}, **(flags or {})) for s, o in states]
         api.provision(*calls, controlled=[extension] if controlled else [])
         values = {"EXT": extension, "ID": calls[0]["callID"] if calls else "",
-                  "PREFIX": extension[:-1], "GUID": str(uuid.uuid4())}
+                  "PREFIX": extension[:-1], "GUID": str(uuid.uuid4()),
+                  "ID_UPPER": calls[0]["callID"].upper() if calls else ""}
         pairs = params.items() if isinstance(params, Mapping) else params
         answer = api.keepcall([(k, values.get(v, v)) for k, v in pairs], **send)
         return observe(api, answer, calls)

@@ -39,9 +39,10 @@ BATTERY: dict[str, Probe] = {
     "text_ok": on_calls(ONGOING, {**BY_ID, "responseType": "TEXT"}),
     "text_err": on_calls(ONGOING, {"callID": "GUID", "responseType": "TEXT"}),
     "boundary": on_calls([("upcoming", 60)], {"extension": "EXT", "status": "next"}),
+    "spelling": on_calls(ONGOING, {"callID": "ID_UPPER"}),
 }
 XML_ERRORS = {"error", "case", "comma", "unknown_param", "duplicate", "unknown_rt",
-              "uncontrolled", "unmark_other"}
+              "uncontrolled", "unmark_other", "spelling"}
 ERRORS = XML_ERRORS | {"html_err", "text_err"}
 XML_SUCCESSES = {"success", "both", "status_id", "several", "token_open", "boundary"}
 Check = Callable[[Observation], bool]
@@ -85,6 +86,7 @@ ROWS: list[tuple[dict[str, object], set[str], str, Check]] = [
     ({"text_style": "keyvalue"}, {"text_ok", "text_err"}, "text_err",
      body_has("code=2\n")),
     ({"next_boundary_inclusive": False}, {"boundary"}, "boundary", error),
+    ({"normalize_identifiers": True}, {"spelling"}, "spelling", ok),
 ]
 
 

@@ -142,7 +142,8 @@ def default_behaviour(switches: Switches) -> Behaviour:
         unknown_status=None,
         missing_status=None,
         id_match=lookup.any_state,
-        candidates=lookup.either_party,
+        candidates=(lookup.either_party_normalized if switches.normalize_identifiers
+                    else lookup.either_party),
         in_lookup={
             "ongoing": lookup.is_ongoing,
             "last": lookup.is_finished,

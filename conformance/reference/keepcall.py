@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour
 from conformance.reference.params import Pairs, Params
 from conformance.reference.render import RENDERERS, Result
@@ -224,6 +225,10 @@ class KeepCallService:
 
     def _by_id(self, call_id: str, lookups: Iterable[Lookup] | None, now: float) -> CallRecord:
         call = self.store.calls.get(call_id)
+        if call is None and self.switches.normalize_identifiers:
+            wanted = lookup.normal_call_id(call_id)
+            call = next((c for c in self.store.calls.values()
+                         if lookup.normal_call_id(c.call_id) == wanted), None)
         if call is None or not self.behaviour.id_match(call, now):
             raise ApiError("unknown-call", "Call cannot be found.")
         in_lookup = self.behaviour.in_lookup

@@ -5,6 +5,7 @@ Each is a small function so that a fault replaces exactly one of them.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from conformance.reference.state import CallRecord, Store
@@ -17,6 +18,26 @@ Picker = Callable[[list[CallRecord]], CallRecord | None]
 def either_party(store: Store, number: str) -> list[CallRecord]:
     """The page: the number is either the calling party or the called party (whole number)."""
     return store.with_number(number)
+
+
+def normal_number(value: str) -> str:
+    """A number as a lenient server would compare it: NFKC, no spaces, no + or 00 in front."""
+    value = unicodedata.normalize("NFKC", value).strip().replace(" ", "")
+    return value.removeprefix("+").removeprefix("00")
+
+
+def normal_call_id(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip().strip("{}").strip().casefold()
+
+
+def either_party_normalized(store: Store, number: str) -> list[CallRecord]:
+    """Either party, compared after normalizing both sides (the normalize_identifiers switch)."""
+    exact = store.with_number(number)
+    if exact:
+        return exact
+    wanted = normal_number(number)
+    return [c for c in store.calls.values() if any(normal_number(p) == wanted
+                                                    for p in c.parties())]
 
 
 def caller_only(store: Store, number: str) -> list[CallRecord]:

@@ -37,6 +37,7 @@ class Switches:
     html_head: bool = True
     text_style: Literal["plain", "keyvalue"] = "plain"
     next_boundary_inclusive: bool = True
+    normalize_identifiers: bool = False  # GUID case, braces, spaces, + or 00 before a number
 
     def __post_init__(self) -> None:
         if self.error_status != 200 and not 400 <= self.error_status <= 499:
