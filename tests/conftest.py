@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from conformance.reference import ReferenceServer
 
 pytest_plugins = ["pytester"]
+
+# CI runs the project's own Hypothesis tests derandomized and without an example database.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="module")
