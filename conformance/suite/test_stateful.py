@@ -142,6 +142,8 @@ class KeepCallMachine(RuleBasedStateMachine):
         target = self.session.target
         if not (self.search.active and self.clock_supported) or target.control is None:
             return
+        if target.token_required and not target.can_request_tokens:
+            return  # a token given by the user ages with the clock and cannot be renewed
         if not target.control.advance(seconds):
             type(self).clock_supported = False
             return
