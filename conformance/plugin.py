@@ -317,6 +317,9 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     data = session.config.stash.get(_RESULTS, None)
     if data is not None:
         prefix.append(compliance_table(data))
+        if _progress.total > HTML_PASSED_ROWS_LIMIT:
+            prefix.append(f"<p>{_progress.total} cases: passed ones are not listed below "
+                          "(junit.xml lists every case).</p>")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -329,7 +332,15 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(1, "<th>Requirements</th>")
 
 
+# Above this many cases, passed ones get no row in report.html (about 1 KB each); the
+# compliance table counts them and junit.xml lists them all.
+HTML_PASSED_ROWS_LIMIT = 2000
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    if report.passed and _progress.total > HTML_PASSED_ROWS_LIMIT:
+        del cells[:]  # pytest-html drops a row whose cells are gone
+        return
     ids = dict(getattr(report, "user_properties", ())).get("requirements", "")
     cells.insert(1, f"<td>{ids}</td>")
