@@ -86,7 +86,9 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     _r("KC-RT-006", "OBSERVE", "Letter case of responseType values",
        "responseType=XML", readings=("case-sensitive", "case-insensitive")),
     _r("KC-RT-007", "OBSERVE", "Content-Type header of each response format",
-       "The docs say nothing about ... Content-Type", NOTES),
+       "The docs say nothing about ... Content-Type", NOTES,
+       readings=("text/xml", "application/xml", "text/html", "text/plain",
+                 "another media type", "no Content-Type")),
     # --- XML envelope ---------------------------------------------------------------------
     _r("KC-XML-001", "MUST", "XML responses are well-formed UTF-8 XML without a DTD",
        "a conformant server sends well-formed UTF-8 XML", NOTES),

@@ -17,7 +17,6 @@ from conformance.runner import case_requirements
 
 ID = re.compile(r"KC-[A-Z]+-\d{3}")
 OBSERVE = [r.id for r in CATALOG if r.level == "OBSERVE"]
-FREE_OBSERVATIONS = {"KC-RT-007"}  # see the xfail below
 
 
 def test_ids_are_unique_and_well_formed() -> None:
@@ -43,11 +42,7 @@ def test_numbering_has_no_gaps_per_group() -> None:
         assert sorted(numbers) == list(range(1, len(numbers) + 1)), group
 
 
-@pytest.mark.parametrize("rid", [
-    pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=(
-        "KC-RT-007 (Content-Type) is an OBSERVE requirement without readings; its "
-        "observations are free descriptions of the header")) if i in FREE_OBSERVATIONS else ())
-    for i in OBSERVE])
+@pytest.mark.parametrize("rid", OBSERVE)
 def test_every_observe_has_readings(rid: str) -> None:
     readings = BY_ID[rid].readings
     assert len(readings) >= 2 and len(set(readings)) == len(readings)
