@@ -58,13 +58,15 @@ def write_results(path: Path, data: Mapping[str, Any]) -> None:
 def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
     """A short per-requirement summary for the terminal: failures first, then gaps."""
     rows = sorted(data["requirements"], key=lambda r: (_VERDICT_ORDER[r["verdict"]], r["id"]))
+    if data["summary"]["aborted"]:  # nothing was judged: the reason is the summary
+        rows = [r for r in rows if r["verdict"] == "fail"]
     lines = [f"{r['verdict'].upper():<10} {r['level']:<7} {r['id']:<14} {r['title']}"
              + (f"  ({r['failed']}/{r['cases']} cases failed)" if r["failed"] else "")
              for r in rows if r["verdict"] in ("fail", "not-tested")][:limit]
     summary = data["summary"]
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary["requirements"].items()))
     lines.append(f"requirements: {counts}; cases: {summary['cases']}")
-    if summary["untested_gating_requirements"]:
+    if summary["untested_gating_requirements"] and not summary["aborted"]:
         lines.append(f"not tested at the gating level: "
                      f"{', '.join(summary['untested_gating_requirements'])}")
     if summary["aborted"]:
