@@ -268,6 +268,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run = config.stash.get(SESSION, None)
     if run is None:
+        if _progress.total and exitstatus == pytest.ExitCode.TESTS_FAILED:
+            session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
         return
     data = _results(run)
     config.stash[_RESULTS] = data
