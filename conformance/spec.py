@@ -72,3 +72,9 @@ LOOKUP_STATE: Final[dict[Lookup, CallState]] = {
     "next": "upcoming",
     "last": "finished",
 }
+# The status values whose lookups search a call in each state (the single lookup first).
+STATUS_FINDING: Final[dict[CallState, tuple[str, ...]]] = {
+    state: tuple(value for value, lookups in STATUS_LOOKUPS.items()
+                 if any(LOOKUP_STATE[lookup] == state for lookup in lookups))
+    for state in CALL_STATES
+}

@@ -28,7 +28,6 @@ from conformance.scenarios import Numbering
 from conformance.spec import (
     ACTION,
     CALL_STATES,
-    LOOKUP_STATE,
     P_ACTION,
     P_CALL_ID,
     P_EXTENSION,
@@ -37,7 +36,7 @@ from conformance.spec import (
     P_TYPE,
     P_UNMARK,
     RESPONSE_TYPES,
-    STATUS_LOOKUPS,
+    STATUS_FINDING,
     STATUS_VALUES,
     TYPE_VALUES,
     UNMARK_VALUE,
@@ -353,8 +352,7 @@ def _status(state: CallState | None) -> st.SearchStrategy[str | None]:
     listed, odd = st.sampled_from(STATUS_VALUES), st.sampled_from(ODD_STATUS)
     if state is None:
         return weighted((st.none(), 12), (listed, 3), (odd, 1))
-    finding = st.sampled_from(tuple(s for s, lookups in STATUS_LOOKUPS.items()
-                                    if any(LOOKUP_STATE[k] == state for k in lookups)))
+    finding = st.sampled_from(STATUS_FINDING[state])
     return weighted((finding, 16), (listed, 6), (st.none(), 1), (odd, 2))
 
 
@@ -391,9 +389,6 @@ def general_examples(draw: st.DrawFn) -> Example:
 
 # Directed families: the deviations a fixed matrix rarely reaches need a precise shape that
 # free generation hits about once in a hundred examples; these hit it every time they are drawn.
-_FINDING: Final[dict[CallState, tuple[str, ...]]] = {
-    state: tuple(s for s, lookups in STATUS_LOOKUPS.items()
-                 if any(LOOKUP_STATE[k] == state for k in lookups)) for state in CALL_STATES}
 _IN_WINDOW: Final[dict[CallState, int]] = {"ongoing": 30, "upcoming": 30, "finished": 300}
 _PARTY_NAMES: Final[tuple[Party, ...]] = ("caller", "called")
 _PARTIES: Final = st.sampled_from(_PARTY_NAMES)
@@ -414,7 +409,7 @@ def prefix_examples(draw: st.DrawFn) -> Example:
     state: CallState = draw(st.sampled_from(CALL_STATES))
     call = CallPlan(state, _IN_WINDOW[state], 1, draw(_PARTIES), draw(flags()))
     scenario = ScenarioPlan((None, 0), (call,))
-    status = draw(st.sampled_from(_FINDING[state]))
+    status = draw(st.sampled_from(STATUS_FINDING[state]))
     return Example(scenario, _keep_request(draw, [(P_EXTENSION, Ref("number", 0)),
                                                   (P_STATUS, status)]))
 
@@ -442,7 +437,7 @@ def neighbour_examples(draw: st.DrawFn) -> Example:
     by_call = draw(st.booleans())
     params: list[tuple[str, Value]] = [(P_CALL_ID, Ref("call", focus))] if by_call else [
         (P_EXTENSION, Ref("number", 0)),
-        (P_STATUS, draw(st.sampled_from(_FINDING[states[focus]] + ("bogus",))))]
+        (P_STATUS, draw(st.sampled_from(STATUS_FINDING[states[focus]] + ("bogus",))))]
     return Example(ScenarioPlan((None,), plans), _keep_request(draw, params))
 
 

@@ -21,16 +21,15 @@ from conformance.spec import (
     P_EXTENSION,
     P_STATUS,
     P_UNMARK,
+    STATUS_FINDING,
     UNMARK_VALUE,
 )
 
-# The status that looks for a call in each state.
-STATUS_FOR = {"ongoing": "ongoing", "upcoming": "next", "finished": "last"}
 REQUIREMENTS = ("KC-ID-001", "KC-EXT-001", "KC-EXT-002", "KC-TYPE-001", "KC-UNMARK-001")
 
 
 def _lookups(call: Call) -> list[tuple[tuple[str, str], ...]]:
-    by_number = [((P_EXTENSION, number), (P_STATUS, STATUS_FOR[call.state]))
+    by_number = [((P_EXTENSION, number), (P_STATUS, STATUS_FINDING[call.state][0]))
                  for number in call.parties()]
     return [((P_CALL_ID, call.call_id),), *by_number]
 
