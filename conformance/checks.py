@@ -12,15 +12,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 from conformance.client import Exchange
-from conformance.model import ERROR, Expectation, Flags, KeepCallRequest, Outcome, Reading
+from conformance.model import (
+    ERROR,
+    PENDING,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Outcome,
+    Reading,
+)
 from conformance.oracle import FLAG_REQUIREMENT
 from conformance.requirements import BY_ID
-from conformance.spec import FLAGS, P_RESPONSE_TYPE
+from conformance.spec import ACTION, FLAGS, P_ACTION, P_RESPONSE_TYPE
 from conformance.validators import (
+    Finding,
+    code_is_zero,
     content_type_observation,
     sniff_format,
-    validate_html,
-    validate_text,
+    validate_format,
     validate_xml,
 )
 
@@ -43,99 +52,144 @@ class Check:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """The checks of one case, with what the answer was: its format and the outcome judged
+    (None where it could not be told), for the run-level comparison of HTML/TEXT wording."""
+
+    checks: list[Check]
+    format: str | None = None
+    outcome: Outcome | None = None
+
+
 def judge(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
           before: FlagMap | None, after: FlagMap | None) -> list[Check]:
     """All checks for one case. ``before``/``after`` are None when flags cannot be read."""
+    return judgement(exchange, request, expectation, before, after).checks
+
+
+def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
+              before: FlagMap | None, after: FlagMap | None) -> Judgement:
     if not exchange.ok:
         why = f"no answer: {exchange.error}"
-        return [Check(r, "not-tested", why) for r in expectation.trace]
-    checks = http_checks(exchange, request)
-    if _refused(exchange):  # a redirect or a refused method: nothing else to judge
-        return checks + [Check(r, "not-tested", "the request was not served")
-                         for r in _gating(expectation.trace)]
-    format_found, claim = format_checks(exchange, request, expectation)
+        return Judgement([Check(r, "not-tested", why) for r in expectation.trace])
+    checks, refused = http_checks(exchange, request)
+    if refused:  # a redirect or a refused method: nothing else to judge
+        return Judgement(checks + [Check(r, "not-tested", "the request was not served")
+                                   for r in _gating(expectation.trace)])
+    format_found, claim, fmt = format_checks(exchange, request, expectation)
     checks += format_found
     if claim == "error":
-        checks.append(Check("KC-HTTP-005", "observed", f"HTTP {exchange.status}"))
-    checks += outcome_checks(claim, expectation, before, after)
-    return checks
+        checks.append(Check("KC-HTTP-005", "observed", _status_reading(exchange.status)))
+    outcome_found, outcome = outcome_checks(claim, expectation, before, after)
+    return Judgement(checks + outcome_found, fmt, outcome)
 
 
 # --- HTTP -----------------------------------------------------------------------------------
-def http_checks(exchange: Exchange, request: KeepCallRequest) -> list[Check]:
+def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Check], bool]:
+    """The status line: what it breaks, and whether the request was refused unanswered.
+
+    The notes say to judge by the body: a 5xx or a 405 that carries the envelope is still an
+    answer (KC-HTTP-004 is SHOULD); only a redirect, or a 405/501 with no envelope to a
+    request naming KeepCall, means the method was not served."""
     status = exchange.status or 0
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
-        return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")]
+        return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")], True
+    if status in (405, 501) and sniff_format(exchange.body) != "XML":
+        if request.get(P_ACTION) == ACTION:
+            requirement = METHOD_REQUIREMENT[request.method]
+            return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
+        return [Check("KC-RT-008", "fail", f"HTTP {status} without an answer in the body: "
+                      f"{exchange.body_excerpt(200)}")], True
     if status >= 500 or status < 200:
-        return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")]
-    if status in (405, 501):
-        requirement = METHOD_REQUIREMENT[request.method]
-        return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")]
-    return [Check("KC-HTTP-004", "pass")]
+        return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")], False
+    return [Check("KC-HTTP-004", "pass")], False
 
 
-def _refused(exchange: Exchange) -> bool:
-    status = exchange.status or 0
-    return 300 <= status < 400 or status in (405, 501)
+def _status_reading(status: int | None) -> str:
+    code = status or 0
+    if code == 200:
+        return "200 with the error body"
+    if code in (405, 501):
+        return "405/501 to an unknown action"
+    return "5xx with the error body" if code >= 500 else "4xx with the error body"
 
 
 # --- format ---------------------------------------------------------------------------------
 def format_checks(exchange: Exchange, request: KeepCallRequest,
-                  expectation: Expectation) -> tuple[list[Check], Claim]:
-    """Checks of the body's format, and what the body claims (success, error or unknown)."""
+                  expectation: Expectation) -> tuple[list[Check], Claim, str | None]:
+    """Checks of the body's format, what the body claims (success, error or unknown), and the
+    format it was judged in. Each allowed format is tried: HTML and TEXT are checked for what
+    the page implies and no more, so a body may pass as either."""
+    formats = expectation.formats | expectation.error_formats
     sniffed = sniff_format(exchange.body)
-    formats = expectation.formats
-    expected = sniffed if sniffed in formats else _preferred(formats)
     asked = request.get(P_RESPONSE_TYPE)
     rt_requirement = FORMAT_REQUIREMENT.get(asked, "KC-RT-005")
     content_type = exchange.headers.get("content-type")
-    seen = content_type_observation(content_type)
-    checks = [Check("KC-RT-007", "observed", f"{expected}: {seen}")]
-    if sniffed not in formats:
-        checks.append(Check(rt_requirement, "fail", f"asked for {expected}, got {sniffed}: "
-                            f"{exchange.body_excerpt(200)}"))
-        return checks, _status_claim(exchange)
-    if expected == "JSON":  # allowed for responseType=JSON; its shape is documented nowhere
-        return [*checks, Check("KC-RT-005", "observed", "JSON")], _status_claim(exchange)
-    if expected == "XML":
-        xml_checks, claim = _xml_checks(exchange, rt_requirement)
-        return checks + xml_checks, claim
-    validate = validate_html if expected == "HTML" else validate_text
-    findings = validate(exchange.body, content_type)
-    checks += [Check(f.requirement, "fail", f.message) for f in findings]
-    if not findings and rt_requirement in BY_ID:
-        checks.append(Check(rt_requirement, "pass"))
-    return checks, _status_claim(exchange)
+    checks = [Check("KC-RT-007", "observed", content_type_observation(content_type))]
+    if sniffed == "JSON" and "JSON" in formats:  # responseType=JSON; its shape is undocumented
+        return [*checks, Check("KC-RT-005", "observed", "JSON")], _status_claim(exchange), "JSON"
+    if sniffed == "XML" and "XML" in formats:
+        xml_checks, claim = _xml_checks(exchange, request, rt_requirement)
+        if "XML" not in expectation.formats:  # allowed for errors raised before the action
+            xml_checks.append(Check("KC-RT-009", "observed", "XML") if claim == "error" else
+                              Check(rt_requirement, "fail", f"asked for {asked}, got XML that "
+                                    f"is no error: {exchange.body_excerpt(200)}"))
+        return checks + xml_checks, claim, "XML"
+    tried: list[Finding] = []
+    for fmt in sorted(formats & {"HTML", "TEXT"}, key=lambda f: f != sniffed):
+        findings, observations = validate_format(fmt, exchange.body, content_type)
+        if not findings:
+            found = [Check(o.requirement, "observed", o.message) for o in observations]
+            passed = [Check(r, "pass") for r in (rt_requirement, "KC-RT-008") if r in BY_ID]
+            return checks + found + passed, _status_claim(exchange), fmt
+        tried += findings
+    return checks + _wrong_format(exchange, rt_requirement, sniffed, formats, tried), (
+        _status_claim(exchange) or ("error" if _refusal(exchange) else None)), None
 
 
-def _xml_checks(exchange: Exchange, rt_requirement: str) -> tuple[list[Check], Claim]:
-    verdict = validate_xml(exchange.body, exchange.headers.get("content-type"))
+def _wrong_format(exchange: Exchange, rt_requirement: str, sniffed: str,
+                  formats: frozenset[str], tried: list[Finding]) -> list[Check]:
+    """A body in no allowed format. On a non-2xx status it is the HTTP layer's own page (a
+    container's 401 page): SHOULD, since the notes leave status codes to the server."""
+    expected = "XML" if "XML" in formats or not formats else sorted(formats)[0]
+    why = tried[0].message if tried else (f"asked for {expected}, got {sniffed}: "
+                                          f"{exchange.body_excerpt(200)}")
+    if _refusal(exchange):
+        return [Check("KC-RT-008", "fail", f"HTTP {exchange.status}: {why}")]
+    return [Check(rt_requirement, "fail", why)]
+
+
+def _refusal(exchange: Exchange) -> bool:
+    return not 200 <= (exchange.status or 0) < 300
+
+
+def _xml_checks(exchange: Exchange, request: KeepCallRequest,
+                rt_requirement: str) -> tuple[list[Check], Claim]:
+    expected_type = ACTION if request.get(P_ACTION) == ACTION else None
+    verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), expected_type)
     checks = [Check(f.requirement, "fail", f.message) for f in verdict.findings]
+    checks += [Check(o.requirement, "observed", o.message) for o in verdict.observations]
     failed = {f.requirement for f in verdict.findings}
     checks += [Check(r, "pass") for r in ("KC-XML-001", "KC-XML-002", "KC-XML-003")
                if r not in failed]
-    if rt_requirement in BY_ID:
-        checks.append(Check(rt_requirement, "pass"))
-    claim: Claim = None
-    if verdict.code is not None and verdict.code.strip().lstrip("-").isdigit():
-        claim = "success" if int(verdict.code) == 0 else "error"
+    checks += [Check(r, "pass") for r in (rt_requirement, "KC-RT-008") if r in BY_ID]
+    zero = code_is_zero(verdict.code)
+    claim: Claim = None if zero is None else "success" if zero else "error"
     if claim == "error":
-        checks.append(Check("KC-XML-006", "observed", f"error code {verdict.code}"))
+        reading = "code 2" if (verdict.code or "").strip() == "2" else "other non-zero codes"
+        checks.append(Check("KC-XML-006", "observed", reading))
         if "KC-XML-005" not in failed:
             checks.append(Check("KC-XML-005", "pass"))
-    if claim == "success" and not 200 <= (exchange.status or 0) < 300:
+    if claim == "success" and _refusal(exchange):
         checks.append(Check("KC-HTTP-004", "fail", f"code 0 with HTTP {exchange.status}"))
     return checks, claim
 
 
 def _status_claim(exchange: Exchange) -> Claim:
-    """HTML and TEXT bodies do not say how a request ended; a 4xx status does."""
-    return "error" if 400 <= (exchange.status or 0) < 500 else None
-
-
-def _preferred(formats: frozenset[str]) -> str:
-    return "XML" if "XML" in formats or not formats else sorted(formats)[0]
+    """HTML and TEXT bodies do not say how a request ended; a 4xx or 5xx status does."""
+    return "error" if (exchange.status or 0) >= 400 else None
 
 
 # --- outcome and flags ----------------------------------------------------------------------
@@ -148,11 +202,12 @@ def flag_changes(before: FlagMap, after: FlagMap) -> set[Change]:
 
 
 def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | None,
-                   after: FlagMap | None) -> list[Check]:
-    """Compare what happened (flags, else the body's claim) with the allowed outcomes."""
+                   after: FlagMap | None) -> tuple[list[Check], Outcome | None]:
+    """Compare what happened (flags, else the body's claim) with the allowed outcomes; the
+    outcome judged, when the flags tell it."""
     allowed = expectation.allowed
     if before is None or after is None:
-        return _claim_only(claim, expectation)
+        return _claim_only(claim, expectation), None
     changes = flag_changes(before, after)
     checks: list[Check] = []
     if claim == "error":
@@ -163,27 +218,35 @@ def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | Non
         checks.append(Check("KC-FLAG-002", "fail", f"one request changed {_show(changes)}"))
         intended = {(o.call_id, o.flag, o.value) for o in expectation.successes}
         if intended & changes:  # the right change, plus side effects
-            return checks
+            return checks, None
         return checks + _fail(_selection(expectation), f"expected {_expected(expectation)}, "
-                                                       f"changed {_show(changes)}")
+                                                       f"changed {_show(changes)}"), None
     outcome = _changed_outcome(changes, claim, expectation, before)
     if outcome is None:  # success claimed, nothing changed, no no-op success allowed
         why = f"code 0 but no flag changed; expected {_expected(expectation)}"
         effects = _effects(expectation.successes)
-        blamed = effects or expectation.blame([ERROR])
-        return checks + _fail(blamed, why) + [Check("KC-XML-004", "fail", why)]
+        blamed = effects or _gating(expectation.blame([ERROR]))
+        return checks + _fail(blamed, why) + _claim_contradicted(blamed, why), None
     if outcome not in allowed:
         why = f"expected {_expected(expectation)}, target did: {outcome}"
-        checks += _fail(_blame_wrong(outcome, expectation), why)
+        blamed = _blame_wrong(outcome, expectation)
+        checks += _fail(blamed, why)
         if claim == "error" and not outcome.is_error:
-            checks.append(Check("KC-XML-004", "fail", f"error code, yet {outcome}"))
-        return checks
+            checks += _claim_contradicted(blamed, f"error code, yet {outcome}")
+        return checks, outcome
     checks += [Check(r, "pass") for r in _gating(expectation.blame([outcome]))]
     if claim is not None:
         checks.append(Check("KC-XML-004", "pass"))
-    if not outcome.is_error:
+    if outcome.call_id is not None:
         checks.append(Check("KC-FLAG-002", "pass"))
-    return checks + observations(allowed[outcome])
+    return checks + observations(allowed[outcome]), outcome
+
+
+def _claim_contradicted(blamed: Sequence[str], why: str) -> list[Check]:
+    """The code contradicts the flags: KC-XML-004, but only where a MUST decides what should
+    have happened (a SHOULD deviation must not fail a MUST through its code)."""
+    return [Check("KC-XML-004", "fail", why)] if any(
+        BY_ID[r].level == "MUST" for r in blamed) else []
 
 
 def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[str]:
@@ -193,7 +256,7 @@ def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[str]:
         blamed = _gating(expectation.blame(successes))
         return [r for r in blamed if r != FLAG_REQUIREMENT[("kept", True)]]
     if not successes:  # succeeded where it had to fail
-        return _gating(expectation.blame([ERROR]))
+        return _gating(expectation.blame([ERROR, PENDING]))
     same_call = [o for o in successes if o.call_id == outcome.call_id]
     if same_call:  # right call, wrong flag or direction
         return _effects(same_call)
@@ -216,19 +279,27 @@ def _gating(requirements: Iterable[str]) -> list[str]:
 
 def _changed_outcome(changes: set[Change], claim: Claim, expectation: Expectation,
                      before: FlagMap) -> Outcome | None:
+    """What the flags say the request did. Nothing changed: an error, a pending keep, or a
+    success whose flag already had its new value, whichever the claim and the oracle allow."""
     if changes:
         call_id, flag, value = next(iter(changes))
         return Outcome(call_id, flag, value)  # type: ignore[arg-type]
-    if claim != "success":
+    no_op = next((o for o in expectation.successes if o.call_id is not None and o.flag
+                  and o.call_id in before and before[o.call_id].get(o.flag) == o.value), None)
+    allowed = expectation.allowed
+    if claim == "error":
         return ERROR
-    # A success that changed nothing is right only if the flag already had its new value.
-    return next((o for o in expectation.successes if o.call_id is not None and o.flag
-                 and o.call_id in before and before[o.call_id].get(o.flag) == o.value), None)
+    if claim == "success":
+        return no_op or (PENDING if PENDING in allowed else None)
+    if ERROR in allowed:
+        return ERROR
+    return no_op or (PENDING if PENDING in allowed else ERROR)
 
 
 def _claim_only(claim: Claim, expectation: Expectation) -> list[Check]:
     """Without flags only the body's claim can be judged; which call changed is not tested."""
-    errors, successes = [ERROR], expectation.successes
+    errors = [ERROR]
+    successes = [*expectation.successes, *(o for o in expectation.allowed if o.pending)]
     if claim is None:
         why = "no flags and no claim in the body"
         return [Check(r, "not-tested", why) for r in _gating(expectation.trace)]
@@ -236,7 +307,7 @@ def _claim_only(claim: Claim, expectation: Expectation) -> list[Check]:
     if not wanted[claim]:
         why = f"answered {claim}; expected {_expected(expectation)}"
         blamed = _gating(expectation.blame(successes if claim == "error" else errors))
-        return [*_fail(blamed, why), Check("KC-XML-004", "fail", why)]
+        return [*_fail(blamed, why), *_claim_contradicted(blamed, why)]
     if claim == "error":
         checks = [Check(r, "pass") for r in _gating(expectation.blame(errors))]
     else:

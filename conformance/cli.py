@@ -1,8 +1,9 @@
 """``keepcall-conformance``: run the suite (``run``) or the reference server (``serve``).
 
 Exit codes: 0 conformant, 1 not conformant, 2 usage or profile error, 3 target unreachable or
-run inconclusive. Secrets given here reach the plugin through the stash, never through pytest's
-argument list, so no report or log can echo them.
+run inconclusive, 4 partial (nothing failed, but some gating requirement was not tested).
+Secrets given here reach the plugin through the stash, never through pytest's argument list, so
+no report or log can echo them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance import __version__
+from conformance.report import EXIT_CODES
 from conformance.settings import Options, Settings, SettingsError, resolve
 
 EXIT_USAGE = 2
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="pairwise subset, for CI gates")
     run.add_argument("--level", choices=("must", "should"), default="must",
                      help="requirements at this level or above gate the verdict")
+    run.add_argument("--allow-untested", action="store_true",
+                     help="gate on what was tested: untested gating requirements do not make "
+                          "the run partial (exit 4)")
     run.add_argument("--seed", type=int, default=0, help="repeat a run exactly")
     run.add_argument("--examples", type=int, default=100, help="Hypothesis examples each")
     run.add_argument("--budget", type=float, default=60.0,
@@ -76,9 +81,9 @@ def _options(args: argparse.Namespace) -> Options:
                    username=args.username, password=args.password,
                    open_api_key=args.open_api_key, control_url=args.control_url,
                    profile=args.profile, report_dir=args.report_dir, quick=args.quick,
-                   level=args.level, seed=args.seed, examples=args.examples,
-                   budget=args.budget, ca_bundle=args.ca_bundle, insecure=args.insecure,
-                   rate=args.rate, total_timeout=args.timeout,
+                   level=args.level, allow_untested=args.allow_untested, seed=args.seed,
+                   examples=args.examples, budget=args.budget, ca_bundle=args.ca_bundle,
+                   insecure=args.insecure, rate=args.rate, total_timeout=args.timeout,
                    connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
                    max_response_bytes=args.max_response_bytes,
                    reference_switches=tuple(args.reference_switch),
@@ -90,6 +95,7 @@ class _Handoff:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.verdict: str | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -97,6 +103,13 @@ class _Handoff:
 
         config.stash[SETTINGS] = self.settings
         config.stash[PROGRESS] = True
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Keep the run's verdict: only it tells a partial run from pytest's usage error."""
+        from conformance.plugin import RESULTS
+
+        data = config.stash.get(RESULTS, None)
+        self.verdict = data["summary"]["verdict"] if data is not None else None
 
 
 def _check_reference(settings: Settings) -> None:
@@ -131,12 +144,20 @@ def run(args: argparse.Namespace) -> int:
     if args.select:
         pytest_args += ["-k", args.select]
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(report_dir / ".hypothesis"))
-    code = pytest.main(pytest_args, plugins=[_Handoff(settings)])
+    handoff = _Handoff(settings)
+    code = pytest.main(pytest_args, plugins=[handoff])
     _announce(report_dir)
-    return _PYTEST_EXIT.get(pytest.ExitCode(code), int(code))
+    return _exit_code(int(code), handoff.verdict)
 
 
-# pytest's own exit codes, in this tool's terms: 0, 1 and 3 are the verdicts the plugin sets.
+def _exit_code(code: int, verdict: str | None) -> int:
+    """pytest's code in this tool's terms; a partial verdict's 4 is pytest's USAGE_ERROR."""
+    if verdict == "partial" and code == EXIT_CODES["partial"]:
+        return code
+    return _PYTEST_EXIT.get(pytest.ExitCode(code), code)
+
+
+# pytest's own exit codes, in this tool's terms: 0, 1, 3 and 4 are the verdicts the plugin sets.
 _PYTEST_EXIT: dict[pytest.ExitCode, int] = {
     pytest.ExitCode.USAGE_ERROR: EXIT_USAGE, pytest.ExitCode.INTERRUPTED: 3,
                 pytest.ExitCode.INTERNAL_ERROR: 3, pytest.ExitCode.NO_TESTS_COLLECTED: 3}

@@ -3,6 +3,10 @@
 A requirement passes only when at least one case checked it and none failed it; a requirement
 whose every case was skipped, errored or never reached the target is "not-tested", never "pass".
 OBSERVE requirements are "observed" with the readings the target took, counted.
+
+A run is "conformant" only when every gating requirement passed: one where nothing gating
+failed but some gating requirement was not tested is "partial", because a certificate must
+rest on the whole gate (``allow_untested`` gates on what was tested instead).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from conformance.checks import Check
 from conformance.requirements import CATALOG, Requirement, gating
 
 RequirementVerdict = Literal["pass", "fail", "not-tested", "observed"]
-RunVerdict = Literal["conformant", "not-conformant", "inconclusive"]
+RunVerdict = Literal["conformant", "not-conformant", "partial", "inconclusive"]
 MAX_EVIDENCE = 5
 
 
@@ -87,12 +91,20 @@ class Ledger:
         gate = gating(level)
         return [e for e in self.entries.values() if e.requirement.id in gate and e.failed]
 
-    def verdict(self, level: Literal["must", "should"]) -> RunVerdict:
+    def verdict(self, level: Literal["must", "should"],
+                allow_untested: bool = False) -> RunVerdict:
+        """Inconclusive beats everything (the run broke or judged nothing), a failure beats a
+        gap, and a gap in the gate is "partial" unless the user chose to gate on what was
+        tested."""
         if self.aborted or self.internal_errors:
             return "inconclusive"
         if self.failed(level):
             return "not-conformant"
-        return "conformant" if self.judged(level) else "inconclusive"
+        if not self.judged(level):
+            return "inconclusive"
+        if self.untested_gating(level) and not allow_untested:
+            return "partial"
+        return "conformant"
 
     def judged(self, level: Literal["must", "should"]) -> bool:
         """Whether any gating requirement was judged at all: if none was, nothing passed."""

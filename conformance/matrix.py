@@ -26,7 +26,7 @@ from typing import Final, Literal
 from allpairspy import AllPairs
 
 from conformance.model import Credential, Flags, KeepCallRequest, Method, Params, Scenario
-from conformance.scenarios import SCENARIOS, Numbering, build
+from conformance.scenarios import EDGE_SCENARIOS, SCENARIOS, Numbering, build
 from conformance.spec import (
     ACTION,
     P_ACTION,
@@ -43,7 +43,7 @@ from conformance.spec import (
 )
 
 Ident = Literal["callID", "extension", "both", "neither"]
-Part = Literal["lookup", "auth", "open-key", "values"]
+Part = Literal["lookup", "edges", "auth", "open-key", "values"]
 
 IDENTS: Final[tuple[Ident, ...]] = ("callID", "extension", "both", "neither")
 STATUSES: Final[tuple[str | None, ...]] = (None, *STATUS_VALUES, "bogus", "next,ongoing")
@@ -105,7 +105,8 @@ class Case:
                     (P_STATUS, self.status), (P_TYPE, self.type), (P_UNMARK, self.unmark),
                     (P_RESPONSE_TYPE, self.response_type))
         params += [(name, value) for name, value in optional if value is not None]
-        params += list(self.extra)
+        params += [(name, value.format(call_id=call_id, number=number))
+                   for name, value in self.extra]
         request = KeepCallRequest(tuple(params), self.method, self.api_key, self.token)
         return scenario, request
 
@@ -133,6 +134,16 @@ def _extension_product() -> list[Case]:
     rest = _pairs([TYPES, UNMARKS, FORMATS, METHODS])
     return [Case("lookup", "extension", s, sc, *rest[i % len(rest)])  # type: ignore[arg-type]
             for i, (s, sc) in enumerate(combos)]
+
+
+def edge_cases() -> list[Case]:
+    """Calls at the edge of a state or of the window, by callID and by every status: kept in
+    --quick too, since a fault at an edge shows nowhere else."""
+    dims: list[Sequence[object]] = [("callID", "extension"), STATUSES, tuple(EDGE_SCENARIOS),
+                                    METHODS]
+    return [Case("edges", ident, status, scenario, method=method)  # type: ignore[arg-type]
+            for ident, status, scenario, method in itertools.product(*dims)
+            if ident == "extension" or status is None]
 
 
 def auth_cases(quick: bool) -> list[Case]:
@@ -184,6 +195,11 @@ _ODD_VALUES: Final[tuple[tuple[str, Ident, str | None, str, dict[str, object]], 
     ("callid-empty", "both", "ongoing", "ongoing-caller", {"call_id": ""}),
     ("extension-long", "extension", "ongoing", "no-call", {"number": "6" * 3000}),
     ("extension-plus", "extension", "ongoing", "no-call", {"number": "+3612345678"}),
+    ("status-trailing-comma", "extension", "ongoing,", "ongoing-caller", {}),
+    ("param-name-case", "neither", None, "ongoing-caller",
+     {"extra": (("callid", "{call_id}"),)}),
+    ("unmark-true", "callID", None, "ongoing-caller", {"unmark": "true"}),
+    ("type-manualrecord-finished", "callID", None, "finished-caller", {"type": "manualRecord"}),
 )
 
 
@@ -195,7 +211,7 @@ def values_cases(quick: bool) -> list[Case]:
 
 
 def all_cases(quick: bool = False) -> list[Case]:
-    return [*lookup_cases(quick), *auth_cases(quick), *open_key_cases(quick),
+    return [*lookup_cases(quick), *edge_cases(), *auth_cases(quick), *open_key_cases(quick),
             *values_cases(quick)]
 
 

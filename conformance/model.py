@@ -106,17 +106,21 @@ class KeepCallRequest:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a request did: an error (nothing changed) or ``flag`` set to ``value`` on one call."""
+    """What a request did: an error (nothing changed), ``flag`` set to ``value`` on one call,
+    or a pending keep (success on no call yet: ``status=next`` before the call is known)."""
 
     call_id: str | None = None
     flag: Flag | None = None
     value: bool = True
+    pending: bool = False
 
     @property
     def is_error(self) -> bool:
-        return self.call_id is None
+        return self.call_id is None and not self.pending
 
     def __str__(self) -> str:
+        if self.pending:
+            return "pending keep (success, no flag changed yet)"
         if self.call_id is None:
             return "error"
         verb = "set" if self.value else "clear"
@@ -124,6 +128,7 @@ class Outcome:
 
 
 ERROR = Outcome()
+PENDING = Outcome(pending=True)
 
 Reading = frozenset[tuple[str, str]]
 
@@ -134,13 +139,18 @@ class Expectation:
 
     ``allowed`` maps each allowed outcome to the combinations of readings (OBSERVE requirement
     id, reading) that lead to it, so an observed outcome tells which reading the target took.
-    ``trace`` lists the requirements that decide the outcome; ``formats`` the allowed formats.
+    ``trace`` lists the requirements that decide the outcome; ``formats`` the allowed formats;
+    ``error_formats`` the further formats an error may come in (XML for errors raised before
+    the action runs); ``deferrable`` the successes on upcoming calls, which a target may apply
+    only when the call starts.
     """
 
     allowed: dict[Outcome, tuple[Reading, ...]]
     trace: tuple[str, ...]
     formats: frozenset[str]
     because: dict[Outcome, tuple[str, ...]] = field(default_factory=dict)
+    error_formats: frozenset[str] = frozenset()
+    deferrable: frozenset[Outcome] = frozenset()
 
     def blame(self, outcomes: Iterable[Outcome]) -> tuple[str, ...]:
         """The requirements that decided ``outcomes``: what a target doing otherwise breaks."""
@@ -156,4 +166,26 @@ class Expectation:
 
     @property
     def successes(self) -> frozenset[Outcome]:
-        return frozenset(o for o in self.allowed if not o.is_error)
+        """The allowed successes that change a flag (a pending keep changes none)."""
+        return frozenset(o for o in self.allowed if o.call_id is not None)
+
+
+def merged(expectations: Iterable[Expectation]) -> Expectation:
+    """The union of what several expectations allow (the calls as they may stand in time)."""
+    allowed: dict[Outcome, tuple[Reading, ...]] = {}
+    because: dict[Outcome, tuple[str, ...]] = {}
+    trace: dict[str, None] = {}
+    formats: set[str] = set()
+    error_formats: set[str] = set()
+    deferrable: set[Outcome] = set()
+    for e in expectations:
+        for outcome, readings in e.allowed.items():
+            allowed[outcome] = (*allowed.get(outcome, ()), *readings)
+        for outcome, reqs in e.because.items():
+            because[outcome] = tuple(dict.fromkeys((*because.get(outcome, ()), *reqs)))
+        trace.update(dict.fromkeys(e.trace))
+        formats |= e.formats
+        error_formats |= e.error_formats
+        deferrable |= e.deferrable
+    return Expectation(allowed, tuple(trace), frozenset(formats), because,
+                       frozenset(error_formats - formats), frozenset(deferrable))

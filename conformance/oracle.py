@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from conformance.model import (
     ERROR,
+    PENDING,
     Call,
     Credential,
     Expectation,
@@ -63,15 +64,20 @@ STATUS_REQUIREMENT: dict[str, str] = {
     "last,ongoing": "KC-STATUS-006",
 }
 PARTY_REQUIREMENT = ("KC-EXT-001", "KC-EXT-002")  # matched as caller, as called party
+# What a probe of the target's status-list spelling means as a reading of KC-STATUS-010.
+SPELLING_READING = {"either": "accepted", "tight": "rejected", "spaced": "spaced only"}
 
 _SECRET_FREE_PARAMETERS = frozenset(PARAMETERS) - {"apiKey", "token"}
 
 
 @dataclass(frozen=True)
 class TargetAuth:
-    """What the oracle must know of the target's keys: whether the key used needs a token."""
+    """What the oracle knows of the target: whether the key used needs a token, and which
+    spelling of a status list (``ongoing,next`` / ``ongoing, next``) a probe found it takes
+    ("tight", "spaced", "either"; None: not probed, every spelling is an open reading)."""
 
     token_required: bool = True
+    status_spelling: str | None = None
 
 
 class _Failed(Exception):
@@ -80,6 +86,10 @@ class _Failed(Exception):
     def __init__(self, *requirements: str) -> None:
         super().__init__(*requirements)
         self.requirements = requirements
+
+
+class _Pending(Exception):
+    """``status=next`` found no call and the target may register a pending keep."""
 
 
 class _Chooser:
@@ -127,11 +137,26 @@ class _Evaluation:
     auth: TargetAuth
     choose: Callable[[str, Sequence[str]], str]
     trace: list[str]
+    before_action: bool = False
+    upcoming: bool = False
 
     # --- parameter access -------------------------------------------------------------------
+    def params(self) -> tuple[tuple[str, str], ...]:
+        """The parameters under the reading for the letter case of their names."""
+        spelled = {n.lower(): n for n in PARAMETERS}
+        odd = [n for n, _ in self.request.params
+               if n not in PARAMETERS and n.lower() in spelled]
+        if not odd or self.choose("KC-PARAM-004", ("case-sensitive", "case-insensitive")) == (
+                "case-sensitive"):
+            return self.request.params
+        return tuple((spelled.get(n.lower(), n), v) for n, v in self.request.params)
+
+    def values(self, name: str) -> tuple[str, ...]:
+        return tuple(v for n, v in self.params() if n == name)
+
     def value(self, name: str) -> str | None:
         """The parameter's value under the readings for duplicates and empty values."""
-        values = self.request.values(name)
+        values = self.values(name)
         if not values:
             return None
         value = values[0]
@@ -150,6 +175,9 @@ class _Evaluation:
         """``value`` as one of ``known``, under the reading for letter case at ``point``."""
         if value in known:
             return value
+        if value.strip() != value and self.choose(
+                "KC-PARAM-003:trim", ("exact values", "trimmed values")) == "trimmed values":
+            return self.canonical(value.strip(), known, point)
         folded = {k.lower(): k for k in known}.get(value.lower())
         if folded is None:
             return None
@@ -159,7 +187,7 @@ class _Evaluation:
     # --- the steps of docs/SEMANTICS.md -----------------------------------------------------
     def response_formats(self) -> set[str]:
         """The formats the answer may come in; XML whenever the request names none it knows."""
-        values = self.request.values(P_RESPONSE_TYPE)
+        values = self.values(P_RESPONSE_TYPE)
         if len(values) > 1:  # a target rejecting duplicates may render in any of them
             return {DEFAULT_RESPONSE_TYPE, *(self.format_of(v) for v in values)}
         return {self.format_of(values[0]) if values else DEFAULT_RESPONSE_TYPE}
@@ -193,7 +221,7 @@ class _Evaluation:
             raise _Failed()
 
     def check_parameters(self) -> None:
-        names = {name for name, _ in self.request.params}
+        names = {name for name, _ in self.params()}
         if names - _SECRET_FREE_PARAMETERS and self.choose(
                 "KC-PARAM-001", ("ignored", "rejected")) == "rejected":
             raise _Failed()
@@ -217,20 +245,27 @@ class _Evaluation:
     def flag_value(self) -> bool:
         """True to set the flag, False to clear it (unmark=1)."""
         value = self.value(P_UNMARK)
-        if value is None or value == "0":
+        if value is None:
             return True
         if value == UNMARK_VALUE:
             return False
-        if self.choose("KC-UNMARK-004:value", ("ignored", "error")) == "error":
+        if value == "0":  # the normal operation, or a value other than 1 refused
+            if self.choose("KC-UNMARK-004:zero", ("normal", "rejected")) == "rejected":
+                raise _Failed()
+            return True
+        # 2, true, 01, " 1": ignored, refused, or read as true (an integer or truthy parse)
+        rule = self.choose("KC-UNMARK-004:value", ("ignored", "error", "unmark"))
+        if rule == "error":
             raise _Failed()
-        return True
+        return rule == "ignored"
 
     def lookups(self, status: str) -> tuple[str, tuple[Lookup, ...]]:
         """The status value's name and lookups, or an error for values the page does not list."""
-        value = status
+        value = self.spelling(self.without_empty_parts(status))
         if any(ch.isspace() for ch in value):
             stripped = ",".join(part.strip() for part in value.split(","))
-            if self.choose("KC-STATUS-010", ("accepted", "rejected")) == "accepted":
+            if self.choose("KC-STATUS-010", ("accepted", "rejected", "spaced only")) == (
+                    "accepted"):
                 value = stripped
             elif stripped.lower() in STATUS_LOOKUPS:
                 raise _Failed("KC-STATUS-010")
@@ -242,6 +277,28 @@ class _Evaluation:
         parts = value.lower().split(",")
         listed = len(parts) > 1 and all(p in LOOKUP_STATE for p in parts)
         raise _Failed("KC-STATUS-008" if listed else "KC-STATUS-007")
+
+    def without_empty_parts(self, status: str) -> str:
+        """``ongoing,`` : rejected, or the empty part dropped (Java's split)."""
+        parts = status.split(",")
+        if len(parts) < 2 or all(p.strip() for p in parts):
+            return status
+        if self.choose("KC-STATUS-014", ("rejected", "empty parts dropped")) == "rejected":
+            raise _Failed()
+        return ",".join(p for p in parts if p.strip())
+
+    def spelling(self, value: str) -> str:
+        """The page prints ``ongoing, next``; ``ongoing,next`` is the tight spelling. A target
+        must take one of them (KC-STATUS-005/006): the probe says which, else all are open."""
+        tight = value.replace(", ", ",")
+        if tight not in STATUS_LOOKUPS or "," not in tight:
+            return value
+        reading = SPELLING_READING.get(self.auth.status_spelling or "") or self.choose(
+            "KC-STATUS-010", ("accepted", "rejected", "spaced only"))
+        spaced = value != tight
+        if (reading == "rejected" and spaced) or (reading == "spaced only" and not spaced):
+            raise _Failed("KC-STATUS-010")
+        return tight
 
     # --- lookup ---------------------------------------------------------------------------
     def in_window(self, call: Call) -> bool:
@@ -290,6 +347,9 @@ class _Evaluation:
                 call = self.pick(found, lookup)
                 self.trace.append(PARTY_REQUIREMENT[self.party(call, number) or 0])
                 return call
+        if lookups[-1] == "next" and self.choose(
+                "KC-STATUS-013", ("error", "pending keep")) == "pending keep":
+            raise _Pending()
         raise _Failed("KC-STATUS-012")
 
     def party(self, call: Call, number: str) -> int | None:
@@ -326,9 +386,12 @@ class _Evaluation:
         call_id, number = self.value(P_CALL_ID), self.value(P_EXTENSION)
         if call_id is None and number is None:
             raise _Failed("KC-ID-003")
-        if call_id is not None and number is not None and self.choose(
-                "KC-ID-004", ("callID wins", "rejected")) == "rejected":
-            raise _Failed("KC-ID-004")
+        if call_id is not None and number is not None:
+            rule = self.choose("KC-ID-004", ("callID wins", "extension wins", "rejected"))
+            if rule == "rejected":
+                raise _Failed("KC-ID-004")
+            if rule == "extension wins":
+                return self.by_extension(number)
         if call_id is not None:
             return self.by_call_id(call_id)
         assert number is not None
@@ -338,6 +401,9 @@ class _Evaluation:
         if flag == "recording" and not set(call.parties()) & self.controlled and (
                 self.choose("KC-TYPE-005", ("error", "recording started anyway")) == "error"):
             raise _Failed("KC-TYPE-005")
+        if flag == "recording" and call.state != "ongoing" and self.choose(
+                "KC-TYPE-006", ("allowed", "refused")) == "refused":
+            raise _Failed("KC-TYPE-006")
         if call.flags.get(flag) == value and self.choose(
                 "KC-UNMARK-004:already", ("success", "rejected")) == "rejected":
             raise _Failed()
@@ -345,15 +411,27 @@ class _Evaluation:
         return Outcome(call.call_id, flag, value)
 
     def outcome(self) -> Outcome:
+        """The outcome under this path's readings; ``before_action`` tells an error raised
+        before the action runs (its format is open: the requested one, or XML)."""
         try:
             self.check_action()
             self.check_auth()
+        except _Failed as failed:
+            self.trace.extend(failed.requirements)
+            self.before_action = True
+            return ERROR
+        try:
             self.check_parameters()
             flag, value = self.flag(), self.flag_value()
-            return self.apply(self.identify(), flag, value)
+            call = self.identify()
+            outcome = self.apply(call, flag, value)
         except _Failed as failed:
             self.trace.extend(failed.requirements)
             return ERROR
+        except _Pending:
+            return PENDING
+        self.upcoming = call.state == "upcoming"
+        return outcome
 
 
 def _same_id(known: str, given: str) -> bool:
@@ -376,16 +454,23 @@ def expect(request: KeepCallRequest, calls: Sequence[Call],
     allowed: dict[Outcome, list[Reading]] = {}
     because: dict[Outcome, list[str]] = {}
     formats: set[str] = set()
+    error_formats: set[str] = set()
+    deferrable: set[Outcome] = set()
     path: list[int] | None = []
     while path is not None:
         chooser = _Chooser(path)
         evaluation = _Evaluation(request, calls, frozenset(controlled), auth, chooser.choose, [])
         formats |= evaluation.response_formats()
         outcome = evaluation.outcome()
+        if evaluation.before_action:
+            error_formats.add(DEFAULT_RESPONSE_TYPE)
+        if evaluation.upcoming:
+            deferrable.add(outcome)
         allowed.setdefault(outcome, []).append(chooser.reading())
         decided = because.setdefault(outcome, [])
         decided.extend(r for r in evaluation.trace if r not in decided)
         path = chooser.next_path()
     trace = tuple(dict.fromkeys(r for rs in because.values() for r in rs))
     return Expectation({o: tuple(r) for o, r in allowed.items()}, trace, frozenset(formats),
-                       {o: tuple(rs) for o, rs in because.items()})
+                       {o: tuple(rs) for o, rs in because.items()},
+                       frozenset(error_formats - formats), frozenset(deferrable))

@@ -15,6 +15,7 @@ import pytest
 
 from conformance.client import Client
 from conformance.control import Control, ControlError
+from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
 from conformance.matrix import Case, all_cases
 from conformance.report import (
@@ -31,6 +32,7 @@ from conformance.scenarios import Numbering
 from conformance.settings import Options, Settings, SettingsError, resolve
 from conformance.spec import P_ACTION
 from conformance.target import Credentials, Target
+from conformance.wording import Wording
 
 SETTINGS = pytest.StashKey[Settings]()
 SESSION = pytest.StashKey["KeepCallSession"]()
@@ -49,6 +51,8 @@ _OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("report-dir", {"default": "reports", "help": "where results.json goes"}),
     ("quick", {"action": "store_true", "help": "pairwise subset of the matrix"}),
     ("level", {"default": "must", "choices": ("must", "should"), "help": "gating level"}),
+    ("allow-untested", {"action": "store_true",
+                        "help": "gate on what was tested: no partial verdict (exit 4)"}),
     ("seed", {"type": int, "default": 0, "help": "seed for numbering and Hypothesis"}),
     ("examples", {"type": int, "default": 100, "help": "Hypothesis examples per property"}),
     ("budget", {"type": float, "default": 60.0, "help": "seconds for the property tests"}),
@@ -88,11 +92,17 @@ class KeepCallSession:
     numbering: Numbering = field(default_factory=Numbering)
     server: Any = None
     started: float = field(default_factory=time.time)
+    dialect: Dialect = field(default_factory=Dialect)
+    wording: Wording = field(default_factory=Wording)
 
     def record(self, item_id: str, result: Result) -> None:
         """Put a result in the ledger, then pass, skip or fail the running test with it."""
         curl = result.reproduction()
         self.ledger.record(item_id, result.checks, curl)
+        if result.format in ("HTML", "TEXT") and result.outcome is not None and (
+                result.exchange is not None and not result.failures):
+            self.wording.add(result.format, result.exchange.body, not result.outcome.is_error,
+                             item_id)
         if result.exchange is not None and not result.exchange.ok:
             self.ledger.transport_failures += 1
         self._verdict(result, curl)
@@ -136,6 +146,8 @@ def start_session(settings: Settings) -> KeepCallSession:
     session = KeepCallSession(settings, target, numbering=Numbering(settings.seed),
                               server=server)
     _preflight(session)
+    if not session.ledger.aborted:
+        session.dialect = probe(target, session.numbering)
     return session
 
 
@@ -272,7 +284,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
         return
     data = _results(run)
-    config.stash[_RESULTS] = data
+    config.stash[RESULTS] = data
     write_results(run.settings.report_dir / "results.json", data)
     verdict = data["summary"]["verdict"]
     if verdict != "conformant" or exitstatus in (0, 1):
@@ -284,10 +296,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.server.stop()
 
 
-_RESULTS = pytest.StashKey[dict[str, Any]]()
+# The run's results.json data; the CLI reads the verdict here, since pytest's own exit code 4
+# (usage error) is the same number as a partial run's.
+RESULTS = pytest.StashKey[dict[str, Any]]()
 
 
 def _results(run: KeepCallSession) -> dict[str, Any]:
+    run.ledger.record("wording", run.wording.checks())
     settings = run.settings
     suite = {"quick": settings.quick, "seed": settings.seed, "level": settings.level,
              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
@@ -302,11 +317,11 @@ def _results(run: KeepCallSession) -> dict[str, Any]:
               | {"tls_verify": settings.transport.verify is not False},
               "reference_switches": list(settings.reference_switches),
               "reference_faults": list(settings.reference_faults)}
-    return results(run.ledger, settings.level, suite, target)
+    return results(run.ledger, settings.level, suite, target, settings.allow_untested)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    data = config.stash.get(_RESULTS, None)
+    data = config.stash.get(RESULTS, None)
     if data is not None and not config.stash.get(PROGRESS, False):
         terminalreporter.write_sep("=", "KeepCall conformance")
         for line in summary_lines(data):
@@ -316,7 +331,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
                                 session: pytest.Session) -> None:
-    data = session.config.stash.get(_RESULTS, None)
+    data = session.config.stash.get(RESULTS, None)
     if data is not None:
         prefix.append(compliance_table(data))
         if _progress.total > HTML_PASSED_ROWS_LIMIT:

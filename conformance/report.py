@@ -18,7 +18,7 @@ from conformance.ledger import Ledger
 from conformance.requirements import Level
 
 SPEC = "KeepCall HTTP API page (keepcall-api.txt) with envelope-notes.md"
-EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3}
+EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
 _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 
@@ -33,14 +33,16 @@ def public_url(url: str | None) -> str | None:
 
 
 def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
-            target: Mapping[str, Any]) -> dict[str, Any]:
-    verdict = ledger.verdict(level)  # type: ignore[arg-type]
+            target: Mapping[str, Any], allow_untested: bool = False) -> dict[str, Any]:
+    verdict = ledger.verdict(level, allow_untested)  # type: ignore[arg-type]
+    untested = ledger.untested_gating(level)  # type: ignore[arg-type]
     summary = {"verdict": verdict, "exit_code": EXIT_CODES[verdict], "level": level,
+               "allow_untested": allow_untested,
                "requirements": ledger.counts(), "cases": ledger.cases_run,
                "failed_requirements": [e.requirement.id for e in ledger.failed(
                    level)],  # type: ignore[arg-type]
-               "untested_gating_requirements": ledger.untested_gating(
-                   level),  # type: ignore[arg-type]
+               "untested_gating": untested,
+               "untested_gating_requirements": untested,  # the older name, kept for readers
                "transport_failures": ledger.transport_failures, "aborted": ledger.aborted,
                "internal_errors": ledger.internal_errors[:20]}
     return {"suite": {"name": "keepcall-conformance", "version": __version__, "spec": SPEC,
@@ -66,9 +68,8 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
     summary = data["summary"]
     counts = ", ".join(f"{n} {v}" for v, n in sorted(summary["requirements"].items()))
     lines.append(f"requirements: {counts}; cases: {summary['cases']}")
-    if summary["untested_gating_requirements"] and not summary["aborted"]:
-        lines.append(f"not tested at the gating level: "
-                     f"{', '.join(summary['untested_gating_requirements'])}")
+    if summary["untested_gating"] and not summary["aborted"]:
+        lines.append(_untested_line(summary))
     if summary["aborted"]:
         lines.append(f"run aborted: {summary['aborted']}")
     if summary["internal_errors"]:
@@ -78,9 +79,29 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
     return lines
 
 
+def _untested_line(summary: Mapping[str, Any]) -> str:
+    """Why a run is PARTIAL, or what --allow-untested let through: the gate's gaps, by ID."""
+    ids = ", ".join(summary["untested_gating"])
+    if summary["verdict"] == "partial":
+        return (f"PARTIAL: no gating requirement failed, but these were not tested: {ids} "
+                "(--allow-untested gates on what was tested)")
+    allowed = " (--allow-untested: the verdict rests on what was tested)" \
+        if summary.get("allow_untested") else ""
+    return f"not tested at the gating level: {ids}{allowed}"
+
+
+def _heading(data: Mapping[str, Any]) -> str:
+    """The verdict, and for a PARTIAL run the gating requirements it does not rest on."""
+    summary = data["summary"]
+    gaps = (f"<p>{html.escape(_untested_line(summary))}</p>"
+            if summary["untested_gating"] and not summary["aborted"] else "")
+    return (f"<h2>KeepCall compliance: {summary['verdict'].upper()}</h2>"
+            f"<p>Target: {html.escape(str(data['target'].get('url')))}; gating level: "
+            f"{summary['level']}; cases: {summary['cases']}</p>{gaps}")
+
+
 def compliance_table(data: Mapping[str, Any]) -> str:
     """The per-requirement table placed at the top of report.html."""
-    summary = data["summary"]
     rows = []
     for r in sorted(data["requirements"], key=lambda r: (_VERDICT_ORDER[r["verdict"]], r["id"])):
         evidence = "".join(f"<div><code>{html.escape(e['case'])}</code>: "
@@ -92,10 +113,8 @@ def compliance_table(data: Mapping[str, Any]) -> str:
                     f"{html.escape(r['clause'])} ({html.escape(r['source'])})</small></td>"
                     f"<td>{r['cases']}</td><td>{r['failed']}</td>"
                     f"<td>{observed}{evidence}</td></tr>")
-    return (f"<h2>KeepCall compliance: {summary['verdict'].upper()}</h2>"
-            f"<p>Target: {html.escape(str(data['target'].get('url')))}; gating level: "
-            f"{summary['level']}; cases: {summary['cases']}</p>"
-            "<style>.kc-fail td{background:#fdd}.kc-not-tested td{background:#ffd}"
+    return (_heading(data)
+            + "<style>.kc-fail td{background:#fdd}.kc-not-tested td{background:#ffd}"
             ".kc-pass td{background:#dfd}.kc-observed td{background:#def}"
             "#kc-requirements pre{white-space:pre-wrap;margin:0}</style>"
             "<table id='kc-requirements'><tr><th>ID</th><th>Level</th><th>Verdict</th>"

@@ -17,6 +17,8 @@ LEVELS: Final[tuple[Level, ...]] = ("MUST", "SHOULD", "OBSERVE")
 PAGE: Final = "keepcall-api.txt"
 NOTES: Final = "envelope-notes.md"
 CONTROL: Final = "control-protocol.md"
+PAGE_AND_NOTES: Final = "keepcall-api.txt, envelope-notes.md"
+QUOTE_SEPARATOR: Final = " [...] "
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class Requirement:
     readings: tuple[str, ...] = ()
 
 
+def q(*sentences: str) -> str:
+    """A clause made of exact quotes of the spec (a test checks each occurs there)."""
+    return QUOTE_SEPARATOR.join(sentences)
+
+
+def quotes(requirement: Requirement) -> tuple[str, ...]:
+    """The exact sentences a MUST or SHOULD requirement rests on."""
+    return tuple(requirement.clause.split(QUOTE_SEPARATOR))
+
+
 def _r(id: str, level: Level, title: str, clause: str, source: str = PAGE,
        readings: tuple[str, ...] = ()) -> Requirement:
     return Requirement(id, level, title, clause, source, readings)
@@ -37,178 +49,228 @@ def _r(id: str, level: Level, title: str, clause: str, source: str = PAGE,
 CATALOG: Final[tuple[Requirement, ...]] = (
     # --- action ---------------------------------------------------------------------------
     _r("KC-ACTION-001", "MUST", "action=KeepCall is served and answered as type KeepCall",
-       "action | action=KeepCall | Name of the HTTP API request. | Mandatory"),
+       q("Keeps the on-demand call.",
+         "actionaction=KeepCallName of the HTTP API request.Mandatory")),
     _r("KC-ACTION-002", "MUST", "A request without action is answered with an error",
-       "action ... Mandatory"),
+       q("actionaction=KeepCallName of the HTTP API request.Mandatory")),
     _r("KC-ACTION-003", "OBSERVE", "Letter case of the action name",
        "action=KeepCall (the page shows one spelling only)",
        readings=("case-sensitive", "case-insensitive")),
     # --- authentication -------------------------------------------------------------------
     _r("KC-AUTH-001", "MUST", "A request without apiKey is answered with an error",
-       "apiKey ... API key used to identify the application. | Mandatory"),
+       q("apiKeyapiKey=74c8eea0-50c6-40b2-9f3e-252ed501c3c8API key used to identify the "
+         "application.Mandatory")),
     _r("KC-AUTH-002", "MUST", "A request with an unknown apiKey is answered with an error",
-       "apiKey ... API key used to identify the application."),
+       q("API key used to identify the application.")),
     _r("KC-AUTH-003", "MUST",
        "With a key that requires authentication, a request without token is an error",
-       "token ... Mandatory if authentication is configured for the given API key."),
+       q("Mandatory if authentication is configured for the given API key.")),
     _r("KC-AUTH-004", "MUST", "A request with an invalid token is answered with an error",
-       "token ... Unique identifier for authenticated sessions ... has to be used for each "
-       "request."),
+       q("After successful authentication, the API sends back a token, which has to be used "
+         "for each request.")),
     _r("KC-AUTH-005", "MUST", "A valid apiKey and token are accepted",
-       "After successful authentication, the API sends back a token, which has to be used for "
-       "each request."),
+       q("After successful authentication, the API sends back a token, which has to be used "
+         "for each request.")),
     _r("KC-AUTH-006", "MUST", "RequestToken with valid Basic credentials returns a token",
-       "the client first calls action=RequestToken&apiKey=... with an Authorization: Basic "
-       "header ... The token is returned in the XML", NOTES),
+       q("Where a key requires authentication, the client first calls "
+         "`action=RequestToken&apiKey=...` with an `Authorization: Basic "
+         "base64(login:password)` header", "The token is returned in the XML"), NOTES),
     _r("KC-AUTH-007", "MUST",
        "RequestToken with wrong credentials is an error and returns no token",
-       "a user with administrator and supervisor roles", NOTES),
+       q("with an `Authorization: Basic base64(login:password)` header (a user with "
+         "administrator and supervisor roles)."), NOTES),
     _r("KC-AUTH-008", "MUST", "A token is rejected once more than one hour has passed",
-       "Tokens live 1 hour.", NOTES),
+       q("Tokens live 1 hour."), NOTES),
     _r("KC-AUTH-009", "SHOULD", "A token stays valid within its hour",
-       "Tokens live 1 hour.", NOTES),
+       q("Tokens live 1 hour."), NOTES),
     _r("KC-AUTH-010", "OBSERVE", "A token sent with a key that requires no authentication",
        "token ... Mandatory if authentication is configured for the given API key.",
        readings=("ignored", "rejected")),
     # --- response type --------------------------------------------------------------------
     _r("KC-RT-001", "MUST", "Without responseType the response is XML",
-       "If the parameter is missing, it defaults to XML."),
+       q("If the parameter is missing, it defaults to XML.")),
     _r("KC-RT-002", "MUST", "responseType=XML gives the XML envelope, for success and error",
-       "XML: the response is formatted and structured in XML, designed for applications"),
-    _r("KC-RT-003", "MUST", "responseType=HTML gives an HTML document, for success and error",
-       "HTML: the response is in human readable format and formatted using standard HTML; it can "
-       "be directly displayed in any browser."),
+       q("XML: the response is formatted and structured in XML, designed for applications")),
+    _r("KC-RT-003", "MUST", "responseType=HTML gives an HTML answer, for success and error",
+       q("HTML: the response is in human readable format and formatted using standard HTML; "
+         "it can be directly displayed in any browser.")),
     _r("KC-RT-004", "MUST", "responseType=TEXT gives plain text, for success and error",
-       "TEXT: simple clear text based response"),
+       q("TEXT: simple clear text based response")),
     _r("KC-RT-005", "OBSERVE", "An unlisted responseType value (JSON, unknown)",
        "The following valid values apply: XML, HTML, TEXT",
        readings=("error", "default to XML", "XML", "JSON")),
     _r("KC-RT-006", "OBSERVE", "Letter case of responseType values",
        "responseType=XML", readings=("case-sensitive", "case-insensitive")),
     _r("KC-RT-007", "OBSERVE", "Content-Type header of each response format",
-       "The docs say nothing about ... Content-Type", NOTES,
+       "The docs say nothing about HTTP status codes, Content-Type", NOTES,
        readings=("text/xml", "application/xml", "text/html", "text/plain",
                  "another media type", "no Content-Type")),
+    _r("KC-RT-008", "SHOULD",
+       "An error answered with a non-2xx HTTP status still comes in the requested format",
+       q("The result of a request is carried in the body (`code` attribute), so a suite must "
+         "judge by the body, not the HTTP status."), NOTES),
+    _r("KC-RT-009", "OBSERVE",
+       "Format of errors raised before the action runs (action, apiKey, token)",
+       "The page says nothing about the format of authentication and action errors",
+       readings=("requested format", "XML")),
+    _r("KC-RT-010", "SHOULD", "HTML and TEXT answers tell success from error",
+       q("HTML: the response is in human readable format", "TEXT: simple clear text based "
+         "response")),
+    _r("KC-RT-011", "OBSERVE", "Shape of HTML and TEXT answers",
+       "HTML: a plain HTML document ... TEXT: plain text", NOTES,
+       readings=("document", "XHTML", "fragment", "empty TEXT", "JSON-like TEXT",
+                 "plain TEXT")),
     # --- XML envelope ---------------------------------------------------------------------
-    _r("KC-XML-001", "MUST", "XML responses are well-formed UTF-8 XML without a DTD",
-       "a conformant server sends well-formed UTF-8 XML", NOTES),
-    _r("KC-XML-002", "MUST", "XML responses are valid against schemas/keepcall-response.xsd",
-       "Root VerbaApi, no namespace. One Response element with code ... and type", NOTES),
-    _r("KC-XML-003", "MUST", "Response/@type names the action, KeepCall",
-       "type (the action name, e.g. KeepCall)", NOTES),
+    _r("KC-XML-001", "MUST", "XML answers are well-formed UTF-8 XML",
+       q("a conformant server sends well-formed UTF-8 XML."), NOTES),
+    _r("KC-XML-002", "MUST", "XML answers are valid against schemas/keepcall-response.xsd",
+       q("Root `VerbaApi`, no namespace. One `Response` element with `code`",
+         "A schema must allow both and must not reject extra payload."), NOTES),
+    _r("KC-XML-003", "MUST",
+       "Response/@type of an answer to action=KeepCall is KeepCall (required on success)",
+       q("and `type` (the action name, e.g. `KeepCall`)."), NOTES),
     _r("KC-XML-004", "MUST", "Response/@code is 0 on success and non-zero on error",
-       "code (0 = success; 2 in every error sample; no table of codes exists)", NOTES),
+       q("One `Response` element with `code` (0 = success; 2 in every error sample; no table "
+         "of codes exists)"), NOTES),
     _r("KC-XML-005", "MUST", "An error carries a non-empty ErrorMessage in Response",
-       "Errors: an ErrorMessage element inside Response", NOTES),
+       q("Errors: an `ErrorMessage` element inside `Response`"), NOTES),
     _r("KC-XML-006", "OBSERVE", "Error code values and the envelope's optional parts",
        "2 in every error sample; some versions add a description attribute; result data inside "
-       "or after Response", NOTES, readings=("code 2", "other non-zero codes")),
+       "or after Response", NOTES,
+       readings=("code 2", "other non-zero codes", "error without type")),
+    _r("KC-XML-007", "OBSERVE", "DOCTYPE declaration in XML answers (never loaded)",
+       "The notes show no DOCTYPE", NOTES, readings=("none", "DOCTYPE declared")),
     # --- HTTP -----------------------------------------------------------------------------
     _r("KC-HTTP-001", "MUST", "KeepCall is available by HTTP GET",
-       "The function is available as a HTTP GET or HTTP POST request."),
-    _r("KC-HTTP-002", "MUST", "KeepCall is available by HTTP POST with a form-encoded body",
-       "The function is available as a HTTP GET or HTTP POST request."),
-    _r("KC-HTTP-003", "OBSERVE", "POST with the parameters in the query string",
+       q("The function is available as a HTTP GET or HTTP POST request.")),
+    _r("KC-HTTP-002", "MUST", "KeepCall is available by HTTP POST in at least one encoding",
+       q("The function is available as a HTTP GET or HTTP POST request.")),
+    _r("KC-HTTP-003", "OBSERVE", "Which POST encodings are served",
        "The docs say nothing about ... how a POST body is encoded", NOTES,
-       readings=("served", "not served")),
-    _r("KC-HTTP-004", "MUST",
-       "The result is carried in the body: no 5xx, no redirect, success with a 2xx status",
-       "The result of a request is carried in the body (code attribute), so a suite must judge "
-       "by the body, not the HTTP status.", NOTES),
+       readings=("form body", "query string", "form body and query string")),
+    _r("KC-HTTP-004", "SHOULD",
+       "No 5xx, no redirect, and a success comes with a 2xx status",
+       q("The result of a request is carried in the body (`code` attribute), so a suite must "
+         "judge by the body, not the HTTP status."), NOTES),
     _r("KC-HTTP-005", "OBSERVE", "HTTP status of application errors",
        "The docs say nothing about HTTP status codes", NOTES,
-       readings=("200 with the error body", "4xx with the error body")),
+       readings=("200 with the error body", "4xx with the error body",
+                 "405/501 to an unknown action", "5xx with the error body")),
     # --- identification -------------------------------------------------------------------
     _r("KC-ID-001", "MUST", "callID of an existing call identifies that call",
-       "callID ... Defines the internal ID of the call."),
+       q("Defines the internal ID of the call.")),
     _r("KC-ID-002", "MUST", "An unknown callID is answered with an error",
-       "callID ... Defines the internal ID of the call."),
+       q("Defines the internal ID of the call.", "text such as \"Call cannot be found.\""),
+       PAGE_AND_NOTES),
     _r("KC-ID-003", "MUST", "Neither callID nor extension is an error",
-       "Either the callID or either the number parameter is mandatory"),
+       q("Either the callID or either the number parameter is mandatory")),
     _r("KC-ID-004", "OBSERVE", "Both callID and extension given",
-       "It does not say what happens when both callID and extension are given", NOTES,
-       readings=("callID wins", "rejected")),
+       "It does not say what happens when both `callID` and `extension` are given", NOTES,
+       readings=("callID wins", "extension wins", "rejected")),
     _r("KC-ID-005", "OBSERVE", "status given together with callID",
-       "whether status is read when only callID is given", NOTES,
+       "whether `status` is read when only `callID` is given", NOTES,
        readings=("status ignored", "status applied to the call")),
     _r("KC-EXT-001", "MUST", "extension matches the calling party",
-       "the number is either the calling party or the called party"),
+       q("where the number is either the calling party or the called party")),
     _r("KC-EXT-002", "MUST", "extension matches the called party",
-       "the number is either the calling party or the called party"),
+       q("where the number is either the calling party or the called party")),
     _r("KC-EXT-003", "MUST", "extension matches whole numbers only, never a prefix or part",
-       "Defines the phone number that is a participant of the call."),
+       q("Defines the phone number that is a participant of the call.")),
     _r("KC-EXT-004", "MUST", "More than one matching ongoing call is an error",
-       "If the API, for some reason, finds more than 1 record, it will respond with error."),
+       q("If the API, for some reason, finds more than 1 record, it will respond with error.")),
     _r("KC-EXT-005", "OBSERVE", "Several finished (last) or upcoming (next) calls on one number",
        "the last finished call / the next call ... finds more than 1 record, it will respond "
        "with error", readings=("error", "the most recent / the soonest call")),
     _r("KC-EXT-006", "MUST", "extension without status is an error",
-       "status ... Mandatory if the number parameter is specified"),
+       q("Mandatory if the number parameter is specified")),
     # --- status ---------------------------------------------------------------------------
     _r("KC-STATUS-001", "MUST", "status=ongoing finds the ongoing call, and only it",
-       "ongoing - the API will look for an ongoing call"),
+       q("ongoing - the API will look for an ongoing call, where the number is either the "
+         "calling party or the called party")),
     _r("KC-STATUS-002", "MUST", "status=next finds the call starting within the next minute",
-       "next - the API will look for the next call in the upcoming 1 minute time range after the "
-       "API request"),
+       q("next - the API will look for the next call in the upcoming 1 minute time range "
+         "after the API request")),
     _r("KC-STATUS-003", "MUST", "status=next ignores calls starting later than one minute",
-       "in the upcoming 1 minute time range after the API request"),
+       q("next - the API will look for the next call in the upcoming 1 minute time range "
+         "after the API request")),
     _r("KC-STATUS-004", "MUST", "status=last finds the last finished call, and only it",
-       "last - the API will look for the last finished call"),
-    _r("KC-STATUS-005", "MUST", "status=ongoing,next prefers ongoing and falls back to next",
-       "ongoing, next - ... an ongoing call ...; if no record was found, the API will look for "
-       "the next call"),
-    _r("KC-STATUS-006", "MUST", "status=last,ongoing prefers last and falls back to ongoing",
-       "last, ongoing - ... the last finished call ...; if no record was found, the API will look "
-       "for an ongoing call"),
+       q("last - the API will look for the last finished call")),
+    _r("KC-STATUS-005", "MUST",
+       "status=ongoing,next (in one of its spellings) prefers ongoing, falls back to next",
+       q("ongoing, next - the API will look for an ongoing call, where the number is either "
+         "the calling party or the called party; if no record was found, the API will look "
+         "for the next call")),
+    _r("KC-STATUS-006", "MUST",
+       "status=last,ongoing (in one of its spellings) prefers last, falls back to ongoing",
+       q("last, ongoing - the API will look for the last finished call, where the number is "
+         "either the calling party or the called party; if no record was found, the API will "
+         "look for an ongoing call")),
     _r("KC-STATUS-007", "MUST", "An unknown status value is an error",
-       "The following valid values and value combinations apply"),
+       q("The following valid values and value combinations apply:")),
     _r("KC-STATUS-008", "SHOULD", "An unlisted combination of status values is an error",
-       "The following valid values and value combinations apply"),
+       q("The following valid values and value combinations apply:")),
     _r("KC-STATUS-009", "OBSERVE", "Letter case of status and type values",
        "whether values are case-sensitive", NOTES,
        readings=("case-sensitive", "case-insensitive")),
-    _r("KC-STATUS-010", "OBSERVE", "Whitespace after the comma of a status list",
-       "ongoing, next (printed with a space) / whether whitespace after the comma is allowed",
-       NOTES, readings=("accepted", "rejected")),
+    _r("KC-STATUS-010", "OBSERVE", "Spelling of a status list: with or without a space",
+       "whether whitespace after the comma in `ongoing, next` is allowed", NOTES,
+       readings=("accepted", "rejected", "spaced only")),
     _r("KC-STATUS-011", "OBSERVE", "A call starting exactly one minute after the request",
        "in the upcoming 1 minute time range", readings=("inside the window", "outside")),
     _r("KC-STATUS-012", "MUST", "No matching call (after any fallback) is an error",
-       "Call cannot be found. (error sample)", NOTES),
+       q("Keeps the on-demand call.", "text such as \"Call cannot be found.\""),
+       PAGE_AND_NOTES),
+    _r("KC-STATUS-013", "OBSERVE", "status=next when no call is known yet",
+       "or what `next` does when no call has started yet", NOTES,
+       readings=("error", "pending keep")),
+    _r("KC-STATUS-014", "OBSERVE", "Empty parts of a status list (a trailing comma)",
+       "Comma separated values can be specified.", readings=("rejected", "empty parts dropped")),
     # --- type, unmark and the flags -------------------------------------------------------
     _r("KC-TYPE-001", "MUST", "KeepCall without type marks the call to be kept",
-       "Keeps the on-demand call."),
+       q("Keeps the on-demand call.", "A KeepCall without `type` sets `kept`"), CONTROL),
     _r("KC-TYPE-002", "MUST", "type=manualRecord starts recording of a controlled extension",
-       "manualRecord - start recording of a Controlled extension"),
+       q("manualRecord - start recording of a Controlled extension")),
     _r("KC-TYPE-003", "MUST", "type=do_not_delete sets the Protected flag",
-       "do_not_delete - set the Protected flag"),
+       q("do_not_delete - set the Protected flag")),
     _r("KC-TYPE-004", "SHOULD", "An unknown type is an error",
-       "the following other types of data can be modified: manualRecord, do_not_delete"),
+       q("Instead of marking an on-demand call for recording, the following other types of "
+         "data can be modified:")),
     _r("KC-TYPE-005", "OBSERVE", "type=manualRecord on a call with no controlled extension",
        "manualRecord - start recording of a Controlled extension",
        readings=("error", "recording started anyway")),
+    _r("KC-TYPE-006", "OBSERVE", "type=manualRecord on a call that is not in progress",
+       "manualRecord - start recording of a Controlled extension",
+       readings=("allowed", "refused")),
+    _r("KC-TYPE-007", "OBSERVE", "A change on an upcoming call: at once or when it starts",
+       "or what `next` does when no call has started yet", NOTES,
+       readings=("at once", "when the call starts")),
     _r("KC-UNMARK-001", "MUST", "unmark=1 without type takes the keep mark back",
-       "If unmark=1 is set, the system does quite the opposite of the normal operation"),
+       q("If unmark=1 is set, the system does quite the opposite of the normal opereation:")),
     _r("KC-UNMARK-002", "MUST", "unmark=1 with type=manualRecord stops recording",
-       "if type=manualRecord - stop recording of a Controlled extension"),
+       q("if type=manualRecord - stop recording of a Controlled extension")),
     _r("KC-UNMARK-003", "MUST", "unmark=1 with type=do_not_delete removes the Protected flag",
-       "if type=do_not_delete - remove the Protected flag"),
+       q("if type=do_not_delete - remove the Protected flag")),
     _r("KC-UNMARK-004", "OBSERVE", "unmark values other than 1, and marks already in place",
-       "If unmark=1 is set", readings=("ignored", "error", "success", "rejected")),
+       "If unmark=1 is set",
+       readings=("ignored", "error", "unmark", "normal", "rejected", "success")),
     _r("KC-FLAG-001", "MUST", "A request answered with an error changes no flag of any call",
-       "A request answered with an error changes no flag of any call.", CONTROL),
+       q("A request answered with an error changes no flag of any call."), CONTROL),
     _r("KC-FLAG-002", "MUST", "A success changes only the flag it names, on only the call it "
-       "identifies", "A request changes only the flag it names, and only on the call it "
-       "identifies.", CONTROL),
+       "identifies", q("A request changes only the flag it names, and only on the call it "
+                       "identifies."), CONTROL),
     # --- parameters in general ------------------------------------------------------------
     _r("KC-PARAM-001", "OBSERVE", "Unknown parameters", "Parameters (the page's table)",
        readings=("ignored", "rejected")),
     _r("KC-PARAM-002", "OBSERVE", "Duplicated parameters", "Parameters (the page's table)",
        readings=("first wins", "last wins", "rejected")),
     _r("KC-PARAM-003", "OBSERVE",
-       "Unusual values: empty ones, odd spellings of a callID or number",
-       "GET URLs should stay under about 4,000 characters", NOTES,
+       "Unusual values: empty ones, odd spellings of a callID or number, long URLs",
+       "The overview says GET URLs should stay under about 4,000 characters.", NOTES,
        readings=("empty value means absent", "empty value is a value", "exact identifiers",
-                 "normalized identifiers")),
+                 "normalized identifiers", "long URL refused", "exact values",
+                 "trimmed values")),
+    _r("KC-PARAM-004", "OBSERVE", "Letter case of parameter names",
+       "Parameters (the page's table)", readings=("case-sensitive", "case-insensitive")),
 )
 
 BY_ID: Final[dict[str, Requirement]] = {r.id: r for r in CATALOG}

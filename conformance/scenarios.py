@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from conformance.model import Call, Flags, Scenario
 from conformance.spec import CallState
 
-Party = Literal["caller", "called", "prefix"]  # where the case's number stands in the call
+# Where the case's number stands in the call; the decoys hold it as a prefix, a suffix or an
+# inner part of a longer number, which a whole-number match must not find (KC-EXT-003).
+Party = Literal["caller", "called", "prefix", "suffix", "inner"]
+DECOYS: Final[dict[str, Callable[[str], str]]] = {
+    "prefix": lambda number: number + "0",
+    "suffix": lambda number: "1" + number,
+    "inner": lambda number: "1" + number + "0",
+}
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,8 @@ def _s(*calls: tuple[CallState, int, Party]) -> tuple[CallShape, ...]:
 # The first call that is not a decoy is the one a case names by callID. Distractors come first
 # in each list, so that a target that takes "the first call it finds" shows itself.
 SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
-    "no-call": _s(("ongoing", 30, "prefix"), ("upcoming", 30, "prefix"),
-                  ("finished", 300, "prefix")),
+    "no-call": _s(("ongoing", 30, "prefix"), ("upcoming", 30, "suffix"),
+                  ("finished", 300, "inner"), ("ongoing", 40, "suffix")),
     "ongoing-caller": _s(("ongoing", 30, "caller")),
     "ongoing-called": _s(("ongoing", 30, "called")),
     "upcoming-caller": _s(("upcoming", 30, "caller")),
@@ -47,13 +55,21 @@ SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
     "ongoing-and-upcoming": _s(("upcoming", 30, "called"), ("ongoing", 30, "caller")),
     "finished-and-ongoing": _s(("ongoing", 30, "called"), ("finished", 300, "caller")),
     "all-states": _s(("ongoing", 20, "prefix"), ("upcoming", 20, "caller"),
-                     ("ongoing", 30, "called"), ("finished", 120, "caller")),
+                     ("ongoing", 30, "called"), ("finished", 120, "caller"),
+                     ("ongoing", 25, "suffix"), ("finished", 60, "inner")),
+}
+# Calls at the edges of a state or of the one-minute window (matrix part "edges").
+EDGE_SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
+    "finished-just-now": _s(("finished", 0, "caller")),
+    "upcoming-now": _s(("upcoming", 1, "called")),
+    "upcoming-59s": _s(("upcoming", 59, "caller")),
+    "upcoming-61s": _s(("upcoming", 61, "caller")),
 }
 # Scenarios for single observations, kept out of the matrix product.
 EXTRA_SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
     "upcoming-boundary": _s(("upcoming", 60, "caller")),
 }
-ALL_SCENARIOS: Final = {**SCENARIOS, **EXTRA_SCENARIOS}
+ALL_SCENARIOS: Final = {**SCENARIOS, **EDGE_SCENARIOS, **EXTRA_SCENARIOS}
 
 
 class Numbering:
@@ -86,13 +102,13 @@ def build(name: str, numbering: Numbering, flags: Flags = NO_FLAGS,
     shapes = ALL_SCENARIOS[name]
     calls = tuple(_call(shape, number, numbering, flags) for shape in shapes)
     named = next((c.call_id for c, s in zip(calls, shapes, strict=True)
-                  if s.party != "prefix"), None)
+                  if s.party not in DECOYS), None)
     return Scenario(name, calls, number, named or numbering.call_id(),
                     (number,) if controlled else ())
 
 
 def _call(shape: CallShape, number: str, numbering: Numbering, flags: Flags) -> Call:
     other = numbering.external()
-    party = number + "0" if shape.party == "prefix" else number
+    party = DECOYS[shape.party](number) if shape.party in DECOYS else number
     caller, called = (other, party) if shape.party == "called" else (party, other)
     return Call(numbering.call_id(), caller, called, shape.state, shape.offset_seconds, flags)

@@ -42,6 +42,7 @@ class Options:
     report_dir: str = "reports"
     quick: bool = False
     level: str = "must"
+    allow_untested: bool = False
     seed: int = 0
     examples: int = 100
     budget: float = 60.0
@@ -74,6 +75,8 @@ class Settings:
     token_required: bool | None = None
     reference_switches: tuple[str, ...] = ()
     reference_faults: tuple[str, ...] = field(default=())
+    # Gate on what was tested: a run with untested gating requirements may then be conformant.
+    allow_untested: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -102,7 +105,7 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
                     options.seed, options.examples, options.budget,
                     _transport(options, profile), max(1, options.breaker),
                     profile.token_required, options.reference_switches,
-                    options.reference_faults)
+                    options.reference_faults, options.allow_untested)
 
 
 def _profile(path: str | None) -> Profile:

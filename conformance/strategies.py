@@ -85,7 +85,7 @@ ODD_TYPE: Final = ("DO_NOT_DELETE", "manualrecord", "keepForever", "do_not_delet
 ODD_UNMARK: Final = ("0", "2", "true", "", " 1", "01")
 ODD_RESPONSE_TYPE: Final = ("xml", "Html", "JSON", "PDF", "", "TEXT ")
 ODD_ACTION: Final[tuple[str | None, ...]] = (None, "keepcall", "KEEPCALL", "KeepCalls",
-                                             "GetMarkers", "", "\u212aeepCall")
+                                             "NoSuchAction-4f2e", "", "\u212aeepCall")
 UNKNOWN_NAMES: Final = ("foo", "callid", "Extension", "STATUS", "responsetype", "keep")
 ODD_CREDENTIALS: Final = ((Credential.MISSING, Credential.VALID),
                           (Credential.INVALID, Credential.VALID),

@@ -7,6 +7,8 @@ ones and puts them in at the last moment, so nothing above this layer ever holds
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.client import Client, Exchange
@@ -19,6 +21,10 @@ from conformance.validators import validate_xml
 # Wrong but well-shaped values: a target must reject them, and they are no one's secret.
 INVALID_API_KEY = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 INVALID_TOKEN = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+
+# Tokens live an hour (envelope notes); one obtained by RequestToken is renewed well before that,
+# so a run longer than an hour against a remote target keeps authenticating.
+TOKEN_RENEW_SECONDS = 50 * 60
 
 PLACEHOLDERS = {"api_key": "$KEEPCALL_API_KEY", "open_api_key": "$KEEPCALL_OPEN_API_KEY",
                 "token": "$KEEPCALL_TOKEN", "password": "$KEEPCALL_PASSWORD"}
@@ -41,11 +47,15 @@ class Credentials:
 
 
 class Target:
-    """One endpoint under test. ``control`` is None for targets without a control URL."""
+    """One endpoint under test. ``control`` is None for targets without a control URL.
+
+    ``clock`` (seconds, monotonic) dates the tokens obtained here; tests pass a fake one.
+    """
 
     def __init__(self, url: str, credentials: Credentials, client: Client,
                  control: Control | None = None, token_required: bool | None = None,
-                 static_calls: tuple[Call, ...] = ()) -> None:
+                 static_calls: tuple[Call, ...] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.credentials = credentials
         self.client = client
@@ -55,6 +65,12 @@ class Target:
         self.token_required = (bool(credentials.token) or has_login if token_required is None
                                else token_required)
         self._token: str | None = credentials.token
+        self._clock = clock
+        # What a probe found the target takes (conformance/dialect.py); until then the page's
+        # plain reading: POST parameters in a form body, either status-list spelling open.
+        self.post_encoding = "form"
+        self.status_spelling: str | None = None
+        self._token_obtained: float | None = None  # None: given by the user, or none yet
 
     # --- tokens ---------------------------------------------------------------------------
     @property
@@ -62,15 +78,27 @@ class Target:
         return bool(self.credentials.username and self.credentials.password)
 
     def token(self) -> str | None:
-        """The session token: the one given, or one obtained by RequestToken and cached."""
-        if self._token is None and self.can_request_tokens:
-            self._token = self.request_token()[1]
+        """The session token: the one given, or one obtained by RequestToken, cached and
+        renewed before its hour is up (a given token cannot be renewed: it is used as is)."""
+        if self.can_request_tokens and (self._token is None or self._token_is_old()):
+            self._renew_token()
         return self._token
+
+    def _token_is_old(self) -> bool:
+        obtained = self._token_obtained
+        return obtained is not None and self._clock() - obtained >= TOKEN_RENEW_SECONDS
+
+    def _renew_token(self) -> None:
+        """RequestToken again; if it fails, an old token (still minutes to live) is kept and
+        the next case tries again."""
+        token = self.request_token()[1]
+        if token:
+            self._token, self._token_obtained = token, self._clock()
 
     def forget_token(self) -> None:
         """After the target's clock moved, a cached token may have expired."""
         if self.can_request_tokens:
-            self._token = None
+            self._token, self._token_obtained = None, None
 
     def request_token(self, password: str | None = None) -> tuple[Exchange, str | None]:
         """RequestToken with HTTP Basic; a token the target returns is redacted from then on."""
@@ -109,5 +137,6 @@ class Target:
 
     def send(self, request: KeepCallRequest, credentials: list[tuple[str, str]]) -> Exchange:
         params = [*credentials, *request.params]
-        in_body = request.method == "POST" and not request.post_in_query
+        in_query = request.post_in_query or self.post_encoding == "query"
+        in_body = request.method == "POST" and not in_query
         return self.client.send(request.method, self.url, params, in_body=in_body)

@@ -4,6 +4,11 @@ A target's body is untrusted: the XML parser never loads a DTD, never resolves a
 touches the network, so entity bombs and external entities cost nothing and fetch nothing. The
 checks only judge the format; whether a request should have succeeded is the oracle's business.
 Every finding names the requirement it breaks (conformance/requirements.py).
+
+Specificity first: a check fails a body only for what a sentence of the page or the notes forbids.
+Where they leave a choice open (a DOCTYPE, the shape of an HTML or TEXT answer, an error without a
+type, a charset in an undocumented header), the reading seen is returned as an observation: a
+``Finding`` on an OBSERVE requirement whose message is the reading.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import lxml.html
 import xmlschema
 from lxml import etree
 from lxml.html import defs as html_defs
 
-from conformance.spec import SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
+from conformance.spec import ACTION, SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
 
 XML_WELL_FORMED: Final = "KC-XML-001"
 XML_SCHEMA: Final = "KC-XML-002"
@@ -31,6 +36,20 @@ XML_TYPE: Final = "KC-XML-003"
 XML_ERROR: Final = "KC-XML-005"
 HTML_FORMAT: Final = "KC-RT-003"
 TEXT_FORMAT: Final = "KC-RT-004"
+# OBSERVE requirements, and the readings this module reports on them.
+CONTENT_TYPE_SEEN: Final = "KC-RT-007"
+SHAPE_SEEN: Final = "KC-RT-011"
+ENVELOPE_SEEN: Final = "KC-XML-006"
+DOCTYPE_SEEN: Final = "KC-XML-007"
+ERROR_WITHOUT_TYPE: Final = "error without type"
+NO_DOCTYPE: Final = "none"
+DOCTYPE_DECLARED: Final = "DOCTYPE declared"
+HTML_DOCUMENT: Final = "document"
+XHTML: Final = "XHTML"
+HTML_FRAGMENT: Final = "fragment"
+EMPTY_TEXT: Final = "empty TEXT"
+JSON_TEXT: Final = "JSON-like TEXT"
+PLAIN_TEXT: Final = "plain TEXT"
 
 SCHEMA_NAME: Final = "keepcall-response.xsd"
 EVIDENCE_CHARS: Final = 200
@@ -41,7 +60,10 @@ Format = Literal["XML", "HTML", "TEXT", "JSON", "EMPTY"]
 
 @dataclass(frozen=True)
 class Finding:
-    """One broken requirement, with a short message quoting at most ~200 chars of evidence."""
+    """One broken requirement, with a short message quoting at most ~200 chars of evidence.
+
+    On an OBSERVE requirement it is an observation instead, and the message is the reading seen.
+    """
 
     requirement: str
     message: str
@@ -49,7 +71,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class XmlVerdict:
-    """What an XML body says (code, type, error message, token, payload) and what is wrong."""
+    """What an XML body says (code, type, error message, token, payload), what is wrong with it
+    (``findings``) and which open readings it took (``observations``)."""
 
     root: etree._Element | None = field(repr=False, compare=False)
     code: str | None
@@ -58,6 +81,18 @@ class XmlVerdict:
     token: str | None
     payload: tuple[str, ...]
     findings: tuple[Finding, ...]
+    observations: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+class FormatVerdict(NamedTuple):
+    """An HTML or TEXT body's findings and observations; unpacks as ``findings, observations``."""
+
+    findings: tuple[Finding, ...]
+    observations: tuple[Finding, ...]
 
     @property
     def ok(self) -> bool:
@@ -139,6 +174,23 @@ def is_utf8(label: str) -> bool:
     return _codec(label) == "utf-8"
 
 
+# --- codes ----------------------------------------------------------------------------------
+
+# xs:integer's lexical space once whitespace is collapsed: an optional sign, then ASCII digits.
+# int() alone would also take "1_0", other scripts' digits and non-XML whitespace.
+_XS_INTEGER = re.compile(r"[ \t\r\n]*([+-]?[0-9]+)[ \t\r\n]*")
+
+
+def code_is_zero(code: str | None) -> bool | None:
+    """Whether a Response/@code is zero: "0", "+0", "-0", "00" and " 0 " all are.
+
+    None when the code is missing or no xs:integer, so that nobody reads a success or an error
+    into a code that says neither. The one parser of codes: every caller asks it.
+    """
+    match = None if code is None else _XS_INTEGER.fullmatch(code)
+    return None if match is None else int(match.group(1)) == int(SUCCESS_CODE)
+
+
 # --- XML ------------------------------------------------------------------------------------
 
 _XML_DECL = re.compile(rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
@@ -146,6 +198,7 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 
 
 def _encoding_findings(body: bytes) -> list[Finding]:
+    """The body's bytes and its XML declaration decide the encoding; the header does not."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -158,40 +211,75 @@ def _encoding_findings(body: bytes) -> list[Finding]:
     return []
 
 
-def _doctype_findings(root: etree._Element | None, body: bytes) -> list[Finding]:
-    if root is not None:
-        info = root.getroottree().docinfo
-        present = bool(info.doctype) or info.internalDTD is not None
-    else:
-        present = _DOCTYPE.search(body[:4096]) is not None
-    if not present:
+def _charset_observations(content_type: str | None) -> list[Finding]:
+    """A header charset other than UTF-8 is seen, not judged: the docs say nothing of headers."""
+    charset = charset_of(content_type)
+    if charset is None or is_utf8(charset):
         return []
-    return [Finding(XML_WELL_FORMED, "document carries a DOCTYPE (no DTD allowed)")]
+    return [Finding(CONTENT_TYPE_SEEN, content_type_observation(content_type))]
+
+
+def _entity_findings(root: etree._Element) -> list[Finding]:
+    """An entity reference the parser left unexpanded: what it stands for cannot be read.
+
+    The parser expands none in content (no DTD is loaded, nothing is fetched), so a document that
+    needs one expanded cannot be judged; guessing its text would be worse than saying so.
+    """
+    entity = next(root.iter(etree.Entity), None)
+    if entity is None:
+        return []
+    return [Finding(XML_WELL_FORMED,
+                    f"entity reference {quote(str(entity.text))} left unexpanded "
+                    "(the suite expands no entity)")]
+
+
+def _doctype_observation(root: etree._Element | None, body: bytes) -> list[Finding]:
+    """KC-XML-007: a DOCTYPE is well-formed XML, so it is reported, never loaded nor failed.
+
+    Without a tree (the body did not parse) only a declared DOCTYPE is worth reporting.
+    """
+    if root is None:
+        seen = _DOCTYPE.search(body[:4096]) is not None
+        return [Finding(DOCTYPE_SEEN, DOCTYPE_DECLARED)] if seen else []
+    info = root.getroottree().docinfo
+    declared = bool(info.doctype) or info.internalDTD is not None
+    return [Finding(DOCTYPE_SEEN, DOCTYPE_DECLARED if declared else NO_DOCTYPE)]
 
 
 def parse_xml(body: bytes) -> tuple[etree._Element | None, list[Finding]]:
-    """Parse untrusted XML safely: no DTD, no entity expansion, no network, no huge trees."""
+    """Parse untrusted XML safely: no DTD, no entity expansion, no network, no huge trees.
+
+    A DOCTYPE alone is no finding; a document that cannot be read without expanding an entity is.
+    """
     if not body.strip():
         return None, [Finding(XML_WELL_FORMED, "empty body")]
     findings = _encoding_findings(body)
+    what = "not well-formed"
+    if _DOCTYPE.search(body[:4096]):
+        what = "not parsed (DOCTYPE present; the suite expands no entity)"
     try:
-        root: etree._Element | None = etree.fromstring(body, _parser())
+        root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
-        root = None
-        findings.append(Finding(XML_WELL_FORMED, f"not well-formed: {quote(str(exc))}"))
+        return None, [*findings, Finding(XML_WELL_FORMED, f"{what}: {quote(str(exc))}")]
     except ValueError as exc:  # e.g. lxml refusing a body it cannot handle at all
-        root = None
-        findings.append(Finding(XML_WELL_FORMED, f"not parseable: {quote(str(exc))}"))
-    return root, findings + _doctype_findings(root, body)
+        return None, [*findings, Finding(XML_WELL_FORMED, f"not parseable: {quote(str(exc))}")]
+    return root, findings + _entity_findings(root)
 
 
 def _schema_findings(root: etree._Element) -> list[Finding]:
+    """The XSD, plus what XSD 1.0 cannot say: the root, and exactly one Response child.
+
+    The schema lets VerbaApi hold any elements in any order (payload before or after Response),
+    so the count of Response children is checked here.
+    """
     findings: list[Finding] = []
     if root.tag != XML_ROOT:
         root_name = quote(str(root.tag))
         findings.append(Finding(XML_SCHEMA, f"root element is {root_name}, not {XML_ROOT}"))
-    elif len(root.findall(XML_RESPONSE)) > 1:
-        findings.append(Finding(XML_SCHEMA, f"more than one {XML_RESPONSE} element"))
+    elif (count := len(root.findall(XML_RESPONSE))) != 1:
+        findings.append(Finding(
+            XML_SCHEMA, f"{XML_ROOT} has {count} {XML_RESPONSE} children, not exactly one"
+        ))
     schema = lxml_schema()
     try:
         valid = schema.validate(root)
@@ -225,8 +313,8 @@ def _children(element: etree._Element) -> list[etree._Element]:
     return [child for child in element if isinstance(child.tag, str)]
 
 
-def _token(response: etree._Element, after: list[etree._Element]) -> str | None:
-    """The token wherever a sample put it: an attribute, or an element inside or after Response.
+def _token(response: etree._Element, siblings: list[etree._Element]) -> str | None:
+    """The token wherever a sample put it: an attribute, or an element inside or beside Response.
 
     Names are matched without regard to case: the docs show ``token`` and ``Token``.
     """
@@ -234,70 +322,99 @@ def _token(response: etree._Element, after: list[etree._Element]) -> str | None:
     token = next((v for k, v in response.attrib.items() if str(k).lower() == wanted), None)
     if token is not None:
         return str(token).strip()
-    candidates = [*_children(response), *after]
+    candidates = [*_children(response), *siblings]
     element = next((e for e in candidates if str(e.tag).lower() == wanted), None)
     text = _text(element)
     return text.strip() if text is not None else None
 
 
-def _is_zero(code: str | None) -> bool | None:
-    """Whether an xs:integer code is zero; None when there is no usable code."""
-    try:
-        return None if code is None else int(code.strip()) == int(SUCCESS_CODE)
-    except ValueError:
-        return None
+def _payload(root: etree._Element, response: etree._Element) -> tuple[str, ...]:
+    """Element names in document order: before Response, inside it, after it (no ErrorMessage)."""
+    names: list[str] = []
+    for child in _children(root):
+        inner = _children(child) if child is response else [child]
+        names += [str(e.tag) for e in inner if e.tag != XML_ERROR_MESSAGE]
+    return tuple(names)
 
 
-def _envelope_findings(
-    response: etree._Element, expected_type: str, error_message: str | None
-) -> list[Finding]:
-    findings: list[Finding] = []
+def _type_readings(
+    response: etree._Element, expected_type: str | None
+) -> tuple[list[Finding], list[Finding]]:
+    """KC-XML-003 findings and KC-XML-006 observations on Response/@type.
+
+    With no expected type (the request named no known action) any type or none is right. A
+    type that is present must be the action's name exactly. A missing type fails a success, or
+    a code that says neither; on an error it is only observed: an error may come before any
+    action is known (authentication, a bad action), when there is no action name to give.
+    """
     actual = response.get("type")
-    if actual != expected_type:
-        shown = "missing" if actual is None else quote(actual)
-        findings.append(Finding(XML_TYPE, f"Response/@type is {shown}, expected {expected_type}"))
-    if _is_zero(response.get("code")) is False and not (error_message or "").strip():
-        findings.append(Finding(
-            XML_ERROR, f"code {quote(response.get('code') or '')} without a non-empty ErrorMessage"
-        ))
-    return findings
+    error = code_is_zero(response.get("code")) is False
+    if actual is None and error:
+        return [], [Finding(ENVELOPE_SEEN, ERROR_WITHOUT_TYPE)]
+    if expected_type is None or actual == expected_type:
+        return [], []
+    shown = "missing" if actual is None else quote(actual)
+    return [Finding(XML_TYPE, f"Response/@type is {shown}, expected {expected_type}")], []
+
+
+def _error_findings(response: etree._Element, error_message: str | None) -> list[Finding]:
+    """An error (non-zero code) explains itself in a non-empty ErrorMessage inside Response."""
+    code = response.get("code")
+    if code_is_zero(code) is not False or (error_message or "").strip():
+        return []
+    return [Finding(XML_ERROR, f"code {quote(code or '')} without a non-empty ErrorMessage")]
 
 
 def validate_xml(
-    body: bytes, content_type: str | None, expected_type: str = "KeepCall"
+    body: bytes, content_type: str | None, expected_type: str | None = ACTION
 ) -> XmlVerdict:
-    """Judge an XML body: UTF-8 and well-formed, schema-valid, the right type, errors explained."""
-    findings: list[Finding] = []
-    charset = charset_of(content_type)
-    if charset is not None and not is_utf8(charset):
-        findings.append(Finding(XML_WELL_FORMED, f"Content-Type charset is {quote(charset)}"))
-    root, parse_findings = parse_xml(body)
-    findings += parse_findings
+    """Judge an XML body: UTF-8 and well-formed, schema-valid, the right type, errors explained.
+
+    ``expected_type`` is the action the request named; None when it named none or an unknown
+    one. The Content-Type header is only observed: the body's bytes and its XML declaration
+    decide the encoding, since the docs say nothing about headers.
+    """
+    observations = _charset_observations(content_type)
+    root, findings = parse_xml(body)
+    observations += _doctype_observation(root, body)
     if root is None:
-        return XmlVerdict(None, None, None, None, None, (), tuple(findings))
+        return XmlVerdict(None, None, None, None, None, (), tuple(findings), tuple(observations))
     findings += _schema_findings(root)
     response = root.find(XML_RESPONSE) if root.tag == XML_ROOT else None
     if response is None:
-        return XmlVerdict(root, None, None, None, None, (), tuple(findings))
-    after = _children(root)[1:]
+        return XmlVerdict(root, None, None, None, None, (), tuple(findings), tuple(observations))
     error_message = _text(response.find(XML_ERROR_MESSAGE))
-    findings += _envelope_findings(response, expected_type, error_message)
-    payload = tuple(
-        str(e.tag) for e in _children(response) + after if e.tag != XML_ERROR_MESSAGE
-    )
+    type_findings, type_observations = _type_readings(response, expected_type)
+    findings += type_findings + _error_findings(response, error_message)
+    siblings = [e for e in _children(root) if e is not response]
     return XmlVerdict(
         root, response.get("code"), response.get("type"), error_message,
-        _token(response, after), payload, tuple(findings),
+        _token(response, siblings), _payload(root, response), tuple(findings),
+        tuple(observations + type_observations),
     )
 
 
 # --- HTML and TEXT --------------------------------------------------------------------------
 
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
-_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)")
+# A complete tag (start, end or self-closing): "a<b" in a sentence is no element.
+_ELEMENT = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]*)?/?>")
 _ENVELOPE = re.compile(r"<\s*VerbaApi\b", re.I)
 _FORBIDDEN_IN_TEXT = re.compile(r"<\s*(?:VerbaApi|html|body)\b", re.I)
+_MARKUP_START = re.compile(r"<[A-Za-z!?/]")
+_XML_DECL_TEXT = re.compile(r"\A<\?xml\b[^>]*\?>")
+_HTML_DOCUMENT = re.compile(r"<!doctype\s+html|<\s*(?:html|body)\b", re.I)
+_XHTML_NAMESPACE = re.compile(r"""xmlns\s*=\s*["']http://www\.w3\.org/1999/xhtml["']""")
 HTML_TAGS: Final = frozenset(html_defs.tags)
+
+
+def _has_html_element(text: str) -> bool:
+    return any(m.group(1).lower() in HTML_TAGS for m in _ELEMENT.finditer(text))
+
+
+def _lstrip(text: str) -> str:
+    """Leading whitespace and byte order marks off: neither is content."""
+    return text.lstrip().lstrip("\ufeff").lstrip()
 
 
 def _decode(body: bytes, charset: str, requirement: str) -> tuple[str | None, list[Finding]]:
@@ -312,51 +429,106 @@ def _decode(body: bytes, charset: str, requirement: str) -> tuple[str | None, li
 
 
 def _html_charset(body: bytes, content_type: str | None) -> str:
-    """Header first, then a <meta> in the first 1024 bytes, then UTF-8 (HTML's own order)."""
+    """Header, then a <meta> in the first 1024 bytes, then XHTML's XML declaration, then UTF-8.
+
+    HTML's own order, with the declaration an XHTML answer carries before the default: a charset
+    the body names is a better guess than one it does not.
+    """
     declared = charset_of(content_type)
     if declared:
         return declared
     meta = _META_CHARSET.search(body[:1024])
-    return meta.group(1).decode("ascii") if meta else "utf-8"
+    if meta:
+        return meta.group(1).decode("ascii")
+    xml = _XML_DECL.match(body)
+    return xml.group(1).decode("ascii", "replace") if xml else "utf-8"
 
 
-def _html_structure(text: str) -> list[Finding]:
-    stripped = text.lstrip()
-    has_html_tag = any(m.group(1).lower() in HTML_TAGS for m in _TAG.finditer(text))
-    if _ENVELOPE.search(text) or (stripped.startswith("<?xml") and not has_html_tag):
-        return [Finding(HTML_FORMAT, f"asked for HTML, got the XML envelope: {quote(stripped)}")]
-    if not has_html_tag:
-        what = "plain text" if "<" not in text else "markup without any HTML element"
-        return [Finding(HTML_FORMAT, f"asked for HTML, got {what}: {quote(stripped)}")]
-    try:
-        lxml.html.document_fromstring(text)
+def _html_shape(text: str) -> str:
+    """KC-RT-011: XHTML (XML declaration or namespace), a document, or a fragment."""
+    if text.startswith("<?xml") or _XHTML_NAMESPACE.search(text[:4096]):
+        return XHTML
+    return HTML_DOCUMENT if _HTML_DOCUMENT.search(text[:4096]) else HTML_FRAGMENT
+
+
+def _html_structure(text: str) -> FormatVerdict:
+    """Any HTML a browser displays as such: a document, XHTML, or text with HTML elements.
+
+    Not the XML envelope, not text or markup without a single HTML element.
+    """
+    stripped = _lstrip(text)
+    has_html = _has_html_element(stripped)
+    if _ENVELOPE.search(text):
+        return _fail(HTML_FORMAT, f"asked for HTML, got the XML envelope: {quote(stripped)}")
+    if not has_html:
+        what = "markup without any HTML element" if _ELEMENT.search(stripped) else "plain text"
+        what = "XML without any HTML element" if stripped.startswith("<?xml") else what
+        return _fail(HTML_FORMAT, f"asked for HTML, got {what}: {quote(stripped)}")
+    try:  # lxml.html refuses a str that still declares its encoding
+        lxml.html.document_fromstring(_XML_DECL_TEXT.sub("", stripped, count=1))
     except (etree.ParserError, ValueError) as exc:
-        return [Finding(HTML_FORMAT, f"HTML does not parse: {quote(str(exc))}")]
-    return []
+        return _fail(HTML_FORMAT, f"HTML does not parse: {quote(str(exc))}")
+    return FormatVerdict((), (Finding(SHAPE_SEEN, _html_shape(stripped)),))
+
+
+def _fail(requirement: str, message: str) -> FormatVerdict:
+    return FormatVerdict((Finding(requirement, message),), ())
+
+
+def _html_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
+    if not body.strip():
+        return _fail(HTML_FORMAT, "asked for HTML, got an empty body")
+    text, findings = _decode(body, _html_charset(body, content_type), HTML_FORMAT)
+    if text is None:
+        return FormatVerdict(tuple(findings), ())
+    return _html_structure(text)
+
+
+def _text_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
+    """Text in its declared charset (UTF-8 by default), empty or JSON-like included.
+
+    Nothing documents how TEXT tells success from failure, so an empty body or JSON is a shape
+    to observe. Markup is refused: the envelope, an HTML document, a body that starts with a tag.
+    """
+    if not body.strip():
+        return FormatVerdict((), (Finding(SHAPE_SEEN, EMPTY_TEXT),))
+    text, findings = _decode(body, charset_of(content_type) or "utf-8", TEXT_FORMAT)
+    if text is None:
+        return FormatVerdict(tuple(findings), ())
+    stripped = _lstrip(text)
+    if not stripped:
+        return FormatVerdict((), (Finding(SHAPE_SEEN, EMPTY_TEXT),))
+    if _looks_like_json(stripped):
+        return FormatVerdict((), (Finding(SHAPE_SEEN, JSON_TEXT),))
+    if _MARKUP_START.match(stripped) or _FORBIDDEN_IN_TEXT.search(text):
+        got = sniff_format(body)
+        return _fail(TEXT_FORMAT, f"asked for TEXT, got {got}: {quote(stripped)}")
+    return FormatVerdict((), (Finding(SHAPE_SEEN, PLAIN_TEXT),))
+
+
+_FORMAT_CHECKS: Final = {"HTML": _html_verdict, "TEXT": _text_verdict}
+
+
+def validate_format(fmt: str, body: bytes, content_type: str | None) -> FormatVerdict:
+    """Judge a body as ``fmt`` ("HTML" or "TEXT"): ``(findings, observations)``.
+
+    A caller whose expectation allows several formats tests the body against each of them,
+    rather than trusting a sniffed guess. XML has validate_xml (it needs the expected type).
+    """
+    check = _FORMAT_CHECKS.get(fmt)
+    if check is None:
+        raise ValueError(f"validate_format judges HTML or TEXT, not {fmt!r}")
+    return check(body, content_type)
 
 
 def validate_html(body: bytes, content_type: str | None) -> tuple[Finding, ...]:
-    """An HTML document in its declared charset, and not the XML envelope nor plain text."""
-    if not body.strip():
-        return (Finding(HTML_FORMAT, "asked for HTML, got an empty body"),)
-    text, findings = _decode(body, _html_charset(body, content_type), HTML_FORMAT)
-    if text is None:
-        return tuple(findings)
-    return tuple(_html_structure(text))
+    """The findings of validate_format("HTML", ...), for callers that want no observations."""
+    return _html_verdict(body, content_type).findings
 
 
 def validate_text(body: bytes, content_type: str | None) -> tuple[Finding, ...]:
-    """Plain text in its declared charset (UTF-8 by default) with no markup."""
-    if not body.strip():
-        return (Finding(TEXT_FORMAT, "asked for TEXT, got an empty body"),)
-    text, findings = _decode(body, charset_of(content_type) or "utf-8", TEXT_FORMAT)
-    if text is None:
-        return tuple(findings)
-    stripped = text.lstrip().lstrip("\ufeff")
-    if stripped.startswith("<") or _FORBIDDEN_IN_TEXT.search(text):
-        got = sniff_format(body)
-        return (Finding(TEXT_FORMAT, f"asked for TEXT, got {got}: {quote(stripped)}"),)
-    return ()
+    """The findings of validate_format("TEXT", ...), for callers that want no observations."""
+    return _text_verdict(body, content_type).findings
 
 
 # --- sniffing and observations --------------------------------------------------------------
@@ -372,21 +544,24 @@ def _looks_like_json(text: str) -> bool:
 
 
 def sniff_format(body: bytes) -> Format:
-    """A best guess at what a body is, for evidence such as "asked for TEXT, got XML"."""
-    text = body.decode("utf-8", "replace").lstrip().lstrip("\ufeff").lstrip()
+    """A best guess at what a body is, for evidence such as "asked for TEXT, got XML".
+
+    Evidence only: whether a body is acceptable is validate_format's and validate_xml's call.
+    Text with an HTML element in it ("Call kept.<br/>") is an HTML fragment.
+    """
+    text = _lstrip(body.decode("utf-8", "replace"))
     if not text:
         return "EMPTY"
     if _looks_like_json(text):
         return "JSON"
     if _ENVELOPE.search(text):
         return "XML"
-    lowered = text[:1024].lower()
-    if lowered.startswith("<!doctype html") or re.search(r"<\s*(html|body)\b", lowered):
+    if _HTML_DOCUMENT.search(text[:1024]):
         return "HTML"
+    has_html = _has_html_element(text[:4096])
     if text.startswith("<"):
-        has_html = any(m.group(1).lower() in HTML_TAGS for m in _TAG.finditer(text[:4096]))
         return "HTML" if has_html and not text.startswith("<?xml") else "XML"
-    return "TEXT"
+    return "HTML" if has_html else "TEXT"
 
 
 def content_type_observation(content_type: str | None) -> str:

@@ -90,6 +90,10 @@ class Api:
         assert self._token, "RequestToken returned no token"
         return self._token
 
+    def forget_token(self) -> None:
+        """Drop the cached token (after moving the clock past its hour)."""
+        self._token = None
+
     def keepcall(self, params: Params = (), method: str = "GET", *, auth: bool = True,
                  raw_query: bytes | None = None, **kwargs: Any) -> Answer:
         """KeepCall with action, apiKey and token first, then ``params`` (as a form for POST)."""
@@ -147,21 +151,30 @@ def observe(api: Api, answer: Answer, calls: list[dict[str, Any]]) -> Observatio
 
 
 def on_calls(states: list[tuple[str, int]], params: Params, role: str = "caller",
-             flags: dict[str, bool] | None = None, controlled: bool = True,
-             **send: Any) -> Probe:
-    """Calls sharing one number (in ``role``), then KeepCall with EXT / ID / PREFIX / GUID
-    filled in."""
+             flags: dict[str, bool] | None = None, controlled: bool = True, *,
+             wait_before: float = 0, wait_after: float = 0, **send: Any) -> Probe:
+    """Calls sharing one number (in ``role``), then KeepCall with EXT / ID / PREFIX / SUFFIX /
+    INNER / GUID / ID_UPPER filled in. ``wait_before`` / ``wait_after`` move the server's clock
+    between provisioning and the request / between the request and reading the flags."""
     def probe(api: Api) -> Observation:
         extension = number()
         calls = [new_call(s, o, **{role: extension}, **(flags or {})) for s, o in states]
         api.provision(*calls, controlled=[extension] if controlled else [])
+        _wait(api, wait_before)
         values = {"EXT": extension, "ID": calls[0]["callID"] if calls else "",
-                  "PREFIX": extension[:-1], "GUID": str(uuid.uuid4()),
+                  "PREFIX": extension[:-1], "SUFFIX": extension[1:], "INNER": extension[1:-1],
+                  "GUID": str(uuid.uuid4()),
                   "ID_UPPER": calls[0]["callID"].upper() if calls else ""}
         pairs = params.items() if isinstance(params, Mapping) else params
         answer = api.keepcall([(k, values.get(v, v)) for k, v in pairs], **send)
+        _wait(api, wait_after)
         return observe(api, answer, calls)
     return probe
+
+
+def _wait(api: Api, seconds: float) -> None:
+    if seconds:
+        api.advance(seconds)
 
 
 def raw(pairs: Callable[[Api, str], list[tuple[str, str]]]) -> Probe:
@@ -172,6 +185,19 @@ def raw(pairs: Callable[[Api, str], list[tuple[str, str]]]) -> Probe:
         return observe(api, api.send(pairs(api, call["callID"])), [call])
     return probe
 
+
+def aged_token(seconds: int) -> Probe:
+    """A fresh token used after ``seconds`` on the server's clock."""
+    def probe(api: Api) -> Observation:
+        call = new_call("ongoing", 10)
+        api.provision(call)
+        token = str(api.request_token().response.get("token"))
+        api.advance(seconds)
+        api.forget_token()  # the cached one may be as old: later probes get a fresh one
+        pairs = [("action", "KeepCall"), ("apiKey", api.server.api_key), ("token", token),
+                 ("callID", call["callID"])]
+        return observe(api, api.send(pairs), [call])
+    return probe
 
 
 CLEAR = {"kept": False, "protected": False, "recording": False}

@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 import pytest
 from conftest import Run, clean_env, run_cli
 
-from conformance.cli import main
+from conformance.cli import _exit_code, main
 from conformance.reference import ReferenceServer
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
@@ -55,6 +55,18 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.Captur
     assert code == 2, err
     assert len(lines) == 1 and all(w in lines[0] for w in words), err
     assert not (tmp_path / "r" / "results.json").exists()
+
+
+# (pytest's exit code, the verdict results.json gave, the tool's exit code)
+EXIT_MAPPING = ((0, "conformant", 0), (1, "not-conformant", 1), (3, "inconclusive", 3),
+                (4, "partial", 4), (4, None, 2), (2, None, 3), (5, None, 3))
+
+
+@pytest.mark.parametrize(("code", "verdict", "expected"), EXIT_MAPPING)
+def test_a_partial_verdict_is_told_from_pytests_usage_error(code: int, verdict: str | None,
+                                                            expected: int) -> None:
+    """pytest's USAGE_ERROR is 4 too: only a run whose verdict is partial exits 4."""
+    assert _exit_code(code, verdict) == expected
 
 
 def test_the_script_exits_2_on_a_usage_error(tmp_path: Path) -> None:
@@ -141,3 +153,39 @@ def test_secrets_never_reach_a_file_or_the_output(tmp_path: Path) -> None:
              if secret in text}
     assert leaks == set()
     assert json.loads(texts["results.json"])["target"]["embedded"] is False
+
+
+@pytest.fixture(scope="module")
+def uncontrolled_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """The embedded reference server run as a remote target without --control-url, with and
+    without --allow-untested: everything but the control protocol is given."""
+    base = tmp_path_factory.mktemp("uncontrolled")
+    with ReferenceServer() as server:
+        args = ("--quick", "--seed", "1", "--target", server.api_url, "--api-key",
+                server.api_key, "--open-api-key", server.open_api_key, "--username",
+                server.username, "--password", server.password)
+        return {name: run_cli(*args, *extra, report_dir=base / name)
+                for name, extra in (("partial", ()), ("allowed", ("--allow-untested",)))}
+
+
+def test_a_run_without_control_is_partial(uncontrolled_runs: dict[str, Run]) -> None:
+    """Flags and fresh calls need the control protocol: those MUSTs are not tested, so the
+    run cannot certify (exit 4), and says which requirements it lacks."""
+    run = uncontrolled_runs["partial"]
+    assert run.code == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    summary = run.results["summary"]
+    assert summary["verdict"] == "partial" and summary["exit_code"] == 4
+    assert summary["failed_requirements"] == [] and "KC-FLAG-002" in summary["untested_gating"]
+    assert "VERDICT: PARTIAL" in run.stdout
+    assert all(r in run.stdout for r in summary["untested_gating"])
+    assert "KeepCall compliance: PARTIAL" in (run.report_dir / "report.html").read_text()
+
+
+def test_allow_untested_gates_on_what_was_tested(uncontrolled_runs: dict[str, Run]) -> None:
+    run = uncontrolled_runs["allowed"]
+    assert run.code == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    summary = run.results["summary"]
+    assert summary["verdict"] == "conformant" and summary["allow_untested"] is True
+    assert summary["untested_gating"] == uncontrolled_runs["partial"].results["summary"][
+        "untested_gating"]
+    assert "VERDICT: CONFORMANT" in run.stdout

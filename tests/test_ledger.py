@@ -6,8 +6,17 @@ import pytest
 
 from conformance.checks import Check, Verdict
 from conformance.ledger import MAX_EVIDENCE, Ledger
+from conformance.requirements import gating
 
 MUST, SHOULD, OBSERVE = "KC-ID-001", "KC-TYPE-004", "KC-PARAM-001"
+OTHER_MUST = "KC-AUTH-008"
+
+
+def all_gating_passed(*skip: str) -> Ledger:
+    """A ledger where every MUST and SHOULD requirement passed, except ``skip`` (untouched)."""
+    ledger = Ledger()
+    ledger.record("all", [Check(r, "pass") for r in sorted(gating("should")) if r not in skip])
+    return ledger
 
 # (requirement, verdicts recorded in successive cases, the requirement's verdict)
 RULES: tuple[tuple[str, tuple[Verdict, ...], str], ...] = (
@@ -53,8 +62,7 @@ GATING = (
 
 @pytest.mark.parametrize(("failed", "level", "verdict"), GATING)
 def test_run_verdict_by_level(failed: str | None, level: str, verdict: str) -> None:
-    ledger = Ledger()
-    ledger.record("ok", [Check(MUST, "pass")])
+    ledger = all_gating_passed()
     if failed:
         ledger.record("bad", [Check(failed, "fail", "why")])
     assert ledger.verdict(level) == verdict  # type: ignore[arg-type]
@@ -73,6 +81,56 @@ def test_aborted_or_internal_errors_are_inconclusive(spoil: str) -> None:
         else:
             ledger.internal_errors.append("suite/test_x.py::t: KeyError")
         assert ledger.verdict("must") == ledger.verdict("should") == "inconclusive"
+
+
+# (requirement left untested, gating level, allow_untested, run verdict)
+PARTIAL = (
+    (OTHER_MUST, "must", False, "partial"),
+    (OTHER_MUST, "should", False, "partial"),
+    (OTHER_MUST, "must", True, "conformant"),
+    (SHOULD, "must", False, "conformant"),  # SHOULD does not gate at level must
+    (SHOULD, "should", False, "partial"),
+    (SHOULD, "should", True, "conformant"),
+    (OBSERVE, "should", False, "conformant"),  # OBSERVE never gates
+)
+
+
+@pytest.mark.parametrize(("untested", "level", "allow", "verdict"), PARTIAL)
+def test_an_untested_gating_requirement_makes_the_run_partial(
+        untested: str, level: str, allow: bool, verdict: str) -> None:
+    """A certificate rests on every gating requirement; --allow-untested on those tested."""
+    ledger = all_gating_passed(untested)
+    ledger.not_tested("no-control", [untested], "no control URL")
+    assert ledger.verdict(level, allow_untested=allow) == verdict  # type: ignore[arg-type]
+
+
+def test_a_requirement_no_case_reached_is_a_gap_too() -> None:
+    """Not only an explicit not-tested: a gating requirement with no case at all counts."""
+    ledger = all_gating_passed(OTHER_MUST)
+    assert ledger.untested_gating("must") == [OTHER_MUST]
+    assert ledger.verdict("must") == "partial"
+    assert all_gating_passed().verdict("should") == "conformant"
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_failure_beats_a_gap(allow: bool) -> None:
+    ledger = all_gating_passed(OTHER_MUST)
+    ledger.record("bad", [Check(MUST, "fail", "why")])
+    assert ledger.verdict("must", allow_untested=allow) == "not-conformant"
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_nothing_judged_or_a_broken_run_stays_inconclusive(allow: bool) -> None:
+    """Partial needs at least one judged gating requirement and an intact run."""
+    empty = Ledger()
+    empty.not_tested("no-login", [MUST, OTHER_MUST], "no login")
+    assert empty.verdict("must", allow_untested=allow) == "inconclusive"
+    broken = all_gating_passed(OTHER_MUST)
+    broken.internal_errors.append("suite/test_x.py::t: KeyError")
+    assert broken.verdict("must", allow_untested=allow) == "inconclusive"
+    aborted = all_gating_passed(OTHER_MUST)
+    aborted.aborted = "circuit breaker"
+    assert aborted.verdict("must", allow_untested=allow) == "inconclusive"
 
 
 def test_untested_gating_and_counts() -> None:

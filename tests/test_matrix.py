@@ -72,14 +72,16 @@ def test_quick_has_the_full_extension_status_scenario_product() -> None:
                                    METHODS)))),
     ("auth", len(CREDENTIALS) ** 2 * len(FORMATS) * len(METHODS) * 2),
     ("open-key", 2 * len(FORMATS) * len(METHODS)),
-    ("values", 28 * len(METHODS)),
+    ("values", 32 * len(METHODS)),
+    ("edges", 72),
 ])
 def test_full_size_is_the_product_of_the_dimensions(part: str, size: int) -> None:
     assert part_counts(FULL)[part] == size
 
 
 def test_documented_counts() -> None:
-    assert part_counts(FULL) == {"lookup": 21_504, "auth": 144, "open-key": 16, "values": 56}
+    assert part_counts(FULL) == {"lookup": 21_504, "edges": 72, "auth": 144,
+                                 "open-key": 16, "values": 64}
     assert len(FULL) == 21_720
 
 

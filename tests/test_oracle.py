@@ -14,6 +14,7 @@ import pytest
 
 from conformance.model import (
     ERROR,
+    PENDING,
     Call,
     Credential,
     Expectation,
@@ -60,6 +61,7 @@ class Row:
     token_required: bool = True
     controlled: tuple[str, ...] = (N,)
     marks: tuple[object, ...] = field(default=())
+    spelling: str | None = "tight"  # the status-list spelling a probe found
 
 
 def row(id: str, calls: tuple[Call, ...] | Call, params: str, allowed: str,
@@ -79,6 +81,8 @@ EXT = f"{K}&extension={N}&status="
 def outcome(text: str) -> Outcome:
     if text == "error":
         return ERROR
+    if text == "pending":
+        return PENDING
     sign = "+" if "+" in text else "-"
     flag, call_id = text.split(sign)
     assert flag in FLAGS
@@ -112,7 +116,7 @@ ROWS = (
     row("both-agree", ONGOING, f"{CID}&extension={N}&status=ongoing", "error kept+A",
         "KC-ID-004"),
     row("both-callid-wins", (ONGOING, _call("Z", "ongoing", 30, number="69999999")),
-        f"{K}&callID=Z&extension={N}&status=ongoing", "error kept+Z", "KC-ID-004"),
+        f"{K}&callID=Z&extension={N}&status=ongoing", "error kept+Z kept+A", "KC-ID-004"),
     row("status-with-callid-mismatch", FINISHED, f"{K}&callID=F&status=ongoing",
         "error kept+F", "KC-ID-005"),
     row("status-with-callid-match", ONGOING, f"{CID}&status=ongoing", "kept+A"),
@@ -130,12 +134,15 @@ ROWS = (
     row("ongoing-ignores-others", (UPCOMING, FINISHED), EXT + "ongoing", "error",
         by="KC-STATUS-012"),
     row("next-inside", UPCOMING, EXT + "next", "kept+U"),
-    row("next-outside", LATE, EXT + "next", "error", by="KC-STATUS-003 KC-STATUS-012"),
-    row("next-boundary", BOUNDARY, EXT + "next", "error kept+B", "KC-STATUS-011"),
+    row("next-outside", LATE, EXT + "next", "error pending", "KC-STATUS-013",
+        by="KC-STATUS-003 KC-STATUS-012"),
+    row("next-boundary", BOUNDARY, EXT + "next", "error kept+B pending", "KC-STATUS-011"),
+    row("ongoing-none", LATE, EXT + "ongoing", "error", by="KC-STATUS-012"),
     row("fallback-ongoing-first", (UPCOMING, ONGOING), EXT + "ongoing,next", "kept+A",
         by="KC-STATUS-005"),
     row("fallback-to-next", UPCOMING, EXT + "ongoing,next", "kept+U", by="KC-STATUS-005"),
-    row("fallback-next-late", LATE, EXT + "ongoing,next", "error", by="KC-STATUS-012"),
+    row("fallback-next-late", LATE, EXT + "ongoing,next", "error pending", "KC-STATUS-013",
+        by="KC-STATUS-012"),
     row("fallback-last-first", (ONGOING, FINISHED), EXT + "last,ongoing", "kept+F",
         by="KC-STATUS-006"),
     row("fallback-to-ongoing", ONGOING, EXT + "last,ongoing", "kept+A", by="KC-STATUS-006"),
@@ -152,12 +159,21 @@ ROWS = (
         "KC-EXT-005"),
     # --- 4. status values ------------------------------------------------------------------
     row("status-unknown", ALL_STATES, EXT + "bogus", "error", by="KC-STATUS-007"),
-    row("status-empty-list-item", ALL_STATES, EXT + "ongoing,", "error"),
+    row("status-empty-list-item", ONGOING, EXT + "ongoing,", "error kept+A", "KC-STATUS-014"),
     row("status-unlisted-pair", ALL_STATES, EXT + "next,ongoing", "error", by="KC-STATUS-008"),
     row("status-ongoing-last", ALL_STATES, EXT + "ongoing,last", "error", by="KC-STATUS-008"),
     row("status-three", ALL_STATES, EXT + "ongoing,next,last", "error", by="KC-STATUS-008"),
     row("status-case", ONGOING, EXT + "ONGOING", "error kept+A", "KC-STATUS-009"),
-    row("status-space", UPCOMING, EXT + "ongoing, next", "error kept+U", "KC-STATUS-010"),
+    row("status-space", UPCOMING, EXT + "ongoing, next", "error kept+U", "KC-STATUS-010",
+        spelling=None),
+    row("status-space-probed-tight", UPCOMING, EXT + "ongoing, next", "error",
+        by="KC-STATUS-010"),
+    row("status-tight-probed-spaced", UPCOMING, EXT + "ongoing,next", "error",
+        by="KC-STATUS-010", spelling="spaced"),
+    row("status-space-probed-spaced", UPCOMING, EXT + "ongoing, next", "kept+U",
+        spelling="spaced"),
+    row("status-tight-unprobed", UPCOMING, EXT + "ongoing,next", "error kept+U",
+        "KC-STATUS-010", spelling=None),
     row("status-space-case", FINISHED, EXT + "Last, Ongoing", "error kept+F",
         "KC-STATUS-009 KC-STATUS-010"),
     # --- 6. type and unmark ----------------------------------------------------------------
@@ -174,8 +190,11 @@ ROWS = (
         by="KC-UNMARK-002"),
     row("unmark-protected", MARKED, f"{CID}&type=do_not_delete&unmark=1", "protected-A",
         by="KC-UNMARK-003"),
-    row("unmark-0", ONGOING, f"{CID}&unmark=0", "kept+A"),
-    row("unmark-2", ONGOING, f"{CID}&unmark=2", "error kept+A", "KC-UNMARK-004"),
+    row("unmark-0", ONGOING, f"{CID}&unmark=0", "error kept+A", "KC-UNMARK-004"),
+    row("unmark-2", ONGOING, f"{CID}&unmark=2", "error kept+A kept-A", "KC-UNMARK-004"),
+    row("manualrecord-finished", FINISHED, f"{K}&callID=F&type=manualRecord",
+        "error recording+F", "KC-TYPE-006"),
+    row("param-name-case", ONGOING, f"{K}&callid=A", "error kept+A", "KC-PARAM-004"),
     row("manualrecord-uncontrolled", ONGOING, f"{CID}&type=manualRecord",
         "error recording+A", "KC-TYPE-005", controlled=()),
     row("manualrecord-called-controlled", ONGOING_CALLED, f"{CID}&type=manualRecord",
@@ -190,7 +209,7 @@ ROWS = (
         "KC-PARAM-002"),
     row("empty-callid", ONGOING, f"{K}&callID=", "error"),
     row("empty-type", ONGOING, f"{CID}&type=", "error kept+A", "KC-PARAM-003"),
-    row("empty-unmark", ONGOING, f"{CID}&unmark=", "error kept+A", "KC-PARAM-003"),
+    row("empty-unmark", ONGOING, f"{CID}&unmark=", "error kept+A kept-A", "KC-PARAM-003"),
     row("unknown-param", ONGOING, f"{CID}&foo=bar", "error kept+A", "KC-PARAM-001"),
     # --- responseType ------------------------------------------------------------------------
     row("rt-xml", ONGOING, f"{CID}&responseType=XML", "kept+A"),
@@ -202,7 +221,7 @@ ROWS = (
 
 def _expect(r: Row) -> Expectation:
     request = KeepCallRequest(r.params, api_key=r.api_key, token=r.token)
-    return expect(request, r.calls, r.controlled, TargetAuth(r.token_required))
+    return expect(request, r.calls, r.controlled, TargetAuth(r.token_required, r.spelling))
 
 
 def params(marks: bool = False, when: Callable[[Row], bool] = lambda r: True,

@@ -76,6 +76,13 @@ def test_bad_plugin_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     assert "--target" in "\n".join(result.errlines)
 
 
+@pytest.mark.parametrize(("args", "allowed"), [((), False), (("--kc-allow-untested",), True)])
+def test_allow_untested_is_a_plugin_option(pytester: pytest.Pytester, args: tuple[str, ...],
+                                           allowed: bool) -> None:
+    config = pytester.parseconfigure(*args)
+    assert config.stash[plugin.SETTINGS].allow_untested is allowed
+
+
 @pytest.mark.usefixtures("as_suite")
 def test_an_unexpected_exception_makes_the_run_inconclusive(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(**{f"{PREFIX}_boom": (

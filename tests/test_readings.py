@@ -22,11 +22,14 @@ from conformance.reference.switches import Switches, switch_choices
 
 # error_status is free-form (200 or any 4xx); these stand for its classes.
 ERROR_STATUSES = ("200", "400", "404")
+# The values that stand for each free-form (whole-number) switch.
+FREE_FORM = {"error_status": ERROR_STATUSES, "token_grace": ("0", "300"),
+             "url_limit": ("0", "4000")}
 FULL_MATRIX_ENV = "KC_FULL_MATRIX"
 
 
 def _values() -> dict[str, tuple[str, ...]]:
-    return {name: choices or ERROR_STATUSES for name, choices in switch_choices().items()}
+    return {name: choices or FREE_FORM[name] for name, choices in switch_choices().items()}
 
 
 def combinations() -> list[tuple[str, ...]]:

@@ -6,10 +6,20 @@ client sees (status, Content-Type, body with IDs and tokens masked, the calls' f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from reference_helpers import Api, Observation, Probe, new_call, observe, on_calls, raw, running
+from reference_helpers import (
+    CLEAR,
+    Api,
+    Observation,
+    Probe,
+    aged_token,
+    observe,
+    on_calls,
+    raw,
+    running,
+)
 
 from conformance.reference import FAULTS
 from conformance.requirements import BY_ID, CATALOG
@@ -21,26 +31,15 @@ def token_probe(auth: tuple[str, str] | None) -> Probe:
     return probe
 
 
-def aged_token(seconds: int) -> Probe:
-    """A fresh token used after ``seconds`` on the server's clock."""
-    def probe(api: Api) -> Observation:
-        call = new_call("ongoing", 10)
-        api.provision(call)
-        token = str(api.request_token().response.get("token"))
-        api.advance(seconds)
-        pairs = [("action", "KeepCall"), ("apiKey", api.server.api_key), ("token", token),
-                 ("callID", call["callID"])]
-        return observe(api, api.send(pairs), [call])
-    return probe
-
-
 ONGOING = [("ongoing", 5)]
 BY_ID_ = {"callID": "ID"}
+TEXT_ERROR = {"callID": "GUID", "responseType": "TEXT"}
 PROBES: dict[str, Probe] = {
     "wrong-default-format": on_calls(ONGOING, BY_ID_),
     "html-ignored": on_calls(ONGOING, {**BY_ID_, "responseType": "HTML"}),
     "text-ignored": on_calls(ONGOING, {**BY_ID_, "responseType": "TEXT"}),
     "xml-type-ignored": on_calls(ONGOING, {**BY_ID_, "responseType": "XML"}),
+    "html-text-claim-success": on_calls(ONGOING, TEXT_ERROR),
     "xml-not-well-formed": on_calls(ONGOING, BY_ID_),
     "wrong-charset": on_calls(ONGOING, BY_ID_),
     "xml-wrong-root": on_calls(ONGOING, BY_ID_),
@@ -72,15 +71,20 @@ PROBES: dict[str, Probe] = {
     "called-only": on_calls(ONGOING, {"extension": "EXT", "status": "ongoing"}),
     "caller-only": on_calls(ONGOING, {"extension": "EXT", "status": "ongoing"}, role="called"),
     "prefix-match": on_calls(ONGOING, {"extension": "PREFIX", "status": "ongoing"}),
+    "suffix-match": on_calls(ONGOING, {"extension": "SUFFIX", "status": "ongoing"}),
+    "inner-match": on_calls(ONGOING, {"extension": "INNER", "status": "ongoing"}),
     "ambiguity-not-error": on_calls([("ongoing", 5), ("ongoing", 9)],
                                     {"extension": "EXT", "status": "ongoing"}),
     "status-not-required": on_calls(ONGOING, {"extension": "EXT"}),
     "ongoing-matches-finished": on_calls([("finished", 5)],
                                          {"extension": "EXT", "status": "ongoing"}),
     "next-never-found": on_calls([("upcoming", 30)], {"extension": "EXT", "status": "next"}),
+    "next-misses-imminent": on_calls([("upcoming", 2)], {"extension": "EXT", "status": "next"}),
+    "next-window-58": on_calls([("upcoming", 59)], {"extension": "EXT", "status": "next"}),
     "next-window-5min": on_calls([("upcoming", 200)], {"extension": "EXT", "status": "next"}),
     "last-picks-oldest": on_calls([("finished", 5), ("finished", 50)],
                                   {"extension": "EXT", "status": "last"}),
+    "last-misses-just-ended": on_calls([("finished", 1)], {"extension": "EXT", "status": "last"}),
     "no-fallback": on_calls([("upcoming", 10)], {"extension": "EXT", "status": "ongoing,next"}),
     "wrong-fallback-order": on_calls([("ongoing", 5), ("finished", 10)],
                                      {"extension": "EXT", "status": "last,ongoing"}),
@@ -89,6 +93,7 @@ PROBES: dict[str, Probe] = {
                                               {"extension": "EXT", "status": "next,ongoing"}),
     "no-match-success": on_calls([("finished", 5)], {"extension": "EXT", "status": "ongoing"}),
     "keep-ignored": on_calls(ONGOING, BY_ID_),
+    "defer-never-applied": on_calls([("upcoming", 30)], BY_ID_, wait_after=40),
     "manual-record-ignored": on_calls(ONGOING, {**BY_ID_, "type": "manualRecord"}),
     "do-not-delete-sets-kept": on_calls(ONGOING, {**BY_ID_, "type": "do_not_delete"}),
     "unknown-type-accepted": on_calls(ONGOING, {**BY_ID_, "type": "other"}),
@@ -113,6 +118,56 @@ def test_fault_changes_observable_behaviour(fault_free: Api, fault: str) -> None
     probe = PROBES[fault]
     with running(faults=frozenset({fault})) as faulty:
         assert probe(faulty) != probe(fault_free)
+
+
+Check = Callable[[Observation], bool]
+
+
+def _succeeded(obs: Observation) -> bool:
+    return 'code="0"' in obs[2] and obs[3][0]["kept"]
+
+
+def _not_found(obs: Observation) -> bool:
+    return "cannot be found" in obs[2] and obs[3] == [CLEAR]
+
+
+def _reads_as_success(obs: Observation) -> bool:
+    return obs[2] == "OK\n" and obs[3] == [CLEAR]
+
+
+def _answered_but_never_kept(obs: Observation) -> bool:
+    return 'code="0"' in obs[2] and obs[3] == [CLEAR]
+
+
+# What the faulty server does with its fault's probe, beyond differing from the fault-free one.
+SHOWS: dict[str, Check] = {
+    "suffix-match": _succeeded,
+    "inner-match": _succeeded,
+    "last-misses-just-ended": _not_found,
+    "next-misses-imminent": _not_found,
+    "next-window-58": _not_found,
+    "html-text-claim-success": _reads_as_success,
+    "defer-never-applied": _answered_but_never_kept,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(SHOWS))
+def test_fault_does_what_it_says(fault: str) -> None:
+    with running(faults=frozenset({fault})) as faulty:
+        observed = PROBES[fault](faulty)
+    assert SHOWS[fault](observed), observed
+
+
+@pytest.mark.parametrize("response_type", ["XML", "HTML", "TEXT"])
+def test_claimed_success_keeps_xml_errors_right_and_changes_nothing(response_type: str) -> None:
+    with running(faults=frozenset({"html-text-claim-success"})) as faulty, running() as right:
+        probe = on_calls(ONGOING, {**TEXT_ERROR, "responseType": response_type})
+        success = on_calls(ONGOING, {**BY_ID_, "responseType": response_type})
+        wrong, error = probe(faulty), probe(right)
+        assert wrong[3] == error[3] == [CLEAR]
+        assert (wrong == error) is (response_type == "XML")
+        if response_type == "TEXT":
+            assert wrong[2] == success(right)[2]
 
 
 def test_every_fault_names_a_real_requirement_and_has_a_probe() -> None:

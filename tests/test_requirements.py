@@ -6,13 +6,23 @@ coverage test lists any such requirement by ID.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from conftest import Run
 
 from conformance.matrix import all_cases
-from conformance.requirements import BY_ID, CATALOG, LEVELS, gating, requirement
+from conformance.requirements import (
+    BY_ID,
+    CATALOG,
+    LEVELS,
+    Requirement,
+    gating,
+    quotes,
+    requirement,
+)
 from conformance.runner import case_requirements
 
 ID = re.compile(r"KC-[A-Z]+-\d{3}")
@@ -83,3 +93,33 @@ def test_every_requirement_is_marked_or_checked(pytester: pytest.Pytester,
 def test_quick_matrix_markers_are_known() -> None:
     unknown = {i for case in all_cases(quick=True) for i in case_requirements(case)} - set(BY_ID)
     assert unknown == set()
+
+
+# --- every gating requirement quotes the spec exactly -----------------------------------------
+SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec"
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.fixture(scope="module")
+def spec_text() -> str:
+    """The page, the notes and the control protocol, whitespace aside (they sit beside a
+    checkout as ../shared/spec; a clone without them cannot check the quotes)."""
+    if not SPEC_DIR.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the spec texts are missing at {SPEC_DIR}")
+        pytest.skip(f"the spec texts are not beside this checkout ({SPEC_DIR})")
+    return "".join(_squeezed(p.read_text(encoding="utf-8")) for p in sorted(SPEC_DIR.iterdir()))
+
+
+@pytest.mark.parametrize("entry", [r for r in CATALOG if r.level != "OBSERVE"],
+                         ids=lambda r: r.id)
+def test_gating_requirement_quotes_the_spec_exactly(entry: Requirement, spec_text: str) -> None:
+    for sentence in quotes(entry):
+        assert _squeezed(sentence) in spec_text, f"{entry.id}: not in the spec: {sentence!r}"
+
+
+def test_a_misquote_is_caught(spec_text: str) -> None:
+    assert _squeezed("Tokens live 2 hours.") not in spec_text

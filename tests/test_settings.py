@@ -88,6 +88,11 @@ def test_defaults_and_embedded() -> None:
     assert settings.embedded and settings.level == "must" and not settings.quick
     assert settings.report_dir == Path("reports")
     assert not resolve(Options(target=T, **KEY), {}).embedded  # type: ignore[arg-type]
+    assert settings.allow_untested is False  # a gap in the gate makes a run partial
+
+
+def test_allow_untested_reaches_the_settings() -> None:
+    assert resolve(Options(allow_untested=True), {}).allow_untested is True
 
 
 def test_profile_values_fill_in_and_options_override(tmp_path: Path) -> None:

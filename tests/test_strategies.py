@@ -92,7 +92,8 @@ def _run(tmp_path: Path, *extra: str) -> tuple[int, dict[str, object], str]:
 
 
 def test_fault_free_reference_passes(tmp_path: Path) -> None:
-    code, data, _ = _run(tmp_path)
+    """Only the property-based part runs, so the verdict gates on what it tested."""
+    code, data, _ = _run(tmp_path, "--allow-untested")
     assert code == 0, data["summary"]
 
 

@@ -25,6 +25,8 @@ MAX_QUERY_BYTES = 8 * 1024
 MAX_BODY_BYTES = 64 * 1024
 MAX_CONTROL_BYTES = 16 * 1024 * 1024
 _FORM_TYPES = frozenset({b"", b"application/x-www-form-urlencoded"})
+# Where a POST's parameters come from (query string, body), by the post_encoding switch.
+_POST_SOURCES = {"both": (True, True), "form": (False, True), "query": (True, False)}
 _JSON = "application/json"
 
 
@@ -61,19 +63,26 @@ class ReferenceApp:
     async def _api_reply(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes],
                          authorization: str | None) -> Reply:
         method: str = scope["method"]
+        answer, switches = self.service.answer, self.service.switches
+        if method == "GET" and 0 < switches.url_limit < _url_length(scope, headers):
+            return answer([], authorization, ApiError("url-too-long", "The URL is too long.", 414))
+        reads_query, reads_body = (_POST_SOURCES[switches.post_encoding] if method == "POST"
+                                   else (True, False))
         try:
-            pairs = _query_pairs(scope["query_string"])
+            pairs = _query_pairs(scope["query_string"]) if reads_query else []
         except BadEncoding as error:
-            return self.service.answer([], authorization, ApiError("encoding", str(error)))
+            return answer([], authorization, ApiError("encoding", str(error)))
         if method not in self.service.behaviour.methods:
             refused = ApiError("method", f"Method {method} is not allowed.", 405)
-            return self.service.answer(pairs, authorization, refused)
+            return answer(pairs, authorization, refused)
         try:
             if method == "POST":
-                pairs = pairs + await _form_pairs(headers, receive)
+                body = await _form_pairs(headers, receive)
+                pairs = pairs + body if reads_body else pairs
         except (BadEncoding, TooLarge) as error:
-            return self.service.answer(pairs, authorization, ApiError("body", str(error)))
-        return self.service.answer(pairs, authorization)
+            if reads_body:
+                return answer(pairs, authorization, ApiError("body", str(error)))
+        return answer(pairs, authorization)
 
     async def _control(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         try:
@@ -84,6 +93,14 @@ class ReferenceApp:
             status, data = 413, {"error": "body too large"}
         payload = b"" if data is None else _dumps(data)
         await _send(send, status, _JSON if data is not None else "", payload)
+
+
+def _url_length(scope: Scope, headers: dict[bytes, bytes]) -> int:
+    """Characters of the full URL as the client sent it: scheme://host/path?query."""
+    host = headers.get(b"host", b"")
+    path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query: bytes = scope["query_string"]
+    return len(scope["scheme"]) + 3 + len(host) + len(path) + (len(query) + 1 if query else 0)
 
 
 def _query_pairs(query: bytes) -> Pairs:

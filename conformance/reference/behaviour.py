@@ -34,6 +34,8 @@ KeyCheck = Callable[[Mapping[str, bool], "str | None"], "bool | None"]
 TokenCheck = Callable[[Store, "str | None"], bool]
 LoginCheck = Callable[["str | None", str, str], bool]
 ApplyEffect = Callable[[Store, CallRecord, Flag, bool], None]
+# What becomes of a change (of ``flag``) on a call that has not started yet.
+OnUpcoming = Callable[[Store, CallRecord, Flag, Callable[[], None]], None]
 OnNoMatch = Callable[[Store, str], None]
 Effect = tuple[Flag, bool] | None
 
@@ -71,9 +73,11 @@ class Behaviour:
     pickers: Mapping[Lookup, lookup.Picker]
     effects: Mapping[tuple[str | None, bool], Effect]
     apply_effect: ApplyEffect
+    on_upcoming: OnUpcoming
     on_no_match: OnNoMatch
     unknown_params_status: int | None
     forgiven: frozenset[str]
+    refusal_page: int | None = None  # a container's own page for errors before the action
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:
@@ -106,14 +110,27 @@ def set_on_call(store: Store, call: CallRecord, flag: Flag, value: bool) -> None
     call.set_flag(flag, value)
 
 
+def apply_now(store: Store, call: CallRecord, flag: Flag, change: Callable[[], None]) -> None:
+    change()
+
+
+def apply_at_start(store: Store, call: CallRecord, flag: Flag,
+                   change: Callable[[], None]) -> None:
+    """The defer_upcoming switch: the change waits for the call's start."""
+    store.defer(call, change)
+
+
 def nothing_on_no_match(store: Store, number: str) -> None:
     """An error changes nothing (KC-FLAG-001)."""
 
 
 def style_for(switches: Switches) -> Style:
-    return Style(pretty=switches.pretty_xml, payload_after=switches.payload_after_response,
-                 error_description=switches.error_description, html_head=switches.html_head,
-                 text_style=switches.text_style)
+    return Style(charset="ISO-8859-1" if switches.content_type_charset == "iso-8859-1"
+                 else "utf-8",
+                 pretty=switches.pretty_xml, doctype=switches.doctype, payload=switches.payload,
+                 error_description=switches.error_description,
+                 error_markup=switches.error_markup, response_text=switches.response_text,
+                 html_style=switches.html_style, text_style=switches.text_style)
 
 
 def pickers_for(switches: Switches) -> dict[Lookup, lookup.Picker]:
@@ -135,7 +152,7 @@ def default_behaviour(switches: Switches) -> Behaviour:
         actions=(ACTION, TOKEN_ACTION),
         missing_action=None,
         key_check=known_key,
-        token_ok=tokens_living(TOKEN_LIFETIME_SECONDS),
+        token_ok=tokens_living(TOKEN_LIFETIME_SECONDS + switches.token_grace),
         login_ok=basic_login,
         issue_tokens=True,
         status_lookups=STATUS_LOOKUPS,
@@ -152,6 +169,7 @@ def default_behaviour(switches: Switches) -> Behaviour:
         pickers=pickers_for(switches),
         effects=EFFECTS,
         apply_effect=set_on_call,
+        on_upcoming=apply_at_start if switches.defer_upcoming else apply_now,
         on_no_match=nothing_on_no_match,
         unknown_params_status=None,
         forgiven=frozenset(),

@@ -114,6 +114,7 @@ class ControlApi:
         return 204, None
 
     def _get_call(self, call_id: str) -> JsonReply:
+        self.store.settle()  # changes deferred to a call's start show once it has started
         call = self.store.calls.get(call_id)
         return (404, {"error": "no such call"}) if call is None else (200, call.flags_json())
 

@@ -15,7 +15,7 @@ from typing import Any
 from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour, tokens_living
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import TOKEN_ACTION, Flag
+from conformance.spec import NEXT_WINDOW_SECONDS, TOKEN_ACTION, Flag
 
 Change = Callable[[Behaviour], Behaviour]
 
@@ -68,6 +68,13 @@ def _not_upcoming(call: CallRecord, now: float) -> bool:
     return call.state(now) != "upcoming"
 
 
+def _keep_never_applied(store: Store, call: CallRecord, flag: Flag,
+                        change: Callable[[], None]) -> None:
+    """Changes of ``kept`` on a call that has not started are dropped; others apply."""
+    if flag != "kept":
+        change()
+
+
 def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
     return Fault(name, requirement, description, *how)
 
@@ -81,10 +88,13 @@ FAULTS: tuple[Fault, ...] = (
        _merge("formats", {"TEXT": "XML"})),
     _f("xml-type-ignored", "KC-RT-002", "responseType=XML is answered in TEXT",
        _merge("formats", {"XML": "TEXT"})),
+    _f("html-text-claim-success", "KC-RT-010",
+       "HTML and TEXT errors are worded as successes (XML errors stay right, nothing changes)",
+       _style(errors_read_as_success=True)),
     _f("xml-not-well-formed", "KC-XML-001", "the closing </VerbaApi> is written as <VerbaApi>",
        _style(well_formed=False)),
     _f("wrong-charset", "KC-XML-001", "UTF-8 bytes declared and served as ISO-8859-1",
-       _style(declared_encoding="ISO-8859-1", xml_content_type="text/xml; charset=iso-8859-1")),
+       _style(declared_encoding="ISO-8859-1", charset="iso-8859-1")),
     _f("xml-wrong-root", "KC-XML-002", "the root element is VerbaResponse",
        _style(root="VerbaResponse")),
     _f("wrong-type-attribute", "KC-XML-003", "Response/@type is KeepCallResponse",
@@ -118,6 +128,9 @@ FAULTS: tuple[Fault, ...] = (
     _f("post-refused", "KC-HTTP-002", "POST is answered 405", _swap("methods", frozenset({"GET"}))),
     _f("server-error-on-odd-input", "KC-HTTP-004", "unknown parameters are answered 500",
        _swap("unknown_params_status", 500)),
+    _f("container-refusal-page", "KC-RT-008",
+       "errors before the action are answered 401 with a plain page, whatever the format",
+       _swap("refusal_page", 401)),
     _f("callid-ongoing-only", "KC-ID-001", "callID finds ongoing calls only",
        _swap("id_match", lookup.is_ongoing)),
     _f("unknown-callid-success", "KC-ID-002", "an unknown callID is a success on no call",
@@ -130,6 +143,10 @@ FAULTS: tuple[Fault, ...] = (
        _swap("candidates", lookup.caller_only)),
     _f("prefix-match", "KC-EXT-003", "extension matches a party that starts with it",
        _swap("candidates", lookup.prefix_of_party)),
+    _f("suffix-match", "KC-EXT-003", "extension matches a party that ends with it",
+       _swap("candidates", lookup.suffix_of_party)),
+    _f("inner-match", "KC-EXT-003", "extension matches a party that contains it",
+       _swap("candidates", lookup.inside_party)),
     _f("ambiguity-not-error", "KC-EXT-004", "two ongoing calls: the first is picked",
        _merge("pickers", {"ongoing": lookup.first})),
     _f("status-not-required", "KC-EXT-006", "extension without status is read as ongoing",
@@ -138,10 +155,17 @@ FAULTS: tuple[Fault, ...] = (
        _merge("in_lookup", {"ongoing": _not_upcoming})),
     _f("next-never-found", "KC-STATUS-002", "status=next finds no call",
        _merge("in_lookup", {"next": lookup.never})),
+    _f("next-misses-imminent", "KC-STATUS-002", "status=next ignores calls starting within 5 s",
+       _merge("in_lookup", {"next": lookup.starts_within(NEXT_WINDOW_SECONDS, True, 5)})),
+    _f("next-window-58", "KC-STATUS-002", "status=next looks 58 s ahead, not 60",
+       _merge("in_lookup", {"next": lookup.starts_within(58, True)})),
     _f("next-window-5min", "KC-STATUS-003", "status=next looks 300 s ahead",
        _merge("in_lookup", {"next": lookup.starts_within(300, True)})),
     _f("last-picks-oldest", "KC-STATUS-004", "several finished calls: the oldest is picked",
        _merge("pickers", {"last": lookup.least_recently_finished})),
+    _f("last-misses-just-ended", "KC-STATUS-004",
+       "status=last ignores calls that ended less than 5 s ago",
+       _merge("in_lookup", {"last": lookup.finished_at_least(5)})),
     _f("no-fallback", "KC-STATUS-005", "ongoing,next behaves like ongoing",
        _merge("status_lookups", {"ongoing,next": ("ongoing",)})),
     _f("wrong-fallback-order", "KC-STATUS-006", "last,ongoing tries ongoing first",
@@ -155,6 +179,9 @@ FAULTS: tuple[Fault, ...] = (
        _forgive("no-match")),
     _f("keep-ignored", "KC-TYPE-001", "KeepCall without type succeeds but sets nothing",
        _merge("effects", {(None, False): None})),
+    _f("defer-never-applied", "KC-TYPE-001",
+       "KeepCall on an upcoming call succeeds but kept never changes, even after it starts",
+       _swap("on_upcoming", _keep_never_applied)),
     _f("manual-record-ignored", "KC-TYPE-002", "type=manualRecord succeeds but records nothing",
        _merge("effects", {("manualRecord", False): None})),
     _f("do-not-delete-sets-kept", "KC-TYPE-003", "type=do_not_delete sets kept, not protected",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour
@@ -37,9 +38,18 @@ from conformance.spec import (
 )
 
 _KNOWN = frozenset(PARAMETERS)
-_COMMA_SPACE = re.compile(r",\s+")
 _SAFE = re.compile(r"[^A-Za-z0-9 _.,:+@-]")
+# How a status list is split, by the status_spelling switch.
+_STATUS_SEPARATORS = {"tight": re.compile(","), "spaced": re.compile(", "),
+                      "either": re.compile(r"\s*,\s*", re.ASCII)}
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+_TRUTHY_WORDS = frozenset({"true", "yes"})
+# Errors raised before the action runs (pre_action_format=xml answers them in XML).
+_PRE_ACTION_KINDS = frozenset({"action", "api-key", "token"})
+_ALWAYS_XML_KINDS = frozenset({"url-too-long"})
+_ACTION_STATUS = {"same": None, "405": 405, "501": 501}
 Reply = tuple[int, str, bytes]
+StatusKey = tuple[str, ...]
 
 
 class ApiError(Exception):
@@ -79,15 +89,21 @@ class KeepCallService:
         self._actions = _vocabulary(behaviour.actions, fold)
         self._formats: dict[str, ResponseFormat] = {
             (f.lower() if fold else f): f for f in RESPONSE_TYPES}
-        self._statuses = _vocabulary(behaviour.status_lookups, fold)
+        self._statuses: dict[StatusKey, str] = {
+            _fold_parts(key.split(","), fold): key for key in behaviour.status_lookups}
         self._types = _vocabulary(TYPE_VALUES, fold)
         self._fold = fold
+        self._spellings = ({name.lower(): name for name in PARAMETERS}
+                           if switches.param_names == "case-insensitive" else None)
+        self._xml_kinds = _ALWAYS_XML_KINDS | (
+            _PRE_ACTION_KINDS if switches.pre_action_format == "xml" else frozenset())
 
     def answer(self, pairs: Pairs, authorization: str | None,
                failure: ApiError | None = None) -> Reply:
         """The status, Content-Type and body for one request (``failure``: fail regardless)."""
-        params = Params(pairs, self.switches.duplicates)
-        type_name = TOKEN_ACTION if self._action_of(params) == TOKEN_ACTION else ACTION
+        params = Params(pairs, self.switches.duplicates, self._spellings)
+        type_name = self._type_name(params)
+        fmt = self._format(params)
         try:
             if failure is not None:
                 raise failure
@@ -96,7 +112,19 @@ class KeepCallService:
             forgiven = error.kind in self.behaviour.forgiven
             result = Result(type_name) if forgiven else Result(
                 type_name, error=error.message, status=error.status)
-        return self._reply(self._format(params), result)
+            fmt = self.behaviour.formats["XML"] if error.kind in self._xml_kinds else fmt
+            page = self.behaviour.refusal_page
+            if page is not None and error.kind in _PRE_ACTION_KINDS:
+                return page, "text/plain; charset=utf-8", b"Unauthorized"
+        return self._reply(fmt, result)
+
+    def _type_name(self, params: Params) -> str | None:
+        """Response/@type: the action, or for a missing or unknown one the error_type reading."""
+        action = self._action_of(params)
+        if action is not None:
+            return action
+        readings = {"keepcall": ACTION, "absent": None, "as-sent": params.get(P_ACTION)}
+        return readings[self.switches.error_type]
 
     def _reply(self, fmt: ResponseFormat, result: Result) -> Reply:
         content_type, body = RENDERERS[fmt](result, self.behaviour.style)
@@ -114,6 +142,7 @@ class KeepCallService:
         return "XML" if canon is None else self.behaviour.formats[canon]
 
     def _action_of(self, params: Params) -> str | None:
+        """The action as the service names it; None for a missing or unknown one."""
         raw = params.get(P_ACTION)
         return self.behaviour.missing_action if raw is None else self._canon(raw, self._actions)
 
@@ -127,7 +156,10 @@ class KeepCallService:
         self._require_token(params, requires_auth)
         self._check_shape(params)
         parsed = self._validate(params)
+        self.store.settle()
         call = self._lookup(parsed)
+        if call is None:  # a pending keep (next_pending): success, nothing changes
+            return Result(ACTION)
         self._apply(call, parsed)
         return Result(ACTION, call_id=call.call_id)
 
@@ -136,7 +168,8 @@ class KeepCallService:
         if action is None:
             raw = params.get(P_ACTION)
             raise ApiError("action", "Missing action." if raw is None
-                           else f"Unknown action {shown(raw)}.")
+                           else f"Unknown action {shown(raw)}.",
+                           _ACTION_STATUS[self.switches.unknown_action_status])
         return action
 
     def _require_key(self, params: Params) -> bool:
@@ -176,8 +209,11 @@ class KeepCallService:
         call_id, extension = params.get(P_CALL_ID), params.get(P_EXTENSION)
         if call_id is None and extension is None:
             raise ApiError("no-id", "Either callID or extension is required.")
-        if call_id is not None and extension is not None and self.switches.both_ids == "reject":
+        both = call_id is not None and extension is not None
+        if both and self.switches.both_ids == "reject":
             raise ApiError("both-ids", "Give callID or extension, not both.")
+        if both and self.switches.both_ids == "extension-wins":
+            call_id = None
         by_id = call_id is not None
         status_read = not by_id or self.switches.status_with_callid == "applied"
         lookups = self._lookups(params.get(P_STATUS), not by_id) if status_read else None
@@ -189,13 +225,19 @@ class KeepCallService:
             if required and self.behaviour.missing_status is None:
                 raise ApiError("missing-status", "status is required with extension.")
             return self.behaviour.missing_status if required else None
-        value = _COMMA_SPACE.sub(",", raw) if self.switches.comma_space else raw
-        canon = self._canon(value, self._statuses)
+        canon = self._statuses.get(self._status_key(raw))
         if canon is not None:
             return self.behaviour.status_lookups[canon]
         if self.behaviour.unknown_status is None:
             raise ApiError("unknown-status", f"Unknown status {shown(raw)}.")
         return self.behaviour.unknown_status
+
+    def _status_key(self, raw: str) -> StatusKey:
+        """The status list's parts (status_spelling, trailing_comma, case_insensitive)."""
+        parts = _STATUS_SEPARATORS[self.switches.status_spelling].split(raw)
+        if self.switches.trailing_comma == "drop-empty":
+            parts = [part for part in parts if part]
+        return _fold_parts(parts, self._fold)
 
     def _type(self, raw: str | None) -> str | None:
         canon = None if raw is None else self._canon(raw, self._types)
@@ -208,9 +250,10 @@ class KeepCallService:
             return raw == UNMARK_VALUE
         if self.switches.unmark_other == "reject":
             raise ApiError("unmark", f"Unknown unmark value {shown(raw)}.")
-        return False
+        return self.switches.unmark_other == "truthy" and _truthy(raw)
 
-    def _lookup(self, parsed: Parsed) -> CallRecord:
+    def _lookup(self, parsed: Parsed) -> CallRecord | None:
+        """The call the request identifies; None for a pending keep (next_pending)."""
         now = self.store.clock.now()
         if parsed.call_id is not None:
             return self._by_id(parsed.call_id, parsed.lookups, now)
@@ -220,6 +263,8 @@ class KeepCallService:
             found = [c for c in candidates if self.behaviour.in_lookup[name](c, now)]
             if found:
                 return self._pick(name, found)
+        if self.switches.next_pending and "next" in (parsed.lookups or ()):
+            return None
         self.behaviour.on_no_match(self.store, number)
         raise ApiError("no-match", "Call cannot be found.")
 
@@ -243,14 +288,36 @@ class KeepCallService:
         return call
 
     def _apply(self, call: CallRecord, parsed: Parsed) -> None:
-        uncontrolled = parsed.type == "manualRecord" and not self.store.is_controlled(call)
+        now = self.store.clock.now()
+        if parsed.type == "manualRecord":
+            self._check_recordable(call, now)
+        effect = self.behaviour.effects.get((parsed.type, parsed.unmark))
+        if effect is None:
+            return
+        change = partial(self.behaviour.apply_effect, self.store, call, *effect)
+        if call.before_start(now):
+            self.behaviour.on_upcoming(self.store, call, effect[0], change)
+        else:
+            change()
+
+    def _check_recordable(self, call: CallRecord, now: float) -> None:
+        uncontrolled = not self.store.is_controlled(call)
         if uncontrolled and self.switches.manual_record_uncontrolled == "error":
             raise ApiError("uncontrolled", "The call has no controlled extension.")
-        effect = self.behaviour.effects.get((parsed.type, parsed.unmark))
-        if effect is not None:
-            self.behaviour.apply_effect(self.store, call, *effect)
+        not_ongoing = call.state(now) != "ongoing"
+        if not_ongoing and self.switches.manual_record_not_ongoing == "refuse":
+            raise ApiError("not-ongoing", "Recording can only change on an ongoing call.")
 
 
 def _vocabulary(choices: Iterable[str], fold: bool) -> dict[str, str]:
     """Accepted spelling -> canonical value (every letter case when ``fold``)."""
     return {(c.lower() if fold else c): c for c in choices}
+
+
+def _fold_parts(parts: Iterable[str], fold: bool) -> StatusKey:
+    return tuple(part.lower() if fold else part for part in parts)
+
+
+def _truthy(raw: str) -> bool:
+    """unmark under the truthy reading: a non-zero integer, or true / yes."""
+    return int(raw) != 0 if _INTEGER.fullmatch(raw) else raw in _TRUTHY_WORDS

@@ -48,9 +48,16 @@ def called_only(store: Store, number: str) -> list[CallRecord]:
     return [c for c in store.with_number(number) if c.called == number]
 
 
-def prefix_of_party(store: Store, number: str) -> list[CallRecord]:
-    return [c for c in store.calls.values()
-            if c.caller.startswith(number) or c.called.startswith(number)]
+def _parties_where(matches: Callable[[str, str], bool]) -> Candidates:
+    """Calls with a party that ``matches(party, number)`` (faults: partial number matches)."""
+    def candidates(store: Store, number: str) -> list[CallRecord]:
+        return [c for c in store.calls.values() if any(matches(p, number) for p in c.parties())]
+    return candidates
+
+
+prefix_of_party = _parties_where(str.startswith)
+suffix_of_party = _parties_where(str.endswith)
+inside_party = _parties_where(str.__contains__)
 
 
 def is_ongoing(call: CallRecord, now: float) -> bool:
@@ -61,6 +68,13 @@ def is_finished(call: CallRecord, now: float) -> bool:
     return call.state(now) == "finished"
 
 
+def finished_at_least(seconds: float) -> InLookup:
+    """Finished, and ended at least ``seconds`` ago (a fault: a just-ended call is missed)."""
+    def finished(call: CallRecord, now: float) -> bool:
+        return is_finished(call, now) and now - (call.end or now) >= seconds
+    return finished
+
+
 def any_state(call: CallRecord, now: float) -> bool:
     return True
 
@@ -69,13 +83,16 @@ def never(call: CallRecord, now: float) -> bool:
     return False
 
 
-def starts_within(window: int, inclusive: bool) -> InLookup:
-    """Upcoming and starting in 0..window seconds (the boundary itself per ``inclusive``)."""
+def starts_within(window: int, inclusive: bool, earliest: int = 0) -> InLookup:
+    """Upcoming and starting in earliest..window seconds (the window's end per ``inclusive``).
+
+    A late call that stays upcoming (its start passed) counts as starting now.
+    """
     def inside(call: CallRecord, now: float) -> bool:
         if call.state(now) != "upcoming":
             return False
-        seconds = call.seconds_until_start(now)
-        return 0 <= seconds < window or (inclusive and seconds == window)
+        seconds = max(0, call.seconds_until_start(now))
+        return earliest <= seconds < window or (inclusive and seconds == window)
     return inside
 
 

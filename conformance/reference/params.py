@@ -7,6 +7,7 @@ must instead answer those inputs with an error, so it decodes by hand.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
@@ -40,13 +41,19 @@ def _decode(part: bytes) -> str:
 
 
 class Params:
-    """The request's parameters in order; one value per name under a duplicate policy."""
+    """The request's parameters in order; one value per name under a duplicate policy.
 
-    def __init__(self, pairs: Pairs, duplicates: DuplicatePolicy) -> None:
+    ``spellings`` (lower-case spelling -> name) folds the letter case of the names it knows, so
+    that ``callid`` is read as ``callID`` (and counts as a duplicate of it).
+    """
+
+    def __init__(self, pairs: Pairs, duplicates: DuplicatePolicy,
+                 spellings: Mapping[str, str] | None = None) -> None:
         self.pairs = pairs
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
-            self._values.setdefault(name, []).append(value)
+            known = name if spellings is None else spellings.get(name.lower(), name)
+            self._values.setdefault(known, []).append(value)
         self._index = -1 if duplicates == "last" else 0
 
     def get(self, name: str) -> str | None:

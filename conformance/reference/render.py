@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape as html_escape
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
@@ -24,15 +24,26 @@ from conformance.spec import (
 
 # Characters XML 1.0 forbids; fixture strings could carry them, the envelope never does.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_MARKUP = re.compile("[<>&]")
+_XML_DECLARATION = '<?xml version="1.0" encoding="{}"?>\n'
+_XHTML_DOCTYPE = ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+                  '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n')
+SERVER_ELEMENT = "<Server>reference</Server>"
 
 Rendered = tuple[str, bytes]
+Payload = Literal["inside", "none", "after", "before"]
+HtmlStyle = Literal["document", "bare", "xhtml", "fragment"]
+TextStyle = Literal["plain", "keyvalue", "empty-success"]
 
 
 @dataclass(frozen=True)
 class Result:
-    """One answer: an error message, or a success with the call (and token) it concerns."""
+    """One answer: an error message, or a success with the call (and token) it concerns.
 
-    type_name: str
+    ``type_name`` None: the answer names no action (Response without @type).
+    """
+
+    type_name: str | None
     error: str | None = None
     call_id: str | None = None
     token: str | None = None
@@ -45,17 +56,21 @@ class Style:
 
     root: str = XML_ROOT
     declared_encoding: str = "UTF-8"
-    xml_content_type: str = "text/xml; charset=utf-8"
+    charset: str = "utf-8"  # of every answer's Content-Type
     success_code: str = SUCCESS_CODE
     error_code: str = SAMPLE_ERROR_CODE
     error_message: bool = True
     well_formed: bool = True
     type_names: Mapping[str, str] = field(default_factory=dict)
     pretty: bool = False
-    payload_after: bool = False
+    doctype: bool = False
+    payload: Payload = "inside"
     error_description: bool = False
-    html_head: bool = True
-    text_style: Literal["plain", "keyvalue"] = "plain"
+    error_markup: bool = False
+    response_text: bool = False
+    html_style: HtmlStyle = "document"
+    text_style: TextStyle = "plain"
+    errors_read_as_success: bool = False  # HTML and TEXT only (a fault)
 
 
 def _text(value: str) -> str:
@@ -66,56 +81,125 @@ def _attr(value: str) -> str:
     return quoteattr(_NOT_XML.sub("?", value))
 
 
+def _content_type(media_type: str, style: Style) -> str:
+    return f"{media_type}; charset={style.charset}"
+
+
+# --- XML ------------------------------------------------------------------------------------
+def _attributes(result: Result, style: Style) -> str:
+    code = style.success_code if result.error is None else style.error_code
+    attrs = f" code={_attr(code)}"
+    if result.type_name is not None:
+        attrs += f" type={_attr(style.type_names.get(result.type_name, result.type_name))}"
+    return attrs + (f" token={_attr(result.token)}" if result.token is not None else "")
+
+
+def _error_message(error: str, style: Style) -> str:
+    description = ' description="Error"' if style.error_description else ""
+    first, space, rest = error.partition(" ")
+    text = f"<b>{_text(first)}</b>{space}{_text(rest)}" if style.error_markup else _text(error)
+    return f"<{XML_ERROR_MESSAGE}{description}>{text}</{XML_ERROR_MESSAGE}>"
+
+
+def _payload(result: Result, style: Style) -> tuple[list[str], list[str], list[str]]:
+    """The payload elements before, inside and after Response."""
+    call_id = [f"<CallID>{_text(result.call_id)}</CallID>"] if result.call_id else []
+    places = {"none": ([], [], []), "inside": ([], call_id, []), "after": ([], [], call_id),
+              "before": ([SERVER_ELEMENT], [], [])}
+    return places[style.payload]
+
+
+def _response_content(result: Result, style: Style, inside: list[str]) -> list[str]:
+    newline = "" if style.pretty else "\n"  # pretty XML puts each child on a line anyway
+    word = "OK" if result.error is None else "Error"
+    text = [newline + word] if style.response_text else []
+    message = [_error_message(result.error, style)] if (
+        result.error is not None and style.error_message) else []
+    return text + message + inside
+
+
 def render_xml(result: Result, style: Style) -> Rendered:
     ind, nl = ("  ", "\n") if style.pretty else ("", "")
-    type_name = style.type_names.get(result.type_name, result.type_name)
-    failed = result.error is not None
-    attrs = (f" code={_attr(style.error_code if failed else style.success_code)}"
-             f" type={_attr(type_name)}")
-    if result.token is not None:
-        attrs += f" token={_attr(result.token)}"
-    inner = []
-    if result.error is not None and style.error_message:
-        description = ' description="Error"' if style.error_description else ""
-        inner.append(f"<{XML_ERROR_MESSAGE}{description}>{_text(result.error)}"
-                     f"</{XML_ERROR_MESSAGE}>")
-    payload = [f"<CallID>{_text(result.call_id)}</CallID>"] if result.call_id else []
-    after = payload if style.payload_after else []
-    inner += [] if style.payload_after else payload
-    if inner:
-        response = [f"{ind}<{XML_RESPONSE}{attrs}>", *(ind * 2 + i for i in inner),
+    attrs = _attributes(result, style)
+    before, inside, after = _payload(result, style)
+    content = _response_content(result, style, inside)
+    if content:
+        response = [f"{ind}<{XML_RESPONSE}{attrs}>", *(ind * 2 + c for c in content),
                     f"{ind}</{XML_RESPONSE}>"]
     else:
         response = [f"{ind}<{XML_RESPONSE}{attrs}/>"]
     close = f"</{style.root}>" if style.well_formed else f"<{style.root}>"
-    lines = [f"<{style.root}>", *response, *(ind + a for a in after), close]
-    declaration = f'<?xml version="1.0" encoding="{style.declared_encoding}"?>\n'
-    return style.xml_content_type, (declaration + nl.join(lines) + "\n").encode("utf-8")
+    lines = [f"<{style.root}>", *(ind + b for b in before), *response, *(ind + a for a in after),
+             close]
+    prolog = _XML_DECLARATION.format(style.declared_encoding)
+    prolog += f"<!DOCTYPE {style.root}>\n" if style.doctype else ""
+    body = prolog + nl.join(lines) + "\n"
+    return _content_type("text/xml", style), body.encode("utf-8")
+
+
+# --- HTML and TEXT --------------------------------------------------------------------------
+def _as_shown(result: Result, style: Style) -> Result:
+    """What HTML and TEXT show: the result, or (a fault) an error worded as a success."""
+    if style.errors_read_as_success and result.error is not None:
+        return replace(result, error=None)
+    return result
 
 
 def _rows(result: Result) -> list[tuple[str, str]]:
     code = SUCCESS_CODE if result.error is None else SAMPLE_ERROR_CODE
-    rows = [("code", code), ("type", result.type_name)]
-    optional = (("callID", result.call_id), ("token", result.token), ("message", result.error))
-    return rows + [(k, v) for k, v in optional if v is not None]
+    optional = (("type", result.type_name), ("callID", result.call_id),
+                ("token", result.token), ("message", result.error))
+    return [("code", code)] + [(k, v) for k, v in optional if v is not None]
+
+
+def _table(result: Result) -> str:
+    cells = "".join(f"<tr><th>{k}</th><td>{html_escape(_NOT_XML.sub('?', v))}</td></tr>"
+                    for k, v in _rows(result))
+    return f"<table>{cells}</table>"
+
+
+def _summary(result: Result) -> str:
+    """One line saying what happened (HTML fragments)."""
+    if result.error is not None:
+        return f"Error: {result.error}"
+    return "Call kept." if result.token is None else f"Token: {result.token}"
+
+
+_HEAD = "<head><meta charset=\"utf-8\"><title>KeepCall</title></head>"
+_XHTML_HEAD = ('<head><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"/>'
+               "<title>KeepCall</title></head>")
+_HTML: Mapping[HtmlStyle, Callable[[Result], str]] = {
+    "document": lambda r: f"<!DOCTYPE html>\n<html>{_HEAD}<body>{_table(r)}</body></html>\n",
+    "bare": lambda r: f"<!DOCTYPE html>\n<html><body>{_table(r)}</body></html>\n",
+    "xhtml": lambda r: (_XML_DECLARATION.format("UTF-8") + _XHTML_DOCTYPE
+                        + f'<html xmlns="http://www.w3.org/1999/xhtml">{_XHTML_HEAD}'
+                        f"<body>{_table(r)}</body></html>\n"),
+    "fragment": lambda r: f"{html_escape(_NOT_XML.sub('?', _summary(r)))}<br/>\n",
+}
 
 
 def render_html(result: Result, style: Style) -> Rendered:
-    head = "<head><meta charset=\"utf-8\"><title>KeepCall</title></head>" if style.html_head else ""
-    cells = "".join(f"<tr><th>{k}</th><td>{html_escape(_NOT_XML.sub('?', v))}</td></tr>"
-                    for k, v in _rows(result))
-    body = f"<!DOCTYPE html>\n<html>{head}<body><table>{cells}</table></body></html>\n"
-    return "text/html; charset=utf-8", body.encode("utf-8")
+    body = _HTML[style.html_style](_as_shown(result, style))
+    return _content_type("text/html", style), body.encode("utf-8")
+
+
+def _plain_lines(result: Result) -> list[str]:
+    if result.error is not None:
+        return [f"ERROR: {result.error}"]
+    return ["OK"] + ([f"token={result.token}"] if result.token else [])
+
+
+_TEXT: Mapping[TextStyle, Callable[[Result], list[str]]] = {
+    "plain": _plain_lines,
+    "keyvalue": lambda r: [f"{k}={_MARKUP.sub('?', v)}" for k, v in _rows(r)],
+    "empty-success": lambda r: [] if r.error is None else _plain_lines(r),
+}
 
 
 def render_text(result: Result, style: Style) -> Rendered:
-    if style.text_style == "keyvalue":
-        lines = [f"{k}={v}" for k, v in _rows(result)]
-    elif result.error is not None:
-        lines = [f"ERROR: {result.error}"]
-    else:
-        lines = ["OK"] + ([f"token={result.token}"] if result.token else [])
-    return "text/plain; charset=utf-8", ("\n".join(lines) + "\n").encode("utf-8")
+    lines = _TEXT[style.text_style](_as_shown(result, style))
+    body = "".join(line + "\n" for line in lines)
+    return _content_type("text/plain", style), body.encode("utf-8")
 
 
 Renderer = Callable[[Result, Style], Rendered]

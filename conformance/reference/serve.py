@@ -13,7 +13,7 @@ import threading
 
 from conformance.reference.faults import FAULTS, check_names
 from conformance.reference.server import ReferenceServer
-from conformance.reference.switches import Switches, switch_choices
+from conformance.reference.switches import Switches, switch_help
 
 _ENV = {"api_key": "KEEPCALL_API_KEY", "username": "KEEPCALL_USERNAME",
         "password": "KEEPCALL_PASSWORD"}
@@ -36,8 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _listing() -> str:
-    switches = [f"  {name}: {', '.join(choices) or 'integer'}"
-                for name, choices in switch_choices().items()]
+    switches = [f"  {name}: {line}" for name, line in switch_help().items()]
     faults = [f"  {f.name} ({f.requirement}): {f.description}" for f in FAULTS]
     return "\n".join(["switches:", *switches, "faults:", *faults])
 

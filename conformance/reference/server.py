@@ -51,7 +51,7 @@ class ReferenceServer:
         self.open_api_key = open_api_key or str(uuid.uuid4())
         self.username = username or "conformance"
         self.password = password or secrets.token_urlsafe(18)
-        self.store = Store()
+        self.store = Store(late_calls_stay_upcoming=switches.upcoming_starts == "stays-upcoming")
         behaviour = with_faults(default_behaviour(switches), self.faults)
         keys = {self.api_key: True, self.open_api_key: False}
         service = KeepCallService(self.store, switches, behaviour, keys, self.username,

@@ -1,7 +1,9 @@
 """What the reference server holds: its clock, the calls with their flags, and issued tokens.
 
 Calls keep absolute times on the server's clock, so their state is derived at lookup time and
-moves with /clock (an upcoming call whose start has passed is ongoing).
+moves with /clock: an upcoming call whose start has passed is ongoing, or stays upcoming (a late
+call) when the store is built with ``late_calls_stay_upcoming``. Changes deferred to a call's
+start (the defer_upcoming switch) wait in the store until a read of the state settles them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from conformance.spec import FLAGS, CallState, Flag
@@ -44,16 +46,23 @@ class CallRecord:
     kept: bool = False
     protected: bool = False
     recording: bool = False
+    stays_upcoming: bool = False  # past its start, a late call that has not begun
 
     def state(self, now: float) -> CallState:
-        # Whole seconds, rounded, so that the milliseconds between provisioning and the
-        # request do not move a call across the boundary its offset put it on.
-        # A call provisioned as upcoming stays upcoming through its start second (offset 0).
         if self.end is not None:
             return "finished"
-        if self.upcoming and self.seconds_until_start(now) >= 0:
+        if self.upcoming and (self.stays_upcoming or self.before_start(now)):
             return "upcoming"
         return "ongoing"
+
+    def before_start(self, now: float) -> bool:
+        """An upcoming call whose start the clock has not passed.
+
+        Whole seconds, rounded, so that the milliseconds between provisioning and the request
+        do not move a call across the boundary its offset put it on: a call provisioned as
+        upcoming stays before its start through its start second (offset 0).
+        """
+        return self.end is None and self.upcoming and self.seconds_until_start(now) >= 0
 
     def seconds_until_start(self, now: float) -> int:
         return round(self.start - now)
@@ -71,28 +80,34 @@ class CallRecord:
 class Store:
     """Calls by ID and by party number, controlled extensions, tokens by value."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, late_calls_stay_upcoming: bool = False
+                 ) -> None:
         self.clock = clock or Clock()
+        self.late_calls_stay_upcoming = late_calls_stay_upcoming
         self.calls: dict[str, CallRecord] = {}
         self.controlled: set[str] = set()
         self.tokens: dict[str, float] = {}
         self._by_number: dict[str, dict[str, CallRecord]] = {}
+        self._deferred: dict[str, list[Callable[[], None]]] = {}
 
     def replace_all(self, calls: Iterable[CallRecord], controlled: Iterable[str]) -> None:
         self.calls.clear()
         self._by_number.clear()
+        self._deferred.clear()
         self.controlled = set()
         self.add(calls, controlled)
 
     def add(self, calls: Iterable[CallRecord], controlled: Iterable[str]) -> None:
         for call in calls:
             self._remove(call.call_id)
+            call.stays_upcoming = self.late_calls_stay_upcoming
             self.calls[call.call_id] = call
             for number in set(call.parties()):
                 self._by_number.setdefault(number, {})[call.call_id] = call
         self.controlled.update(controlled)
 
     def _remove(self, call_id: str) -> None:
+        self._deferred.pop(call_id, None)  # a replaced call is a new call
         old = self.calls.pop(call_id, None)
         for number in set(old.parties()) if old else ():
             self._by_number[number].pop(call_id, None)
@@ -100,6 +115,21 @@ class Store:
     def with_number(self, number: str) -> list[CallRecord]:
         """Calls where ``number`` is the whole caller or called number."""
         return list(self._by_number.get(number, {}).values())
+
+    def defer(self, call: CallRecord, change: Callable[[], None]) -> None:
+        """Run ``change`` once the clock has passed ``call``'s start (see settle)."""
+        self._deferred.setdefault(call.call_id, []).append(change)
+
+    def settle(self) -> None:
+        """Apply, in the order they were made, the deferred changes of calls that have started.
+
+        Called whenever the state is read (a lookup, a control read of a call's flags).
+        """
+        now = self.clock.now()
+        started = [i for i in self._deferred if not self.calls[i].before_start(now)]
+        for call_id in started:
+            for change in self._deferred.pop(call_id):
+                change()
 
     def is_controlled(self, call: CallRecord) -> bool:
         return any(p in self.controlled for p in call.parties())

@@ -1,47 +1,130 @@
 """The spec's open choices as switches, each defaulting to the project's preferred reading.
 
-Every value of every switch is a reading docs/SEMANTICS.md allows, so the conformance suite must
-pass against any combination; the project's tests run it against several.
+Every value of every switch is a reading a conformant server may take (docs/SEMANTICS.md,
+control-protocol.md "Time and call states"), so the conformance suite must pass against any
+combination; the project's tests run it against several. Each field's ``help`` (shown by
+``keepcall-conformance serve --list``) says what its values do.
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+URL_LIMIT_MIN = 4000  # the API overview: GET URLs should stay under about 4,000 characters
+TOKEN_GRACE_MAX = 600
+
+
+def _s(default: Any, help: str) -> Any:
+    """A switch field: its preferred reading and what its values mean."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class Switches:
-    """One reading per open point of the spec (see docs/SEMANTICS.md)."""
+    """One reading per open point of the spec (see docs/SEMANTICS.md and each field's help)."""
 
-    error_status: int = 200
-    payload_after_response: bool = False
-    error_description: bool = False
-    case_insensitive: bool = False
-    comma_space: bool = False
-    both_ids: Literal["callid-wins", "reject"] = "callid-wins"
-    status_with_callid: Literal["ignored", "applied"] = "ignored"
-    several_last_next: Literal["error", "pick"] = "pick"
-    unknown_params: Literal["reject", "ignore"] = "reject"
-    duplicates: Literal["reject", "first", "last"] = "reject"
-    unknown_response_type: Literal["error", "xml"] = "error"
-    token_on_open_key: Literal["ignore", "reject"] = "ignore"
-    manual_record_uncontrolled: Literal["error", "start"] = "error"
-    unmark_other: Literal["reject", "ignore"] = "reject"
-    pretty_xml: bool = False
-    html_head: bool = True
-    text_style: Literal["plain", "keyvalue"] = "plain"
-    next_boundary_inclusive: bool = True
-    normalize_identifiers: bool = False  # GUID case, braces, spaces, + or 00 before a number
+    # --- lookup and parameters --------------------------------------------------------------
+    both_ids: Literal["callid-wins", "reject", "extension-wins"] = _s(
+        "callid-wins", "callID and extension both given: callID is used / error / the "
+        "extension lookup is used (callID ignored)")
+    status_with_callid: Literal["ignored", "applied"] = _s(
+        "ignored", "status given with callID: ignored / the call's state must be one it lists")
+    several_last_next: Literal["error", "pick"] = _s(
+        "pick", "several calls found by last or next: error / the latest finished or soonest "
+        "starting one")
+    case_insensitive: bool = _s(False, "parameter values (action, status, type, "
+                                       "responseType) in any letter case")
+    param_names: Literal["exact", "case-insensitive"] = _s(
+        "exact", "parameter names as the page spells them / in any letter case (callid, "
+        "STATUS); a duplicate formed that way follows `duplicates`")
+    status_spelling: Literal["tight", "spaced", "either"] = _s(
+        "tight", "status lists: `ongoing,next` only / `ongoing, next` only (one space after the "
+        "comma; the tight spelling is an unknown status) / both, any whitespace around the comma")
+    trailing_comma: Literal["reject", "drop-empty"] = _s(
+        "reject", "empty parts of a status list (`ongoing,`): unknown status / dropped "
+        "(every empty part, so `ongoing,` and `,ongoing` mean `ongoing`)")
+    unknown_params: Literal["reject", "ignore"] = _s(
+        "reject", "parameters the page does not name: error / ignored")
+    duplicates: Literal["reject", "first", "last"] = _s(
+        "reject", "a parameter given twice: error / the first value / the last value")
+    unmark_other: Literal["reject", "ignore", "truthy"] = _s(
+        "reject", "unmark other than 0 and 1: error / normal operation / an integer where it "
+        "parses (` 1`, `01`, `2`: unmark; `00`: normal), `true` and `yes`: unmark, anything "
+        "else: normal operation")
+    normalize_identifiers: bool = _s(
+        False, "callID and extension compared leniently: GUID case, braces, spaces, + or 00 "
+               "before a number")
+    post_encoding: Literal["both", "form", "query"] = _s(
+        "both", "POST parameters: form body and query string / the form body only (the query "
+        "string is ignored) / the query string only (the body is ignored)")
+    # --- semantics --------------------------------------------------------------------------
+    manual_record_uncontrolled: Literal["error", "start"] = _s(
+        "error", "type=manualRecord on a call without a controlled extension: error / recorded")
+    manual_record_not_ongoing: Literal["allow", "refuse"] = _s(
+        "allow", "type=manualRecord (with or without unmark) on an upcoming or finished call: "
+        "flag changed / error, nothing changed")
+    next_boundary_inclusive: bool = _s(
+        True, "status=next finds a call starting in exactly 60 s")
+    next_pending: bool = _s(
+        False, "status=next (also the next step of ongoing,next, by extension) finding no call: "
+               "error / success that changes nothing (a pending keep, never applied)")
+    defer_upcoming: bool = _s(
+        False, "a change on an upcoming call: applied at once / answered at once, applied when "
+               "the server's clock passes the call's start (seen on the next read of the state)")
+    upcoming_starts: Literal["ongoing", "stays-upcoming"] = _s(
+        "ongoing", "an upcoming call whose start has passed: is ongoing / stays upcoming "
+        "(a late call that has not begun; status=next finds it as if it started now)")
+    token_on_open_key: Literal["ignore", "reject"] = _s(
+        "ignore", "a token sent with an apiKey that needs none: ignored / error")
+    token_grace: int = _s(
+        0, "seconds an expired token is still accepted after its hour (a server that sweeps "
+           "expired tokens every few minutes)")
+    # --- answers ----------------------------------------------------------------------------
+    error_status: int = _s(200, "HTTP status of error answers: 200 or any 4xx")
+    unknown_action_status: Literal["same", "405", "501"] = _s(
+        "same", "HTTP status of the error answer to a missing or unknown action: as other "
+        "errors / 405 / 501 (the body is still the error envelope)")
+    url_limit: int = _s(
+        0, "GET requests whose full URL is longer than this many characters are answered 414 "
+           "with an XML error envelope (0: no limit)")
+    unknown_response_type: Literal["error", "xml"] = _s(
+        "error", "an unknown responseType: error in XML / XML")
+    pre_action_format: Literal["requested", "xml"] = _s(
+        "requested", "errors raised before the action runs (action, apiKey, token): in the "
+        "requested format / always in XML")
+    content_type_charset: Literal["utf-8", "iso-8859-1"] = _s(
+        "utf-8", "charset of every answer's Content-Type (the body stays UTF-8 and the XML "
+        "declaration says UTF-8): utf-8 / ISO-8859-1 (a Java container's default)")
+    error_type: Literal["keepcall", "absent", "as-sent"] = _s(
+        "keepcall", "Response/@type of errors whose action is missing or unknown: KeepCall / "
+        "no type / the action as sent (none when no action was sent)")
+    pretty_xml: bool = _s(False, "XML indented on several lines")
+    doctype: bool = _s(False, "XML answers carry <!DOCTYPE VerbaApi> after the declaration")
+    payload: Literal["inside", "none", "after", "before"] = _s(
+        "inside", "success payload: a CallID element inside Response / none / a CallID element "
+                  "after Response / a <Server>reference</Server> element before Response "
+                  "(on every XML answer)")
+    error_description: bool = _s(False, "ErrorMessage carries description=\"Error\"")
+    error_markup: bool = _s(False, "ErrorMessage holds markup (<b>Call</b> cannot be found.)")
+    response_text: bool = _s(False, "a text node directly inside Response (a newline and OK, "
+                                     "or Error)")
+    html_style: Literal["document", "bare", "xhtml", "fragment"] = _s(
+        "document", "HTML answers: a document with <head> / without <head> / an XHTML document "
+        "with an XML declaration / a fragment without <html> (`Call kept.<br/>`, "
+        "`Error: ...<br/>`)")
+    text_style: Literal["plain", "keyvalue", "empty-success"] = _s(
+        "plain", "TEXT answers: OK or ERROR: message / key=value lines / an empty body on "
+        "success, ERROR: message on error")
 
     def __post_init__(self) -> None:
-        if self.error_status != 200 and not 400 <= self.error_status <= 499:
-            raise ValueError(f"error_status must be 200 or 4xx, not {self.error_status}")
+        for name, (valid, rule) in INT_RULES.items():
+            if not valid(getattr(self, name)):
+                raise ValueError(f"{name} must be {rule}, not {getattr(self, name)}")
         for name, choices in switch_choices().items():
             value = getattr(self, name)
             if choices and str(value).lower() not in choices:
@@ -69,11 +152,28 @@ class Switches:
 
 
 _HINTS: dict[str, Any] = typing.get_type_hints(Switches)
+# Free-form whole-number switches: what makes a value valid, in words for the error.
+INT_RULES: dict[str, tuple[Callable[[int], bool], str]] = {
+    "error_status": (lambda v: v == 200 or 400 <= v <= 499, "200 or 4xx"),
+    "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
+    "url_limit": (lambda v: v == 0 or v >= URL_LIMIT_MIN, f"0 or at least {URL_LIMIT_MIN}"),
+}
 
 
 def switch_choices() -> dict[str, tuple[str, ...]]:
     """Each switch's accepted values as text (empty for free-form ints)."""
     return {name: _choices(hint) for name, hint in _HINTS.items()}
+
+
+def switch_help() -> dict[str, str]:
+    """Each switch's values as one line: choices or rule, default, meaning."""
+    defaults = Switches()
+    lines = {}
+    for f in fields(Switches):
+        values = ", ".join(_choices(_HINTS[f.name])) or f"integer, {INT_RULES[f.name][1]}"
+        default = str(getattr(defaults, f.name)).lower()
+        lines[f.name] = f"{values} (default {default}): {f.metadata['help']}"
+    return lines
 
 
 def _choices(hint: Any) -> tuple[str, ...]:

@@ -140,9 +140,11 @@ class Search:
                 search()
         except PropertyFailure:
             pass
-        except Flaky:  # the target answered a replay differently; the failure still stands
-            if self.failure is None:
-                raise
+        except Flaky as error:  # a replay went otherwise; a failure found still stands
+            if self.failure is None:  # our search's own fault: never the target's verdict
+                self.kc.ledger.not_tested(
+                    f"{self.item_id}/replay", requirements,
+                    f"suite: Hypothesis {type(error).__name__}; the examples before it count")
         if self.failure is not None:
             self.report(self.failure)
         if self.ran == 0:

@@ -1,0 +1,51 @@
+"""Whether HTML and TEXT answers tell success from error (KC-RT-010).
+
+Neither the page nor the notes say how an HTML or TEXT answer words a result, so no single
+answer can be judged on its words. Across a run, though, the flags tell which answers were
+successes and which were errors: a target that gives an error the very words it gives a
+success (identifiers aside) tells its reader nothing, whatever the words are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from conformance.checks import Check
+
+REQUIREMENT = "KC-RT-010"
+_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_NUMBER = re.compile(r"\+?\d{5,}")
+
+
+def signature(body: bytes) -> str:
+    """The answer's words with callIDs and phone numbers masked."""
+    text = body.decode("utf-8", "replace").strip()
+    return _NUMBER.sub("#", _GUID.sub("#", text))
+
+
+@dataclass
+class Wording:
+    """The first case seen for each (format, signature, success or error)."""
+
+    seen: dict[tuple[str, str, bool], str] = field(default_factory=dict)
+
+    def add(self, fmt: str, body: bytes, success: bool, case: str) -> None:
+        self.seen.setdefault((fmt, signature(body), success), case)
+
+    def checks(self) -> list[Check]:
+        """One check per format seen: fail if a success and an error read alike."""
+        found: list[Check] = []
+        for fmt in sorted({f for f, _, _ in self.seen}):
+            clash = next(((sig, case) for (f, sig, ok), case in self.seen.items()
+                          if f == fmt and ok and (f, sig, False) in self.seen), None)
+            if clash is None:
+                both = {ok for f, _, ok in self.seen if f == fmt} == {True, False}
+                found.append(Check(REQUIREMENT, "pass" if both else "not-tested",
+                                   "" if both else f"no {fmt} success and error both seen"))
+                continue
+            sig, case = clash
+            other = self.seen[(fmt, sig, False)]
+            found.append(Check(REQUIREMENT, "fail", f"{fmt}: the success of {case} and the "
+                               f"error of {other} read alike: {sig[:200]!r}"))
+        return found

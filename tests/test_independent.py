@@ -1,0 +1,71 @@
+"""No false failure: KeepCall servers written by others, from the spec alone, pass the suite.
+
+``tests/independent/`` holds servers written from the KeepCall page, the envelope notes and the
+control protocol by authors who never saw this suite (their readings of the open points are in
+the ``.md`` beside each). The suite a user runs must find each conformant at SHOULD level, with
+no failed requirement at all: a failure here is the suite's bug, or a sentence of the spec that
+the server breaks, to be cited in the commit that fixes the server.
+
+The quick matrix runs in the default test command; ``KC_FULL_MATRIX=1`` adds the full one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from killmatrix import CliRun, run_cli
+
+HERE = Path(__file__).resolve().parent / "independent"
+SERVERS = sorted(p.stem for p in HERE.glob("server_*.py"))
+FULL_MATRIX_ENV = "KC_FULL_MATRIX"
+FULL_TIMEOUT = 1800.0
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The server running on a free loopback port; its first line says where and how."""
+    proc = subprocess.Popen([sys.executable, str(HERE / f"{request.param}.py"), "--host",
+                             "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        info: dict[str, str] = json.loads(proc.stdout.readline())
+        info["name"] = request.param
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _certify(server: dict[str, str], report_dir: Path, *args: str,
+             timeout: float = 600.0) -> CliRun:
+    env = {"KEEPCALL_API_KEY": server["apiKey"], "KEEPCALL_OPEN_API_KEY": server["openApiKey"],
+           "KEEPCALL_USERNAME": server["username"], "KEEPCALL_PASSWORD": server["password"]}
+    return run_cli(["--target", server["api"], "--control-url", server["control"],
+                    "--level", "should", "--seed", "1", *args], report_dir, env=env,
+                   timeout=timeout)
+
+
+def _failed(run: CliRun) -> list[str]:
+    return [f"{r['id']}: {(r['evidence'] or [{}])[0].get('message', '')}"
+            for r in (run.results or {}).get("requirements", []) if r["verdict"] == "fail"]
+
+
+def test_quick_run_finds_the_server_conformant(server: dict[str, str],
+                                                tmp_path: Path) -> None:
+    run = _certify(server, tmp_path, "--quick")
+    assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
+    assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
+
+
+@pytest.mark.skipif(not os.environ.get(FULL_MATRIX_ENV), reason=f"set {FULL_MATRIX_ENV}=1")
+def test_full_matrix_finds_the_server_conformant(server: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    run = _certify(server, tmp_path, timeout=FULL_TIMEOUT)
+    assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
+    assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]

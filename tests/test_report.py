@@ -1,0 +1,66 @@
+"""The report writers on a partial run: exit code 4, the gaps named in results.json, the
+terminal summary and the HTML heading; --allow-untested turns the same ledger conformant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_ledger import OTHER_MUST, all_gating_passed
+
+from conformance.checks import Check
+from conformance.report import EXIT_CODES, compliance_table, results, summary_lines
+
+TARGET = {"url": "http://127.0.0.1:9/verba/api"}
+UNTESTED = ("KC-AUTH-008", "KC-FLAG-002")
+
+
+def partial_results(allow_untested: bool = False) -> dict[str, Any]:
+    ledger = all_gating_passed(*UNTESTED)
+    ledger.not_tested("no-control", [UNTESTED[1]], "no control URL")
+    return results(ledger, "must", {}, TARGET, allow_untested)
+
+
+def test_exit_codes_are_distinct() -> None:
+    assert EXIT_CODES["partial"] == 4
+    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
+
+
+def test_results_json_of_a_partial_run() -> None:
+    summary = partial_results()["summary"]
+    assert summary["verdict"] == "partial" and summary["exit_code"] == 4
+    assert sorted(summary["untested_gating"]) == sorted(UNTESTED)
+    assert summary["allow_untested"] is False and summary["failed_requirements"] == []
+
+
+def test_the_terminal_summary_says_partial_and_names_the_gaps() -> None:
+    lines = summary_lines(partial_results())
+    assert lines[-1].startswith("VERDICT: PARTIAL") and "exit 4" in lines[-1]
+    gaps = next(line for line in lines if line.startswith("PARTIAL:"))
+    assert all(r in gaps for r in UNTESTED) and "--allow-untested" in gaps
+
+
+def test_the_html_heading_says_partial_and_names_the_gaps() -> None:
+    table = compliance_table(partial_results())
+    heading = table[:table.index("<table")]
+    assert "<h2>KeepCall compliance: PARTIAL</h2>" in heading
+    assert all(r in heading for r in UNTESTED)
+
+
+def test_allow_untested_is_conformant_and_still_lists_the_gaps() -> None:
+    data = partial_results(allow_untested=True)
+    summary = data["summary"]
+    assert summary["verdict"] == "conformant" and summary["exit_code"] == 0
+    assert sorted(summary["untested_gating"]) == sorted(UNTESTED) and summary["allow_untested"]
+    lines = summary_lines(data)
+    assert lines[-1].startswith("VERDICT: CONFORMANT")
+    assert any(all(r in line for r in UNTESTED) and "--allow-untested" in line
+               for line in lines)
+    assert "KeepCall compliance: CONFORMANT" in compliance_table(data)
+
+
+def test_a_fully_tested_run_names_no_gap() -> None:
+    ledger = all_gating_passed()
+    ledger.record("extra", [Check(OTHER_MUST, "pass")])
+    data = results(ledger, "should", {}, TARGET)
+    assert data["summary"]["verdict"] == "conformant" and data["summary"]["untested_gating"] == []
+    assert not any("not tested" in line or "PARTIAL" in line for line in summary_lines(data))
