@@ -302,7 +302,9 @@ RESULTS = pytest.StashKey[dict[str, Any]]()
 
 
 def _results(run: KeepCallSession) -> dict[str, Any]:
-    run.ledger.record("wording", run.wording.checks())
+    wording = run.wording.checks()
+    if wording:
+        run.ledger.record("wording", wording)
     settings = run.settings
     suite = {"quick": settings.quick, "seed": settings.seed, "level": settings.level,
              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),

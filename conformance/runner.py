@@ -7,6 +7,7 @@ every kind of test provisions, reproduces and judges the same way.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from conformance.checks import FORMAT_REQUIREMENT, Check, Judgement, flag_changes, judgement
@@ -15,6 +16,7 @@ from conformance.control import ControlError
 from conformance.matrix import Case
 from conformance.model import (
     ERROR,
+    Call,
     Credential,
     Expectation,
     Flags,
@@ -83,7 +85,8 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         if target.control is not None and scenario.calls:
             result.setup = target.control.add(scenario)
         result.exchange = target.send(request, credentials)
-        result.expectation = _also(_in_time(result, auth, time.monotonic() - started), also)
+        result.expectation = _also(_in_time(result, calls, auth, time.monotonic() - started),
+                                   also)
         before = after = None
         if target.control is not None:
             before = {c.call_id: c.flags for c in scenario.calls}
@@ -102,11 +105,11 @@ def traits(target: Target, open_key: bool = False) -> TargetAuth:
                       status_spelling=target.status_spelling)
 
 
-def _in_time(result: Result, auth: TargetAuth, seconds: float) -> Expectation:
+def _in_time(result: Result, calls: Sequence[Call], auth: TargetAuth,
+             seconds: float) -> Expectation:
     """The expectation once the time between set-up and answer is allowed for, and a GET
     longer than the notes' 4,000 characters may be refused."""
-    scenario = result.scenario
-    expectation = expect_over(result.request, scenario.calls, scenario.controlled, auth,
+    expectation = expect_over(result.request, calls, result.scenario.controlled, auth,
                               0.0, elapsed_bound(seconds))
     exchange = result.exchange
     if exchange is None or result.request.method != "GET" or (

@@ -82,7 +82,7 @@ def test_full_size_is_the_product_of_the_dimensions(part: str, size: int) -> Non
 def test_documented_counts() -> None:
     assert part_counts(FULL) == {"lookup": 21_504, "edges": 72, "auth": 144,
                                  "open-key": 16, "values": 64}
-    assert len(FULL) == 21_720
+    assert len(FULL) == 21_800
 
 
 def test_quick_is_a_few_hundred_and_a_subset() -> None:

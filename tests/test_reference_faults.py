@@ -50,6 +50,8 @@ PROBES: dict[str, Probe] = {
     "missing-action-accepted": raw(lambda api, i: [("apiKey", api.server.open_api_key),
                                                    ("callID", i)]),
     "missing-apikey-accepted": raw(lambda api, i: [("action", "KeepCall"), ("callID", i)]),
+    "container-refusal-page": raw(lambda api, i: [("action", "KeepCall"), ("apiKey", "bogus"),
+                                                  ("callID", i)]),
     "apikey-not-checked": raw(lambda api, i: [("action", "KeepCall"), ("apiKey", "bogus"),
                                               ("callID", i)]),
     "auth-not-enforced": raw(lambda api, i: [("action", "KeepCall"),
