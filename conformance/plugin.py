@@ -99,10 +99,15 @@ class KeepCallSession:
         """Put a result in the ledger, then pass, skip or fail the running test with it."""
         curl = result.reproduction()
         self.ledger.record(item_id, result.checks, curl)
-        if result.format in ("HTML", "TEXT") and result.outcome is not None and (
-                result.exchange is not None and not result.failures):
-            self.wording.add(result.format, result.exchange.body, not result.outcome.is_error,
-                             item_id)
+        # Wording is compared only where the flags leave no doubt: a flag changed, or nothing
+        # but an error was allowed (an unchanged answer may be a pending keep or a no-op).
+        outcome, exchange = result.outcome, result.exchange
+        clear = outcome is not None and (outcome.call_id is not None
+                                         or result.expectation.always_error)
+        if result.format in ("HTML", "TEXT") and clear and exchange is not None and (
+                not result.failures):
+            success = outcome is not None and outcome.call_id is not None
+            self.wording.add(result.format, exchange.body, success, item_id)
         if result.exchange is not None and not result.exchange.ok:
             self.ledger.transport_failures += 1
         self._verdict(result, curl)
