@@ -67,6 +67,8 @@ class Ledger:
         self.transport_failures = 0
         self.aborted: str | None = None
         self.internal_errors: list[str] = []
+        # What went wrong in the suite's own search without costing the verdict (reported).
+        self.suite_notes: list[str] = []
 
     def record(self, case: str, checks: Iterable[Check], curl: str = "") -> None:
         self.cases_run += 1

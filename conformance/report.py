@@ -44,7 +44,8 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
                "untested_gating": untested,
                "untested_gating_requirements": untested,  # the older name, kept for readers
                "transport_failures": ledger.transport_failures, "aborted": ledger.aborted,
-               "internal_errors": ledger.internal_errors[:20]}
+               "internal_errors": ledger.internal_errors[:20],
+               "suite_notes": ledger.suite_notes[:20]}
     return {"suite": {"name": "keepcall-conformance", "version": __version__, "spec": SPEC,
                       **suite},
             "target": dict(target),
@@ -74,6 +75,8 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(f"run aborted: {summary['aborted']}")
     if summary["internal_errors"]:
         lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
+    if summary.get("suite_notes"):
+        lines.append(f"suite notes (the verdict stands): {summary['suite_notes'][:3]}")
     lines.append(f"VERDICT: {summary['verdict'].upper()} (level {summary['level']}, "
                  f"exit {summary['exit_code']})")
     return lines

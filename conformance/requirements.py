@@ -271,6 +271,11 @@ CATALOG: Final[tuple[Requirement, ...]] = (
                  "trimmed values")),
     _r("KC-PARAM-004", "OBSERVE", "Letter case of parameter names",
        "Parameters (the page's table)", readings=("case-sensitive", "case-insensitive")),
+    # --- time -----------------------------------------------------------------------------
+    _r("KC-TIME-001", "OBSERVE", "What the target does when an upcoming call's start passes",
+       "What the target does when time passes an upcoming call's start is **not** fixed by "
+       "this protocol", CONTROL,
+       readings=("becomes ongoing", "stays upcoming", "found by neither status")),
 )
 
 BY_ID: Final[dict[str, Requirement]] = {r.id: r for r in CATALOG}

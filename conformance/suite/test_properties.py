@@ -142,9 +142,9 @@ class Search:
             pass
         except Flaky as error:  # a replay went otherwise; a failure found still stands
             if self.failure is None:  # our search's own fault: never the target's verdict
-                self.kc.ledger.not_tested(
-                    f"{self.item_id}/replay", requirements,
-                    f"suite: Hypothesis {type(error).__name__}; the examples before it count")
+                why = f"suite: Hypothesis {type(error).__name__}; the examples before it count"
+                self.kc.ledger.not_tested(f"{self.item_id}/replay", requirements, why)
+                self.kc.ledger.suite_notes.append(f"{self.item_id}: {why}")
         if self.failure is not None:
             self.report(self.failure)
         if self.ran == 0:
