@@ -13,13 +13,13 @@ import time
 
 import httpx
 
-from conformance.client import Client, TransportSettings
 from conformance.control import Control
 from conformance.matrix import all_cases
 from conformance.reference import ReferenceServer
 from conformance.runner import run_case
 from conformance.scenarios import Numbering
 from conformance.target import Credentials, Target
+from conformance.transport import Client, TransportSettings
 
 CASES = 600
 

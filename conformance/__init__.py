@@ -1,3 +1,8 @@
 """keepcall-conformance: the conformance suite for the KeepCall HTTP API."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+DISTRIBUTION = "keepcall-conformance"
+# pyproject.toml states the version; the installed metadata carries it here, so no file of the
+# package repeats it (the package is always installed: its schemas are package data).
+__version__ = version(DISTRIBUTION)

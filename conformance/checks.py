@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from conformance.client import Exchange
 from conformance.model import (
     ERROR,
     PENDING,
+    Check,
     Expectation,
     Flags,
     KeepCallRequest,
@@ -22,10 +22,10 @@ from conformance.model import (
     Reading,
 )
 from conformance.oracle import FLAG_REQUIREMENT
-from conformance.requirements import BY_ID
+from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import ACTION, FLAGS, P_ACTION, P_RESPONSE_TYPE
+from conformance.transport import Exchange
 from conformance.validators import (
-    Finding,
     code_is_zero,
     content_type_observation,
     sniff_format,
@@ -33,23 +33,13 @@ from conformance.validators import (
     validate_xml,
 )
 
-Verdict = Literal["pass", "fail", "observed", "not-tested"]
 Claim = Literal["success", "error"] | None
 FlagMap = Mapping[str, Flags]
 
-METHOD_REQUIREMENT = {"GET": "KC-HTTP-001", "POST": "KC-HTTP-002"}
+METHOD_REQUIREMENT: dict[str, RequirementId] = {"GET": "KC-HTTP-001", "POST": "KC-HTTP-002"}
 # The requirement a wrong format breaks, by the responseType asked for.
-FORMAT_REQUIREMENT = {None: "KC-RT-001", "XML": "KC-RT-002", "HTML": "KC-RT-003",
-                      "TEXT": "KC-RT-004"}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verdict on one requirement, with redacted evidence."""
-
-    requirement: str
-    verdict: Verdict
-    message: str = ""
+FORMAT_REQUIREMENT: dict[str | None, RequirementId] = {
+    None: "KC-RT-001", "XML": "KC-RT-002", "HTML": "KC-RT-003", "TEXT": "KC-RT-004"}
 
 
 @dataclass(frozen=True)
@@ -96,12 +86,15 @@ def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Chec
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
         return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")], True
+    keepcall = request.get(P_ACTION) == ACTION
     if status in (405, 501) and sniff_format(exchange.body) != "XML":
-        if request.get(P_ACTION) == ACTION:
+        if keepcall:
             requirement = METHOD_REQUIREMENT[request.method]
             return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
         return [Check("KC-RT-008", "fail", f"HTTP {status} without an answer in the body: "
                       f"{exchange.body_excerpt(200)}")], True
+    if status in (405, 501) and not keepcall:  # an unknown action refused, with the envelope
+        return [], False
     if status >= 500 or status < 200:
         return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")], False
     return [Check("KC-HTTP-004", "pass")], False
@@ -137,11 +130,11 @@ def format_checks(exchange: Exchange, request: KeepCallRequest,
                               Check(rt_requirement, "fail", f"asked for {asked}, got XML that "
                                     f"is no error: {exchange.body_excerpt(200)}"))
         return checks + xml_checks, claim, "XML"
-    tried: list[Finding] = []
+    tried: list[Check] = []
     for fmt in sorted(formats & {"HTML", "TEXT"}, key=lambda f: f != sniffed):
         findings, observations = validate_format(fmt, exchange.body, content_type)
         if not findings:
-            found = [Check(o.requirement, "observed", o.message) for o in observations]
+            found = list(observations)
             passed = [Check(r, "pass") for r in (rt_requirement, "KC-RT-008") if r in BY_ID]
             return checks + found + passed, _status_claim(exchange), fmt
         tried += findings
@@ -149,8 +142,8 @@ def format_checks(exchange: Exchange, request: KeepCallRequest,
         _status_claim(exchange) or ("error" if _refusal(exchange) else None)), None
 
 
-def _wrong_format(exchange: Exchange, rt_requirement: str, sniffed: str,
-                  formats: frozenset[str], tried: list[Finding]) -> list[Check]:
+def _wrong_format(exchange: Exchange, rt_requirement: RequirementId, sniffed: str,
+                  formats: frozenset[str], tried: list[Check]) -> list[Check]:
     """A body in no allowed format. On a non-2xx status it is the HTTP layer's own page (a
     container's 401 page): SHOULD, since the notes leave status codes to the server."""
     expected = "XML" if "XML" in formats or not formats else sorted(formats)[0]
@@ -166,11 +159,10 @@ def _refusal(exchange: Exchange) -> bool:
 
 
 def _xml_checks(exchange: Exchange, request: KeepCallRequest,
-                rt_requirement: str) -> tuple[list[Check], Claim]:
+                rt_requirement: RequirementId) -> tuple[list[Check], Claim]:
     expected_type = ACTION if request.get(P_ACTION) == ACTION else None
     verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), expected_type)
-    checks = [Check(f.requirement, "fail", f.message) for f in verdict.findings]
-    checks += [Check(o.requirement, "observed", o.message) for o in verdict.observations]
+    checks = [*verdict.findings, *verdict.observations]
     failed = {f.requirement for f in verdict.findings}
     checks += [Check(r, "pass") for r in ("KC-XML-001", "KC-XML-002", "KC-XML-003")
                if r not in failed]
@@ -242,14 +234,14 @@ def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | Non
     return checks + observations(allowed[outcome]), outcome
 
 
-def _claim_contradicted(blamed: Sequence[str], why: str) -> list[Check]:
+def _claim_contradicted(blamed: Sequence[RequirementId], why: str) -> list[Check]:
     """The code contradicts the flags: KC-XML-004, but only where a MUST decides what should
     have happened (a SHOULD deviation must not fail a MUST through its code)."""
     return [Check("KC-XML-004", "fail", why)] if any(
         BY_ID[r].level == "MUST" for r in blamed) else []
 
 
-def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[str]:
+def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[RequirementId]:
     """Which clauses an outcome outside the allowed set breaks."""
     successes = expectation.successes
     if outcome.is_error:  # failed where it had to succeed; keeping is the default effect
@@ -263,17 +255,17 @@ def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[str]:
     return _selection(expectation)
 
 
-def _effects(outcomes: Iterable[Outcome]) -> list[str]:
+def _effects(outcomes: Iterable[Outcome]) -> list[RequirementId]:
     return sorted({FLAG_REQUIREMENT[(o.flag, o.value)] for o in outcomes if o.flag is not None})
 
 
-def _selection(expectation: Expectation) -> list[str]:
+def _selection(expectation: Expectation) -> list[RequirementId]:
     """The clauses that choose the call, without those that choose the flag."""
     effects = set(FLAG_REQUIREMENT.values())
     return [r for r in _gating(expectation.blame(expectation.successes)) if r not in effects]
 
 
-def _gating(requirements: Iterable[str]) -> list[str]:
+def _gating(requirements: Iterable[RequirementId]) -> list[RequirementId]:
     return [r for r in requirements if BY_ID[r].level != "OBSERVE"]
 
 
@@ -331,7 +323,7 @@ def observations(readings: Sequence[Reading]) -> list[Check]:
     return checks
 
 
-def _fail(requirements: Sequence[str], why: str) -> list[Check]:
+def _fail(requirements: Sequence[RequirementId], why: str) -> list[Check]:
     return [Check(r, "fail", why) for r in requirements]
 
 

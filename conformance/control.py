@@ -1,15 +1,32 @@
-"""Client of the control protocol (../shared/spec/control-protocol.md).
+"""Client of the control protocol (docs/CONTROL-PROTOCOL.md).
 
 A control failure is the target's harness breaking, not a KeepCall verdict, so it raises
-``ControlError`` and the case that needed it becomes "not tested".
+``ControlError`` and the case that needed it becomes "not tested". A flags answer is held to
+its shipped JSON Schema: a flag the answer leaves out or misspells must not be read as "clear"
+and pass or fail a target on a guess.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
+from functools import cache
+from typing import Final
 
-from conformance.client import Client, Exchange
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
 from conformance.model import Flags, Scenario
+from conformance.transport import Client, Exchange
+from conformance.validators import schema_file
+
+# The bodies of docs/CONTROL-PROTOCOL.md, as JSON Schemas in schemas/ (package data).
+CALLS_SCHEMA: Final = "control-calls.schema.json"
+FLAGS_SCHEMA: Final = "control-flags.schema.json"
+CLOCK_SCHEMA: Final = "control-clock.schema.json"
+ERROR_SCHEMA: Final = "control-error.schema.json"
+REASON_CHARS: Final = 160
 
 
 class ControlError(Exception):
@@ -17,10 +34,12 @@ class ControlError(Exception):
 
 
 class Control:
+    """The suite's side of the protocol, on the run's one client (so its requests are paced,
+    redacted and reproducible like every other)."""
+
     def __init__(self, client: Client, base_url: str) -> None:
         self._client = client
         self.base_url = base_url.rstrip("/")
-        self.setup_log: list[str] = []
 
     def reset(self) -> None:
         """Replace everything the target holds with nothing: a clean slate for a run."""
@@ -32,14 +51,21 @@ class Control:
         return exchange.curl
 
     def flags(self, call_ids: Iterable[str]) -> dict[str, Flags]:
-        found: dict[str, Flags] = {}
-        for call_id in call_ids:
-            exchange, data = self._client.send_json("GET", f"{self.base_url}/calls/{call_id}",
-                                                    None)
-            if exchange.status != 200 or not isinstance(data, dict):
-                raise ControlError(f"GET calls/{call_id}: {_describe(exchange)}")
-            found[call_id] = Flags.from_json(data)
-        return found
+        """The flags of each call, read back; a ControlError on any answer that is not a
+        200 with a flags body for that call."""
+        return {call_id: self._flags(call_id) for call_id in call_ids}
+
+    def _flags(self, call_id: str) -> Flags:
+        exchange, data = self._client.send_json("GET", f"{self.base_url}/calls/{call_id}", None)
+        if exchange.status != 200 or data is None:
+            raise ControlError(f"GET calls/{call_id}: {_describe(exchange)}")
+        if reason := violation(FLAGS_SCHEMA, data):
+            raise ControlError(f"GET calls/{call_id}: flags answer {reason}")
+        assert isinstance(data, dict)  # the schema says so
+        if data["callID"] != call_id:
+            raise ControlError(f"GET calls/{call_id}: flags answer is for callID "
+                               f"{_short(repr(data['callID']))}")
+        return Flags.from_json(data)
 
     def advance(self, seconds: int) -> bool:
         """Move the target's clock; False where it does not (404, the protocol's "optional",
@@ -54,6 +80,25 @@ class Control:
         if not _success(exchange):
             raise ControlError(f"{method} {path}: expected {status}, {_describe(exchange)}")
         return exchange
+
+
+@cache
+def schema_validator(name: str) -> Draft202012Validator:
+    """The validator of one body of the protocol, from its shipped schema."""
+    return Draft202012Validator(json.loads(schema_file(name).read_text(encoding="utf-8")))
+
+
+def violation(name: str, body: object) -> str | None:
+    """None if ``body`` matches schema ``name``; else one line naming the field that breaks it
+    (a JSON path, and the missing field's name for a required one)."""
+    error = best_match(schema_validator(name).iter_errors(body))
+    return None if error is None else f"{error.json_path}: {_short(error.message)}"
+
+
+def _short(text: str) -> str:
+    """One line of at most REASON_CHARS: a hostile answer must not flood a report."""
+    line = re.sub(r"\s+", " ", text)
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
 
 
 def _success(exchange: Exchange) -> bool:

@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from conformance.checks import Check
-from conformance.requirements import CATALOG, Requirement, gating
+from conformance.model import Check, Verdict
+from conformance.requirements import CATALOG, Gate, Requirement, RequirementId, gating
 
-RequirementVerdict = Literal["pass", "fail", "not-tested", "observed"]
 RunVerdict = Literal["conformant", "not-conformant", "partial", "inconclusive"]
 MAX_EVIDENCE = 5
 
@@ -44,7 +43,7 @@ class Entry:
     evidence: list[Evidence] = field(default_factory=list)
 
     @property
-    def verdict(self) -> RequirementVerdict:
+    def verdict(self) -> Verdict:
         if self.requirement.level == "OBSERVE":
             return "observed" if self.observations else "not-tested"
         if self.failed:
@@ -64,14 +63,16 @@ class Ledger:
     def __init__(self) -> None:
         self.entries = {r.id: Entry(r) for r in CATALOG}
         self.cases_run = 0
-        self.transport_failures = 0
         self.aborted: str | None = None
         self.internal_errors: list[str] = []
         # What went wrong in the suite's own search without costing the verdict (reported).
         self.suite_notes: list[str] = []
 
-    def record(self, case: str, checks: Iterable[Check], curl: str = "") -> None:
-        self.cases_run += 1
+    def record(self, case: str, checks: Iterable[Check], curl: str = "",
+               lead: bool = False, counted: bool = True) -> None:
+        """Fold a case's checks in. ``lead``: its evidence goes first (a shrunk example is
+        what to read first); ``counted``: False for more checks of a case already counted."""
+        self.cases_run += counted
         for check in checks:
             entry = self.entries[check.requirement]
             entry.cases.add(case)
@@ -79,21 +80,23 @@ class Ledger:
                 entry.passed.add(case)
             elif check.verdict == "fail":
                 entry.failed.add(case)
-                if len(entry.evidence) < MAX_EVIDENCE:
-                    entry.evidence.append(Evidence(case, check.message, curl))
+                evidence = Evidence(case, check.message, curl)
+                at = 0 if lead else len(entry.evidence)
+                entry.evidence = [*entry.evidence[:at], evidence,
+                                  *entry.evidence[at:]][:MAX_EVIDENCE]
             elif check.verdict == "observed":
                 entry.observations[check.message] += 1
             else:
                 entry.untested.add(case)
 
-    def not_tested(self, case: str, requirements: Iterable[str], why: str) -> None:
+    def not_tested(self, case: str, requirements: Iterable[RequirementId], why: str) -> None:
         self.record(case, (Check(r, "not-tested", why) for r in requirements))
 
-    def failed(self, level: Literal["must", "should"]) -> list[Entry]:
+    def failed(self, level: Gate) -> list[Entry]:
         gate = gating(level)
         return [e for e in self.entries.values() if e.requirement.id in gate and e.failed]
 
-    def verdict(self, level: Literal["must", "should"],
+    def verdict(self, level: Gate,
                 allow_untested: bool = False) -> RunVerdict:
         """Inconclusive beats everything (the run broke or judged nothing), a failure beats a
         gap, and a gap in the gate is "partial" unless the user chose to gate on what was
@@ -108,7 +111,7 @@ class Ledger:
             return "partial"
         return "conformant"
 
-    def judged(self, level: Literal["must", "should"]) -> bool:
+    def judged(self, level: Gate) -> bool:
         """Whether any gating requirement was judged at all: if none was, nothing passed."""
         gate = gating(level)
         return any(e.passed or e.failed for e in self.entries.values()
@@ -117,7 +120,7 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         return dict(Counter(e.verdict for e in self.entries.values()))
 
-    def untested_gating(self, level: Literal["must", "should"]) -> list[str]:
+    def untested_gating(self, level: Gate) -> list[str]:
         gate = gating(level)
         return [e.requirement.id for e in self.entries.values()
                 if e.requirement.id in gate and e.verdict == "not-tested"]

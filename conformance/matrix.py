@@ -19,7 +19,7 @@ full status x scenario product by extension, where the lookup faults live.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -230,6 +230,3 @@ def _pairs(dims: Sequence[Sequence[object]]) -> list[tuple[object, ...]]:
 def _unique(cases: list[Case]) -> list[Case]:
     return list(dict.fromkeys(cases))
 
-
-def iter_ids(cases: Sequence[Case]) -> Iterator[str]:
-    return (c.id for c in cases)

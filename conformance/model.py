@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
+from conformance.requirements import RequirementId
 from conformance.spec import FLAGS, CallState, Flag
 
 Method = Literal["GET", "POST"]
@@ -23,6 +24,19 @@ class Credential(StrEnum):
     VALID = "valid"
     MISSING = "missing"
     INVALID = "invalid"
+
+
+Verdict = Literal["pass", "fail", "observed", "not-tested"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict on one requirement, with redacted evidence (a finding, an observation, or
+    a pass); the ledger folds them into a verdict per requirement."""
+
+    requirement: RequirementId
+    verdict: Verdict
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,7 +144,7 @@ class Outcome:
 ERROR = Outcome()
 PENDING = Outcome(pending=True)
 
-Reading = frozenset[tuple[str, str]]
+Reading = frozenset[tuple[RequirementId, str]]
 
 
 @dataclass(frozen=True)
@@ -146,13 +160,13 @@ class Expectation:
     """
 
     allowed: dict[Outcome, tuple[Reading, ...]]
-    trace: tuple[str, ...]
+    trace: tuple[RequirementId, ...]
     formats: frozenset[str]
-    because: dict[Outcome, tuple[str, ...]] = field(default_factory=dict)
+    because: dict[Outcome, tuple[RequirementId, ...]] = field(default_factory=dict)
     error_formats: frozenset[str] = frozenset()
     deferrable: frozenset[Outcome] = frozenset()
 
-    def blame(self, outcomes: Iterable[Outcome]) -> tuple[str, ...]:
+    def blame(self, outcomes: Iterable[Outcome]) -> tuple[RequirementId, ...]:
         """The requirements that decided ``outcomes``: what a target doing otherwise breaks."""
         return tuple(dict.fromkeys(r for o in outcomes for r in self.because.get(o, ())))
 
@@ -173,8 +187,8 @@ class Expectation:
 def merged(expectations: Iterable[Expectation]) -> Expectation:
     """The union of what several expectations allow (the calls as they may stand in time)."""
     allowed: dict[Outcome, tuple[Reading, ...]] = {}
-    because: dict[Outcome, tuple[str, ...]] = {}
-    trace: dict[str, None] = {}
+    because: dict[Outcome, tuple[RequirementId, ...]] = {}
+    trace: dict[RequirementId, None] = {}
     formats: set[str] = set()
     error_formats: set[str] = set()
     deferrable: set[Outcome] = set()

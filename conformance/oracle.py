@@ -10,8 +10,9 @@ answer tells which reading the target took. docs/SEMANTICS.md is the same readin
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from conformance.model import (
     ERROR,
@@ -23,7 +24,7 @@ from conformance.model import (
     Outcome,
     Reading,
 )
-from conformance.requirements import BY_ID
+from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import (
     ACTION,
     DEFAULT_RESPONSE_TYPE,
@@ -46,7 +47,7 @@ from conformance.spec import (
 )
 
 # The requirement that a success with this (flag, value) fulfils.
-FLAG_REQUIREMENT: dict[tuple[Flag, bool], str] = {
+FLAG_REQUIREMENT: dict[tuple[Flag, bool], RequirementId] = {
     ("kept", True): "KC-TYPE-001",
     ("recording", True): "KC-TYPE-002",
     ("protected", True): "KC-TYPE-003",
@@ -56,18 +57,71 @@ FLAG_REQUIREMENT: dict[tuple[Flag, bool], str] = {
 }
 
 # The requirement behind each status value (what a wrong answer to it breaks).
-STATUS_REQUIREMENT: dict[str, str] = {
+STATUS_REQUIREMENT: dict[str, RequirementId] = {
     "ongoing": "KC-STATUS-001",
     "next": "KC-STATUS-002",
     "last": "KC-STATUS-004",
     "ongoing,next": "KC-STATUS-005",
     "last,ongoing": "KC-STATUS-006",
 }
-PARTY_REQUIREMENT = ("KC-EXT-001", "KC-EXT-002")  # matched as caller, as called party
+# Matched as caller, as called party.
+PARTY_REQUIREMENT: tuple[RequirementId, ...] = ("KC-EXT-001", "KC-EXT-002")
 # What a probe of the target's status-list spelling means as a reading of KC-STATUS-010.
 SPELLING_READING = {"either": "accepted", "tight": "rejected", "spaced": "spaced only"}
 
 _SECRET_FREE_PARAMETERS = frozenset(PARAMETERS) - {"apiKey", "token"}
+
+
+@dataclass(frozen=True)
+class OpenPoint:
+    """A place where the page is silent: an OBSERVE requirement, the aspect of it met here, and
+    the readings the oracle tries. Checked against the catalog at import, so a typo in an ID or
+    a reading fails at once instead of vanishing from the observations."""
+
+    requirement: RequirementId
+    options: tuple[str, ...]
+    aspect: str = ""
+
+    def __post_init__(self) -> None:
+        entry = BY_ID[self.requirement]
+        unknown = set(self.options) - set(entry.readings)
+        if entry.level != "OBSERVE" or unknown:
+            raise ValueError(f"{self.requirement}: not an OBSERVE reading: {sorted(unknown)}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.requirement}:{self.aspect}" if self.aspect else self.requirement
+
+
+_CASE = ("case-sensitive", "case-insensitive")
+ACTION_CASE = OpenPoint("KC-ACTION-003", _CASE)
+TOKEN_ON_OPEN_KEY = OpenPoint("KC-AUTH-010", ("ignored", "rejected"))
+RT_UNKNOWN = OpenPoint("KC-RT-005", ("error", "default to XML"))
+RT_JSON = OpenPoint("KC-RT-005", ("XML", "JSON"), "json")
+RT_CASE = OpenPoint("KC-RT-006", _CASE)
+BOTH_IDS = OpenPoint("KC-ID-004", ("callID wins", "extension wins", "rejected"))
+STATUS_WITH_CALL_ID = OpenPoint("KC-ID-005", ("status ignored", "status applied to the call"))
+SEVERAL_LAST_NEXT = OpenPoint("KC-EXT-005", ("error", "the most recent / the soonest call"))
+TIE = OpenPoint("KC-EXT-005", ("error",), "tie")  # the tied callIDs are options too
+STATUS_CASE = OpenPoint("KC-STATUS-009", _CASE, "status")
+TYPE_CASE = OpenPoint("KC-STATUS-009", _CASE, "type")
+SPELLING = OpenPoint("KC-STATUS-010", ("accepted", "rejected", "spaced only"))
+WINDOW_EDGE = OpenPoint("KC-STATUS-011", ("inside the window", "outside"))
+NEXT_NO_CALL = OpenPoint("KC-STATUS-013", ("error", "pending keep"))
+EMPTY_PARTS = OpenPoint("KC-STATUS-014", ("rejected", "empty parts dropped"))
+UNCONTROLLED = OpenPoint("KC-TYPE-005", ("error", "recording started anyway"))
+NOT_IN_PROGRESS = OpenPoint("KC-TYPE-006", ("allowed", "refused"))
+UNMARK_ZERO = OpenPoint("KC-UNMARK-004", ("normal", "rejected"), "zero")
+UNMARK_OTHER = OpenPoint("KC-UNMARK-004", ("ignored", "error", "unmark"), "value")
+ALREADY_SET = OpenPoint("KC-UNMARK-004", ("success", "rejected"), "already")
+UNKNOWN_PARAMS = OpenPoint("KC-PARAM-001", ("ignored", "rejected"))
+DUPLICATES = OpenPoint("KC-PARAM-002", ("first wins", "last wins", "rejected"))
+EMPTY_VALUE = OpenPoint("KC-PARAM-003", ("empty value means absent", "empty value is a value"))
+TRIMMED = OpenPoint("KC-PARAM-003", ("exact values", "trimmed values"), "trim")
+_NORMAL = ("exact identifiers", "normalized identifiers")
+NORMALIZED = {"id": OpenPoint("KC-PARAM-003", _NORMAL, "id"),
+              "number": OpenPoint("KC-PARAM-003", _NORMAL, "number")}
+NAME_CASE = OpenPoint("KC-PARAM-004", _CASE)
 
 
 @dataclass(frozen=True)
@@ -80,10 +134,14 @@ class TargetAuth:
     status_spelling: str | None = None
 
 
+class _Choose(Protocol):
+    def __call__(self, point: OpenPoint, more: Sequence[str] = ()) -> str: ...
+
+
 class _Failed(Exception):
     """The request is answered with an error; ``requirements`` say which clause decides it."""
 
-    def __init__(self, *requirements: str) -> None:
+    def __init__(self, *requirements: RequirementId) -> None:
         super().__init__(*requirements)
         self.requirements = requirements
 
@@ -98,11 +156,14 @@ class _Chooser:
     def __init__(self, path: list[int]) -> None:
         self._path = path
         self._arity: list[int] = []
-        self._taken: dict[str, str] = {}
+        self._taken: dict[OpenPoint, str] = {}
 
-    def choose(self, point: str, options: Sequence[str]) -> str:
+    def choose(self, point: OpenPoint, more: Sequence[str] = ()) -> str:
+        """This path's reading of ``point`` (``more``: options beyond its readings, a tie's
+        callIDs); the same point met twice on a path is read the same way."""
         if point in self._taken:
             return self._taken[point]
+        options = (*point.options, *more)
         depth = len(self._arity)
         if depth == len(self._path):
             self._path.append(0)
@@ -112,9 +173,8 @@ class _Chooser:
 
     def reading(self) -> Reading:
         """The readings taken, as catalog readings (a tie's chosen callID is not one)."""
-        taken = ((point.split(":")[0], option) for point, option in self._taken.items())
-        return frozenset((point, option) for point, option in taken
-                         if option in BY_ID[point].readings)
+        return frozenset((point.requirement, option) for point, option in self._taken.items()
+                         if option in point.options)
 
     def next_path(self) -> list[int] | None:
         """The next combination to try (odometer order), or None when all were tried."""
@@ -135,8 +195,8 @@ class _Evaluation:
     calls: Sequence[Call]
     controlled: frozenset[str]
     auth: TargetAuth
-    choose: Callable[[str, Sequence[str]], str]
-    trace: list[str]
+    choose: _Choose
+    trace: list[RequirementId]
     before_action: bool = False
     upcoming: bool = False
 
@@ -146,7 +206,7 @@ class _Evaluation:
         spelled = {n.lower(): n for n in PARAMETERS}
         odd = [n for n, _ in self.request.params
                if n not in PARAMETERS and n.lower() in spelled]
-        if not odd or self.choose("KC-PARAM-004", ("case-sensitive", "case-insensitive")) == (
+        if not odd or self.choose(NAME_CASE) == (
                 "case-sensitive"):
             return self.request.params
         return tuple((spelled.get(n.lower(), n), v) for n, v in self.request.params)
@@ -161,27 +221,25 @@ class _Evaluation:
             return None
         value = values[0]
         if len(values) > 1:
-            rule = self.choose("KC-PARAM-002", ("first wins", "last wins", "rejected"))
+            rule = self.choose(DUPLICATES)
             if rule == "rejected":
                 raise _Failed()
             value = values[-1] if rule == "last wins" else values[0]
-        if value == "" and self.choose(
-                "KC-PARAM-003", ("empty value means absent", "empty value is a value")) == (
+        if value == "" and self.choose(EMPTY_VALUE) == (
                 "empty value means absent"):
             return None
         return value
 
-    def canonical(self, value: str, known: Sequence[str], point: str) -> str | None:
+    def canonical(self, value: str, known: Sequence[str], point: OpenPoint) -> str | None:
         """``value`` as one of ``known``, under the reading for letter case at ``point``."""
         if value in known:
             return value
-        if value.strip() != value and self.choose(
-                "KC-PARAM-003:trim", ("exact values", "trimmed values")) == "trimmed values":
+        if value.strip() != value and self.choose(TRIMMED) == "trimmed values":
             return self.canonical(value.strip(), known, point)
         folded = {k.lower(): k for k in known}.get(value.lower())
         if folded is None:
             return None
-        rule = self.choose(point, ("case-sensitive", "case-insensitive"))
+        rule = self.choose(point)
         return folded if rule == "case-insensitive" else None
 
     # --- the steps of docs/SEMANTICS.md -----------------------------------------------------
@@ -193,16 +251,16 @@ class _Evaluation:
         return {self.format_of(values[0]) if values else DEFAULT_RESPONSE_TYPE}
 
     def format_of(self, value: str) -> str:
-        known = self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt")
+        known = self.canonical(value, RESPONSE_TYPES, RT_CASE)
         if known is None and value.upper() == "JSON":  # later API versions; not on this page
-            return self.choose("KC-RT-005:json", ("XML", "JSON"))
+            return self.choose(RT_JSON)
         return known or DEFAULT_RESPONSE_TYPE
 
     def check_action(self) -> None:
         value = self.value(P_ACTION)
         if value is None:
             raise _Failed("KC-ACTION-002")
-        if self.canonical(value, (ACTION,), "KC-ACTION-003") is None:
+        if self.canonical(value, (ACTION,), ACTION_CASE) is None:
             raise _Failed("KC-ACTION-003" if value.lower() == ACTION.lower() else "KC-ACTION-001")
 
     def check_auth(self) -> None:
@@ -216,19 +274,17 @@ class _Evaluation:
                 raise _Failed("KC-AUTH-003")
             if token is Credential.INVALID:
                 raise _Failed("KC-AUTH-004")
-        elif token is not Credential.MISSING and self.choose(
-                "KC-AUTH-010", ("ignored", "rejected")) == "rejected":
+        elif token is not Credential.MISSING and self.choose(TOKEN_ON_OPEN_KEY) == "rejected":
             raise _Failed()
 
     def check_parameters(self) -> None:
         names = {name for name, _ in self.params()}
-        if names - _SECRET_FREE_PARAMETERS and self.choose(
-                "KC-PARAM-001", ("ignored", "rejected")) == "rejected":
+        if names - _SECRET_FREE_PARAMETERS and self.choose(UNKNOWN_PARAMS) == "rejected":
             raise _Failed()
         value = self.value(P_RESPONSE_TYPE)
-        known = value is None or self.canonical(value, RESPONSE_TYPES, "KC-RT-006:rt")
+        known = value is None or self.canonical(value, RESPONSE_TYPES, RT_CASE)
         unknown = not known
-        if unknown and self.choose("KC-RT-005", ("error", "default to XML")) == "error":
+        if unknown and self.choose(RT_UNKNOWN) == "error":
             raise _Failed()
 
     def flag(self) -> Flag:
@@ -236,7 +292,7 @@ class _Evaluation:
         if value is None:
             return TYPE_FLAGS[None]
         known = [t for t in TYPE_FLAGS if t is not None]
-        canonical = self.canonical(value, known, "KC-STATUS-009:type")
+        canonical = self.canonical(value, known, TYPE_CASE)
         if canonical is None:
             case_only = value.lower() in {k.lower() for k in known}
             raise _Failed("KC-STATUS-009" if case_only else "KC-TYPE-004")
@@ -250,11 +306,11 @@ class _Evaluation:
         if value == UNMARK_VALUE:
             return False
         if value == "0":  # the normal operation, or a value other than 1 refused
-            if self.choose("KC-UNMARK-004:zero", ("normal", "rejected")) == "rejected":
+            if self.choose(UNMARK_ZERO) == "rejected":
                 raise _Failed()
             return True
         # 2, true, 01, " 1": ignored, refused, or read as true (an integer or truthy parse)
-        rule = self.choose("KC-UNMARK-004:value", ("ignored", "error", "unmark"))
+        rule = self.choose(UNMARK_OTHER)
         if rule == "error":
             raise _Failed()
         return rule == "ignored"
@@ -264,12 +320,11 @@ class _Evaluation:
         value = self.spelling(self.without_empty_parts(status))
         if any(ch.isspace() for ch in value):
             stripped = ",".join(part.strip() for part in value.split(","))
-            if self.choose("KC-STATUS-010", ("accepted", "rejected", "spaced only")) == (
-                    "accepted"):
+            if self.choose(SPELLING) == "accepted":
                 value = stripped
             elif stripped.lower() in STATUS_LOOKUPS:
                 raise _Failed("KC-STATUS-010")
-        canonical = self.canonical(value, tuple(STATUS_LOOKUPS), "KC-STATUS-009:status")
+        canonical = self.canonical(value, tuple(STATUS_LOOKUPS), STATUS_CASE)
         if canonical is not None:
             return canonical, STATUS_LOOKUPS[canonical]
         if value.lower() in STATUS_LOOKUPS:
@@ -283,7 +338,7 @@ class _Evaluation:
         parts = status.split(",")
         if len(parts) < 2 or all(p.strip() for p in parts):
             return status
-        if self.choose("KC-STATUS-014", ("rejected", "empty parts dropped")) == "rejected":
+        if self.choose(EMPTY_PARTS) == "rejected":
             raise _Failed()
         return ",".join(p for p in parts if p.strip())
 
@@ -293,8 +348,7 @@ class _Evaluation:
         tight = value.replace(", ", ",")
         if tight not in STATUS_LOOKUPS or "," not in tight:
             return value
-        reading = SPELLING_READING.get(self.auth.status_spelling or "") or self.choose(
-            "KC-STATUS-010", ("accepted", "rejected", "spaced only"))
+        reading = SPELLING_READING.get(self.auth.status_spelling or "") or self.choose(SPELLING)
         spaced = value != tight
         if (reading == "rejected" and spaced) or (reading == "spaced only" and not spaced):
             raise _Failed("KC-STATUS-010")
@@ -304,7 +358,7 @@ class _Evaluation:
     def in_window(self, call: Call) -> bool:
         if call.offset_seconds != NEXT_WINDOW_SECONDS:
             return call.offset_seconds < NEXT_WINDOW_SECONDS
-        return self.choose("KC-STATUS-011", ("inside the window", "outside")) == (
+        return self.choose(WINDOW_EDGE) == (
             "inside the window")
 
     def matches(self, call: Call, lookup: Lookup) -> bool:
@@ -314,8 +368,7 @@ class _Evaluation:
 
     def by_call_id(self, call_id: str) -> Call:
         status = self.value(P_STATUS)
-        applied = status is not None and self.choose(
-            "KC-ID-005", ("status ignored", "status applied to the call")) != "status ignored"
+        applied = status is not None and self.choose(STATUS_WITH_CALL_ID) != "status ignored"
         call = next((c for c in self.calls if c.call_id == call_id), None)
         if call is None:
             call = next((c for c in self.calls if _same_id(c.call_id, call_id)), None)
@@ -347,8 +400,7 @@ class _Evaluation:
                 call = self.pick(found, lookup)
                 self.trace.append(PARTY_REQUIREMENT[self.party(call, number) or 0])
                 return call
-        if lookups[-1] == "next" and self.choose(
-                "KC-STATUS-013", ("error", "pending keep")) == "pending keep":
+        if lookups[-1] == "next" and self.choose(NEXT_NO_CALL) == "pending keep":
             raise _Pending()
         raise _Failed("KC-STATUS-012")
 
@@ -364,20 +416,18 @@ class _Evaluation:
     def normalizes(self, kind: str) -> bool:
         """An odd spelling of a real identifier (case of a GUID, braces, spaces, a + or 00
         before a number, fullwidth digits): the page does not say whether it still names it."""
-        return self.choose(f"KC-PARAM-003:{kind}", ("exact identifiers",
-                                                     "normalized identifiers")) != (
-            "exact identifiers")
+        return self.choose(NORMALIZED[kind]) != "exact identifiers"
 
     def pick(self, found: list[Call], lookup: Lookup) -> Call:
         if len(found) == 1:
             return found[0]
         if lookup == "ongoing":
             raise _Failed("KC-EXT-004")
-        if self.choose("KC-EXT-005", ("error", "the most recent / the soonest call")) == "error":
+        if self.choose(SEVERAL_LAST_NEXT) == "error":
             raise _Failed("KC-EXT-005")
         nearest = min(c.offset_seconds for c in found)
         tied = [c.call_id for c in found if c.offset_seconds == nearest]
-        chosen = tied[0] if len(tied) == 1 else self.choose("KC-EXT-005:tie", ("error", *tied))
+        chosen = tied[0] if len(tied) == 1 else self.choose(TIE, tied)
         if chosen == "error":
             raise _Failed("KC-EXT-005")
         return next(c for c in found if c.call_id == chosen)
@@ -387,7 +437,7 @@ class _Evaluation:
         if call_id is None and number is None:
             raise _Failed("KC-ID-003")
         if call_id is not None and number is not None:
-            rule = self.choose("KC-ID-004", ("callID wins", "extension wins", "rejected"))
+            rule = self.choose(BOTH_IDS)
             if rule == "rejected":
                 raise _Failed("KC-ID-004")
             if rule == "extension wins":
@@ -399,13 +449,12 @@ class _Evaluation:
 
     def apply(self, call: Call, flag: Flag, value: bool) -> Outcome:
         if flag == "recording" and not set(call.parties()) & self.controlled and (
-                self.choose("KC-TYPE-005", ("error", "recording started anyway")) == "error"):
+                self.choose(UNCONTROLLED) == "error"):
             raise _Failed("KC-TYPE-005")
         if flag == "recording" and call.state != "ongoing" and self.choose(
-                "KC-TYPE-006", ("allowed", "refused")) == "refused":
+                NOT_IN_PROGRESS) == "refused":
             raise _Failed("KC-TYPE-006")
-        if call.flags.get(flag) == value and self.choose(
-                "KC-UNMARK-004:already", ("success", "rejected")) == "rejected":
+        if call.flags.get(flag) == value and self.choose(ALREADY_SET) == "rejected":
             raise _Failed()
         self.trace.append(FLAG_REQUIREMENT[(flag, value)])
         return Outcome(call.call_id, flag, value)
@@ -452,7 +501,7 @@ def expect(request: KeepCallRequest, calls: Sequence[Call],
            controlled: Sequence[str] = (), auth: TargetAuth = TargetAuth()) -> Expectation:
     """Every outcome the spec allows for ``request`` on a target holding ``calls``."""
     allowed: dict[Outcome, list[Reading]] = {}
-    because: dict[Outcome, list[str]] = {}
+    because: dict[Outcome, list[RequirementId]] = {}
     formats: set[str] = set()
     error_formats: set[str] = set()
     deferrable: set[Outcome] = set()

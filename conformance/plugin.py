@@ -1,7 +1,10 @@
-"""The pytest plugin: options, the run's target and ledger, requirement tracing, result files.
+"""The plugin object of one conformance run: target and ledger, tracing, progress, result files.
 
-Registered by entry point, it stays inert until a conformance test asks for the ``kc`` fixture,
-so the project's own tests (and any other pytest run) pay nothing for it.
+``KeepCallPlugin`` is registered for a run that was asked for, never otherwise: by
+``keepcall-conformance run`` (``cli.py``), or by the pytest entry point (``entrypoint.py``) when
+``--kc-*`` options or the suite are named. Its state (progress, the session, the results) lives
+on the object, so two runs in one process share nothing. This module imports the whole suite
+(httpx, lxml, the reference server when embedded): only an active run pays for that.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from conformance.client import Client
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
@@ -29,56 +31,14 @@ from conformance.report import (
 from conformance.requirements import BY_ID
 from conformance.runner import Result, case_requirements
 from conformance.scenarios import Numbering
-from conformance.settings import Options, Settings, SettingsError, resolve
+from conformance.settings import Settings, SettingsError
 from conformance.spec import P_ACTION
 from conformance.target import Credentials, Target
+from conformance.transport import Client
 from conformance.wording import Wording
 
-SETTINGS = pytest.StashKey[Settings]()
-SESSION = pytest.StashKey["KeepCallSession"]()
-PROGRESS = pytest.StashKey[bool]()
 SUITE_PACKAGE = "conformance.suite"
-
-_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("target", {"help": "full KeepCall endpoint URL; none: the embedded reference server"}),
-    ("api-key", {"help": "API key (or KEEPCALL_API_KEY)"}),
-    ("token", {"help": "session token (or KEEPCALL_TOKEN)"}),
-    ("username", {"help": "RequestToken login (or KEEPCALL_USERNAME)"}),
-    ("password", {"help": "RequestToken password (or KEEPCALL_PASSWORD)"}),
-    ("open-api-key", {"help": "a key that needs no token (or KEEPCALL_OPEN_API_KEY)"}),
-    ("control-url", {"help": "base URL of the target's control protocol"}),
-    ("profile", {"help": "TOML target profile"}),
-    ("report-dir", {"default": "reports", "help": "where results.json goes"}),
-    ("quick", {"action": "store_true", "help": "pairwise subset of the matrix"}),
-    ("level", {"default": "must", "choices": ("must", "should"), "help": "gating level"}),
-    ("allow-untested", {"action": "store_true",
-                        "help": "gate on what was tested: no partial verdict (exit 4)"}),
-    ("seed", {"type": int, "default": 0, "help": "seed for numbering and Hypothesis"}),
-    ("examples", {"type": int, "default": 100, "help": "Hypothesis examples per property"}),
-    ("budget", {"type": float, "default": 60.0, "help": "seconds for the property tests"}),
-    ("ca-bundle", {"help": "CA bundle for TLS verification"}),
-    ("insecure", {"action": "store_true", "help": "do not verify TLS certificates"}),
-    ("rate", {"type": float, "help": "at most this many requests per second"}),
-)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("keepcall", "KeepCall conformance")
-    for name, kwargs in _OPTIONS:
-        group.addoption(f"--kc-{name}", dest=f"kc_{name.replace('-', '_')}", **kwargs)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "requirement(*ids): the requirement IDs a conformance test checks")
-    if SETTINGS in config.stash:
-        return  # the CLI resolved the settings itself
-    values = {f.replace("-", "_"): config.getoption(f"kc_{f.replace('-', '_')}")
-              for f, _ in _OPTIONS}
-    try:
-        config.stash[SETTINGS] = resolve(Options(**values))
-    except SettingsError as error:
-        raise pytest.UsageError(str(error)) from None
+RUN = pytest.StashKey["KeepCallPlugin"]()  # the run's plugin object, for whoever holds the config
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -95,10 +55,14 @@ class KeepCallSession:
     dialect: Dialect = field(default_factory=Dialect)
     wording: Wording = field(default_factory=Wording)
 
-    def record(self, item_id: str, result: Result) -> None:
-        """Put a result in the ledger, then pass, skip or fail the running test with it."""
-        curl = result.reproduction()
-        self.ledger.record(item_id, result.checks, curl)
+    def record(self, item_id: str, result: Result, reproduction: str | None = None,
+               lead: bool = False) -> None:
+        """Put a result in the ledger, then pass, skip or fail the running test with it.
+
+        ``reproduction`` replaces the result's own (a search's shrunk steps); ``lead`` puts
+        its evidence first."""
+        curl = result.reproduction() if reproduction is None else reproduction
+        self.ledger.record(item_id, result.checks, curl, lead=lead)
         # Wording is compared only where the flags leave no doubt: a flag changed, or nothing
         # but an error was allowed (an unchanged answer may be a pending keep or a no-op).
         outcome, exchange = result.outcome, result.exchange
@@ -108,8 +72,6 @@ class KeepCallSession:
                 not result.failures):
             success = outcome is not None and outcome.call_id is not None
             self.wording.add(result.format, exchange.body, success, item_id)
-        if result.exchange is not None and not result.exchange.ok:
-            self.ledger.transport_failures += 1
         self._verdict(result, curl)
 
     def _verdict(self, result: Result, curl: str) -> None:
@@ -169,141 +131,196 @@ def _preflight(session: KeepCallSession) -> None:
             session.ledger.aborted = f"control URL unusable: {error}"
 
 
-@pytest.fixture(scope="session")
-def kc(request: pytest.FixtureRequest) -> Iterator[KeepCallSession]:
-    """The conformance run; the first test that needs it starts it."""
-    config = request.config
-    session = start_session(config.stash[SETTINGS])
-    config.stash[SESSION] = session
-    if session.ledger.aborted:
-        pytest.exit(session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
-    yield session
-
-
-@pytest.fixture
-def kc_case(request: pytest.FixtureRequest) -> Case:
-    case: Case = request.param
-    return case
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "kc_case" not in metafunc.fixturenames:
-        return
-    settings = metafunc.config.stash[SETTINGS]
-    params = [pytest.param(case, id=case.id,
-                           marks=pytest.mark.requirement(*case_requirements(case)))
-              for case in all_cases(settings.quick)]
-    metafunc.parametrize("kc_case", params, indirect=True)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every conformance test must trace to known requirements; anything else is an error."""
-    problems = []
-    for item in items:
-        module = getattr(getattr(item, "module", None), "__name__", "")
-        if not module.startswith(SUITE_PACKAGE):
-            continue
-        ids = [i for mark in item.iter_markers("requirement") for i in mark.args]
-        unknown = [i for i in ids if i not in BY_ID]
-        if not ids or unknown:
-            problems.append(f"{item.nodeid}: " + (f"unknown requirement {unknown[0]}"
-                                                  if unknown else "no requirement marker"))
-        else:
-            item.user_properties.append(("requirements", " ".join(sorted(set(ids)))))
-    if problems:
-        raise pytest.UsageError("untraced conformance tests: " + "; ".join(problems[:5]))
-
-
-# --- progress, breaker, report --------------------------------------------------------------
+# --- the plugin object ----------------------------------------------------------------------
 @dataclass
-class _Progress:
+class Progress:
+    """How far the run is: cases collected, reported, failed; shown only for the CLI."""
+
+    show: bool = False
     total: int = 0
     done: int = 0
     failed: int = 0
     last: float = 0.0
-    show: bool = False
 
 
-_progress = _Progress()
+# Above this many cases, passed ones get no row in report.html (about 1 KB each); the
+# compliance table counts them and junit.xml lists them all.
+HTML_PASSED_ROWS_LIMIT = 2000
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    suite_items = [i for i in session.items if _in_suite(i)]
-    show: bool = session.config.stash.get(PROGRESS, False)
-    _progress.__init__(total=len(suite_items), show=show)  # type: ignore[misc]
-    if suite_items and show:
-        settings = session.config.stash[SETTINGS]
-        where = public_url(settings.target) or "the embedded reference server"
-        print(f"keepcall-conformance: {len(suite_items)} cases "
-              f"({'quick, pairwise' if settings.quick else 'full matrix'}) against {where}",
-              flush=True)
+class KeepCallPlugin:
+    """One conformance run, as a pytest plugin object holding everything the run keeps."""
+
+    def __init__(self, settings: Settings, progress: bool = False) -> None:
+        """``progress``: print the CLI's progress and summary (pytest's terminal is off there).
+
+        Raises SettingsError for an unknown switch or fault of the embedded server, so a typo
+        is a usage error before any request."""
+        _check_reference(settings)
+        self.settings = settings
+        self.progress = Progress(show=progress)
+        self.session: KeepCallSession | None = None
+        self.results: dict[str, Any] | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        """The run's verdict; only it tells a partial run (exit 4) from pytest's usage error."""
+        return None if self.results is None else str(self.results["summary"]["verdict"])
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[RUN] = self
+        config.addinivalue_line(
+            "markers", "requirement(*ids): the requirement IDs a conformance test checks")
+
+    @pytest.fixture(scope="session")
+    def kc(self) -> Iterator[KeepCallSession]:
+        """The conformance run; the first test that needs it starts it."""
+        self.session = start_session(self.settings)
+        if self.session.ledger.aborted:
+            pytest.exit(self.session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
+        yield self.session
+
+    @pytest.fixture
+    def kc_case(self, request: pytest.FixtureRequest) -> Case:
+        case: Case = request.param
+        return case
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "kc_case" not in metafunc.fixturenames:
+            return
+        params = [pytest.param(case, id=case.id,
+                               marks=pytest.mark.requirement(*case_requirements(case)))
+                  for case in all_cases(self.settings.quick)]
+        metafunc.parametrize("kc_case", params, indirect=True)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Every conformance test must trace to known requirements; anything else is an error."""
+        problems = [problem for item in items if _in_suite(item)
+                    if (problem := _trace(item)) is not None]
+        if problems:
+            raise pytest.UsageError("untraced conformance tests: " + "; ".join(problems[:5]))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.progress.total = sum(_in_suite(item) for item in session.items)
+        if self.progress.total and self.progress.show:
+            where = public_url(self.settings.target) or "the embedded reference server"
+            print(f"keepcall-conformance: {self.progress.total} cases "
+                  f"({'quick, pairwise' if self.settings.quick else 'full matrix'}) "
+                  f"against {where}", flush=True)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Progress for the CLI (pytest's own terminal output is off there); runs uncaptured."""
+        if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
+            return
+        progress = self.progress
+        progress.done += 1
+        progress.failed += report.outcome == "failed"
+        if progress.show and time.monotonic() - progress.last > 2:
+            progress.last = time.monotonic()
+            print(f"  {progress.done}/{progress.total} cases, {progress.failed} failed",
+                  flush=True)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+            self, item: pytest.Item, call: pytest.CallInfo[None],
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """A conformance test that raised anything but its verdict is a suite error, never a
+        pass."""
+        report: pytest.TestReport = yield
+        excinfo = call.excinfo
+        if self.session is not None and _in_suite(item) and excinfo is not None and (
+                not isinstance(excinfo.value, _VERDICTS)):
+            self.session.ledger.internal_errors.append(f"{item.nodeid}: {excinfo.typename}")
+        return report
+
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        run = self.session
+        if run is None or run.target.client.consecutive_failures < run.settings.breaker:
+            return
+        run.ledger.aborted = f"circuit breaker: {run.settings.breaker} transport failures in a row"
+        item.session.shouldstop = run.ledger.aborted
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        run = self.session
+        if run is None:
+            if self.progress.total and exitstatus == pytest.ExitCode.TESTS_FAILED:
+                session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
+            return
+        self.results = data = _results(run)
+        write_results(run.settings.report_dir / "results.json", data)
+        verdict = data["summary"]["verdict"]
+        if verdict != "conformant" or exitstatus in (0, 1):
+            session.exitstatus = EXIT_CODES[verdict]
+        if self.progress.show:
+            print("\n".join(summary_lines(data)), flush=True)
+        run.target.client.close()
+        if run.server is not None:
+            run.server.stop()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results is not None and not self.progress.show:
+            terminalreporter.write_sep("=", "KeepCall conformance")
+            for line in summary_lines(self.results):
+                terminalreporter.write_line(line)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str]) -> None:
+        if self.results is None:
+            return
+        prefix.append(compliance_table(self.results))
+        if self.progress.total > HTML_PASSED_ROWS_LIMIT:
+            prefix.append(f"<p>{self.progress.total} cases: passed ones are not listed below "
+                          "(junit.xml lists every case).</p>")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "KeepCall conformance report"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, "<th>Requirements</th>")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport,
+                                      cells: list[str]) -> None:
+        if report.passed and self.progress.total > HTML_PASSED_ROWS_LIMIT:
+            del cells[:]  # pytest-html drops a row whose cells are gone
+            return
+        ids = dict(getattr(report, "user_properties", ())).get("requirements", "")
+        cells.insert(1, f"<td>{ids}</td>")
+
+
+# What a conformance test may raise: its verdict, or the run's end.
+_VERDICTS = (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)
 
 
 def _in_suite(item: pytest.Item) -> bool:
     return getattr(getattr(item, "module", None), "__name__", "").startswith(SUITE_PACKAGE)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Progress for the CLI (pytest's own terminal output is off there); runs uncaptured."""
-    if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
-        return
-    _progress.done += 1
-    _progress.failed += report.outcome == "failed"
-    if _progress.show and time.monotonic() - _progress.last > 2:
-        _progress.last = time.monotonic()
-        print(f"  {_progress.done}/{_progress.total} cases, {_progress.failed} failed",
-              flush=True)
+def _trace(item: pytest.Item) -> str | None:
+    """Attach a suite test's requirement IDs to its report, or say why it has none."""
+    ids = [i for mark in item.iter_markers("requirement") for i in mark.args]
+    unknown = [i for i in ids if i not in BY_ID]
+    if unknown:
+        return f"{item.nodeid}: unknown requirement {unknown[0]}"
+    if not ids:
+        return f"{item.nodeid}: no requirement marker"
+    item.user_properties.append(("requirements", " ".join(sorted(set(ids)))))
+    return None
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-        item: pytest.Item, call: pytest.CallInfo[None],
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A conformance test that raised anything but its verdict is a suite error, never a pass."""
-    report: pytest.TestReport = yield
-    session = item.config.stash.get(SESSION, None)
-    excinfo = call.excinfo
-    if session is not None and _in_suite(item) and excinfo is not None and not isinstance(
-            excinfo.value, (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)):
-        session.ledger.internal_errors.append(f"{item.nodeid}: {excinfo.typename}")
-    return report
+def _check_reference(settings: Settings) -> None:
+    """Embedded-server switches and faults are checked up front: a typo is a usage error."""
+    from conformance.reference.faults import check_names
+    from conformance.reference.switches import Switches
 
-
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    config = item.config
-    session = config.stash.get(SESSION, None)
-    if session is None:
-        return
-    if session.target.client.consecutive_failures >= session.settings.breaker:
-        session.ledger.aborted = (f"circuit breaker: {session.settings.breaker} transport "
-                                  "failures in a row")
-        item.session.shouldstop = session.ledger.aborted
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    run = config.stash.get(SESSION, None)
-    if run is None:
-        if _progress.total and exitstatus == pytest.ExitCode.TESTS_FAILED:
-            session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
-        return
-    data = _results(run)
-    config.stash[RESULTS] = data
-    write_results(run.settings.report_dir / "results.json", data)
-    verdict = data["summary"]["verdict"]
-    if verdict != "conformant" or exitstatus in (0, 1):
-        session.exitstatus = EXIT_CODES[verdict]
-    if config.stash.get(PROGRESS, False):
-        print("\n".join(summary_lines(data)), flush=True)
-    run.target.client.close()
-    if run.server is not None:
-        run.server.stop()
-
-
-# The run's results.json data; the CLI reads the verdict here, since pytest's own exit code 4
-# (usage error) is the same number as a partial run's.
-RESULTS = pytest.StashKey[dict[str, Any]]()
+    try:
+        Switches.parse(settings.reference_switches)
+        check_names(settings.reference_faults)
+    except (ValueError, KeyError) as error:
+        raise SettingsError(str(error).strip("'\"")) from None
 
 
 def _results(run: KeepCallSession) -> dict[str, Any]:
@@ -324,47 +341,5 @@ def _results(run: KeepCallSession) -> dict[str, Any]:
               | {"tls_verify": settings.transport.verify is not False},
               "reference_switches": list(settings.reference_switches),
               "reference_faults": list(settings.reference_faults)}
-    return results(run.ledger, settings.level, suite, target, settings.allow_untested)
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    data = config.stash.get(RESULTS, None)
-    if data is not None and not config.stash.get(PROGRESS, False):
-        terminalreporter.write_sep("=", "KeepCall conformance")
-        for line in summary_lines(data):
-            terminalreporter.write_line(line)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
-                                session: pytest.Session) -> None:
-    data = session.config.stash.get(RESULTS, None)
-    if data is not None:
-        prefix.append(compliance_table(data))
-        if _progress.total > HTML_PASSED_ROWS_LIMIT:
-            prefix.append(f"<p>{_progress.total} cases: passed ones are not listed below "
-                          "(junit.xml lists every case).</p>")
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_report_title(report: Any) -> None:
-    report.title = "KeepCall conformance report"
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_header(cells: list[str]) -> None:
-    cells.insert(1, "<th>Requirements</th>")
-
-
-# Above this many cases, passed ones get no row in report.html (about 1 KB each); the
-# compliance table counts them and junit.xml lists them all.
-HTML_PASSED_ROWS_LIMIT = 2000
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    if report.passed and _progress.total > HTML_PASSED_ROWS_LIMIT:
-        del cells[:]  # pytest-html drops a row whose cells are gone
-        return
-    ids = dict(getattr(report, "user_properties", ())).get("requirements", "")
-    cells.insert(1, f"<td>{ids}</td>")
+    return results(run.ledger, settings.level, suite, target, settings.allow_untested,
+                   transport_failures=run.target.client.transport_failures)

@@ -3,7 +3,8 @@
 Everything a run writes (URLs, headers, bodies, curl lines, error messages) goes through one
 ``Redactor``. A secret is replaced in every form it can take on the wire: as is, percent-encoded
 (upper- and lower-case hex), form-encoded (``quote_plus``), and, for Basic credentials, as the
-base64 of ``user:password``.
+base64 of ``user:password``. Credential headers no registered secret matched are masked whole:
+a credential we did not give (a target's cookie, a proxy's) is still a credential.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
 ``"a"`` would turn every ``a`` of a page into a placeholder), so they are replaced only as a
@@ -24,6 +25,8 @@ MIN_SECRET_LEN: Final = 4
 BASIC_PLACEHOLDER: Final = "$KEEPCALL_BASIC"
 USERNAME_PLACEHOLDER: Final = "$KEEPCALL_USERNAME"
 PASSWORD_PLACEHOLDER: Final = "$KEEPCALL_PASSWORD"
+SENSITIVE_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
+MASK: Final = "[redacted]"
 
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _VALUE_END: Final = r"(?=[&;#\"'\s]|$)"
@@ -90,10 +93,6 @@ class Redactor:
         scheme, _, token = authorization.strip().partition(" ")
         return self._basic.get(token.strip()) if scheme.lower() == "basic" else None
 
-    @property
-    def secrets(self) -> Iterable[str]:
-        return tuple(self._secrets)
-
     def segments(self, text: str) -> list[Segment]:
         """Split text into literal pieces and placeholders (curl lines quote them differently)."""
         pattern = self._compiled()
@@ -113,10 +112,17 @@ class Redactor:
     def __call__(self, text: str) -> str:
         return "".join(s.text for s in self.segments(text))
 
-    def bytes_(self, data: bytes) -> bytes:
-        """Redact bytes; bytes that are not UTF-8 pass through unchanged."""
-        text = data.decode("utf-8", "surrogateescape")
-        return self(text).encode("utf-8", "surrogateescape")
+    def header(self, name: str, value: str) -> str:
+        """A header value redacted; a credential header no secret matched is masked."""
+        redacted = self(value)
+        if name.lower() in SENSITIVE_HEADERS and redacted == value:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            return f"{scheme} {MASK}".strip()
+        return redacted
+
+    def headers(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Headers as an exchange records them: lower-case names, values redacted."""
+        return {name.lower(): self.header(name, value) for name, value in items}
 
     def _compiled(self) -> re.Pattern[str] | None:
         if self._pattern is None and self._secrets:

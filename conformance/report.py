@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from conformance import __version__
+from conformance import DISTRIBUTION, __version__
 from conformance.ledger import Ledger
-from conformance.requirements import Level
 
 SPEC = "KeepCall HTTP API page (keepcall-api.txt) with envelope-notes.md"
 EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
@@ -33,7 +32,10 @@ def public_url(url: str | None) -> str | None:
 
 
 def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
-            target: Mapping[str, Any], allow_untested: bool = False) -> dict[str, Any]:
+            target: Mapping[str, Any], allow_untested: bool = False,
+            transport_failures: int = 0) -> dict[str, Any]:
+    """The results.json data. ``transport_failures`` is the client's count (every request of
+    the run, control and probes too): the one the circuit breaker reads."""
     verdict = ledger.verdict(level, allow_untested)  # type: ignore[arg-type]
     untested = ledger.untested_gating(level)  # type: ignore[arg-type]
     summary = {"verdict": verdict, "exit_code": EXIT_CODES[verdict], "level": level,
@@ -43,10 +45,10 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
                    level)],  # type: ignore[arg-type]
                "untested_gating": untested,
                "untested_gating_requirements": untested,  # the older name, kept for readers
-               "transport_failures": ledger.transport_failures, "aborted": ledger.aborted,
+               "transport_failures": transport_failures, "aborted": ledger.aborted,
                "internal_errors": ledger.internal_errors[:20],
                "suite_notes": ledger.suite_notes[:20]}
-    return {"suite": {"name": "keepcall-conformance", "version": __version__, "spec": SPEC,
+    return {"suite": {"name": DISTRIBUTION, "version": __version__, "spec": SPEC,
                       **suite},
             "target": dict(target),
             "requirements": [e.to_json() for e in ledger.entries.values()],
@@ -124,5 +126,3 @@ def compliance_table(data: Mapping[str, Any]) -> str:
             "<th>Requirement</th><th>Cases</th><th>Failed</th><th>Evidence / observations</th>"
             f"</tr>{''.join(rows)}</table>")
 
-
-LEVEL_NAMES: tuple[Level, ...] = ("MUST", "SHOULD", "OBSERVE")

@@ -12,18 +12,40 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 Level = Literal["MUST", "SHOULD", "OBSERVE"]
+# Every requirement ID, as a type: mypy checks each ID the code names against this list, and a
+# test checks that the list is exactly the catalog's.
+RequirementId = Literal[
+    "KC-ACTION-001", "KC-ACTION-002", "KC-ACTION-003", "KC-AUTH-001", "KC-AUTH-002",
+    "KC-AUTH-003", "KC-AUTH-004", "KC-AUTH-005", "KC-AUTH-006", "KC-AUTH-007",
+    "KC-AUTH-008", "KC-AUTH-009", "KC-AUTH-010", "KC-RT-001", "KC-RT-002",
+    "KC-RT-003", "KC-RT-004", "KC-RT-005", "KC-RT-006", "KC-RT-007",
+    "KC-RT-008", "KC-RT-009", "KC-RT-010", "KC-RT-011", "KC-XML-001",
+    "KC-XML-002", "KC-XML-003", "KC-XML-004", "KC-XML-005", "KC-XML-006",
+    "KC-XML-007", "KC-HTTP-001", "KC-HTTP-002", "KC-HTTP-003", "KC-HTTP-004",
+    "KC-HTTP-005", "KC-ID-001", "KC-ID-002", "KC-ID-003", "KC-ID-004",
+    "KC-ID-005", "KC-EXT-001", "KC-EXT-002", "KC-EXT-003", "KC-EXT-004",
+    "KC-EXT-005", "KC-EXT-006", "KC-STATUS-001", "KC-STATUS-002", "KC-STATUS-003",
+    "KC-STATUS-004", "KC-STATUS-005", "KC-STATUS-006", "KC-STATUS-007", "KC-STATUS-008",
+    "KC-STATUS-009", "KC-STATUS-010", "KC-STATUS-011", "KC-STATUS-012", "KC-STATUS-013",
+    "KC-STATUS-014", "KC-TYPE-001", "KC-TYPE-002", "KC-TYPE-003", "KC-TYPE-004",
+    "KC-TYPE-005", "KC-TYPE-006", "KC-TYPE-007", "KC-UNMARK-001", "KC-UNMARK-002",
+    "KC-UNMARK-003", "KC-UNMARK-004", "KC-FLAG-001", "KC-FLAG-002", "KC-PARAM-001",
+    "KC-PARAM-002", "KC-PARAM-003", "KC-PARAM-004", "KC-TIME-001",
+]
+
+Gate = Literal["must", "should"]  # the level a run gates on: MUST, or MUST and SHOULD
 LEVELS: Final[tuple[Level, ...]] = ("MUST", "SHOULD", "OBSERVE")
 
 PAGE: Final = "keepcall-api.txt"
 NOTES: Final = "envelope-notes.md"
-CONTROL: Final = "control-protocol.md"
+CONTROL: Final = "docs/CONTROL-PROTOCOL.md"  # version 1.1, with its sentences verbatim
 PAGE_AND_NOTES: Final = "keepcall-api.txt, envelope-notes.md"
 QUOTE_SEPARATOR: Final = " [...] "
 
 
 @dataclass(frozen=True)
 class Requirement:
-    id: str
+    id: RequirementId
     level: Level
     title: str
     clause: str
@@ -41,7 +63,7 @@ def quotes(requirement: Requirement) -> tuple[str, ...]:
     return tuple(requirement.clause.split(QUOTE_SEPARATOR))
 
 
-def _r(id: str, level: Level, title: str, clause: str, source: str = PAGE,
+def _r(id: RequirementId, level: Level, title: str, clause: str, source: str = PAGE,
        readings: tuple[str, ...] = ()) -> Requirement:
     return Requirement(id, level, title, clause, source, readings)
 
@@ -286,7 +308,7 @@ def requirement(id: str) -> Requirement:
     return BY_ID[id]
 
 
-def gating(level: Literal["must", "should"]) -> frozenset[str]:
+def gating(level: Gate) -> frozenset[str]:
     """The requirement IDs whose failure makes a target not conformant at ``level``."""
     gate = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}}[level]
     return frozenset(r.id for r in CATALOG if r.level in gate)

@@ -10,13 +10,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from conformance.checks import FORMAT_REQUIREMENT, Check, Judgement, flag_changes, judgement
-from conformance.client import Exchange
+from conformance.checks import FORMAT_REQUIREMENT, Judgement, flag_changes, judgement
 from conformance.control import ControlError
 from conformance.matrix import Case
 from conformance.model import (
     ERROR,
     Call,
+    Check,
     Credential,
     Expectation,
     Flags,
@@ -26,10 +26,12 @@ from conformance.model import (
     merged,
 )
 from conformance.oracle import TargetAuth, expect
+from conformance.requirements import RequirementId
 from conformance.scenarios import Numbering
-from conformance.spec import MAX_URL_LENGTH_HINT, P_RESPONSE_TYPE
+from conformance.spec import MAX_URL_LENGTH_HINT, P_RESPONSE_TYPE, P_STATUS, STATUS_VALUES
 from conformance.target import Target
 from conformance.timeline import elapsed_bound, expect_over
+from conformance.transport import Exchange
 
 # A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
 # moved this far past the latest start before the flags are read again.
@@ -63,17 +65,25 @@ class Result:
 
 
 def run(target: Target, scenario: Scenario, request: KeepCallRequest,
-        fresh: bool = True, open_key: bool = False, also: tuple[str, ...] = (),
-        credentials: list[tuple[str, str]] | None = None) -> Result:
+        fresh: bool = True, open_key: bool = False, also: tuple[RequirementId, ...] = (),
+        credentials: list[tuple[str, str]] | None = None,
+        decided_by: RequirementId | None = None) -> Result:
     """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol.
 
     ``also`` names requirements a success checks besides the oracle's (the auth cases' own);
-    ``credentials`` replaces the target's apiKey/token parameters (a token of the test's own).
+    ``credentials`` replaces the target's apiKey/token parameters (a token of the test's own);
+    ``decided_by`` is the one clause that decides the outcome where the test knows better than
+    the oracle (a token's age: the oracle only sees a valid or an invalid token).
     """
     auth = traits(target, open_key)
+    request = in_spelling(request, target.status_spelling)
     calls = scenario.calls if target.control else target.static_calls
-    result = Result(scenario, request, _also(expect(request, calls, scenario.controlled, auth),
-                                             also))
+    def expected(seconds: float) -> Expectation:
+        found = _in_time(scenario, request, calls, auth, seconds, result.exchange)
+        return _decided(_also(found, also), decided_by)
+
+    result = Result(scenario, request, Expectation({}, (), frozenset()))
+    result.expectation = expected(0.0)
     if credentials is None:
         credentials = target.credential_params(request, open_key)
     if credentials is None:
@@ -85,8 +95,7 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         if target.control is not None and scenario.calls:
             result.setup = target.control.add(scenario)
         result.exchange = target.send(request, credentials)
-        result.expectation = _also(_in_time(result, calls, auth, time.monotonic() - started),
-                                   also)
+        result.expectation = expected(time.monotonic() - started)
         before = after = None
         if target.control is not None:
             before = {c.call_id: c.flags for c in scenario.calls}
@@ -99,20 +108,29 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
     return result
 
 
+def in_spelling(request: KeepCallRequest, spelling: str | None) -> KeepCallRequest:
+    """A status list spelled the way the target takes it: ``ongoing, next`` for a target that
+    takes only the page's printed spelling (the probe found it), as sent otherwise."""
+    if spelling != "spaced":
+        return request
+    spaced = {tight: tight.replace(",", ", ") for tight in STATUS_VALUES if "," in tight}
+    params = tuple((n, spaced.get(v, v) if n == P_STATUS else v) for n, v in request.params)
+    return replace(request, params=params)
+
+
 def traits(target: Target, open_key: bool = False) -> TargetAuth:
     """What the oracle must know of the target: its keys, the spelling its probe found."""
     return TargetAuth(token_required=target.token_required and not open_key,
                       status_spelling=target.status_spelling)
 
 
-def _in_time(result: Result, calls: Sequence[Call], auth: TargetAuth,
-             seconds: float) -> Expectation:
+def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
+             auth: TargetAuth, seconds: float, exchange: Exchange | None) -> Expectation:
     """The expectation once the time between set-up and answer is allowed for, and a GET
     longer than the notes' 4,000 characters may be refused."""
-    expectation = expect_over(result.request, calls, result.scenario.controlled, auth,
-                              0.0, elapsed_bound(seconds))
-    exchange = result.exchange
-    if exchange is None or result.request.method != "GET" or (
+    expectation = expect_over(request, calls, scenario.controlled, auth, 0.0,
+                              elapsed_bound(seconds))
+    if exchange is None or request.method != "GET" or (
             len(exchange.url) <= MAX_URL_LENGTH_HINT):
         return expectation
     refused = Expectation({ERROR: (frozenset({("KC-PARAM-003", "long URL refused")}),)}, (),
@@ -153,16 +171,36 @@ def _judge_after_start(target: Target, result: Result, before: dict[str, Flags])
 
 def run_case(target: Target, case: Case, numbering: Numbering) -> Result:
     scenario, request = case.instantiate(numbering)
-    if case.part == "open-key" and not target.credentials.open_api_key:
-        result = Result(scenario, request, expect(request, scenario.calls, (), traits(target)))
+    open_key = case.part == "open-key"
+    if open_key and not target.credentials.open_api_key:
+        result = Result(scenario, request, case_expectation(case, scenario, request,
+                                                            traits(target, open_key)))
         return _skip(result, "no API key without authentication was given")
+    return run(target, scenario, request, fresh=case.needs_fresh_scenario, open_key=open_key,
+               also=_case_also(case))
+
+
+def case_expectation(case: Case, scenario: Scenario, request: KeepCallRequest,
+                     auth: TargetAuth) -> Expectation:
+    """What a matrix case is judged on: the one place both its run and its marker ask."""
+    return _also(expect(request, scenario.calls, scenario.controlled, auth), _case_also(case))
+
+
+def _case_also(case: Case) -> tuple[RequirementId, ...]:
+    """A valid key and token in the auth part also checks that they are accepted."""
     valid = (case.api_key, case.token) == (Credential.VALID, Credential.VALID)
-    also = ("KC-AUTH-005",) if case.part == "auth" and valid else ()
-    return run(target, scenario, request, fresh=case.needs_fresh_scenario,
-               open_key=case.part == "open-key", also=also)
+    return ("KC-AUTH-005",) if case.part == "auth" and valid else ()
 
 
-def _also(expectation: Expectation, requirements: tuple[str, ...]) -> Expectation:
+def _decided(expectation: Expectation, requirement: RequirementId | None) -> Expectation:
+    if requirement is None:
+        return expectation
+    because: dict[Outcome, tuple[RequirementId, ...]] = {
+        o: (requirement,) for o in expectation.because}
+    return replace(expectation, trace=(requirement,), because=because)
+
+
+def _also(expectation: Expectation, requirements: tuple[RequirementId, ...]) -> Expectation:
     if not requirements:
         return expectation
     because = {o: (*rs, *requirements) if not o.is_error else rs
@@ -178,19 +216,19 @@ def _skip(result: Result, why: str) -> Result:
 
 
 # Checked on every answer in a format: the rendering clauses.
-_FORMAT_REQUIREMENTS = {"XML": ("KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004"),
-                        "HTML": ("KC-RT-010",), "TEXT": ("KC-RT-010",)}
+_FORMAT_REQUIREMENTS: dict[str, tuple[RequirementId, ...]] = {
+    "XML": ("KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004"),
+    "HTML": ("KC-RT-010",), "TEXT": ("KC-RT-010",)}
 
 
-def case_requirements(case: Case) -> list[str]:
+def case_requirements(case: Case) -> list[RequirementId]:
     """The requirements a case checks, for its marker: the oracle's trace, the open points its
     readings reach, and the rendering."""
     scenario, request = case.instantiate(Numbering())
-    expectation = expect(request, scenario.calls, scenario.controlled)
-    valid = (case.api_key, case.token) == (Credential.VALID, Credential.VALID)
-    if case.part == "auth" and valid:
-        expectation = _also(expectation, ("KC-AUTH-005",))
-    ids = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001", "KC-FLAG-002"}
+    auth = TargetAuth(token_required=case.part != "open-key")  # a target whose key needs one
+    expectation = case_expectation(case, scenario, request, auth)
+    ids: set[RequirementId] = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001",
+                               "KC-FLAG-002"}
     ids.update(point for readings in expectation.allowed.values() for reading in readings
                for point, _ in reading)
     for fmt in expectation.formats:

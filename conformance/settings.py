@@ -10,52 +10,66 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.client import TransportSettings
+from conformance.options import BY_NAME, ENV, OPTIONS, given
 from conformance.profile import Profile, ProfileError, load
+from conformance.requirements import Gate
 from conformance.target import Credentials
+from conformance.transport import TransportSettings
 
-Level = Literal["must", "should"]
-ENV = {"api_key": "KEEPCALL_API_KEY", "token": "KEEPCALL_TOKEN",
-       "password": "KEEPCALL_PASSWORD", "username": "KEEPCALL_USERNAME",
-       "open_api_key": "KEEPCALL_OPEN_API_KEY"}
+# Transport failures in a row that stop a run (a dead target is inconclusive, not failed).
+BREAKER = 5
 
 
 class SettingsError(Exception):
     """Unusable input; the message is one line naming the problem (exit code 2)."""
 
 
+def _option(name: str) -> Any:
+    """The field of option ``name``: its default from the table, a secret kept out of repr."""
+    row = BY_NAME[name]
+    return field(default=row.default, repr=not row.secret)
+
+
 @dataclass(frozen=True)
 class Options:
-    """What a user may say, before defaults, environment and profile are applied."""
+    """What a user may say, before defaults, environment and profile are applied.
 
-    target: str | None = None
-    api_key: str | None = None
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    open_api_key: str | None = None
-    control_url: str | None = None
-    profile: str | None = None
-    report_dir: str = "reports"
-    quick: bool = False
-    level: str = "must"
-    allow_untested: bool = False
-    seed: int = 0
-    examples: int = 100
-    budget: float = 60.0
-    ca_bundle: str | None = None
-    insecure: bool = False
-    rate: float | None = None
-    connect_timeout: float | None = None
-    read_timeout: float | None = None
-    total_timeout: float | None = None
-    max_response_bytes: int | None = None
-    breaker: int = 5
-    reference_switches: tuple[str, ...] = ()
-    reference_faults: tuple[str, ...] = ()
+    One field per row of ``conformance.options.OPTIONS``, in its order; the types are written
+    here for the type checker, the defaults only there (``tests/test_settings.py`` checks both
+    agree)."""
+
+    target: str | None = _option("target")
+    api_key: str | None = _option("api_key")
+    token: str | None = _option("token")
+    username: str | None = _option("username")
+    password: str | None = _option("password")
+    open_api_key: str | None = _option("open_api_key")
+    control_url: str | None = _option("control_url")
+    profile: str | None = _option("profile")
+    report_dir: str = _option("report_dir")
+    quick: bool = _option("quick")
+    level: str = _option("level")
+    allow_untested: bool = _option("allow_untested")
+    seed: int = _option("seed")
+    examples: int = _option("examples")
+    budget: float = _option("budget")
+    ca_bundle: str | None = _option("ca_bundle")
+    insecure: bool = _option("insecure")
+    rate: float | None = _option("rate")
+    total_timeout: float | None = _option("total_timeout")
+    connect_timeout: float | None = _option("connect_timeout")
+    read_timeout: float | None = _option("read_timeout")
+    max_response_bytes: int | None = _option("max_response_bytes")
+    reference_switches: tuple[str, ...] = _option("reference_switches")
+    reference_faults: tuple[str, ...] = _option("reference_faults")
+
+
+def options_from(namespace: object, dest_prefix: str = "") -> Options:
+    """The Options given in a parsed command line (argparse's, or pytest's ``config.option``)."""
+    return Options(**given(namespace, dest_prefix))
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,7 @@ class Settings:
     profile: Profile
     report_dir: Path
     quick: bool
-    level: Level
+    level: Gate
     seed: int
     examples: int
     budget: float
@@ -93,17 +107,13 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
     for name, url in (("--target", target), ("--control-url", control_url)):
         _check_url(name, url)
     credentials = _credentials(options, profile, env)
-    if options.level not in ("must", "should"):
-        raise SettingsError(f"--level must be 'must' or 'should', not '{options.level}'")
+    _check_values(options)
     if target is not None and not credentials.api_key:
-        raise SettingsError("an API key is needed: --api-key or KEEPCALL_API_KEY")
-    _positive("--examples", options.examples)
-    _positive("--budget", options.budget)
-    _positive("--rate", options.rate)
+        raise SettingsError(f"an API key is needed: --api-key or {ENV['api_key']}")
     return Settings(target, credentials, control_url, profile, Path(options.report_dir),
                     options.quick, options.level,  # type: ignore[arg-type]
                     options.seed, options.examples, options.budget,
-                    _transport(options, profile), max(1, options.breaker),
+                    _transport(options, profile), BREAKER,
                     profile.token_required, options.reference_switches,
                     options.reference_faults, options.allow_untested)
 
@@ -136,16 +146,28 @@ def _credentials(options: Options, profile: Profile, env: Mapping[str, str]) -> 
     if options.token and options.username:
         raise SettingsError("--token and --username exclude each other")
     if username and not password and not token:
-        raise SettingsError("--username needs a password: --password or KEEPCALL_PASSWORD")
+        raise SettingsError("--username needs a password: --password or "
+                            f"{ENV['password']}")
     if token and username and not options.username:
         username = None  # an explicit token wins over a login from profile or environment
     return Credentials(pick("api_key", options.api_key), token, username, password,
                        pick("open_api_key", options.open_api_key))
 
 
+def _check_values(options: Options) -> None:
+    """What the table says of each value: one of its choices, greater than zero."""
+    for row in OPTIONS:
+        value = getattr(options, row.name)
+        if row.choices and value not in row.choices:
+            listed = " or ".join(f"'{choice}'" for choice in row.choices)
+            raise SettingsError(f"{row.cli_flag} must be {listed}, not '{value}'")
+        if row.positive:
+            _positive(row.name, value)
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and value <= 0:
-        raise SettingsError(f"{name} must be positive, not {value}")
+        raise SettingsError(f"{BY_NAME[name].cli_flag} must be positive, not {value}")
 
 
 def _transport(options: Options, profile: Profile) -> TransportSettings:
@@ -156,7 +178,7 @@ def _transport(options: Options, profile: Profile) -> TransportSettings:
               for name in ("connect_timeout", "read_timeout", "total_timeout",
                            "max_response_bytes", "rate")}
     for name, value in merged.items():
-        _positive(f"--{name.replace('_', '-')}", value)
+        _positive(name, value)  # the profile's values, named by the option that overrides them
     settings = replace(base, **{k: v for k, v in merged.items() if v is not None})
     ca_bundle = options.ca_bundle or overrides.ca_bundle
     if ca_bundle and not Path(ca_bundle).is_file():

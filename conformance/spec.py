@@ -1,7 +1,8 @@
 """The KeepCall API page as data: parameter names and the values it lists.
 
 Every other module takes names and values from here, so that a reading of the spec lives in one
-place. Source: ../shared/spec/keepcall-api.txt and envelope-notes.md.
+place. Source: the KeepCall API page and its envelope notes, quoted clause by clause in
+conformance/requirements.py; the control protocol is docs/CONTROL-PROTOCOL.md.
 """
 
 from __future__ import annotations

@@ -15,12 +15,10 @@ examples reach the lookup, and every choice shrinks towards its meaningful, shor
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import strategies as st
 
 from conformance.model import Call, Credential, Flags, KeepCallRequest, Method, Scenario
@@ -455,47 +453,3 @@ NO_CALLS: Final = ScenarioPlan((None,), (CallPlan("finished", 300, 0),))
 def scenario_free_requests(draw: st.DrawFn) -> RequestPlan:
     """Requests for a target without a control URL: callIDs and numbers nobody set up."""
     return draw(request_plans(NO_CALLS))
-
-
-# --- running them -------------------------------------------------------------------------
-def hypothesis_settings(max_examples: int, derandomize: bool,
-                        steps: int | None = None) -> settings:
-    """Settings for the suite's properties: no example database, no deadline, no health
-    checks about slow data (every example makes HTTP requests), one bug reported, shrunk."""
-    extra = {} if steps is None else {"stateful_step_count": steps}
-    return settings(max_examples=max(1, max_examples), derandomize=derandomize, deadline=None,
-                    database=None, report_multiple_bugs=False, print_blob=False,
-                    verbosity=Verbosity.quiet,
-                    phases=(Phase.explicit, Phase.generate, Phase.shrink),
-                    suppress_health_check=(HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                           HealthCheck.data_too_large,
-                                           HealthCheck.large_base_example),
-                    **extra)  # type: ignore[arg-type]
-
-
-class Budget:
-    """Wall-clock seconds shared by the property tests of one run.
-
-    Each test takes a share of what is left; once its share is spent, the examples it still
-    generates do nothing (cheap) until Hypothesis reaches ``max_examples``, unless a failure
-    was seen: then shrinking runs to its end, because a no-op would look like a pass.
-    """
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._end = clock() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - self._clock())
-
-    def share(self, fraction: float) -> Deadline:
-        return Deadline(self._clock() + self.remaining() * fraction, self._clock)
-
-
-class Deadline:
-    def __init__(self, end: float, clock: Callable[[], float]) -> None:
-        self._end, self._clock = end, clock
-
-    @property
-    def passed(self) -> bool:
-        return self._clock() >= self._end

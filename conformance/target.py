@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance.client import Client, Exchange
 from conformance.control import Control
 from conformance.model import Call, Credential, KeepCallRequest
 from conformance.redact import Redactor
 from conformance.spec import P_ACTION, P_API_KEY, P_RESPONSE_TYPE, P_TOKEN, TOKEN_ACTION
+from conformance.transport import Client, Exchange
 from conformance.validators import validate_xml
 
 # Wrong but well-shaped values: a target must reject them, and they are no one's secret.

@@ -8,7 +8,7 @@ Every finding names the requirement it breaks (conformance/requirements.py).
 Specificity first: a check fails a body only for what a sentence of the page or the notes forbids.
 Where they leave a choice open (a DOCTYPE, the shape of an HTML or TEXT answer, an error without a
 type, a charset in an undocumented header), the reading seen is returned as an observation: a
-``Finding`` on an OBSERVE requirement whose message is the reading.
+``Check`` on an OBSERVE requirement whose message is the reading.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any, Final, Literal, NamedTuple
 
 import lxml.html
@@ -28,6 +28,8 @@ import xmlschema
 from lxml import etree
 from lxml.html import defs as html_defs
 
+from conformance.model import Check, Verdict
+from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import ACTION, SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
 
 XML_WELL_FORMED: Final = "KC-XML-001"
@@ -51,6 +53,7 @@ EMPTY_TEXT: Final = "empty TEXT"
 JSON_TEXT: Final = "JSON-like TEXT"
 PLAIN_TEXT: Final = "plain TEXT"
 
+SCHEMA_PACKAGE: Final = "conformance.schemas"
 SCHEMA_NAME: Final = "keepcall-response.xsd"
 EVIDENCE_CHARS: Final = 200
 TOKEN_ELEMENT: Final = "Token"
@@ -58,15 +61,11 @@ TOKEN_ELEMENT: Final = "Token"
 Format = Literal["XML", "HTML", "TEXT", "JSON", "EMPTY"]
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One broken requirement, with a short message quoting at most ~200 chars of evidence.
-
-    On an OBSERVE requirement it is an observation instead, and the message is the reading seen.
-    """
-
-    requirement: str
-    message: str
+def finding(requirement: RequirementId, message: str) -> Check:
+    """What a body breaks, or on an OBSERVE requirement the reading it shows; the message
+    quotes at most ~200 characters of evidence."""
+    verdict: Verdict = "observed" if BY_ID[requirement].level == "OBSERVE" else "fail"
+    return Check(requirement, verdict, message)
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ class XmlVerdict:
     error_message: str | None
     token: str | None
     payload: tuple[str, ...]
-    findings: tuple[Finding, ...]
-    observations: tuple[Finding, ...] = ()
+    findings: tuple[Check, ...]
+    observations: tuple[Check, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -91,8 +90,8 @@ class XmlVerdict:
 class FormatVerdict(NamedTuple):
     """An HTML or TEXT body's findings and observations; unpacks as ``findings, observations``."""
 
-    findings: tuple[Finding, ...]
-    observations: tuple[Finding, ...]
+    findings: tuple[Check, ...]
+    observations: tuple[Check, ...]
 
     @property
     def ok(self) -> bool:
@@ -121,26 +120,25 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-def schema_path() -> Path:
-    """The shipped XSD; falls back to the source tree when the package is not installed."""
-    try:
-        resource = importlib.resources.files("conformance.schemas") / SCHEMA_NAME
-        if resource.is_file():
-            return Path(str(resource))
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_NAME
+def schema_file(name: str = SCHEMA_NAME) -> Traversable:
+    """A file of the top-level ``schemas/``, shipped as the package data ``conformance.schemas``.
+
+    Read only through the installed package, never by searching a source tree, so that a run
+    always uses the schemas installed with the code that reads them (``pip install .`` and the
+    editable install both map ``conformance.schemas`` to ``schemas/``)."""
+    return importlib.resources.files(SCHEMA_PACKAGE) / name
 
 
 @cache
 def lxml_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(schema_path()), _parser()))
+    return etree.XMLSchema(etree.fromstring(schema_file().read_bytes(), _parser()))
 
 
 @cache
 def readable_schema() -> Any:
     """xmlschema's model of the XSD: slower, used only to explain why a document is invalid."""
-    return xmlschema.XMLSchema(str(schema_path()))
+    with schema_file().open("rb") as source:
+        return xmlschema.XMLSchema(source)
 
 
 # --- charsets -------------------------------------------------------------------------------
@@ -197,29 +195,29 @@ _XML_DECL = re.compile(rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]*?\bencoding\s*=\s*["']
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 
 
-def _encoding_findings(body: bytes) -> list[Finding]:
+def _encoding_findings(body: bytes) -> list[Check]:
     """The body's bytes and its XML declaration decide the encoding; the header does not."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = body[max(exc.start - 20, 0):exc.end + 20]
-        return [Finding(XML_WELL_FORMED, f"body is not UTF-8 at byte {exc.start}: {bad!r}")]
+        return [finding(XML_WELL_FORMED, f"body is not UTF-8 at byte {exc.start}: {bad!r}")]
     declared = _XML_DECL.match(body)
     if declared and not is_utf8(declared.group(1).decode("ascii", "replace")):
         label = declared.group(1).decode("ascii", "replace")
-        return [Finding(XML_WELL_FORMED, f"XML declaration names encoding {quote(label)}")]
+        return [finding(XML_WELL_FORMED, f"XML declaration names encoding {quote(label)}")]
     return []
 
 
-def _charset_observations(content_type: str | None) -> list[Finding]:
+def _charset_observations(content_type: str | None) -> list[Check]:
     """A header charset other than UTF-8 is seen, not judged: the docs say nothing of headers."""
     charset = charset_of(content_type)
     if charset is None or is_utf8(charset):
         return []
-    return [Finding(CONTENT_TYPE_SEEN, content_type_observation(content_type))]
+    return [finding(CONTENT_TYPE_SEEN, content_type_observation(content_type))]
 
 
-def _entity_findings(root: etree._Element) -> list[Finding]:
+def _entity_findings(root: etree._Element) -> list[Check]:
     """An entity reference the parser left unexpanded: what it stands for cannot be read.
 
     The parser expands none in content (no DTD is loaded, nothing is fetched), so a document that
@@ -228,31 +226,31 @@ def _entity_findings(root: etree._Element) -> list[Finding]:
     entity = next(root.iter(etree.Entity), None)
     if entity is None:
         return []
-    return [Finding(XML_WELL_FORMED,
+    return [finding(XML_WELL_FORMED,
                     f"entity reference {quote(str(entity.text))} left unexpanded "
                     "(the suite expands no entity)")]
 
 
-def _doctype_observation(root: etree._Element | None, body: bytes) -> list[Finding]:
+def _doctype_observation(root: etree._Element | None, body: bytes) -> list[Check]:
     """KC-XML-007: a DOCTYPE is well-formed XML, so it is reported, never loaded nor failed.
 
     Without a tree (the body did not parse) only a declared DOCTYPE is worth reporting.
     """
     if root is None:
         seen = _DOCTYPE.search(body[:4096]) is not None
-        return [Finding(DOCTYPE_SEEN, DOCTYPE_DECLARED)] if seen else []
+        return [finding(DOCTYPE_SEEN, DOCTYPE_DECLARED)] if seen else []
     info = root.getroottree().docinfo
     declared = bool(info.doctype) or info.internalDTD is not None
-    return [Finding(DOCTYPE_SEEN, DOCTYPE_DECLARED if declared else NO_DOCTYPE)]
+    return [finding(DOCTYPE_SEEN, DOCTYPE_DECLARED if declared else NO_DOCTYPE)]
 
 
-def parse_xml(body: bytes) -> tuple[etree._Element | None, list[Finding]]:
+def parse_xml(body: bytes) -> tuple[etree._Element | None, list[Check]]:
     """Parse untrusted XML safely: no DTD, no entity expansion, no network, no huge trees.
 
     A DOCTYPE alone is no finding; a document that cannot be read without expanding an entity is.
     """
     if not body.strip():
-        return None, [Finding(XML_WELL_FORMED, "empty body")]
+        return None, [finding(XML_WELL_FORMED, "empty body")]
     findings = _encoding_findings(body)
     what = "not well-formed"
     if _DOCTYPE.search(body[:4096]):
@@ -260,33 +258,33 @@ def parse_xml(body: bytes) -> tuple[etree._Element | None, list[Finding]]:
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
-        return None, [*findings, Finding(XML_WELL_FORMED, f"{what}: {quote(str(exc))}")]
+        return None, [*findings, finding(XML_WELL_FORMED, f"{what}: {quote(str(exc))}")]
     except ValueError as exc:  # e.g. lxml refusing a body it cannot handle at all
-        return None, [*findings, Finding(XML_WELL_FORMED, f"not parseable: {quote(str(exc))}")]
+        return None, [*findings, finding(XML_WELL_FORMED, f"not parseable: {quote(str(exc))}")]
     return root, findings + _entity_findings(root)
 
 
-def _schema_findings(root: etree._Element) -> list[Finding]:
+def _schema_findings(root: etree._Element) -> list[Check]:
     """The XSD, plus what XSD 1.0 cannot say: the root, and exactly one Response child.
 
     The schema lets VerbaApi hold any elements in any order (payload before or after Response),
     so the count of Response children is checked here.
     """
-    findings: list[Finding] = []
+    findings: list[Check] = []
     if root.tag != XML_ROOT:
         root_name = quote(str(root.tag))
-        findings.append(Finding(XML_SCHEMA, f"root element is {root_name}, not {XML_ROOT}"))
+        findings.append(finding(XML_SCHEMA, f"root element is {root_name}, not {XML_ROOT}"))
     elif (count := len(root.findall(XML_RESPONSE))) != 1:
-        findings.append(Finding(
+        findings.append(finding(
             XML_SCHEMA, f"{XML_ROOT} has {count} {XML_RESPONSE} children, not exactly one"
         ))
     schema = lxml_schema()
     try:
         valid = schema.validate(root)
     except etree.Error as exc:  # e.g. a tree holding unresolved entity references
-        return [*findings, Finding(XML_SCHEMA, f"cannot be validated: {quote(str(exc))}")]
+        return [*findings, finding(XML_SCHEMA, f"cannot be validated: {quote(str(exc))}")]
     if not valid:
-        findings.append(Finding(XML_SCHEMA, _explain_invalid(root, schema)))
+        findings.append(finding(XML_SCHEMA, _explain_invalid(root, schema)))
     return findings
 
 
@@ -339,7 +337,7 @@ def _payload(root: etree._Element, response: etree._Element) -> tuple[str, ...]:
 
 def _type_readings(
     response: etree._Element, expected_type: str | None
-) -> tuple[list[Finding], list[Finding]]:
+) -> tuple[list[Check], list[Check]]:
     """KC-XML-003 findings and KC-XML-006 observations on Response/@type.
 
     With no expected type (the request named no known action) any type or none is right. A
@@ -350,19 +348,19 @@ def _type_readings(
     actual = response.get("type")
     error = code_is_zero(response.get("code")) is False
     if actual is None and error:
-        return [], [Finding(ENVELOPE_SEEN, ERROR_WITHOUT_TYPE)]
+        return [], [finding(ENVELOPE_SEEN, ERROR_WITHOUT_TYPE)]
     if expected_type is None or actual == expected_type:
         return [], []
     shown = "missing" if actual is None else quote(actual)
-    return [Finding(XML_TYPE, f"Response/@type is {shown}, expected {expected_type}")], []
+    return [finding(XML_TYPE, f"Response/@type is {shown}, expected {expected_type}")], []
 
 
-def _error_findings(response: etree._Element, error_message: str | None) -> list[Finding]:
+def _error_findings(response: etree._Element, error_message: str | None) -> list[Check]:
     """An error (non-zero code) explains itself in a non-empty ErrorMessage inside Response."""
     code = response.get("code")
     if code_is_zero(code) is not False or (error_message or "").strip():
         return []
-    return [Finding(XML_ERROR, f"code {quote(code or '')} without a non-empty ErrorMessage")]
+    return [finding(XML_ERROR, f"code {quote(code or '')} without a non-empty ErrorMessage")]
 
 
 def validate_xml(
@@ -417,15 +415,16 @@ def _lstrip(text: str) -> str:
     return text.lstrip().lstrip("\ufeff").lstrip()
 
 
-def _decode(body: bytes, charset: str, requirement: str) -> tuple[str | None, list[Finding]]:
+def _decode(body: bytes, charset: str,
+            requirement: RequirementId) -> tuple[str | None, list[Check]]:
     codec = _codec(charset)
     if codec is None:
-        return None, [Finding(requirement, f"unknown charset {quote(charset)}")]
+        return None, [finding(requirement, f"unknown charset {quote(charset)}")]
     try:
         return body.decode(codec), []
     except UnicodeDecodeError as exc:
         bad = body[max(exc.start - 20, 0):exc.end + 20]
-        return None, [Finding(requirement, f"not {charset} at byte {exc.start}: {bad!r}")]
+        return None, [finding(requirement, f"not {charset} at byte {exc.start}: {bad!r}")]
 
 
 def _html_charset(body: bytes, content_type: str | None) -> str:
@@ -468,11 +467,11 @@ def _html_structure(text: str) -> FormatVerdict:
         lxml.html.document_fromstring(_XML_DECL_TEXT.sub("", stripped, count=1))
     except (etree.ParserError, ValueError) as exc:
         return _fail(HTML_FORMAT, f"HTML does not parse: {quote(str(exc))}")
-    return FormatVerdict((), (Finding(SHAPE_SEEN, _html_shape(stripped)),))
+    return FormatVerdict((), (finding(SHAPE_SEEN, _html_shape(stripped)),))
 
 
-def _fail(requirement: str, message: str) -> FormatVerdict:
-    return FormatVerdict((Finding(requirement, message),), ())
+def _fail(requirement: RequirementId, message: str) -> FormatVerdict:
+    return FormatVerdict((finding(requirement, message),), ())
 
 
 def _html_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
@@ -491,19 +490,19 @@ def _text_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
     to observe. Markup is refused: the envelope, an HTML document, a body that starts with a tag.
     """
     if not body.strip():
-        return FormatVerdict((), (Finding(SHAPE_SEEN, EMPTY_TEXT),))
+        return FormatVerdict((), (finding(SHAPE_SEEN, EMPTY_TEXT),))
     text, findings = _decode(body, charset_of(content_type) or "utf-8", TEXT_FORMAT)
     if text is None:
         return FormatVerdict(tuple(findings), ())
     stripped = _lstrip(text)
     if not stripped:
-        return FormatVerdict((), (Finding(SHAPE_SEEN, EMPTY_TEXT),))
+        return FormatVerdict((), (finding(SHAPE_SEEN, EMPTY_TEXT),))
     if _looks_like_json(stripped):
-        return FormatVerdict((), (Finding(SHAPE_SEEN, JSON_TEXT),))
+        return FormatVerdict((), (finding(SHAPE_SEEN, JSON_TEXT),))
     if _MARKUP_START.match(stripped) or _FORBIDDEN_IN_TEXT.search(text):
         got = sniff_format(body)
         return _fail(TEXT_FORMAT, f"asked for TEXT, got {got}: {quote(stripped)}")
-    return FormatVerdict((), (Finding(SHAPE_SEEN, PLAIN_TEXT),))
+    return FormatVerdict((), (finding(SHAPE_SEEN, PLAIN_TEXT),))
 
 
 _FORMAT_CHECKS: Final = {"HTML": _html_verdict, "TEXT": _text_verdict}
@@ -521,12 +520,12 @@ def validate_format(fmt: str, body: bytes, content_type: str | None) -> FormatVe
     return check(body, content_type)
 
 
-def validate_html(body: bytes, content_type: str | None) -> tuple[Finding, ...]:
+def validate_html(body: bytes, content_type: str | None) -> tuple[Check, ...]:
     """The findings of validate_format("HTML", ...), for callers that want no observations."""
     return _html_verdict(body, content_type).findings
 
 
-def validate_text(body: bytes, content_type: str | None) -> tuple[Finding, ...]:
+def validate_text(body: bytes, content_type: str | None) -> tuple[Check, ...]:
     """The findings of validate_format("TEXT", ...), for callers that want no observations."""
     return _text_verdict(body, content_type).findings
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
-from conformance.checks import Check
+from conformance.model import Check
 
-REQUIREMENT = "KC-RT-010"
+REQUIREMENT: Final = "KC-RT-010"
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _NUMBER = re.compile(r"\+?\d{5,}")
 

@@ -1,6 +1,9 @@
 """Shared fixtures: a real reference server on loopback, and pytester for the plugin's tests.
 
 One server per module is enough: every test provisions calls with fresh numbers and callIDs.
+The hooks sort tests into lanes (tests/lanes.py: ``-m "not system"`` is the fast lane), bound
+each test with pytest-timeout, and write the reports that sum up many system tests
+(tests/session_reports.py).
 """
 
 from __future__ import annotations
@@ -9,13 +12,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import session_reports
 from hypothesis import settings
+from killmatrix import cache_children_bytecode, seeded
+from lanes import SYSTEM, SYSTEM_DESCRIPTION, TEST_TIMEOUT, ChildProcessGuard, is_system
+from reference_helpers import REAPER
 
 from conformance.reference import ReferenceServer
 
@@ -25,6 +32,44 @@ pytest_plugins = ["pytester"]
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+_GUARD = ChildProcessGuard()
+_GUARD.install()
+cache_children_bytecode(os.environ)  # for every child of the session, not only run_cli's
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", SYSTEM_DESCRIPTION)
+    session_reports.register(config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the system lane; bound every test by TEST_TIMEOUT unless it has its own timeout
+    or the command line gives one (``--timeout 0`` turns the bound off, e.g. to debug)."""
+    default = config.getoption("timeout", None) is None
+    for item in items:
+        if is_system(item):
+            item.add_marker(SYSTEM)
+        if default and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Tell the child-process guard which test is running (fixtures included)."""
+    _GUARD.running = item
+    try:
+        return (yield)
+    finally:
+        _GUARD.running = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stopped_reference_servers() -> Iterator[None]:
+    """Every server ``reference_helpers.running`` started in the module has stopped after it."""
+    yield
+    REAPER.join()
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +98,10 @@ FAST = ("--examples", "10", "--budget", "5")  # bound the property-based part
 
 
 def run_cli(*args: str, report_dir: Path, timeout: float = 120) -> Run:
-    """Run the installed console script in a subprocess, as a user would."""
+    """Run the installed console script in a subprocess, as a user would (seeded unless the
+    arguments name a seed)."""
     command = [str(Path(sys.executable).with_name("keepcall-conformance")), "run",
-               "--report-dir", str(report_dir), *FAST, *args]
+               "--report-dir", str(report_dir), *FAST, *seeded(args)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           cwd=report_dir.parent, env=clean_env())
     return Run(done.returncode, done.stdout, done.stderr, report_dir)

@@ -10,9 +10,12 @@ note every request they receive: they prove that nothing was fetched or followed
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import socket
+import struct
 import threading
-import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
@@ -43,10 +46,24 @@ class Server:
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
     state: dict[str, int] = field(default_factory=dict)
+    sockets: list[socket.socket] = field(default_factory=list)
 
     @property
     def contacted(self) -> bool:
         return self.connections > 0
+
+    def client_gone(self, index: int = -1) -> bool:
+        """Whether the client has closed its end of a connection, asked without waiting.
+
+        On loopback the client's FIN is queued here before its close() returns, so this
+        tells what the client had done by the moment it is called.
+        """
+        try:
+            return self.sockets[index].recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:  # reset by the client, or closed here after the client went away
+            return True
 
 
 # --- the socket machinery ---------------------------------------------------------------------
@@ -86,7 +103,6 @@ def serve(handler: Handler) -> Iterator[Server]:
     """Run ``handler`` for every connection on a fresh loopback port until the block ends."""
     listener = socket.create_server(("127.0.0.1", 0))
     server = Server(f"http://127.0.0.1:{listener.getsockname()[1]}")
-    open_conns: list[socket.socket] = []
 
     def handle(conn: socket.socket) -> None:
         with contextlib.suppress(OSError, ValueError), conn:
@@ -102,7 +118,7 @@ def serve(handler: Handler) -> Iterator[Server]:
                 conn.close()
                 return
             server.connections += 1
-            open_conns.append(conn)
+            server.sockets.append(conn)
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept_loop, daemon=True).start()
@@ -113,7 +129,7 @@ def serve(handler: Handler) -> Iterator[Server]:
         with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
             listener.shutdown(socket.SHUT_RDWR)
         listener.close()
-        for conn in open_conns:
+        for conn in server.sockets:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
 
@@ -234,6 +250,53 @@ def endless_chunked() -> ContextManager[Server]:
     return serve(_stream_forever(head, b"x" * 8192, lambda c: b"%x\r\n%s\r\n" % (len(c), c)))
 
 
+# --- decompression bombs ----------------------------------------------------------------------
+
+BOMB_SIZE = 1 << 30  # what a bomb inflates to: a GiB of zeros
+_MIB = 1 << 20
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # no name, no time, best
+_ZLIB_HEADER = b"\x78\xda"  # deflate, 32 KB window, best compression
+_LAST_BLOCK = b"\x03\x00"  # an empty final block with fixed codes
+
+
+@functools.cache
+def zeros_coded(coding: str, size: int = BOMB_SIZE) -> bytes:
+    """``size`` zero bytes (whole MiB) in ``gzip`` or ``deflate``, built in a fraction of a second.
+
+    Compressing a GiB takes seconds, but after a full flush every MiB of zeros compresses to
+    the same bytes: the stream is a header, that segment repeated, a last block, the checksum.
+    """
+    zeros, count = bytes(_MIB), size // _MIB
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    blocks = (compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)) * count
+    if coding == "deflate":  # Adler-32 of n zeros: a stays 1, b sums n ones
+        return _ZLIB_HEADER + blocks + _LAST_BLOCK + struct.pack(">I", (size % 65521) << 16 | 1)
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(zeros, crc)
+    return _GZIP_HEADER + blocks + _LAST_BLOCK + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def bomb_body(codings: tuple[str, ...], size: int = BOMB_SIZE) -> bytes:
+    """Zeros with ``codings`` applied in order: a GiB is about 1 MB in one layer, 2 KB in two."""
+    data = zeros_coded(codings[0], size)
+    for coding in codings[1:]:
+        data = gzip.compress(data, mtime=0) if coding == "gzip" else zlib.compress(data, 9)
+    return data
+
+
+def coded_answer(body: bytes, *codings: str) -> ContextManager[Server]:
+    """Answers every request with ``body`` (already coded), its codings named as HTTP says."""
+    answer = response("200 OK", body,
+                      {"Content-Type": "text/xml", "Content-Encoding": ", ".join(codings)})
+    return serve(_answer_each(lambda _r, _s: answer))
+
+
+def bomb(*codings: str) -> ContextManager[Server]:
+    """A decompression bomb for every request: a GiB of zeros in ``codings``."""
+    return coded_answer(bomb_body(codings), *codings)
+
+
 def _trickle(data: bytes, conn: socket.socket, server: Server, interval: float = 1.0) -> None:
     for byte in data:
         if server.stop.wait(interval):
@@ -241,15 +304,15 @@ def _trickle(data: bytes, conn: socket.socket, server: Server, interval: float =
         conn.sendall(bytes([byte]))
 
 
-def trickle(headers_too: bool = True) -> ContextManager[Server]:
-    """One byte per second: of the whole answer, or of the body after prompt headers."""
+def trickle(headers_too: bool = True, interval: float = 1.0) -> ContextManager[Server]:
+    """One byte per ``interval``: of the whole answer, or of the body after prompt headers."""
     body = SUCCESS * 10
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
 
     def then(conn: socket.socket, server: Server) -> None:
         if not headers_too:
             conn.sendall(head)
-        _trickle((head if headers_too else b"") + body, conn, server)
+        _trickle((head if headers_too else b"") + body, conn, server, interval)
     return serve(_after_request(then))
 
 
@@ -321,6 +384,7 @@ SERVERS: dict[str, Callable[[], ContextManager[Server]]] = {
     "doctype": lambda: xml_answer(DOCTYPE_DOCUMENT),
     "invalid-utf8": lambda: xml_answer(INVALID_UTF8),
     "retry-after": retry_after,
+    "gzip-bomb": lambda: bomb("gzip", "gzip"),
 }
 """Every hostile behaviour, yielding the running server (URL, recorded requests)."""
 
@@ -329,12 +393,3 @@ HOSTILE: dict[str, Callable[[], ContextManager[str]]] = {
 }
 """Every hostile behaviour, yielding the base URL: the table a kill matrix iterates."""
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-    """Poll for a condition another thread makes true (e.g. a server recording a request)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()

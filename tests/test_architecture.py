@@ -1,52 +1,61 @@
-"""The import rule of ARCHITECTURE.md: a module imports only modules listed above it."""
+"""ARCHITECTURE.md's layer table states what the import-linter contracts check.
+
+The contracts in pyproject.toml (``lint-imports``, run by .ci/run) check the imports themselves;
+this test checks what they cannot: that the page a newcomer reads names the same layers, in the
+same order, with the same modules, so the two never drift apart.
+"""
 
 from __future__ import annotations
 
-import ast
 import re
+import tomllib
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "conformance"
-ORDER = [m.group(1) for m in re.finditer(r"^\| \d+ \| `([a-z_]+)(?:\.py|/)` \|",
-                                          (ROOT / "ARCHITECTURE.md").read_text(), re.M)]
+_ROW = re.compile(r"^\| (?P<layer>[a-z]*) *\| `(?P<module>[a-z_]+)(?:\.py|/)` \|", re.M)
 
 
-def _imports(path: Path) -> set[str]:
-    """First-level conformance modules a file imports, lazily imported ones included."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                 else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "conformance" and len(parts) > 1:
-                found.add(parts[1])
-    return found
+def _contract(contract_id: str) -> dict[str, Any]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    return next(c for c in config["contracts"] if c["id"] == contract_id)
 
 
-def _module_files() -> list[tuple[str, Path]]:
-    files = [(p.stem, p) for p in PACKAGE.glob("*.py") if p.stem in ORDER]
-    files += [("suite", p) for p in (PACKAGE / "suite").glob("*.py")]
-    return files
+def _exists(module: str) -> bool:
+    return (PACKAGE / f"{module}.py").is_file() or (PACKAGE / module).is_dir()
 
 
-def test_the_order_names_every_module() -> None:
-    present = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
-    assert present <= set(ORDER), present - set(ORDER)
+def contract_layers() -> list[set[str]]:
+    """The modules of each layer, top first; an optional ``(module)`` only where it exists."""
+    layers = []
+    for layer in _contract("layers")["layers"]:
+        names = (name.strip() for name in re.split(r"[:|]", layer))
+        layers.append({n.strip("()") for n in names
+                       if not n.startswith("(") or _exists(n.strip("()"))})
+    return layers
 
 
-@pytest.mark.parametrize(("module", "path"), _module_files(), ids=lambda v: str(v)[-30:])
-def test_imports_only_modules_above(module: str, path: Path) -> None:
-    allowed = set(ORDER[: ORDER.index(module)])
-    if module in ("plugin", "cli"):  # the two that may start the embedded server
-        allowed.add("reference")
-    wrong = _imports(path) - allowed - {module}
-    assert not wrong, f"{path.name} imports {sorted(wrong)}, listed below it"
+def documented_layers() -> list[set[str]]:
+    """The modules of each layer of ARCHITECTURE.md's table, top first."""
+    layers: list[set[str]] = []
+    for row in _ROW.finditer((ROOT / "ARCHITECTURE.md").read_text()):
+        if row["layer"]:
+            layers.append(set())
+        layers[-1].add(row["module"])
+    return layers
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "reference").glob("*.py")), ids=str)
-def test_reference_never_imports_the_suite(path: Path) -> None:
-    assert _imports(path) <= {"spec", "model", "reference"}, path.name
+def test_the_page_and_the_contracts_name_the_same_layers() -> None:
+    assert documented_layers() == contract_layers()
+
+
+def test_the_page_names_only_modules_that_exist() -> None:
+    missing = {m for layer in documented_layers() for m in layer if not _exists(m)}
+    assert missing == set()
+
+
+def test_the_reference_server_is_outside_the_layers() -> None:
+    assert _contract("layers")["exhaustive_ignores"] == ["reference"]
+    assert _contract("reference-importers")["allowed_importers"] == [
+        "conformance.plugin", "conformance.cli"]

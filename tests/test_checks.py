@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks import Check, judge
-from conformance.client import Client, Exchange, TransportSettings
+from conformance.checks import judge
 from conformance.control import Control
-from conformance.model import Flags, KeepCallRequest, Scenario
+from conformance.model import Check, Flags, KeepCallRequest, Scenario
 from conformance.oracle import expect
 from conformance.reference import ReferenceServer
 from conformance.scenarios import Numbering, build
 from conformance.target import Credentials, Target
+from conformance.transport import Client, Exchange, TransportSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 import hostile

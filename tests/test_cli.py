@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 
 import pytest
 from conftest import Run, clean_env, run_cli
+from lxml import etree
 
 from conformance.cli import _exit_code, main
 from conformance.reference import ReferenceServer
@@ -107,6 +108,22 @@ def test_junit_carries_requirement_properties(quick_run: Run) -> None:
     assert len(traced) == len(cases)
 
 
+XUNIT1 = Path(__file__).parent / "schemas" / "junit-xunit1.xsd"
+
+
+def test_junit_is_valid_xunit1(quick_run: Run, uncontrolled_runs: dict[str, Run]) -> None:
+    """Each case's ``requirements`` property needs xunit1 (xunit2's schema allows no testcase
+    properties): the file is written as xunit1 (it says where each test is, which xunit2 cannot)
+    and is valid against that family's schema. Runs: the main job, and a ``--quick --seed 1``
+    one with skipped cases."""
+    schema = etree.XMLSchema(etree.parse(XUNIT1))
+    for run in (quick_run, uncontrolled_runs["partial"]):
+        document = etree.parse(run.report_dir / "junit.xml")
+        cases = document.findall(".//testcase")
+        assert cases and all(case.get("file") for case in cases)
+        schema.assertValid(document)
+
+
 @pytest.fixture(scope="module")
 def closed_port() -> Iterator[int]:
     with socket.socket() as sock:
@@ -186,6 +203,8 @@ def test_allow_untested_gates_on_what_was_tested(uncontrolled_runs: dict[str, Ru
     assert run.code == 0, run.stdout[-2000:] + run.stderr[-2000:]
     summary = run.results["summary"]
     assert summary["verdict"] == "conformant" and summary["allow_untested"] is True
-    assert summary["untested_gating"] == uncontrolled_runs["partial"].results["summary"][
-        "untested_gating"]
+    # What the property search reaches in its time budget varies: compare with this run alone.
+    untested = {r["id"] for r in run.results["requirements"]
+                if r["verdict"] == "not-tested" and r["level"] == "MUST"}
+    assert summary["untested_gating"] and set(summary["untested_gating"]) == untested
     assert "VERDICT: CONFORMANT" in run.stdout

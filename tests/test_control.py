@@ -1,5 +1,6 @@
 """The control protocol client: lenient with 2xx, a refused clock is "unsupported", and a
-broken control endpoint is a ControlError (the case becomes not tested), never a crash."""
+broken control endpoint or a flags answer off its schema is a ControlError (the case becomes
+not tested), never a crash and never a guessed flag."""
 
 from __future__ import annotations
 
@@ -8,16 +9,41 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from jsonschema import Draft202012Validator
 
-from conformance.client import Client, TransportSettings
-from conformance.control import Control, ControlError
+from conformance.control import (
+    CALLS_SCHEMA,
+    CLOCK_SCHEMA,
+    ERROR_SCHEMA,
+    FLAGS_SCHEMA,
+    Control,
+    ControlError,
+    schema_validator,
+)
+from conformance.model import Flags
 from conformance.redact import Redactor
 from conformance.scenarios import Numbering, build
+from conformance.transport import Client, TransportSettings
+
+# Flags answers that break control-flags.schema.json, and the field the reason must name.
+BAD_FLAGS = {
+    "no-kept": (b'{"callID": "no-kept", "protected": false, "recording": false}', "'kept'"),
+    "kept-yes": (b'{"callID": "kept-yes", "kept": "yes", "protected": false, '
+                 b'"recording": false}', "$.kept"),
+    "no-call-id": (b'{"kept": true, "protected": false, "recording": false}', "'callID'"),
+    "a-list": (b'[true, false, false]', "$: "),
+    "huge": (b'{"callID": "huge", "kept": "' + b"x\\n" * 5000 + b'", "protected": false, '
+             b'"recording": false}', "$.kept"),
+}
+GOOD_FLAGS = b'{"callID": "good", "kept": true, "protected": false, "recording": true, "x": 1}'
 
 # (method, path) -> (status, body) of a control interface that bends the protocol a little
 ANSWERS = {("PUT", "/fixtures"): (200, b""), ("POST", "/calls"): (201, b"{}"),
            ("POST", "/clock"): (501, b""),
-           ("GET", "/calls/broken"): (500, b"oops")}
+           ("GET", "/calls/broken"): (500, b"oops"),
+           ("GET", "/calls/good"): (200, GOOD_FLAGS),
+           ("GET", "/calls/other"): (200, GOOD_FLAGS),
+           **{("GET", f"/calls/{name}"): (200, body) for name, (body, _) in BAD_FLAGS.items()}}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,3 +84,27 @@ def test_a_refused_clock_is_unsupported(control: Control) -> None:
 def test_unreadable_flags_are_a_control_error(control: Control, call_id: str) -> None:
     with pytest.raises(ControlError, match=f"calls/{call_id}"):
         control.flags([call_id])
+
+
+def test_a_flags_answer_is_read_with_extra_fields_ignored(control: Control) -> None:
+    assert control.flags(["good"]) == {"good": Flags(kept=True, recording=True)}
+
+
+@pytest.mark.parametrize(("call_id", "field"), [(k, f) for k, (_, f) in BAD_FLAGS.items()])
+def test_a_flags_answer_off_its_schema_is_a_control_error_naming_the_field(
+        control: Control, call_id: str, field: str) -> None:
+    with pytest.raises(ControlError) as raised:
+        control.flags([call_id])
+    reason = str(raised.value)
+    assert reason.startswith(f"GET calls/{call_id}: flags answer ") and field in reason
+    assert "\n" not in reason and len(reason) < 250
+
+
+def test_a_flags_answer_for_another_call_is_a_control_error(control: Control) -> None:
+    with pytest.raises(ControlError, match="for callID 'good'"):
+        control.flags(["other"])
+
+
+def test_the_protocol_schemas_are_valid_draft_2020_12() -> None:
+    for name in (CALLS_SCHEMA, FLAGS_SCHEMA, CLOCK_SCHEMA, ERROR_SCHEMA):
+        Draft202012Validator.check_schema(schema_validator(name).schema)

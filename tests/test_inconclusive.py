@@ -20,6 +20,7 @@ KEY = "kc-canary-inconclusive-KEY"
 TOKEN = "kc-canary-inconclusive-TOKEN"
 SECRETS = (KEY, TOKEN)
 EXTERNAL = ["--api-key", KEY, "--token", TOKEN, "--quick", "--timeout", "2"]
+pytestmark = pytest.mark.system  # each test runs the CLI in a child
 
 
 def closed_port_url() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks import Check, Verdict
 from conformance.ledger import MAX_EVIDENCE, Ledger
+from conformance.model import Check, Verdict
 from conformance.requirements import gating
 
 MUST, SHOULD, OBSERVE = "KC-ID-001", "KC-TYPE-004", "KC-PARAM-001"

@@ -27,6 +27,7 @@ from conformance.matrix import (
     all_cases,
     part_counts,
 )
+from conformance.runner import case_requirements
 from conformance.scenarios import Numbering
 from conformance.spec import STATUS_VALUES
 
@@ -126,3 +127,13 @@ def test_instantiate_names_the_scenario(ident: str, present: set[str],
     assert (request.get("type"), request.get("unmark"), request.get("responseType"),
             request.method) == ("do_not_delete", "1", "HTML", "POST")
     assert all(c.flags.kept and c.flags.protected for c in scenario.calls)  # unmark: set first
+
+
+def test_markers_and_verdicts_come_from_one_expectation() -> None:
+    """An open-key case is judged with a key that needs no token; its marker says the same
+    (it never names the token clauses a token-requiring key would decide)."""
+    open_key = [c for c in all_cases(quick=False) if c.part == "open-key"]
+    assert open_key
+    for case in open_key:
+        marked = set(case_requirements(case))
+        assert not marked & {"KC-AUTH-003", "KC-AUTH-004"}, case.id

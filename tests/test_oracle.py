@@ -22,7 +22,7 @@ from conformance.model import (
     KeepCallRequest,
     Outcome,
 )
-from conformance.oracle import TargetAuth, expect
+from conformance.oracle import OpenPoint, TargetAuth, expect
 from conformance.requirements import BY_ID
 from conformance.spec import FLAGS
 
@@ -327,3 +327,12 @@ def test_many_open_points_terminate_in_few_paths() -> None:
     # 11 binary-or-ternary points if every combination were tried: > 10,000 paths.
     assert 1 < paths < 2_000
     assert ERROR in expectation.outcomes and expectation.successes
+
+
+def test_an_open_point_outside_the_catalog_fails_at_once() -> None:
+    with pytest.raises(ValueError, match="KC-STATUS-009"):
+        OpenPoint("KC-STATUS-009", ("case-sensitive", "case-insensitiv"))
+    with pytest.raises(ValueError, match="KC-TYPE-001"):
+        OpenPoint("KC-TYPE-001", ())
+    with pytest.raises(KeyError):
+        OpenPoint("KC-TYPO-001", ())

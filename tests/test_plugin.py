@@ -1,5 +1,7 @@
-"""The pytest plugin through pytester: tracing is enforced, ordinary runs are untouched, the
-suite runs as plain pytest, and a crashing suite test can never yield a conformant verdict.
+"""The pytest plugin through pytester: tracing is enforced, ordinary runs are untouched (the
+entry point imports nothing heavy and reads no KEEPCALL_* variable), the suite runs as plain
+pytest with every option of the CLI, and a crashing suite test can never yield a conformant
+verdict.
 
 Tests that need a module to count as part of the suite point ``SUITE_PACKAGE`` at their own
 module prefix (in-process runs share the plugin module).
@@ -8,12 +10,16 @@ module prefix (in-process runs share the plugin module).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from conformance import plugin
+from conformance import entrypoint, plugin
+from conformance.cli import main
 from conformance.reference.server import ReferenceServer
 
 PREFIX = "test_kcsuite"
@@ -51,36 +57,123 @@ def test_untraced_suite_tests_are_a_collection_error(pytester: pytest.Pytester, 
 def test_a_traced_suite_test_collects(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(**{f"{PREFIX}_traced": UNTRACED[1][0].replace("KC-NOPE-001",
                                                                       "KC-ID-001")})
-    items, _ = pytester.inline_genitems()
+    items, _ = pytester.inline_genitems("--kc-report-dir", str(pytester.path / "r"))
     assert [dict(i.user_properties)["requirements"] for i in items] == ["KC-ID-001"]
 
 
-def test_the_plugin_is_inert_for_ordinary_runs(pytester: pytest.Pytester,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """No marker demanded, no server started, no results.json: other projects pay nothing."""
+# Set in a shell without a password, this once stopped every pytest run of the environment
+# with a usage error naming --username.
+KEEPCALL_ENV = {"KEEPCALL_USERNAME": "alice"}
+HEAVY = ("httpx", "lxml", "hypothesis", "xmlschema", "conformance.reference",
+         "conformance.plugin", "conformance.settings")
+
+
+def test_an_ordinary_run_ignores_the_keepcall_environment(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    """No ``--kc-*`` option, no suite argument: no settings read, no run plugin registered."""
+    for name, value in KEEPCALL_ENV.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    recorder = pytester.inline_run()
+    recorder.assertoutcome(passed=1)
+    config = recorder.getcall("pytest_unconfigure").config
+    assert plugin.RUN not in config.stash
+    assert not config.pluginmanager.has_plugin(entrypoint.RUN_PLUGIN)
+
+
+@pytest.mark.system  # a child process
+def test_loading_the_entry_point_imports_nothing_heavy() -> None:
+    """What pytest does in every run of the environment: load the ``pytest11`` entry point."""
+    code = ("import importlib.metadata as m, sys\n"
+            "[e.load() for e in m.entry_points(group='pytest11') if e.name == 'keepcall']\n"
+            f"print(sorted(h for h in {HEAVY!r} if h in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.system  # a child process
+def test_an_ordinary_pytest_run_imports_no_part_of_the_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_modules=(
+        "import sys\n"
+        "def test_modules():\n"
+        "    loaded = {m for m in sys.modules if m.startswith('conformance')}\n"
+        "    assert loaded <= {'conformance', 'conformance.entrypoint', 'conformance.options'}\n"
+        "    assert not {'httpx', 'lxml', 'xmlschema'} & set(sys.modules)\n"))
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("args", [(), ("--kc-report-dir", "reports")])
+def test_nothing_starts_without_a_conformance_test(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   args: tuple[str, ...]) -> None:
+    """No marker demanded, no server started, no results.json, asked for or not."""
     started: list[object] = []
     monkeypatch.setattr(ReferenceServer, "start", lambda self: started.append(self))
     pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
-    report_dir = pytester.path / "reports"
-    result = pytester.runpytest("--kc-report-dir", str(report_dir))
+    result = pytester.runpytest(*args)
     result.assert_outcomes(passed=1)
-    assert started == [] and not report_dir.exists()
+    assert started == [] and not (pytester.path / "reports").exists()
     assert "KeepCall conformance" not in result.stdout.str()
     assert not any(t.name == "keepcall-reference" for t in threading.enumerate())
 
 
-def test_bad_plugin_options_are_usage_errors(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
-    result = pytester.runpytest("--kc-target", "ftp://h/verba/api", "--kc-api-key", "k")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--target" in "\n".join(result.errlines)
+SUITE_FILE = str(entrypoint.SUITE_DIR / "test_matrix.py")
 
 
-@pytest.mark.parametrize(("args", "allowed"), [((), False), (("--kc-allow-untested",), True)])
-def test_allow_untested_is_a_plugin_option(pytester: pytest.Pytester, args: tuple[str, ...],
-                                           allowed: bool) -> None:
+@pytest.mark.parametrize(("args", "asked"), [
+    ((), False), (("-k", "kc"), False), (("--kc-quick",), True),
+    (("--pyargs", "conformance.suite"), True), (("--pyargs", "conformance.suite.test_time"), True),
+    ((SUITE_FILE,), True), ((f"{SUITE_FILE}::test_case",), True),
+    ((str(entrypoint.SUITE_DIR.parent),), False),
+])
+def test_what_asks_for_a_conformance_run(pytester: pytest.Pytester, args: tuple[str, ...],
+                                         asked: bool) -> None:
     config = pytester.parseconfigure(*args)
-    assert config.stash[plugin.SETTINGS].allow_untested is allowed
+    assert (plugin.RUN in config.stash) is asked
+
+
+def test_the_suite_is_not_collected_unless_asked_for(pytester: pytest.Pytester) -> None:
+    """Reached by walking its package, the suite would need a run nobody configured."""
+    result = pytester.runpytest(str(entrypoint.SUITE_DIR.parent), "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()[-2000:]
+
+
+# (arguments, words the usage error must contain)
+BAD_OPTIONS = (
+    (("--kc-target", "ftp://h/verba/api", "--kc-api-key", "k"), ("--target",)),
+    (("--kc-level", "foo"), ("--kc-level", "foo")),
+    (("--kc-timeout", "0"), ("--timeout", "positive")),
+    (("--kc-max-response-bytes", "many"), ("--kc-max-response-bytes",)),
+    (("--kc-reference-fault", "no-such-fault"), ("no-such-fault",)),
+    (("--kc-token", "t", "--kc-username", "u"), ("--token", "--username")),
+)
+
+
+@pytest.mark.parametrize(("args", "words"), BAD_OPTIONS)
+def test_bad_plugin_options_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...],
+                                             words: tuple[str, ...]) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    error = "\n".join(result.errlines)
+    assert all(w in error for w in words), error
+
+
+def test_the_pytest_options_are_the_cli_options(pytester: pytest.Pytester,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Both front ends offer every option of a run (pytest's with a ``kc-`` prefix)."""
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    cli = set(re.findall(r"^\s+--([a-z-]+)", capsys.readouterr().out, re.M)) - {"help"}
+    pytest_help = pytester.runpytest("--help").stdout.str()
+    assert set(re.findall(r"^\s+--kc-([a-z-]+)", pytest_help, re.M)) == cli
+
+
+def test_allow_untested_is_a_plugin_option(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfigure("--kc-allow-untested")
+    assert config.stash[plugin.RUN].settings.allow_untested is True
 
 
 @pytest.mark.usefixtures("as_suite")
@@ -100,11 +193,35 @@ def test_an_unexpected_exception_makes_the_run_inconclusive(pytester: pytest.Pyt
     assert not any(t.name == "keepcall-reference" for t in threading.enumerate())
 
 
+@pytest.mark.usefixtures("as_suite")
+def test_each_run_keeps_its_own_state(pytester: pytest.Pytester) -> None:
+    """Two runs in one process: each counts its own cases; the module keeps none."""
+    pytester.makepyfile(**{f"{PREFIX}_two": (
+        "import pytest\n"
+        "@pytest.mark.requirement('KC-ID-001')\n"
+        "@pytest.mark.parametrize('n', [1, 2])\n"
+        "def test_n(n):\n    pass\n")})
+    for _ in range(2):
+        recorder = pytester.inline_run("--kc-report-dir", str(pytester.path / "r"))
+        run = recorder.getcall("pytest_unconfigure").config.stash[plugin.RUN]
+        assert (run.progress.total, run.progress.done) == (2, 2)
+    assert not [n for n, v in vars(plugin).items() if isinstance(v, plugin.Progress)]
+
+
+# Every option the pytest plugin lacked until the options table: transport, reference server.
+TRANSPORT = {"timeout": ("total_timeout", 25.0), "connect-timeout": ("connect_timeout", 4.0),
+             "read-timeout": ("read_timeout", 9.0),
+             "max-response-bytes": ("max_response_bytes", 2_000_000)}
+
+
 def test_the_suite_runs_as_plain_pytest(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    """``pytest --pyargs conformance.suite --kc-quick``: the embedded server, results.json."""
+    """``pytest --pyargs conformance.suite --kc-quick ...``: the embedded server, results.json,
+    with the options only the CLI had before."""
     report_dir = tmp_path / "plain"
+    transport = [a for flag, (_, value) in TRANSPORT.items() for a in (f"--kc-{flag}", str(value))]
     result = pytester.runpytest_subprocess("--pyargs", "conformance.suite", "--kc-quick",
                                            "--kc-report-dir", str(report_dir), "-q", *FAST,
+                                           *transport, "--kc-reference-switch", "pretty_xml=true",
                                            timeout=180)
     assert result.ret == 0, result.stdout.str()[-3000:]
     outcomes = result.parseoutcomes()
@@ -112,3 +229,6 @@ def test_the_suite_runs_as_plain_pytest(pytester: pytest.Pytester, tmp_path: Pat
     data = json.loads((report_dir / "results.json").read_text())
     assert data["summary"]["verdict"] == "conformant" and data["target"]["embedded"] is True
     result.stdout.fnmatch_lines(["*KeepCall conformance*", "*VERDICT: CONFORMANT*"])
+    sent = dict(TRANSPORT.values())
+    assert {name: data["target"]["transport"][name] for name in sent} == sent
+    assert data["target"]["reference_switches"] == ["pretty_xml=true"]

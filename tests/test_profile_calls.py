@@ -16,6 +16,7 @@ from conftest import run_cli
 from conformance.reference import ReferenceServer
 
 CALLS = (("ongoing", 30), ("finished", 300))
+pytestmark = pytest.mark.system  # each test runs the CLI in a child
 
 
 def _profile(server: ReferenceServer, tmp_path: Path) -> Path:

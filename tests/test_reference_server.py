@@ -53,6 +53,7 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
+@pytest.mark.system
 def test_serve_prints_urls_and_secrets_then_stops_on_ctrl_c() -> None:
     with subprocess.Popen(_python("--port", "0", "--switch", "error_status=404"),
                           stdout=subprocess.PIPE, text=True,
@@ -76,6 +77,7 @@ def _check_banner_then_interrupt(process: subprocess.Popen[str]) -> None:
         assert process.wait(timeout=10) == 0
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(("args", "code", "text"), [
     (["--list"], 0, "wrong-default-format (KC-RT-001)"),
     (["--switch", "nope=1"], 2, "unknown switch"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from test_ledger import OTHER_MUST, all_gating_passed
 
-from conformance.checks import Check
+from conformance.model import Check
 from conformance.report import EXIT_CODES, compliance_table, results, summary_lines
 
 TARGET = {"url": "http://127.0.0.1:9/verba/api"}

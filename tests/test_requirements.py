@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from conformance.requirements import (
     CATALOG,
     LEVELS,
     Requirement,
+    RequirementId,
     gating,
     quotes,
     requirement,
@@ -123,3 +125,8 @@ def test_gating_requirement_quotes_the_spec_exactly(entry: Requirement, spec_tex
 
 def test_a_misquote_is_caught(spec_text: str) -> None:
     assert _squeezed("Tokens live 2 hours.") not in spec_text
+
+
+def test_the_id_type_lists_exactly_the_catalog() -> None:
+    """``RequirementId`` lets mypy check every ID the code names; it must be the catalog."""
+    assert list(typing.get_args(RequirementId)) == [r.id for r in CATALOG]

@@ -19,6 +19,7 @@ from test_readings import COMBINATIONS
 FULL = bool(os.environ.get("KC_SEED_SWEEP"))
 SEEDS = range(1, 21) if FULL else (3, 11)
 PICKED = COMBINATIONS if FULL else COMBINATIONS[:2]
+pytestmark = pytest.mark.system  # each test runs the CLI in a child
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any, get_type_hints
 
 import pytest
 
+from conformance.options import OPTIONS, Option
 from conformance.settings import Options, SettingsError, resolve
 
 T = "http://127.0.0.1:9/verba/api"
@@ -28,7 +30,7 @@ BAD: tuple[tuple[dict[str, object], dict[str, str], tuple[str, ...]], ...] = (
     ({"budget": -1.0}, {}, ("--budget",)),
     ({"rate": 0.0}, {}, ("--rate",)),
     ({"read_timeout": 0.0}, {}, ("--read-timeout",)),
-    ({"total_timeout": -5.0}, {}, ("--total-timeout",)),
+    ({"total_timeout": -5.0}, {}, ("--timeout",)),  # the flag, not the field
     ({"max_response_bytes": 0}, {}, ("--max-response-bytes",)),
     ({"ca_bundle": "/nonexistent/ca.pem"}, {}, ("--ca-bundle", "/nonexistent/ca.pem")),
 )
@@ -41,6 +43,33 @@ def test_bad_input_names_the_problem(options: dict[str, object], env: dict[str, 
         resolve(Options(**options), env)  # type: ignore[arg-type]
     message = str(raised.value)
     assert "\n" not in message and all(w in message for w in words), message
+
+
+def _field_type(option: Option) -> Any:
+    """The type an Options field must have for its row of the table."""
+    if option.parse is None:
+        return bool
+    if option.repeat:
+        return tuple[str, ...]
+    return option.parse if option.default is not None else option.parse | None
+
+
+def test_options_fields_are_the_table_rows() -> None:
+    """settings.Options is the table: one field per row, in order, typed as the row parses, with
+    the row's default; a secret stays out of its repr."""
+    rows = {option.name: option for option in OPTIONS}
+    assert [f.name for f in fields(Options)] == list(rows)
+    hints = get_type_hints(Options)
+    for f in fields(Options):
+        row = rows[f.name]
+        assert (hints[f.name], f.default, f.repr) == (_field_type(row), row.default,
+                                                      not row.secret), f.name
+
+
+def test_secrets_stay_out_of_the_options_repr() -> None:
+    text = repr(Options(api_key="K-secret", token="T-secret", password="P-secret",
+                        open_api_key="O-secret", username="operator"))
+    assert "secret" not in text and "operator" in text
 
 
 def test_a_bad_profile_is_a_settings_error(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 
 from conformance.oracle import expect
 from conformance.scenarios import Numbering
+from conformance.search import Budget
 from conformance.spec import RESPONSE_TYPES, STATUS_VALUES, TYPE_VALUES
-from conformance.strategies import Budget, Example, examples, odd_literal
+from conformance.strategies import Example, examples, odd_literal
 
 _SEEN: Counter[str] = Counter()
 _MEANINGFUL: Counter[bool] = Counter()
@@ -91,12 +92,14 @@ def _run(tmp_path: Path, *extra: str) -> tuple[int, dict[str, object], str]:
     return done.returncode, data, junit
 
 
+@pytest.mark.system
 def test_fault_free_reference_passes(tmp_path: Path) -> None:
     """Only the property-based part runs, so the verdict gates on what it tested."""
     code, data, _ = _run(tmp_path, "--allow-untested")
     assert code == 0, data["summary"]
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_properties_find_the_fault(tmp_path: Path, fault: str) -> None:
     code, data, junit = _run(tmp_path, "--reference-fault", fault)

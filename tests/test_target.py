@@ -9,12 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from conformance.client import Client, TransportSettings
 from conformance.control import Control
 from conformance.reference import ReferenceServer
 from conformance.scenarios import Numbering, build
 from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN
 from conformance.target import TOKEN_RENEW_SECONDS, Credentials, Target
+from conformance.transport import Client, TransportSettings
 from conformance.validators import validate_xml
 
 

@@ -1,9 +1,11 @@
-"""Transport settings through the CLI, as a user sets them: timeouts, TLS, retries, rate.
+"""Transport settings, as a user sets them: timeouts, TLS, retries, rate.
 
-The client's own tests (tests/test_client.py) prove the mechanisms; these prove the options reach
-them and show in results.json: each timeout ends its run with its own message, TLS is verified by
-default and --ca-bundle / --insecure open it, transport retries are counted and assertions are
-never retried, and --rate and Retry-After space the requests the target receives.
+The client's own tests (tests/test_client.py) prove most mechanisms. Here every transport option
+and profile value is resolved by ``settings.resolve`` and handed to a real ``Client``, as a run
+does: each timeout ends a request with its own message, TLS is verified by default and
+``ca_bundle`` / ``insecure`` open it. Two runs of the CLI then prove the path end to end: every
+transport flag shows in results.json and a verified TLS target is judged; transport retries are
+counted, Retry-After is honoured, and judged answers are never retried.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hostile import (
@@ -33,6 +35,10 @@ from hostile import (
 )
 from killmatrix import CliRun, run_cli
 
+from conformance.redact import Redactor
+from conformance.settings import Options, resolve
+from conformance.transport import Client, Exchange, TransportSettings
+
 KEY = "kc-canary-transport-KEY/+ &"
 TOKEN = "kc-canary-transport-TOKEN"
 SECRETS = (KEY, TOKEN)
@@ -44,15 +50,26 @@ def ok(_number: int) -> bytes | None:
     return response("200 OK", SUCCESS, {"Content-Type": "text/xml; charset=UTF-8"})
 
 
-def run(url: str, tmp_path: Path, *extra: str, profile: str | None = None) -> CliRun:
-    args = ["--target", url + API_PATH, *ARGS, *extra]
-    if profile is not None:
-        path = tmp_path / "profile.toml"
-        path.write_text(profile, encoding="utf-8")
-        args += ["--profile", str(path)]
-    result = run_cli(args, tmp_path / "reports")
+def run(url: str, tmp_path: Path, *extra: str) -> CliRun:
+    """The CLI's quick run against ``url``; no secret may show in what it wrote or printed."""
+    result = run_cli(["--target", url + API_PATH, *ARGS, *extra], tmp_path / "reports")
     assert result.leaks(SECRETS, ()) == []
     return result
+
+
+def resolved(tmp_path: Path, options: dict[str, Any], profile: str = "") -> TransportSettings:
+    """The transport settings a run would use, from options and a profile's text."""
+    if profile:
+        path = tmp_path / "profile.toml"
+        path.write_text(profile, encoding="utf-8")
+        options = {**options, "profile": str(path)}
+    return resolve(Options(**options), {}).transport
+
+
+def send_once(url: str, transport: TransportSettings) -> Exchange:
+    """One request through a real client with these settings, as the run's preflight sends."""
+    with Client(transport, Redactor()) as client:
+        return client.send("GET", url + API_PATH, [("action", "KeepCall")])
 
 
 @dataclass
@@ -91,6 +108,37 @@ def scripted(answer: Answer, wrap: ssl.SSLContext | None = None) -> Iterator[Scr
         yield Scripted(server, times)
 
 
+# --- options and profile reach the settings ------------------------------------------------------
+
+# name -> (options, profile, the TransportSettings fields they set)
+REACHES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
+    "defaults": ({}, "", {"verify": True, "rate": None, "total_timeout": 30.0}),
+    "options": ({"connect_timeout": 4.0, "read_timeout": 6.0, "total_timeout": 1.5,
+                 "max_response_bytes": 65_536, "rate": 20.0, "insecure": True}, "",
+                {"connect_timeout": 4.0, "read_timeout": 6.0, "total_timeout": 1.5,
+                 "max_response_bytes": 65_536, "rate": 20.0, "verify": False}),
+    "profile": ({}, "[transport]\nconnect_timeout = 1.0\nread_timeout = 2.0\n"
+                    "total_timeout = 30.0\nrate = 3.0\ninsecure = true\n",
+                {"connect_timeout": 1.0, "read_timeout": 2.0, "total_timeout": 30.0,
+                 "rate": 3.0, "verify": False}),
+    "options-over-profile": ({"total_timeout": 1.5}, "[transport]\ntotal_timeout = 9.0\n",
+                             {"total_timeout": 1.5}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REACHES))
+def test_options_and_profile_reach_the_transport(tmp_path: Path, name: str) -> None:
+    options, profile, expected = REACHES[name]
+    transport = resolved(tmp_path, options, profile)
+    assert {k: getattr(transport, k) for k in expected} == expected
+
+
+def test_a_ca_bundle_reaches_the_transport(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    assert resolved(tmp_path, {"ca_bundle": str(bundle)}).verify == str(bundle)
+
+
 # --- timeouts -----------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -121,24 +169,24 @@ def trickling() -> Iterator[str]:
         yield server.url
 
 
-# name -> (server, options, profile, abort message)
-TIMEOUTS: dict[str, tuple[Callable[[], contextlib.AbstractContextManager[str]], list[str],
-                          str, str]] = {
-    "connect": (full_backlog, [], "[transport]\nconnect_timeout = 1.0\n",
-                "connect: no connection within 1 s"),
-    "read": (silent, [], "[transport]\nread_timeout = 1.0\ntotal_timeout = 30.0\n",
-             "timeout: no data for 1 s"),
-    "total": (trickling, ["--timeout", "1.5"], "", "timeout: total deadline of 1.5 s exceeded"),
+# name -> (server, options, profile, the request's error); short values keep the lane fast.
+TIMEOUTS: dict[str, tuple[Callable[[], contextlib.AbstractContextManager[str]],
+                          dict[str, Any], str, str]] = {
+    "connect": (full_backlog, {}, "[transport]\nconnect_timeout = 0.1\n",
+                "connect: no connection within 0.1 s"),
+    "read": (silent, {}, "[transport]\nread_timeout = 0.1\ntotal_timeout = 30.0\n",
+             "timeout: no data for 0.1 s"),
+    "total": (trickling, {"total_timeout": 0.3}, "", "timeout: total deadline of 0.3 s exceeded"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(TIMEOUTS))
-def test_each_timeout_ends_the_run_with_its_message(tmp_path: Path, name: str) -> None:
+def test_each_timeout_ends_the_request_with_its_message(tmp_path: Path, name: str) -> None:
+    """The message a run aborts with ("target unreachable: ..." when the preflight fails)."""
     server, options, profile, message = TIMEOUTS[name]
     with server() as url:
-        result = run(url, tmp_path, *options, profile=profile or None)
-    assert result.exit_code == 3, result.describe()
-    assert message in (result.summary["aborted"] or ""), result.summary["aborted"]
+        exchange = send_once(url, resolved(tmp_path, options, profile))
+    assert exchange.status is None and message in (exchange.error or ""), exchange.error
 
 
 # --- TLS ----------------------------------------------------------------------------------------
@@ -164,74 +212,73 @@ def tls_server(certificate: tuple[Path, Path]) -> Iterator[Scripted]:
         yield server
 
 
+def https(server: Scripted) -> str:
+    return server.url.replace("http:", "https:")
+
+
+@pytest.mark.system  # the certificate comes from the openssl command
 def test_tls_is_verified_by_default(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
     with tls_server(certificate) as server:
-        result = run(server.url.replace("http:", "https:"), tmp_path)
-    assert result.exit_code == 3, result.describe()
-    assert "tls:" in (result.summary["aborted"] or ""), result.summary["aborted"]
-    assert not server.requests  # no request was sent over the unverified connection
+        exchange = send_once(https(server), resolved(tmp_path, {}))
+    assert (exchange.error or "").startswith("tls:"), exchange.error
+    assert not server.requests  # nothing was sent over the unverified connection
 
 
+@pytest.mark.system  # the certificate comes from the openssl command
 @pytest.mark.parametrize("how", ["ca-bundle", "insecure"])
 def test_ca_bundle_or_insecure_opens_the_connection(tmp_path: Path, how: str,
                                                     certificate: tuple[Path, Path]) -> None:
-    option = ["--ca-bundle", str(certificate[0])] if how == "ca-bundle" else ["--insecure"]
+    options = {"ca_bundle": str(certificate[0])} if how == "ca-bundle" else {"insecure": True}
     with tls_server(certificate) as server:
-        result = run(server.url.replace("http:", "https:"), tmp_path, *option)
-    # Answering success to everything is not conformant, but it was judged over TLS.
+        exchange = send_once(https(server), resolved(tmp_path, options))
+    assert exchange.status == 200 and exchange.error is None, exchange.error
+    assert len(server.requests) == 1
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+FLAGS = ["--connect-timeout", "4", "--read-timeout", "6", "--timeout", "9",
+         "--max-response-bytes", "65536", "--rate", "1000"]
+SHOWN = {"connect_timeout": 4.0, "read_timeout": 6.0, "total_timeout": 9.0,
+         "max_response_bytes": 65_536, "rate": 1000.0, "tls_verify": True}
+
+
+@pytest.mark.system
+def test_flags_reach_a_verified_tls_run(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    """Every transport flag shows in results.json; --ca-bundle opens the verified connection;
+    answering success to everything is not conformant, but it was judged over TLS."""
+    with tls_server(certificate) as server:
+        result = run(https(server), tmp_path, "--ca-bundle", str(certificate[0]), *FLAGS)
     assert result.exit_code == 1, result.describe()
     assert result.summary["aborted"] is None and result.summary["transport_failures"] == 0
     assert len(server.requests) == result.target["requests_sent"]
+    transport = result.target["transport"]
+    assert {k: transport[k] for k in SHOWN} == SHOWN, transport
 
 
-# --- retries ------------------------------------------------------------------------------------
+RESET, THROTTLED = 3, 5  # request numbers: a reset before any answer, a 429 with Retry-After
 
-def test_transport_failures_are_retried_and_reported(tmp_path: Path) -> None:
-    """A reset before any answer is retried once; results.json counts the retry."""
-    with scripted(lambda n: None if n == 3 else ok(n)) as server:
-        result = run(server.url, tmp_path)
-    target = result.target
-    assert target["retries"] == 1, target
-    assert len(server.requests) == target["requests_sent"] + 1
+
+def resets_then_throttles(number: int) -> bytes | None:
+    if number == RESET:
+        return None
+    if number == THROTTLED:
+        return response("429 Too Many Requests", b"slow down",
+                        {"Retry-After": "1", "Content-Type": "text/plain"})
+    return ok(number)
+
+
+@pytest.mark.system
+def test_retries_and_retry_after_are_counted_and_answers_never_retried(tmp_path: Path) -> None:
+    """The reset is retried once and counted; the 429 is resent after its Retry-After and
+    counted as one request; every wrong answer is judged once (the target sees exactly the
+    requests the run counts, plus those two); --insecure shows in results.json."""
+    with scripted(resets_then_throttles) as server:
+        result = run(server.url, tmp_path, "--insecure")
+    times, target = server.times, result.target
+    assert result.exit_code == 1 and result.summary["failed_requirements"], result.describe()
     assert result.summary["transport_failures"] == 0
-
-
-def test_failed_assertions_are_never_retried(tmp_path: Path) -> None:
-    """A wrong answer is judged once: the target sees exactly the requests the run counts."""
-    with scripted(ok) as server:
-        result = run(server.url, tmp_path)
-    assert result.exit_code == 1 and result.summary["failed_requirements"]
-    assert result.target["retries"] == 0
-    assert len(server.requests) == result.target["requests_sent"]
-
-
-# --- pacing -------------------------------------------------------------------------------------
-
-def test_rate_spaces_the_requests(tmp_path: Path) -> None:
-    rate = 20.0
-    with scripted(ok) as server:
-        result = run(server.url, tmp_path, "--rate", str(rate))
-    times = server.times
-    assert result.exit_code == 1 and len(times) > 10
-    assert times[-1] - times[0] >= 0.95 * (len(times) - 1) / rate
-
-
-def test_retry_after_is_honoured(tmp_path: Path) -> None:
-    """429 with Retry-After 2 on one request: the target hears nothing for those 2 s."""
-    throttled = 3
-    lock = threading.Lock()
-
-    def answer(n: int) -> bytes | None:
-        with lock:
-            if n == throttled:
-                return response("429 Too Many Requests", b"slow down",
-                                {"Retry-After": "2", "Content-Type": "text/plain"})
-        return ok(n)
-
-    with scripted(answer) as server:
-        result = run(server.url, tmp_path)
-    times = server.times
-    assert result.exit_code == 1 and result.summary["transport_failures"] == 0
-    assert times[throttled] - times[throttled - 1] >= 1.9
-    # The throttled request was resent once, and the run counted it as one request.
-    assert len(server.requests) == result.target["requests_sent"] + 1
+    assert target["retries"] == 1, target
+    assert len(server.requests) == target["requests_sent"] + 2
+    assert times[THROTTLED] - times[THROTTLED - 1] >= 0.95
+    assert target["transport"]["tls_verify"] is False

@@ -1,4 +1,4 @@
-"""The conformance control protocol (control-protocol.md): fixtures, calls, flags, clock.
+"""The conformance control protocol (docs/CONTROL-PROTOCOL.md): fixtures, calls, flags, clock.
 
 Bodies are validated completely before anything changes, so a 400 never leaves half a fixture.
 """

@@ -1,7 +1,7 @@
 """The spec's open choices as switches, each defaulting to the project's preferred reading.
 
 Every value of every switch is a reading a conformant server may take (docs/SEMANTICS.md,
-control-protocol.md "Time and call states"), so the conformance suite must pass against any
+docs/CONTROL-PROTOCOL.md "Time and call states"), so the conformance suite must pass against any
 combination; the project's tests run it against several. Each field's ``help`` (shown by
 ``keepcall-conformance serve --list``) says what its values do.
 """

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks import Check
-from conformance.model import KeepCallRequest, Method
+from conformance.model import Check, KeepCallRequest, Method
 from conformance.plugin import KeepCallSession
+from conformance.requirements import RequirementId
 from conformance.runner import run
 from conformance.scenarios import build
 from conformance.spec import ACTION, P_ACTION, P_CALL_ID
@@ -23,7 +23,7 @@ METHODS = (("GET", "KC-HTTP-001"), ("POST", "KC-HTTP-002"))
     pytest.param(m, r, id=m, marks=pytest.mark.requirement(r, "KC-HTTP-003", "KC-ID-001",
                                                            "KC-ACTION-001"))
     for m, r in METHODS])
-def test_keep_by_method(kc: KeepCallSession, method: Method, requirement: str) -> None:
+def test_keep_by_method(kc: KeepCallSession, method: Method, requirement: RequirementId) -> None:
     scenario = build("ongoing-caller", kc.numbering)
     request = KeepCallRequest(((P_ACTION, ACTION), (P_CALL_ID, scenario.call_id)), method)
     result = run(kc.target, scenario, request, also=(requirement, "KC-ACTION-001"))

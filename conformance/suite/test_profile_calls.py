@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks import Check
-from conformance.model import Call, KeepCallRequest, Scenario
+from conformance.model import Call, Check, KeepCallRequest, Scenario
 from conformance.plugin import KeepCallSession
 from conformance.runner import Result, run
 from conformance.spec import (

@@ -25,11 +25,22 @@ from hypothesis.stateful import (
     rule,
 )
 
-from conformance.checks import Check, judge
-from conformance.model import Call, Expectation, Flags, KeepCallRequest, Method, Scenario, merged
+from conformance.checks import judge
+from conformance.model import (
+    Call,
+    Check,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Method,
+    Scenario,
+    merged,
+)
 from conformance.oracle import expect
 from conformance.plugin import KeepCallSession
-from conformance.runner import Result, traits
+from conformance.requirements import RequirementId
+from conformance.runner import Result, in_spelling, traits
+from conformance.search import FLAGS, FORM, Search, property_run
 from conformance.spec import (
     ACTION,
     CALL_STATES,
@@ -48,7 +59,6 @@ from conformance.spec import (
 )
 from conformance.spec import FLAGS as FLAG_NAMES
 from conformance.strategies import OFFSETS, flags
-from conformance.suite.test_properties import FLAGS, FORM, PropertyFailure, Search, property_run
 from conformance.timeline import positions
 
 MAX_CALLS = 5
@@ -56,7 +66,7 @@ MAX_NUMBERS = 3
 SLACK = 0.35  # seconds of uncertainty about the target's clock at a request
 STEPS, QUICK_STEPS = 20, 10
 QUICK_RUNS = 15
-REQUIREMENTS = (*FORM, *FLAGS)
+REQUIREMENTS: tuple[RequirementId, ...] = (*FORM, *FLAGS)
 
 _TYPES = st.sampled_from((None, *TYPE_VALUES))
 _UNMARKS = st.sampled_from((None, UNMARK_VALUE))
@@ -73,21 +83,27 @@ class Tracked:
     advanced: float
 
 
-class StepsResult(Result):
-    """A stateful failure: its reproduction is the whole (shrunk) sequence of steps."""
+@dataclass
+class MachineRun:
+    """What one run's machines share; a subclass per run holds it (no state between runs)."""
 
-    steps: tuple[str, ...] = ()
-
-    def reproduction(self) -> str:
-        return "\n".join(self.steps)
+    session: KeepCallSession
+    search: Search
+    clock_supported: bool = True
 
 
 class KeepCallMachine(RuleBasedStateMachine):
     """The target's flags against a model that follows the oracle's allowed outcomes."""
 
-    session: ClassVar[KeepCallSession]
-    search: ClassVar[Search]
-    clock_supported: ClassVar[bool] = True
+    run: ClassVar[MachineRun]  # set on the subclass machine_for() makes for each run
+
+    @property
+    def session(self) -> KeepCallSession:
+        return self.run.session
+
+    @property
+    def search(self) -> Search:
+        return self.run.search
 
     def __init__(self) -> None:
         super().__init__()
@@ -145,12 +161,12 @@ class KeepCallMachine(RuleBasedStateMachine):
     @rule(seconds=st.sampled_from((30, 10, 29, 31, 59, 60, 61, 120)))
     def advance_clock(self, seconds: int) -> None:
         target = self.session.target
-        if not (self.search.active and self.clock_supported) or target.control is None:
+        if not (self.search.active and self.run.clock_supported) or target.control is None:
             return
         if target.token_required and not target.can_request_tokens:
             return  # a token given by the user ages with the clock and cannot be renewed
         if not target.control.advance(seconds):
-            type(self).clock_supported = False
+            self.run.clock_supported = False
             return
         target.forget_token()  # tokens live an hour on the target's clock
         self.advanced += seconds
@@ -174,7 +190,8 @@ class KeepCallMachine(RuleBasedStateMachine):
             return
         optional = ((P_TYPE, type_), (P_UNMARK, unmark), (P_RESPONSE_TYPE, response_type))
         params = [(P_ACTION, ACTION), *ident, *((n, v) for n, v in optional if v is not None)]
-        request = KeepCallRequest(tuple(params), method)
+        request = in_spelling(KeepCallRequest(tuple(params), method),
+                              self.session.target.status_spelling)
         target = self.session.target
         assert target.control is not None
         credentials = target.credential_params(request)
@@ -219,12 +236,9 @@ class KeepCallMachine(RuleBasedStateMachine):
             scenario = Scenario("stateful", tuple(t.call for t in self.calls), "", "")
             request, expectation = (sent[0], sent[1]) if sent else (
                 KeepCallRequest(()), Expectation({}, (), frozenset()))
-            result = StepsResult(scenario, request, expectation, checks)
-            result.steps = tuple(self.steps)
-            self.search.failure = result
-            raise PropertyFailure("\n".join(
-                [*(f"{c.requirement} {c.message}" for c in checks if c.verdict == "fail"),
-                 "reproduce:", *self.steps]))
+            failing = [c for c in checks if c.verdict == "fail"]
+            self.search.fail(Result(scenario, request, expectation, checks),
+                             "\n".join(self.steps), failing)
         self.flags = dict(after)
 
     def _expect(self, request: KeepCallRequest, sent: float, answered: float) -> Expectation:
@@ -251,6 +265,10 @@ class KeepCallMachine(RuleBasedStateMachine):
             self.search.ran += 1
 
 
+def machine_for(kc: KeepCallSession, search: Search) -> type[KeepCallMachine]:
+    return type("KeepCallMachineRun", (KeepCallMachine,), {"run": MachineRun(kc, search)})
+
+
 @pytest.mark.requirement(*REQUIREMENTS)
 def test_sequences_of_calls_keep_flags_as_the_model(kc: KeepCallSession,
                                                     request: pytest.FixtureRequest) -> None:
@@ -265,10 +283,9 @@ def test_sequences_of_calls_keep_flags_as_the_model(kc: KeepCallSession,
     if why is not None:
         kc.ledger.not_tested(search.item_id, REQUIREMENTS, why)
         pytest.skip(f"not tested: {why}")
-    KeepCallMachine.session, KeepCallMachine.search = kc, search
     steps = QUICK_STEPS if kc.settings.quick else STEPS
     settings = shared.settings(kc, steps)
     if kc.settings.quick:
         settings = type(settings)(settings, max_examples=min(settings.max_examples, QUICK_RUNS))
-    test = get_state_machine_test(KeepCallMachine, settings=settings)
+    test = get_state_machine_test(machine_for(kc, search), settings=settings)
     search.finish(shared.seeded(test), REQUIREMENTS)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks import Check
-from conformance.model import ERROR, Call, Expectation, Flags, KeepCallRequest, Scenario
+from conformance.model import ERROR, Call, Check, Expectation, Flags, KeepCallRequest, Scenario
 from conformance.plugin import KeepCallSession
 from conformance.runner import Result
 from conformance.spec import ACTION, P_ACTION, P_EXTENSION, P_STATUS

@@ -7,18 +7,17 @@ control protocol's clock. Without them the requirements are "not tested".
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 from typing import NoReturn
 
 import pytest
 
-from conformance.checks import Check
-from conformance.client import Exchange
-from conformance.model import ERROR, Credential, Expectation, KeepCallRequest
+from conformance.model import ERROR, Check, Credential, Expectation, KeepCallRequest
 from conformance.plugin import KeepCallSession
+from conformance.requirements import RequirementId
 from conformance.runner import Result, run
 from conformance.scenarios import build
 from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN, TOKEN_ACTION
+from conformance.transport import Exchange
 from conformance.validators import code_is_zero, validate_xml
 
 
@@ -29,7 +28,7 @@ def _needs_login(kc: KeepCallSession) -> None:
         pytest.skip("not tested: no RequestToken login (--username/--password)")
 
 
-def _token_checks(exchange: Exchange, token: str | None, requirement: str,
+def _token_checks(exchange: Exchange, token: str | None, requirement: RequirementId,
                   want_token: bool) -> list[Check]:
     if not exchange.ok:
         return [Check(requirement, "not-tested", f"no answer: {exchange.error}")]
@@ -83,7 +82,7 @@ LIFETIME = (("within-the-hour", 1800, "KC-AUTH-009", Credential.VALID),
 @pytest.mark.parametrize(("seconds", "requirement", "standing"),
                          [pytest.param(s, r, c, id=i, marks=pytest.mark.requirement(r))
                           for i, s, r, c in LIFETIME])
-def test_token_lifetime(kc: KeepCallSession, seconds: int, requirement: str,
+def test_token_lifetime(kc: KeepCallSession, seconds: int, requirement: RequirementId,
                         standing: Credential) -> None:
     """A token obtained now, used after ``seconds`` on the target's clock."""
     _needs_login(kc)
@@ -101,14 +100,11 @@ def test_token_lifetime(kc: KeepCallSession, seconds: int, requirement: str,
     request = KeepCallRequest(((P_ACTION, ACTION), (P_CALL_ID, scenario.call_id)),
                               token=standing)
     credentials = [(P_API_KEY, target.credentials.api_key or ""), (P_TOKEN, token or "")]
-    result = run(target, scenario, request, also=(requirement,), credentials=credentials)
-    # Whatever decides this keep's outcome here is the token's age: blame the lifetime clause.
-    decided = set(result.expectation.trace)
-    result.checks = [replace(c, requirement=requirement) if c.requirement in decided else c
-                     for c in result.checks]
+    # Whatever decides this keep's outcome here is the token's age: the lifetime clause.
+    result = run(target, scenario, request, credentials=credentials, decided_by=requirement)
     kc.record(f"tokens/{requirement}", result)
 
 
-def _untested(kc: KeepCallSession, requirement: str, why: str) -> NoReturn:
+def _untested(kc: KeepCallSession, requirement: RequirementId, why: str) -> NoReturn:
     kc.ledger.not_tested("tokens/lifetime", (requirement,), why)
     pytest.skip(f"not tested: {why}")

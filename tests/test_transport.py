@@ -1,4 +1,4 @@
-"""The client against real loopback servers: hostile ones must yield an Exchange, never a crash.
+"""The transport against real loopback servers: hostile ones must yield an Exchange, never a crash.
 
 No wall-clock upper bounds are asserted. The total deadline is proven by outcome instead: a server
 that needs many minutes to finish its answer ends in the deadline error with most bytes unread.
@@ -6,30 +6,45 @@ that needs many minutes to finish its answer ends in the deadline error with mos
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+import gzip
+import socket
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from hostile import HOSTILE, SERVERS, Request, recorder, redirect, trickle, xxe_network
+from hostile import (
+    HOSTILE,
+    SERVERS,
+    SUCCESS,
+    bomb,
+    coded_answer,
+    recorder,
+    redirect,
+    trickle,
+    xxe_network,
+)
+from killmatrix import run_cli
 
-from conformance.client import Client, Exchange, TransportSettings, parse_retry_after
+from conformance.pacing import Pacer
 from conformance.redact import Redactor
+from conformance.transport import Client, Exchange, TransportSettings
 from conformance.validators import validate_xml
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
 TOKEN = "tok/en+1 2&x"
 USER, PASSWORD = "admin", "pa$$ w\"rd`"
 SECRETS = (KEY, TOKEN, PASSWORD)
-ENV = {"KEEPCALL_API_KEY": KEY, "KEEPCALL_TOKEN": TOKEN, "KEEPCALL_USERNAME": USER,
-       "KEEPCALL_PASSWORD": PASSWORD}
 CAP = 64 * 1024
 FAST = TransportSettings(connect_timeout=1.0, read_timeout=5.0, total_timeout=2.0,
                          max_response_bytes=CAP)
 PATH = "/verba/api"
+# What a bomb may cost the client: a few times the cap, for pieces and buffers in flight.
+# Decoding a single network read in one call, as httpx does, costs about a thousand times it.
+BOMB_MEMORY = 4 * 1024 * 1024
 
 
 def make_redactor() -> tuple[Redactor, str]:
@@ -78,6 +93,7 @@ EXPECTED: dict[str, tuple[int | None, str | None, bool]] = {
     "doctype": (200, None, False),
     "invalid-utf8": (200, None, False),
     "retry-after": (200, None, False),
+    "gzip-bomb": (200, "too-large:", True),
 }
 
 
@@ -99,6 +115,8 @@ def test_hostile_server_yields_an_exchange(client: Client, name: str) -> None:
     assert_no_secret(exchange)
 
 
+# --- the total deadline -----------------------------------------------------------------------
+
 @pytest.mark.parametrize("headers_too", [True, False], ids=["headers", "body"])
 def test_total_deadline_holds_against_one_byte_per_second(headers_too: bool) -> None:
     redactor, _ = make_redactor()
@@ -110,6 +128,25 @@ def test_total_deadline_holds_against_one_byte_per_second(headers_too: bool) -> 
     assert len(exchange.body) < 10
     assert exchange.retries == 0
 
+
+def test_a_timed_out_request_is_over_when_send_returns() -> None:
+    """The deadline is held in the loop that reads: when ``send`` returns, the connection of
+    the cut request is closed, so nothing still reads into what the exchange records.
+
+    Held from the calling thread instead, ``send`` returned while the loop was still reading
+    the dribbled body (19 times in 20); three sends make that all but certain to show."""
+    settings = TransportSettings(connect_timeout=1.0, read_timeout=5.0, total_timeout=0.3)
+    with Client(settings, Redactor()) as c:
+        for _ in range(3):
+            with trickle(headers_too=False, interval=0.01) as server:
+                exchange = c.send("GET", server.url + PATH, [])
+                gone = server.client_gone()
+            assert exchange.error == "timeout: total deadline of 0.3 s exceeded"
+            assert exchange.status == 200 and exchange.body  # it was cut while reading
+            assert gone
+
+
+# --- bodies: capped, decoded within the cap ---------------------------------------------------
 
 @pytest.mark.parametrize("name", ["huge-body", "endless-chunked"])
 def test_body_is_capped_and_flagged(client: Client, name: str) -> None:
@@ -123,6 +160,47 @@ def test_connection_is_reusable_after_a_truncated_body(client: Client) -> None:
         client.send("GET", url + PATH, [])
     with recorder() as server:
         assert client.send("GET", server.url + PATH, []).status == 200
+
+
+@pytest.mark.parametrize("codings", [("gzip",), ("deflate",), ("gzip", "gzip"),
+                                     ("deflate", "gzip")], ids=", ".join)
+def test_a_bomb_stops_at_the_cap_with_bounded_memory(client: Client,
+                                                     codings: tuple[str, ...]) -> None:
+    """A GiB of zeros (2 KB when coded twice) ends as "too-large" after the cap's worth."""
+    with bomb(*codings) as server:  # built before tracing: its bytes are the server's
+        client.send("GET", server.url + PATH, [])  # warm: first use imports and sets up
+        tracemalloc.start()
+        try:
+            exchange = client.send("GET", server.url + PATH, [])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert exchange.error is not None and exchange.error.startswith("too-large:"), exchange.error
+    assert f"{', '.join(codings)} body inflates past the cap of {CAP} bytes" in exchange.error
+    assert exchange.status == 200 and not exchange.ok
+    assert exchange.truncated and exchange.body == bytes(CAP)
+    assert peak < BOMB_MEMORY, f"{peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(("codings", "coded"), [
+    (("gzip",), gzip.compress(SUCCESS)),
+    (("deflate",), zlib.compress(SUCCESS)),
+    (("deflate",), zlib.compress(SUCCESS, wbits=-zlib.MAX_WBITS)),  # raw, as some servers send
+    (("gzip", "identity", "gzip"), gzip.compress(gzip.compress(SUCCESS))),
+    (("br",), b"\x8b\x03\x80raw"),  # not undone here: kept as received
+], ids=["gzip", "deflate", "raw-deflate", "gzip-twice", "br"])
+def test_a_coded_answer_within_the_cap_is_decoded(client: Client, codings: tuple[str, ...],
+                                                 coded: bytes) -> None:
+    with coded_answer(coded, *codings) as server:
+        exchange = client.send("GET", server.url + PATH, [])
+    assert exchange.ok and not exchange.truncated
+    assert exchange.body == (coded if codings == ("br",) else SUCCESS)
+
+
+def test_a_corrupt_coding_is_a_decode_error(client: Client) -> None:
+    with coded_answer(b"\x1f\x8b\x08\x00not gzip at all", "gzip") as server:
+        exchange = client.send("GET", server.url + PATH, [])
+    assert exchange.status == 200 and (exchange.error or "").startswith("decode:")
 
 
 # --- nothing is fetched, nothing is followed --------------------------------------------------
@@ -161,7 +239,7 @@ def test_cookies_are_not_kept(client: Client) -> None:
 
 @pytest.mark.parametrize(("name", "retries"), [
     ("reset", 1), ("close-without-answer", 1), ("html-500", 0), ("redirect", 0),
-    ("not-http", 0), ("trickle-body", 0), ("huge-body", 0),
+    ("not-http", 0), ("trickle-body", 0), ("huge-body", 0), ("gzip-bomb", 0),
 ])
 def test_retries_only_on_transport_failures(name: str, retries: int) -> None:
     redactor, _ = make_redactor()
@@ -182,6 +260,24 @@ def test_counters_and_circuit_breaker_input() -> None:
         with SERVERS["html-500"]() as server:
             c.send("GET", server.url, [])
         assert (c.requests_sent, c.transport_failures, c.consecutive_failures) == (3, 2, 0)
+
+
+def closed_port_url() -> str:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{PATH}"
+
+
+@pytest.mark.system
+def test_the_run_reports_the_clients_count_of_transport_failures(tmp_path: Path) -> None:
+    """results.json counts transport failures where the circuit breaker reads them, in the
+    client, so the two cannot disagree: the one request to an unreachable target failed."""
+    run = run_cli(["--target", closed_port_url(), "--api-key", "kc-canary-count-KEY",
+                   "--quick", "--timeout", "2"], tmp_path)
+    assert run.exit_code == 3, run.describe()
+    assert run.summary["transport_failures"] == run.target["requests_sent"] == 1
 
 
 def test_refused_connection_is_an_error_not_an_exception(client: Client) -> None:
@@ -217,6 +313,7 @@ def test_parameter_placement(client: Client, method: str, in_body: bool, query: 
     assert (target_query[1:] == params()) is query
     assert (parse_qsl(request.body.decode()) == params()) is form
     assert (request.headers.get("content-type") == "application/x-www-form-urlencoded") is form
+    assert request.headers["accept-encoding"] == "identity"
     assert (exchange.request_body is not None) is form
     assert_no_secret(exchange)
 
@@ -250,102 +347,32 @@ def test_body_excerpt_is_redacted(client: Client) -> None:
     assert exchange.body_excerpt(10) == "<p>your ke..."
 
 
-# --- curl lines -------------------------------------------------------------------------------
+# --- pacing, as the transport uses it (the waits themselves: tests/test_pacing.py) ------------
 
-def replay(curl: str) -> None:
-    subprocess.run(["bash", "-c", curl], env={**os.environ, **ENV}, check=False,
-                   capture_output=True, timeout=10)
-
-
-def comparable(request: Request) -> tuple[object, ...]:
-    """What a replay must reproduce: method, path, decoded query and form, credentials."""
-    path, _, query = request.target.partition("?")
-    form: object = request.body
-    if "form" in request.headers.get("content-type", ""):
-        form = parse_qsl(request.body.decode(), keep_blank_values=True)
-    return (request.method, path, parse_qsl(query, keep_blank_values=True), form,
-            request.headers.get("authorization"))
-
-
-CURL_CASES = [
-    ("GET", False, False), ("POST", True, False), ("POST", False, False), ("GET", False, True),
-    ("POST", True, True),
-]
-
-
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
-@pytest.mark.parametrize(("method", "in_body", "basic"), CURL_CASES)
-def test_curl_line_reproduces_the_request_without_secrets(
-    method: str, in_body: bool, basic: bool
-) -> None:
-    redactor, basic_header = make_redactor()
-    headers = {"Authorization": basic_header} if basic else None
-    with Client(FAST, redactor) as c, recorder() as server:
-        exchange = c.send(method, server.url + PATH + "?v=1", params(), in_body=in_body,
-                          headers=headers)
-        replay(exchange.curl)
-    assert "\n" not in exchange.curl
-    assert_no_secret(exchange)
-    if basic:
-        assert '-u "$KEEPCALL_USERNAME:$KEEPCALL_PASSWORD"' in exchange.curl
-    sent, replayed = server.requests
-    assert comparable(replayed) == comparable(sent)
-
-
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
-def test_curl_line_for_json_and_raw_bodies() -> None:
+def paced_client(sleeps: list[float]) -> Client:
+    """A client whose pacer records its waits instead of sleeping them."""
     redactor, _ = make_redactor()
-    with Client(FAST, redactor) as c, recorder() as server:
-        exchange, _ = c.send_json("POST", server.url + "/calls", {"id": "a\"$b`\n", "k": KEY})
-        replay(exchange.curl)
-        raw = c.send("POST", server.url + PATH, [("apiKey", KEY)], raw_body=b"x=1\n\x7f")
-        replay(raw.curl)
-    assert KEY not in exchange.curl and "\n" not in exchange.curl + raw.curl
-    json_sent, json_replayed, raw_sent, raw_replayed = server.requests
-    assert json_replayed.body == json_sent.body
-    assert comparable(raw_replayed) == comparable(raw_sent)
+    return Client(FAST, redactor, Pacer(None, 30.0, sleep=sleeps.append))
 
 
-# --- pacing -----------------------------------------------------------------------------------
-
-def test_retry_after_is_honoured_and_reported() -> None:
-    redactor, _ = make_redactor()
-    with Client(FAST, redactor) as c, SERVERS["retry-after"]() as server:
-        started = time.monotonic()
+def test_retry_after_is_honoured_resent_and_reported() -> None:
+    sleeps: list[float] = []
+    with paced_client(sleeps) as c, SERVERS["retry-after"]() as server:
         exchange = c.send("GET", server.url + PATH, [])
-        took = time.monotonic() - started
     assert exchange.status == 200 and exchange.retries == 0
-    assert exchange.waited >= 1.0 and took >= 1.0
-    assert any("Retry-After" in note for note in exchange.notes)
-    assert len(server.requests) == 2
+    assert sleeps == [pytest.approx(1.0, abs=0.01)] and exchange.waited == sleeps[0]
+    assert exchange.notes == ("429 with Retry-After '1': waiting 1 s",
+                              "resent once after the Retry-After wait")
+    assert len(server.requests) == 2 and c.requests_sent == 1
 
 
 def test_retry_after_delays_the_next_request() -> None:
-    redactor, _ = make_redactor()
-    with Client(FAST, redactor) as c:
+    sleeps: list[float] = []
+    with paced_client(sleeps) as c:
         with SERVERS["retry-after"]() as server:  # 429 then, after the resend, 429 again
             server.state["seen"] = -1
             first = c.send("GET", server.url + PATH, [])
         with recorder() as other:
             second = c.send("GET", other.url + PATH, [])
     assert first.status == 429 and second.status == 200
-    assert second.waited >= 0.9
-
-
-def test_rate_limit_spaces_requests() -> None:
-    redactor, _ = make_redactor()
-    settings = TransportSettings(total_timeout=2.0, rate=10.0)
-    with Client(settings, redactor) as c, recorder() as server:
-        started = time.monotonic()
-        exchanges = [c.send("GET", server.url, []) for _ in range(5)]
-        took = time.monotonic() - started
-    assert took >= 0.4 - 0.01
-    assert sum(e.waited for e in exchanges) > 0
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("1", 1.0), (" 120 ", 120.0), ("-1", None), ("soon", None), (None, None),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-])
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value) == expected
+    assert len(sleeps) == 2 and second.waited == sleeps[1] == pytest.approx(1.0, abs=0.01)

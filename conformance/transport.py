@@ -1,0 +1,443 @@
+"""The HTTP transport: one long-lived client per run that never crashes or hangs on a target.
+
+Whatever a target does (trickles bytes, sends 50 MB or a decompression bomb, resets,
+redirects, answers garbage) becomes an ``Exchange`` with an ``error`` string; only programming
+errors raise. An ``httpx.AsyncClient`` runs on a private event loop in a background thread.
+httpx's timeouts apply per read, so a server sending one byte per second never trips them: the
+total deadline is held inside the loop, around every attempt of a request, and ``send`` waits
+for that coroutine to end. So when ``send`` returns, the request is over (its connection closed
+if it was cut short) and nothing is still writing what the exchange records.
+
+Nothing is followed (no redirects), nothing is remembered (no cookies, no proxies from the
+environment), bodies are read raw and decoded within the cap (``inflate``), requests are
+paced (``pacing``), and everything recorded is redacted, with a curl line (``curl``). The
+client's counters are the run's one record of transport failures; the circuit breaker and
+the summary read them here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import http.cookiejar
+import json
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlencode
+
+import httpx
+
+from conformance import __version__
+from conformance.curl import RequestParts, join_query, render
+from conformance.inflate import CappedBody, TooLarge, content_codings
+from conformance.pacing import Pacer
+from conformance.redact import Redactor
+
+USER_AGENT: Final = f"keepcall-conformance/{__version__}"
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_TYPE: Final = "application/json"
+RESEND_STATUS: Final = 429
+# Past the deadline, the time the loop may take to close what it cancelled. Only a connection
+# that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
+STOP_GRACE_SECONDS: Final = 5.0
+
+# identity: a conformant server then never compresses, so the byte cap applies to real bytes.
+DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Limits for every request; defaults suit a target on a LAN."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_response_bytes: int = 1_048_576
+    verify: bool | str = True
+    retries: int = 1
+    rate: float | None = None
+    max_retry_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came back, redacted, with a curl line that reproduces it.
+
+    ``body`` is the answer's bytes (any content coding undone, cut at the cap), not redacted
+    because validators need them as they came: show it through ``body_excerpt``. ``error`` is
+    ``"<kind>: <message>"`` with kind one of timeout, connect, tls, reset, closed, protocol,
+    decode, too-large, request, unexpected.
+    """
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | None
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool
+    error: str | None
+    elapsed: float
+    retries: int
+    waited: float
+    curl: str
+    notes: tuple[str, ...] = ()
+    redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None
+
+    def body_excerpt(self, limit: int = 2000) -> str:
+        """The start of the body as text, decoded with replacement and redacted."""
+        text = self.body[: 4 * (limit + 512)].decode("utf-8", "replace")
+        redacted = self.redactor(text)
+        return redacted if len(redacted) <= limit else redacted[:limit] + "..."
+
+
+@dataclass
+class _Outgoing:
+    """A prepared request: the httpx request plus what the exchange and curl line show."""
+
+    request: httpx.Request | None
+    method: str
+    url: str
+    curl: str
+    failure: str | None = None
+
+
+@dataclass
+class _Progress:
+    """What one run of a request got; owned by the loop's coroutine until it returns it."""
+
+    status: int | None = None
+    reason: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: CappedBody | None = None
+    error: str | None = None
+    retries: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def following(self, earlier: _Progress, note: str) -> _Progress:
+        """This run as the resend of ``earlier``: its retries and notes come first."""
+        self.retries += earlier.retries
+        self.notes = [*earlier.notes, note, *self.notes]
+        return self
+
+
+@dataclass(frozen=True)
+class _Failure:
+    kind: str
+    message: str
+    retryable: bool
+
+
+class Client:
+    """Sends requests with hard limits and returns ``Exchange`` records; one per run.
+
+    ``pacer`` defaults to one built from the settings; tests pass one with a fake sleep.
+    """
+
+    def __init__(self, settings: TransportSettings, redactor: Redactor,
+                 pacer: Pacer | None = None) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.requests_sent = 0
+        self.transport_failures = 0
+        self.retries_total = 0
+        self.consecutive_failures = 0
+        self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="keepcall-client", daemon=True
+        )
+        self._thread.start()
+        self._http = _make_http_client(settings)
+        self._closed = False
+
+    # --- public API -------------------------------------------------------------------------
+
+    def send(
+        self, method: str, url: str, params: Sequence[tuple[str, str]], *,
+        in_body: bool = False, headers: Mapping[str, str] | None = None,
+        raw_query: bytes | None = None, raw_body: bytes | None = None,
+    ) -> Exchange:
+        """Send one API request: ``params`` in the query, or form-encoded in the body when
+        ``in_body`` (see ``RequestParts``); a non-empty body defaults to the form type."""
+        parts = RequestParts(method, url, query=() if in_body else tuple(params),
+                             form=tuple(params) if in_body else (), headers=dict(headers or {}),
+                             raw_query=raw_query, raw_body=raw_body)
+        return self._perform(self._prepare(parts))
+
+    def send_json(
+        self, method: str, url: str, payload: object | None
+    ) -> tuple[Exchange, object | None]:
+        """Send a control-protocol request; the decoded JSON answer, or None when it is not."""
+        body = b"" if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": JSON_TYPE} if body else {}
+        exchange = self.send(method, url, (), headers=headers, raw_body=body or None)
+        return exchange, _decode_json(exchange)
+
+    def close(self) -> None:
+        """Close the connections and stop the loop thread; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        future = asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop)
+        try:
+            future.result(timeout=5)
+        except Exception:  # closing sockets of a hostile server must not fail a run
+            future.cancel()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- preparing --------------------------------------------------------------------------
+
+    def _prepare(self, parts: RequestParts) -> _Outgoing:
+        curl = render(parts, self.redactor, self.settings.verify)
+        url = join_query(parts.url, urlencode(parts.query), parts.raw_query)
+        body = _wire_body(parts)
+        try:
+            request = self._http.build_request(parts.method, url, content=body,
+                                               headers=_wire_headers(parts.headers, body))
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
+            return _Outgoing(None, parts.method, self.redactor(url), curl,
+                             _message("request", exc))
+        return _Outgoing(request, parts.method, self.redactor(str(request.url)), curl)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _perform(self, out: _Outgoing) -> Exchange:
+        with self._lock:
+            if out.request is None:
+                progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+            else:
+                progress, elapsed, waited = self._send_paced(out.request)
+            self._count(progress)
+            return self._exchange(out, progress, elapsed, waited)
+
+    def _send_paced(self, request: httpx.Request) -> tuple[_Progress, float, float]:
+        """Send in our turn; a 429 with Retry-After is sent once more after that wait."""
+        waited = self._pacer.wait_turn()
+        progress, elapsed = self._run(request)
+        if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
+            waited += self._pacer.wait_turn()
+            resent, more = self._run(request)
+            progress = resent.following(progress, "resent once after the Retry-After wait")
+            elapsed += more
+            self._owe_retry_after(progress)
+        return progress, elapsed, waited
+
+    def _run(self, request: httpx.Request) -> tuple[_Progress, float]:
+        """Run all attempts of one request in the loop and wait for them; the time taken."""
+        started = time.monotonic()
+        total = self.settings.total_timeout
+        future = asyncio.run_coroutine_threadsafe(self._within_deadline(request), self._loop)
+        try:
+            progress = future.result(timeout=total + STOP_GRACE_SECONDS)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            progress = _Progress(error=f"timeout: total deadline of {total:g} s exceeded, "
+                                       "and the request could not be stopped")
+        return progress, time.monotonic() - started
+
+    async def _within_deadline(self, request: httpx.Request) -> _Progress:
+        """All attempts under the total deadline. It is held here, in the loop, so that the
+        cancelled attempt has closed its connection before this returns."""
+        progress = _Progress()
+        total = self.settings.total_timeout
+        try:
+            async with asyncio.timeout(total):
+                await self._attempts(request, progress)
+        except TimeoutError:
+            progress.error = f"timeout: total deadline of {total:g} s exceeded"
+        return progress
+
+    async def _attempts(self, request: httpx.Request, progress: _Progress) -> None:
+        for attempt in range(self.settings.retries + 1):
+            failure = await self._attempt(request, progress)
+            if failure is None:
+                return
+            progress.error = f"{failure.kind}: {failure.message}"
+            if not failure.retryable or attempt == self.settings.retries:
+                return
+            progress.retries += 1
+            progress.notes.append(f"retried after {progress.error}")
+            progress.error = None
+
+    async def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
+        try:
+            response = await self._http.send(request, stream=True)
+        except Exception as exc:  # anything the server causes becomes an error string
+            return _classify(exc, self.settings, before_response=True)
+        try:
+            progress.status = response.status_code
+            progress.reason = response.reason_phrase
+            progress.headers = _header_dict(response.headers)
+            await self._read_body(response, progress)
+        except Exception as exc:
+            return _classify(exc, self.settings, before_response=False)
+        finally:
+            await _close_quietly(response)
+        return None
+
+    async def _read_body(self, response: httpx.Response, progress: _Progress) -> None:
+        """Stream the raw body into the cap, so a 50 MB, endless or bomb body costs the cap."""
+        codings = content_codings(response.headers.get_list("content-encoding"))
+        progress.body = CappedBody(codings, self.settings.max_response_bytes)
+        async for chunk in response.aiter_raw():
+            if progress.body.add(chunk):
+                return
+
+    # --- pacing and counting ----------------------------------------------------------------
+
+    def _owe_retry_after(self, progress: _Progress) -> bool:
+        """Tell the pacer a throttling answer's Retry-After; True (with a note) when owed."""
+        value = progress.headers.get("retry-after")
+        delay = self._pacer.retry_after(progress.status, value)
+        if delay is None:
+            return False
+        progress.notes.append(f"{progress.status} with Retry-After {value!r}: waiting {delay:g} s")
+        return True
+
+    def _count(self, progress: _Progress) -> None:
+        self.requests_sent += 1
+        self.retries_total += progress.retries
+        if progress.error is not None:
+            self.transport_failures += 1
+        if progress.status is None:
+            self.consecutive_failures += 1
+        else:
+            self.consecutive_failures = 0
+
+    # --- recording --------------------------------------------------------------------------
+
+    def _exchange(
+        self, out: _Outgoing, progress: _Progress, elapsed: float, waited: float
+    ) -> Exchange:
+        request, redact, body = out.request, self.redactor, progress.body
+        sent = request.content if request is not None else b""
+        return Exchange(
+            method=out.method, url=out.url,
+            request_headers=redact.headers(request.headers.items() if request else ()),
+            request_body=redact(sent.decode("utf-8", "replace")) if sent else None,
+            status=progress.status, reason=progress.reason,
+            headers=redact.headers(progress.headers.items()),
+            body=bytes(body.data) if body else b"", truncated=bool(body and body.truncated),
+            error=redact(progress.error) if progress.error else None,
+            elapsed=elapsed, retries=progress.retries, waited=waited, curl=out.curl,
+            notes=tuple(redact(n) for n in progress.notes), redactor=redact,
+        )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _wire_body(parts: RequestParts) -> bytes:
+    return b"&".join(p for p in (urlencode(parts.form).encode(), parts.raw_body or b"") if p)
+
+
+def _wire_headers(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """The caller's headers; a body without a content type is a form."""
+    wire = dict(headers)
+    if body and not any(name.lower() == "content-type" for name in wire):
+        wire["Content-Type"] = FORM_TYPE
+    return wire
+
+
+def _header_dict(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with ", " as HTTP allows."""
+    out: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        key = name.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def _decode_json(exchange: Exchange) -> object | None:
+    if exchange.status is None or exchange.truncated or not exchange.body:
+        return None
+    try:
+        decoded: object = json.loads(exchange.body)
+    except (ValueError, RecursionError):
+        return None
+    return decoded
+
+
+def _message(kind: str, exc: BaseException) -> str:
+    return f"{kind}: {str(exc) or type(exc).__name__}"
+
+
+def _classify(exc: Exception, settings: TransportSettings, *, before_response: bool) -> _Failure:
+    """Name a transport failure; only connect failures and resets before a response retry."""
+    text = _describe(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return _Failure("connect", f"no connection within {settings.connect_timeout:g} s", True)
+    if isinstance(exc, httpx.TimeoutException):
+        return _Failure("timeout", f"no data for {settings.read_timeout:g} s ({text})", False)
+    if isinstance(exc, httpx.ConnectError):
+        tls = "SSL" in text or "CERTIFICATE" in text.upper()
+        return _Failure("tls" if tls else "connect", text, not tls)
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return _Failure("reset", text, before_response)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        closed = before_response and "without sending" in text
+        return _Failure("closed" if closed else "protocol", text, closed)
+    if isinstance(exc, TooLarge):
+        return _Failure("too-large", text, False)
+    if isinstance(exc, zlib.error):
+        return _Failure("decode", text, False)
+    if isinstance(exc, httpx.ProtocolError):
+        return _Failure("protocol", text, False)
+    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+        return _Failure("request", text, False)
+    return _Failure("unexpected", f"{type(exc).__name__}: {text}", False)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's message, with the OS-level cause httpx wraps (e.g. errno 104)."""
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(4):  # httpx wraps httpcore, which wraps the OSError
+        if cause is None:
+            break
+        detail = str(cause)
+        if detail and detail not in text:
+            text = f"{text} ({detail})" if text else detail
+        cause = cause.__cause__ or cause.__context__
+    return text or type(exc).__name__
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    with contextlib.suppress(Exception):  # the connection is dropped either way
+        await response.aclose()
+
+
+def _make_http_client(settings: TransportSettings) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout, read=settings.read_timeout,
+        write=settings.read_timeout, pool=settings.connect_timeout,
+    )
+    verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
+        else ssl.create_default_context(cafile=settings.verify)
+    # A jar that accepts no cookie: a target's session state must not leak between cases.
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(
+        timeout=timeout, verify=verify, follow_redirects=False, trust_env=False,
+        headers=DEFAULT_HEADERS, cookies=no_cookies,
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+    )

@@ -1,0 +1,66 @@
+"""The two lanes of the project's tests: ``system`` tests start the CLI or another child
+process; the rest (``pytest -m "not system"``) run in seconds.
+
+Tests in modules that carry their own ``pytestmark`` need nothing here. Tests whose modules are
+edited by others are marked by name or by the fixture that starts their runs. A guard keeps the
+lanes honest: a test outside the system lane that starts a child process fails and says so, so
+a new slow test cannot slip into the fast lane unmarked.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+SYSTEM = "system"
+SYSTEM_DESCRIPTION = (f"{SYSTEM}: starts the CLI or another child process (deselect with "
+                      f"'-m \"not {SYSTEM}\"' for the fast lane)")
+# Fixtures that run the CLI once for several tests (tests/conftest.py, tests/test_cli.py).
+SYSTEM_FIXTURES = frozenset({"quick_run", "uncontrolled_runs"})
+# Tests, by function name, that start a child themselves in modules without a pytestmark.
+SYSTEM_TESTS = frozenset({
+    "test_the_script_exits_2_on_a_usage_error",  # test_cli: the console script
+    "test_a_closed_port_is_inconclusive",  # test_cli: run_cli
+    "test_python_m_conformance_help",  # test_cli: python -m conformance
+    "test_secrets_never_reach_a_file_or_the_output",  # test_cli: run_cli
+    "test_the_suite_runs_as_plain_pytest",  # test_plugin: runpytest_subprocess
+    "test_curl_line_reproduces_the_request_without_secrets",  # test_client: curl
+    "test_curl_line_for_json_and_raw_bodies",  # test_client: curl
+})
+# A generous bound per test (pytest-timeout); each child run has its own hang detector below it.
+TEST_TIMEOUT = 900.0
+# What starting a child process looks like to an audit hook (PEP 578).
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.spawn", "os.fork",
+                           "os.forkpty", "os.exec", "os.system"})
+
+
+def is_system(item: pytest.Item) -> bool:
+    """Marked already, or listed here by name or by a fixture that runs the CLI."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    name = getattr(item, "originalname", item.name)
+    return (item.get_closest_marker(SYSTEM) is not None or name in SYSTEM_TESTS
+            or bool(fixtures & SYSTEM_FIXTURES))
+
+
+class ChildProcessInFastLane(RuntimeError):
+    """A test outside the system lane started a child process."""
+
+
+@dataclass
+class ChildProcessGuard:
+    """Fails any child process started while a test outside the system lane runs."""
+
+    running: pytest.Item | None = None
+
+    def audit(self, event: str, args: tuple[object, ...]) -> None:
+        item = self.running
+        if event in _SPAWN_EVENTS and item is not None and not is_system(item):
+            raise ChildProcessInFastLane(
+                f"{item.nodeid} starts a child process ({event} {str(args[:1])[:120]}): "
+                f"mark it @pytest.mark.{SYSTEM} (or list it in tests/lanes.py)")
+
+    def install(self) -> None:
+        """Audit hooks cannot be removed; the hook does nothing between tests."""
+        sys.addaudithook(self.audit)

@@ -1,0 +1,80 @@
+"""Reports that sum up many system tests: reports/kill-matrix.*, reports/hostile-targets.json.
+
+Each of those tests runs one child and records its row with ``record_row``. pytest carries a
+test's user properties from an xdist worker to the controller with its report, so one writer on
+the controller (or on the only process, without xdist) sees every row, like pytest's junitxml, and
+writes once at session end. A report is written only when every row it lists ran: a ``-k`` or
+``--lf`` run leaves the last complete one in place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hostile import SERVERS
+from killmatrix import ROOT, Row, write
+
+from conformance.reference.faults import FAULTS
+
+PROPERTY = "session-report-row"
+KILL_MATRIX = "kill-matrix"
+HOSTILE_TARGETS = "hostile-targets"
+Rows = dict[str, dict[str, Any]]
+
+
+def record_row(record_property: Callable[[str, object], None], report: str, key: str,
+               row: Mapping[str, Any]) -> None:
+    """Hand one row of ``report`` to the writer (pass the test's ``record_property``)."""
+    record_property(PROPERTY, (report, key, dict(row)))
+
+
+def _write_kill_matrix(rows: Rows) -> None:
+    write([Row(**rows[f.name]) for f in FAULTS], ROOT / "reports")
+
+
+def _write_hostile_targets(rows: Rows) -> None:
+    ordered = {name: rows[name] for name in SERVERS}
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "hostile-targets.json").write_text(json.dumps(ordered, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class Report:
+    """The keys a complete report has, and how to write it."""
+
+    keys: frozenset[str]
+    write: Callable[[Rows], None]
+
+
+REPORTS: dict[str, Report] = {
+    KILL_MATRIX: Report(frozenset(f.name for f in FAULTS), _write_kill_matrix),
+    HOSTILE_TARGETS: Report(frozenset(SERVERS), _write_hostile_targets),
+}
+
+
+@dataclass
+class SessionReports:
+    """The plugin object: rows in from each test's report, complete reports out at the end."""
+
+    rows: dict[str, Rows] = field(default_factory=dict)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                kind, key, row = value
+                self.rows.setdefault(kind, {})[key] = row
+
+    def pytest_sessionfinish(self) -> None:
+        for kind, rows in self.rows.items():
+            if REPORTS[kind].keys <= set(rows):
+                REPORTS[kind].write(rows)
+
+
+def register(config: pytest.Config) -> None:
+    """Register the writer, except on xdist workers (their rows reach the controller)."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(SessionReports(), "keepcall-session-reports")
