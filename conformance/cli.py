@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
 def _pytest_args(report_dir: Path, select: str | None) -> list[str]:
     """The suite, with this tool's plugin object instead of the entry point's; junit.xml as
     xunit1, the family that allows each case's ``requirements`` property."""
-    args = ["--pyargs", "conformance.suite", "-p", f"no:{ENTRY_POINT}", "-p", "no:terminal",
+    # --noconftest: run from a checkout, pytest would load the project's own tests/conftest.py
+    # (it looks in test* folders of the current directory); the shipped suite needs none.
+    args = ["--pyargs", "conformance.suite", "--noconftest", "-p", f"no:{ENTRY_POINT}",
+            "-p", "no:terminal",
             "-p", "no:cacheprovider", f"--junitxml={report_dir / 'junit.xml'}",
             "-o", "junit_family=xunit1", "-o", "junit_logging=no",
             f"--html={report_dir / 'report.html'}", "--self-contained-html",

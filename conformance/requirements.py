@@ -308,7 +308,7 @@ def requirement(id: str) -> Requirement:
     return BY_ID[id]
 
 
-def gating(level: Gate) -> frozenset[str]:
+def gating(level: Gate) -> frozenset[RequirementId]:
     """The requirement IDs whose failure makes a target not conformant at ``level``."""
     gate = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}}[level]
     return frozenset(r.id for r in CATALOG if r.level in gate)

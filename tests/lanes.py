@@ -1,10 +1,10 @@
 """The two lanes of the project's tests: ``system`` tests start the CLI or another child
 process; the rest (``pytest -m "not system"``) run in seconds.
 
-Tests in modules that carry their own ``pytestmark`` need nothing here. Tests whose modules are
-edited by others are marked by name or by the fixture that starts their runs. A guard keeps the
-lanes honest: a test outside the system lane that starts a child process fails and says so, so
-a new slow test cannot slip into the fast lane unmarked.
+A test marks itself (``@pytest.mark.system`` or a module's ``pytestmark``); the few in modules
+kept as others wrote them are listed here, by name or by the fixture that starts their runs.
+A guard keeps the lanes honest: a test outside the system lane that starts a child process
+fails and says so, so a new slow test cannot slip into the fast lane unmarked.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ SYSTEM_DESCRIPTION = (f"{SYSTEM}: starts the CLI or another child process (desel
                       f"'-m \"not {SYSTEM}\"' for the fast lane)")
 # Fixtures that run the CLI once for several tests (tests/conftest.py, tests/test_cli.py).
 SYSTEM_FIXTURES = frozenset({"quick_run", "uncontrolled_runs"})
-# Tests, by function name, that start a child themselves in modules without a pytestmark.
+# Tests, by function name, that start a child themselves and carry no marker of their own.
 SYSTEM_TESTS = frozenset({
     "test_the_script_exits_2_on_a_usage_error",  # test_cli: the console script
     "test_a_closed_port_is_inconclusive",  # test_cli: run_cli
     "test_python_m_conformance_help",  # test_cli: python -m conformance
     "test_secrets_never_reach_a_file_or_the_output",  # test_cli: run_cli
     "test_the_suite_runs_as_plain_pytest",  # test_plugin: runpytest_subprocess
-    "test_curl_line_reproduces_the_request_without_secrets",  # test_client: curl
-    "test_curl_line_for_json_and_raw_bodies",  # test_client: curl
+    "test_curl_line_reproduces_the_request_without_secrets",  # test_curl: curl
+    "test_curl_line_for_json_and_raw_bodies",  # test_curl: curl
 })
 # A generous bound per test (pytest-timeout); each child run has its own hang detector below it.
 TEST_TIMEOUT = 900.0

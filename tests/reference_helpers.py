@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlencode
 
 import httpx
@@ -29,8 +29,16 @@ def number() -> str:
     return f"7{next(_numbers):07d}"
 
 
+class CallFlags(TypedDict, total=False):
+    """The flags a provisioned call may start with (absent means false)."""
+
+    kept: bool
+    protected: bool
+    recording: bool
+
+
 def new_call(state: str, offset: int = 30, caller: str | None = None,
-             called: str | None = None, **flags: bool) -> dict[str, Any]:
+             called: str | None = None, **flags: Unpack[CallFlags]) -> dict[str, Any]:
     return {"callID": str(uuid.uuid4()), "caller": caller or number(),
             "called": called or number(), "state": state, "offsetSeconds": offset, **flags}
 
@@ -112,7 +120,8 @@ class Api:
             response = self.client.post(self.server.api_url, content=urlencode(pairs).encode(),
                                         headers=headers, **kwargs)
         else:
-            response = self.client.request(method, self.server.api_url, params=pairs, **kwargs)
+            response = self.client.request(method, self.server.api_url, params=tuple(pairs),
+                                           **kwargs)
         return self._answer(response)
 
     @staticmethod
@@ -152,14 +161,15 @@ def observe(api: Api, answer: Answer, calls: list[dict[str, Any]]) -> Observatio
 
 
 def on_calls(states: list[tuple[str, int]], params: Params, role: str = "caller",
-             flags: dict[str, bool] | None = None, controlled: bool = True, *,
+             flags: CallFlags | None = None, controlled: bool = True, *,
              wait_before: float = 0, wait_after: float = 0, **send: Any) -> Probe:
     """Calls sharing one number (in ``role``), then KeepCall with EXT / ID / PREFIX / SUFFIX /
     INNER / GUID / ID_UPPER filled in. ``wait_before`` / ``wait_after`` move the server's clock
     between provisioning and the request / between the request and reading the flags."""
     def probe(api: Api) -> Observation:
         extension = number()
-        calls = [new_call(s, o, **{role: extension}, **(flags or {})) for s, o in states]
+        caller, called = (extension, None) if role == "caller" else (None, extension)
+        calls = [new_call(s, o, caller, called, **(flags or {})) for s, o in states]
         api.provision(*calls, controlled=[extension] if controlled else [])
         _wait(api, wait_before)
         values = {"EXT": extension, "ID": calls[0]["callID"] if calls else "",

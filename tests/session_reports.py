@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hostile import SERVERS
@@ -56,7 +56,7 @@ REPORTS: dict[str, Report] = {
 }
 
 
-@dataclass
+@dataclass(eq=False)  # a plugin object must stay hashable for pluggy
 class SessionReports:
     """The plugin object: rows in from each test's report, complete reports out at the end."""
 
@@ -65,7 +65,7 @@ class SessionReports:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
-                kind, key, row = value
+                kind, key, row = cast(tuple[str, str, dict[str, Any]], value)
                 self.rows.setdefault(kind, {})[key] = row
 
     def pytest_sessionfinish(self) -> None:

@@ -18,6 +18,7 @@ from conformance.control import Control
 from conformance.model import Check, Flags, KeepCallRequest, Scenario
 from conformance.oracle import expect
 from conformance.reference import ReferenceServer
+from conformance.requirements import RequirementId
 from conformance.scenarios import Numbering, build
 from conformance.target import Credentials, Target
 from conformance.transport import Client, Exchange, TransportSettings
@@ -174,7 +175,7 @@ def test_a_wrong_claim_without_flags_fails(target: Target, numbering: Numbering)
 
 
 # (parameters, OBSERVE requirement, reading the reference server takes by default)
-READINGS = (
+READINGS: tuple[tuple[tuple[tuple[str, str], ...], RequirementId, str], ...] = (
     ((("callID", "{id}"), ("foo", "bar")), "KC-PARAM-001", "rejected"),
     ((("extension", "{number}"), ("status", "ONGOING")), "KC-STATUS-009", "case-sensitive"),
 )
@@ -182,7 +183,8 @@ READINGS = (
 
 @pytest.mark.parametrize(("params", "point", "reading"), READINGS)
 def test_observations_name_the_reading_taken(target: Target, numbering: Numbering,
-                                             params: tuple[tuple[str, str], ...], point: str,
+                                             params: tuple[tuple[str, str], ...],
+                                             point: RequirementId,
                                              reading: str) -> None:
     scenario = build("ongoing-caller", numbering)
     filled = tuple((k, v.format(id=scenario.call_id, number=scenario.extension))

@@ -153,7 +153,8 @@ SECRETS = {"api_key": "KEYzq8e1x7Wv3Lr0", "open_api_key": "OPENm4Rk2Qp9Tz6c",
 
 def test_secrets_never_reach_a_file_or_the_output(tmp_path: Path) -> None:
     """A run against a target with known, distinctive secrets; none appears anywhere."""
-    with ReferenceServer(**SECRETS) as server:
+    with ReferenceServer(api_key=SECRETS["api_key"], open_api_key=SECRETS["open_api_key"],
+                         username=SECRETS["username"], password=SECRETS["password"]) as server:
         run = run_cli("--quick", "--target", server.api_url, "--control-url",
                       server.control_url, "--api-key", SECRETS["api_key"], "--open-api-key",
                       SECRETS["open_api_key"], "--username", SECRETS["username"],

@@ -6,20 +6,22 @@ import pytest
 
 from conformance.ledger import MAX_EVIDENCE, Ledger
 from conformance.model import Check, Verdict
-from conformance.requirements import gating
+from conformance.requirements import Gate, RequirementId, gating
 
-MUST, SHOULD, OBSERVE = "KC-ID-001", "KC-TYPE-004", "KC-PARAM-001"
-OTHER_MUST = "KC-AUTH-008"
+MUST: RequirementId = "KC-ID-001"
+SHOULD: RequirementId = "KC-TYPE-004"
+OBSERVE: RequirementId = "KC-PARAM-001"
+OTHER_MUST: RequirementId = "KC-AUTH-008"
 
 
-def all_gating_passed(*skip: str) -> Ledger:
+def all_gating_passed(*skip: RequirementId) -> Ledger:
     """A ledger where every MUST and SHOULD requirement passed, except ``skip`` (untouched)."""
     ledger = Ledger()
     ledger.record("all", [Check(r, "pass") for r in sorted(gating("should")) if r not in skip])
     return ledger
 
 # (requirement, verdicts recorded in successive cases, the requirement's verdict)
-RULES: tuple[tuple[str, tuple[Verdict, ...], str], ...] = (
+RULES: tuple[tuple[RequirementId, tuple[Verdict, ...], str], ...] = (
     (MUST, (), "not-tested"),
     (MUST, ("pass",), "pass"),
     (MUST, ("pass", "fail", "pass"), "fail"),
@@ -36,7 +38,8 @@ RULES: tuple[tuple[str, tuple[Verdict, ...], str], ...] = (
 
 
 @pytest.mark.parametrize(("rid", "recorded", "verdict"), RULES)
-def test_requirement_verdicts(rid: str, recorded: tuple[Verdict, ...], verdict: str) -> None:
+def test_requirement_verdicts(rid: RequirementId, recorded: tuple[Verdict, ...],
+                              verdict: str) -> None:
     ledger = Ledger()
     for i, v in enumerate(recorded):
         ledger.record(f"case-{i}", [Check(rid, v, "ignored" if v == "observed" else "")])
@@ -51,7 +54,7 @@ def test_observations_are_counted_by_reading() -> None:
 
 
 # (requirement failed, gating level, run verdict)
-GATING = (
+GATING: tuple[tuple[RequirementId | None, Gate, str], ...] = (
     (None, "must", "conformant"),
     (MUST, "must", "not-conformant"),
     (SHOULD, "must", "conformant"),
@@ -61,11 +64,11 @@ GATING = (
 
 
 @pytest.mark.parametrize(("failed", "level", "verdict"), GATING)
-def test_run_verdict_by_level(failed: str | None, level: str, verdict: str) -> None:
+def test_run_verdict_by_level(failed: RequirementId | None, level: Gate, verdict: str) -> None:
     ledger = all_gating_passed()
     if failed:
         ledger.record("bad", [Check(failed, "fail", "why")])
-    assert ledger.verdict(level) == verdict  # type: ignore[arg-type]
+    assert ledger.verdict(level) == verdict
 
 
 @pytest.mark.parametrize("spoil", ["aborted", "internal"])
@@ -84,7 +87,7 @@ def test_aborted_or_internal_errors_are_inconclusive(spoil: str) -> None:
 
 
 # (requirement left untested, gating level, allow_untested, run verdict)
-PARTIAL = (
+PARTIAL: tuple[tuple[RequirementId, Gate, bool, str], ...] = (
     (OTHER_MUST, "must", False, "partial"),
     (OTHER_MUST, "should", False, "partial"),
     (OTHER_MUST, "must", True, "conformant"),
@@ -97,11 +100,11 @@ PARTIAL = (
 
 @pytest.mark.parametrize(("untested", "level", "allow", "verdict"), PARTIAL)
 def test_an_untested_gating_requirement_makes_the_run_partial(
-        untested: str, level: str, allow: bool, verdict: str) -> None:
+        untested: RequirementId, level: Gate, allow: bool, verdict: str) -> None:
     """A certificate rests on every gating requirement; --allow-untested on those tested."""
     ledger = all_gating_passed(untested)
     ledger.not_tested("no-control", [untested], "no control URL")
-    assert ledger.verdict(level, allow_untested=allow) == verdict  # type: ignore[arg-type]
+    assert ledger.verdict(level, allow_untested=allow) == verdict
 
 
 def test_a_requirement_no_case_reached_is_a_gap_too() -> None:

@@ -106,7 +106,7 @@ def test_ids_are_readable() -> None:
 
 
 # (ident, parameters the request must carry, parameters it must not)
-IDENT_PARAMS = (
+IDENT_PARAMS: tuple[tuple[str, set[str], set[str]], ...] = (
     ("callID", {"callID"}, {"extension"}),
     ("extension", {"extension"}, {"callID"}),
     ("both", {"callID", "extension"}, set()),

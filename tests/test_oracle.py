@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import pytest
 
@@ -23,7 +24,7 @@ from conformance.model import (
     Outcome,
 )
 from conformance.oracle import OpenPoint, TargetAuth, expect
-from conformance.requirements import BY_ID
+from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import FLAGS
 
 N = "61234567"  # the case's number
@@ -60,7 +61,7 @@ class Row:
     token: Credential = Credential.VALID
     token_required: bool = True
     controlled: tuple[str, ...] = (N,)
-    marks: tuple[object, ...] = field(default=())
+    marks: tuple[pytest.MarkDecorator, ...] = field(default=())
     spelling: str | None = "tight"  # the status-list spelling a probe found
 
 
@@ -86,7 +87,7 @@ def outcome(text: str) -> Outcome:
     sign = "+" if "+" in text else "-"
     flag, call_id = text.split(sign)
     assert flag in FLAGS
-    return Outcome(call_id, flag, sign == "+")  # type: ignore[arg-type]
+    return Outcome(call_id, flag, sign == "+")
 
 
 
@@ -335,4 +336,4 @@ def test_an_open_point_outside_the_catalog_fails_at_once() -> None:
     with pytest.raises(ValueError, match="KC-TYPE-001"):
         OpenPoint("KC-TYPE-001", ())
     with pytest.raises(KeyError):
-        OpenPoint("KC-TYPO-001", ())
+        OpenPoint(cast(RequirementId, "KC-TYPO-001"), ())

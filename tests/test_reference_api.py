@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from reference_helpers import CLEAR, Api, new_call, number, running
+from reference_helpers import CLEAR, Api, CallFlags, new_call, number, running
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,8 @@ def test_action_errors(api: Api, params: list[tuple[str, str]]) -> None:
 
 
 # --- type and unmark --------------------------------------------------------------------------
-EFFECTS = [  # type, unmark, flags before, flags after
+EFFECTS: list[tuple[str | None, str | None, CallFlags, dict[str, bool]]] = [
+    # type, unmark, flags before, flags after
     (None, None, {}, {"kept": True}),
     (None, "1", {"kept": True}, {}),
     (None, "0", {}, {"kept": True}),
@@ -135,7 +136,7 @@ EFFECTS = [  # type, unmark, flags before, flags after
 
 @pytest.mark.parametrize(("type_", "unmark", "before", "after"), EFFECTS)
 def test_type_and_unmark_change_one_flag(api: Api, type_: str | None, unmark: str | None,
-                                         before: dict[str, bool], after: dict[str, bool]) -> None:
+                                         before: CallFlags, after: dict[str, bool]) -> None:
     call, neighbour = new_call("ongoing", **before), new_call("ongoing", **before)
     neighbour["caller"] = call["caller"]
     api.provision(call, neighbour, controlled=[call["called"]])

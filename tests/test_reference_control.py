@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from reference_helpers import CLEAR, Api, new_call, running
+from reference_helpers import CLEAR, Api, CallFlags, new_call, running
 
 from conformance.control import (
     CALLS_SCHEMA,
@@ -144,7 +144,7 @@ def test_an_upcoming_call_enters_the_next_window_as_the_clock_moves() -> None:
 # --- the schemas, against what the server answers and what the suite sends ----------------
 @pytest.mark.parametrize("state", ["ongoing", "upcoming", "finished"])
 @pytest.mark.parametrize("flags", [{}, {"kept": True}, {"protected": True, "recording": True}])
-def test_flags_answers_validate(api: Api, state: str, flags: dict[str, bool]) -> None:
+def test_flags_answers_validate(api: Api, state: str, flags: CallFlags) -> None:
     call = new_call(state, **flags)
     api.provision(call)
     response = api.client.get(f"{api.server.control_url}/calls/{call['callID']}")

@@ -134,7 +134,7 @@ def _not_found(obs: Observation) -> bool:
 
 
 def _reads_as_success(obs: Observation) -> bool:
-    return obs[2] == "OK\n" and obs[3] == [CLEAR]
+    return bool(obs[2] == "OK\n" and obs[3] == [CLEAR])
 
 
 def _answered_but_never_kept(obs: Observation) -> bool:

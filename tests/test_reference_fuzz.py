@@ -30,7 +30,7 @@ class World:
         return [self.api.flags(c) for c in self.calls]
 
     def value(self, token: str) -> str:
-        symbols = {"@ID": self.calls[0]["callID"], "@ID4": self.calls[3]["callID"],
+        symbols: dict[str, str] = {"@ID": self.calls[0]["callID"], "@ID4": self.calls[3]["callID"],
                    "@KEY": self.api.server.api_key, "@OPEN": self.api.server.open_api_key,
                    "@TOKEN": self.api.token}
         return symbols.get(token, token)
@@ -82,5 +82,7 @@ def test_fuzzed_requests_never_break_the_server(world: World, request: Any) -> N
     if answer.content_type.startswith("text/xml"):
         root = etree.fromstring(answer.text.encode("utf-8"))
         assert root.tag == "VerbaApi"
-        if root.find("Response").get("code") != "0":
+        response = root.find("Response")
+        assert response is not None
+        if response.get("code") != "0":
             assert world.flags() == before

@@ -13,7 +13,7 @@ import http.client
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from reference_helpers import (
@@ -344,7 +344,8 @@ def test_manual_record_is_refused_on_calls_not_ongoing(servers: Callable[..., Ap
 
 
 @pytest.mark.parametrize("upcoming_starts", ["ongoing", "stays-upcoming"])
-def test_deferred_changes_apply_in_order_once_the_call_starts(upcoming_starts: str) -> None:
+def test_deferred_changes_apply_in_order_once_the_call_starts(
+        upcoming_starts: Literal["ongoing", "stays-upcoming"]) -> None:
     with running(Switches(defer_upcoming=True, upcoming_starts=upcoming_starts)) as api:
         call, other = new_call("upcoming", 30), new_call("upcoming", 30, kept=True)
         api.provision(call, other)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 import pytest
 
@@ -51,7 +51,7 @@ def _field_type(option: Option) -> Any:
         return bool
     if option.repeat:
         return tuple[str, ...]
-    return option.parse if option.default is not None else option.parse | None
+    return option.parse if option.default is not None else cast(type[Any], option.parse) | None
 
 
 def test_options_fields_are_the_table_rows() -> None:

@@ -23,7 +23,8 @@ _SEEN: Counter[str] = Counter()
 _MEANINGFUL: Counter[bool] = Counter()
 
 
-@settings(max_examples=600, database=None, phases=(Phase.generate,), deadline=None,
+@settings(max_examples=600, database=None, derandomize=True, phases=(Phase.generate,),
+          deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(examples())
 def _collect(example: Example) -> None:
