@@ -86,15 +86,11 @@ def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Chec
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
         return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")], True
-    keepcall = request.get(P_ACTION) == ACTION
+    if status in (405, 501) and request.get(P_ACTION) != ACTION:
+        return [], False  # a missing or unknown action refused: the body is judged as usual
     if status in (405, 501) and sniff_format(exchange.body) != "XML":
-        if keepcall:
-            requirement = METHOD_REQUIREMENT[request.method]
-            return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
-        return [Check("KC-RT-008", "fail", f"HTTP {status} without an answer in the body: "
-                      f"{exchange.body_excerpt(200)}")], True
-    if status in (405, 501) and not keepcall:  # an unknown action refused, with the envelope
-        return [], False
+        requirement = METHOD_REQUIREMENT[request.method]
+        return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
     if status >= 500 or status < 200:
         return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")], False
     return [Check("KC-HTTP-004", "pass")], False

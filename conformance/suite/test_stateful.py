@@ -204,17 +204,19 @@ class KeepCallMachine(RuleBasedStateMachine):
         self.steps.append(exchange.curl)
         after = target.control.flags(self.flags)
         checks = judge(exchange, request, expectation, dict(self.flags), after)
-        if after == self.flags and expectation.deferrable and any(
-                c.verdict == "fail" for c in checks):
-            checks = self._deferred(expectation)
+        if after == self.flags and expectation.deferrable:
+            checks = self._deferred(expectation, checks)
         self._settle(checks, after, (request, expectation, exchange))
 
-    def _deferred(self, expectation: Expectation) -> list[Check]:
+    def _deferred(self, expectation: Expectation, checks: list[Check]) -> list[Check]:
         """Nothing changed, though a success on an upcoming call was allowed: the target may
-        apply it when the call starts (KC-TYPE-007). Its flag may change later, unasked."""
+        apply it when the call starts (KC-TYPE-007), so its flag may change later, unasked
+        (even where the answer also reads as another allowed outcome, a pending keep)."""
         self.pending |= {(o.call_id, o.flag, o.value) for o in expectation.deferrable
                          if o.call_id is not None and o.flag is not None}
-        return [Check("KC-TYPE-007", "observed", "when the call starts")]
+        if any(c.verdict == "fail" for c in checks):
+            return [Check("KC-TYPE-007", "observed", "when the call starts")]
+        return checks
 
     def _sync(self) -> None:
         """Read the flags between steps: only a change left pending may have happened."""
