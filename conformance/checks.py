@@ -75,6 +75,39 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
     return Judgement(checks + outcome_found, fmt, outcome)
 
 
+def invariant_judgement(exchange: Exchange, expectation: Expectation, before: FlagMap | None,
+                        after: FlagMap | None) -> Judgement:
+    """What holds for any request, however odd its shape or bytes: an answer, no 5xx and no
+    redirect; an XML answer well-formed, valid and with its ErrorMessage; flags changed only
+    as one reading of the request allows (an error changes none). The format asked for is not
+    judged: the page does not say whether a server reads parameters sent in such shapes."""
+    if not exchange.ok:
+        unsent = (exchange.error or "").startswith("request:")  # our client could not send it
+        return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
+                                f"no answer: {exchange.error}")])
+    status = exchange.status or 0
+    # 405/501 refuse a method or an action, as for the matrix's unknown actions (KC-HTTP-005)
+    broken = (status >= 500 and status not in _REFUSED) or 300 <= status < 400
+    checks = [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")
+              if broken else Check("KC-HTTP-004", "pass")]
+    claim, fmt = _status_claim(exchange), None
+    if exchange.method != "HEAD" and sniff_format(exchange.body) == "XML":
+        verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), None)
+        failed = {f.requirement for f in verdict.findings}
+        checks += [f for f in verdict.findings if f.requirement in _ANY_XML]
+        zero = code_is_zero(verdict.code)
+        claim, fmt = (claim if zero is None else "success" if zero else "error"), "XML"
+        passed = _ANY_XML if claim == "error" else _ANY_XML[:2]
+        checks += [Check(r, "pass") for r in passed if r not in failed]
+    found, outcome = outcome_checks(claim, expectation, before, after)
+    return Judgement(checks + found, fmt, outcome)
+
+
+_REFUSED: tuple[int, ...] = (405, 501)
+# Judged on any XML answer (the type attribute only where the request named KeepCall).
+_ANY_XML: tuple[RequirementId, ...] = ("KC-XML-001", "KC-XML-002", "KC-XML-005")
+
+
 # --- HTTP -----------------------------------------------------------------------------------
 def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Check], bool]:
     """The status line: what it breaks, and whether the request was refused unanswered.

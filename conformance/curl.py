@@ -54,7 +54,9 @@ def render(parts: RequestParts, redactor: Redactor, verify: bool | str = True) -
     get_mode = bool(parts.query) and parts.raw_body is None
     words = ["curl", "-sS"]
     data = _data(parts, get_mode)
-    if parts.method != "GET" or (data and not get_mode):  # curl posts whenever it has data
+    if parts.method == "HEAD":  # -X HEAD would wait for the body a HEAD answer never has
+        words.append("-I")
+    elif parts.method != "GET" or (data and not get_mode):  # curl posts whenever it has data
         words += ["-X", word(parts.method)]
     if get_mode:
         words.append("-G")
@@ -104,6 +106,8 @@ def _headers(headers: Mapping[str, str], redactor: Redactor,
         basic = redactor.basic_credential(value) if is_auth else None
         if basic is not None:
             words += ["-u", f'"{basic.username}:{basic.password}"']
+        elif not value:  # "Name:" makes curl send no such header (not even its default)
+            words += ["-H", word(f"{name}:")]
         else:
             words += ["-H", word(f"{name}: {redactor.header(name, value)}")]
     return words

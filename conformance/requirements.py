@@ -22,7 +22,7 @@ RequirementId = Literal[
     "KC-RT-008", "KC-RT-009", "KC-RT-010", "KC-RT-011", "KC-XML-001",
     "KC-XML-002", "KC-XML-003", "KC-XML-004", "KC-XML-005", "KC-XML-006",
     "KC-XML-007", "KC-HTTP-001", "KC-HTTP-002", "KC-HTTP-003", "KC-HTTP-004",
-    "KC-HTTP-005", "KC-ID-001", "KC-ID-002", "KC-ID-003", "KC-ID-004",
+    "KC-HTTP-005", "KC-HTTP-006", "KC-ID-001", "KC-ID-002", "KC-ID-003", "KC-ID-004",
     "KC-ID-005", "KC-EXT-001", "KC-EXT-002", "KC-EXT-003", "KC-EXT-004",
     "KC-EXT-005", "KC-EXT-006", "KC-STATUS-001", "KC-STATUS-002", "KC-STATUS-003",
     "KC-STATUS-004", "KC-STATUS-005", "KC-STATUS-006", "KC-STATUS-007", "KC-STATUS-008",
@@ -178,6 +178,11 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        "The docs say nothing about HTTP status codes", NOTES,
        readings=("200 with the error body", "4xx with the error body",
                  "405/501 to an unknown action", "5xx with the error body")),
+    _r("KC-HTTP-006", "OBSERVE",
+       "Requests in shapes the page does not name (multipart, another charset, parameters "
+       "split between query and body, HEAD, OPTIONS, no or another Content-Type)",
+       "The function is available as a HTTP GET or HTTP POST request; nothing more is said",
+       readings=("served", "refused")),
     # --- identification -------------------------------------------------------------------
     _r("KC-ID-001", "MUST", "callID of an existing call identifies that call",
        q("Defines the internal ID of the call.")),

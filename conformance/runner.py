@@ -10,8 +10,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from conformance.checks import FORMAT_REQUIREMENT, Judgement, flag_changes, judgement
+from conformance.checks import (
+    FORMAT_REQUIREMENT,
+    Judgement,
+    flag_changes,
+    invariant_judgement,
+    judgement,
+)
 from conformance.control import ControlError
+from conformance.fuzzing import FuzzPlan, Wire, build
 from conformance.matrix import Case
 from conformance.model import (
     ERROR,
@@ -51,6 +58,7 @@ class Result:
     skipped: str | None = None
     format: str | None = None
     outcome: Outcome | None = None
+    wire: Wire | None = None  # a fuzzed request: its exact bytes and readings
 
     @property
     def failures(self) -> list[Check]:
@@ -67,25 +75,32 @@ class Result:
 def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         fresh: bool = True, open_key: bool = False, also: tuple[RequirementId, ...] = (),
         credentials: list[tuple[str, str]] | None = None,
-        decided_by: RequirementId | None = None) -> Result:
+        decided_by: RequirementId | None = None, fuzz: FuzzPlan | None = None) -> Result:
     """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol.
 
     ``also`` names requirements a success checks besides the oracle's (the auth cases' own);
     ``credentials`` replaces the target's apiKey/token parameters (a token of the test's own);
     ``decided_by`` is the one clause that decides the outcome where the test knows better than
-    the oracle (a token's age: the oracle only sees a valid or an invalid token).
+    the oracle (a token's age: the oracle only sees a valid or an invalid token); ``fuzz``
+    replaces parameters and the request's shape (fuzzing.py).
     """
     auth = traits(target, open_key)
     request = in_spelling(request, target.status_spelling)
     calls = scenario.calls if target.control else target.static_calls
     def expected(seconds: float) -> Expectation:
-        found = _in_time(scenario, request, calls, auth, seconds, result.exchange)
+        wire = result.wire
+        views = wire.views[:1] if wire and wire.exact else wire.views if wire else (request,)
+        found = merged([_in_time(scenario, v, calls, auth, seconds, result.exchange)
+                        for v in views] + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
         return _decided(_also(found, also), decided_by)
 
     result = Result(scenario, request, Expectation({}, (), frozenset()))
-    result.expectation = expected(0.0)
     if credentials is None:
         credentials = target.credential_params(request, open_key)
+    if credentials is not None and fuzz is not None:
+        result.wire = build(fuzz, request, credentials, target.post_encoding == "query")
+        result.request = result.wire.views[0]
+    result.expectation = expected(0.0)
     if credentials is None:
         return _skip(result, "the case needs a secret that was not given")
     if fresh and target.control is None:
@@ -94,7 +109,8 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         started = time.monotonic()
         if target.control is not None and scenario.calls:
             result.setup = target.control.add(scenario)
-        result.exchange = target.send(request, credentials)
+        result.exchange = (target.send(request, credentials) if result.wire is None
+                           else target.send_wire(result.wire))
         result.expectation = expected(time.monotonic() - started)
         before = after = None
         if target.control is not None:
@@ -106,6 +122,12 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
     except ControlError as error:
         return _skip(result, f"control protocol: {error}")
     return result
+
+
+# A request in a shape the page does not name may be refused, in any format (KC-HTTP-006).
+SHAPE_REFUSED: Expectation = Expectation(
+    {ERROR: (frozenset({("KC-HTTP-006", "refused")}),)}, (), frozenset(), {ERROR: ()},
+    frozenset({"XML", "HTML", "TEXT"}))
 
 
 def in_spelling(request: KeepCallRequest, spelling: str | None) -> KeepCallRequest:
@@ -141,7 +163,9 @@ def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call]
 def _judge(result: Result, before: dict[str, Flags] | None,
            after: dict[str, Flags] | None) -> Judgement:
     assert result.exchange is not None
-    found = judgement(result.exchange, result.request, result.expectation, before, after)
+    found = (invariant_judgement(result.exchange, result.expectation, before, after)
+             if result.wire is not None and not result.wire.exact else
+             judgement(result.exchange, result.request, result.expectation, before, after))
     result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
     return found
 

@@ -26,7 +26,7 @@ from conformance.requirements import RequirementId, gating
 from conformance.runner import Result
 
 QUICK_EXAMPLES = 50
-SHRINK_SECONDS, QUICK_SHRINK_SECONDS = 30, 15
+SHRINK_SECONDS, QUICK_SHRINK_SECONDS = 30, 5
 
 # What every example checks: the answer's form, and what the oracle says of its outcome.
 FORM: tuple[RequirementId, ...] = (

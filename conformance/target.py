@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conformance.control import Control
+from conformance.fuzzing import Wire
 from conformance.model import Call, Credential, KeepCallRequest
 from conformance.redact import Redactor
 from conformance.spec import P_ACTION, P_API_KEY, P_RESPONSE_TYPE, P_TOKEN, TOKEN_ACTION
@@ -117,6 +118,11 @@ class Target:
         return exchange, token
 
     # --- KeepCall -------------------------------------------------------------------------
+    def send_wire(self, wire: Wire) -> Exchange:
+        """A fuzzed request, byte for byte as built (fuzzing.Wire)."""
+        return self.client.send(wire.method, self.url, (), headers=wire.headers,
+                                raw_query=wire.query or None, raw_body=wire.body or None)
+
     def credential_params(self, request: KeepCallRequest,
                           open_key: bool = False) -> list[tuple[str, str]] | None:
         """The apiKey and token parameters, or None when the case needs a secret we lack."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
 
+import httpcore
 import httpx
 
 from conformance import __version__
@@ -43,6 +44,10 @@ USER_AGENT: Final = f"keepcall-conformance/{__version__}"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_TYPE: Final = "application/json"
 RESEND_STATUS: Final = 429
+_EAGER: Final = httpcore
+"""httpx imports httpcore on the first request and keeps its exception classes; an embedding
+host that drops the modules a step imported (pytester's inline runs do) would otherwise leave
+httpx mapping old classes while new ones are raised: a reset would read as "unexpected"."""
 # Past the deadline, the time the loop may take to close what it cancelled. Only a connection
 # that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
 STOP_GRACE_SECONDS: Final = 5.0
@@ -352,9 +357,10 @@ def _wire_body(parts: RequestParts) -> bytes:
 
 
 def _wire_headers(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
-    """The caller's headers; a body without a content type is a form."""
-    wire = dict(headers)
-    if body and not any(name.lower() == "content-type" for name in wire):
+    """The caller's headers; a body without a content type is a form. A header given as ""
+    is not sent (a body sent without any Content-Type)."""
+    wire = {name: value for name, value in headers.items() if value}
+    if body and not any(name.lower() == "content-type" for name in headers):
         wire["Content-Type"] = FORM_TYPE
     return wire
 

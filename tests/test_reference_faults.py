@@ -7,6 +7,7 @@ client sees (status, Content-Type, body with IDs and tokens masked, the calls' f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import urlencode
 
 import pytest
 from reference_helpers import (
@@ -15,6 +16,7 @@ from reference_helpers import (
     Observation,
     Probe,
     aged_token,
+    new_call,
     observe,
     on_calls,
     raw,
@@ -29,6 +31,18 @@ def token_probe(auth: tuple[str, str] | None) -> Probe:
     def probe(api: Api) -> Observation:
         return observe(api, api.request_token(auth=auth), [])
     return probe
+
+
+def not_utf8(api: Api) -> Observation:
+    """A form body with a Latin-1 byte where UTF-8 was declared."""
+    call = new_call("ongoing")
+    api.provision(call)
+    pairs = [("action", "KeepCall"), ("apiKey", api.server.open_api_key),
+             ("callID", call["callID"])]
+    body = urlencode(pairs).encode() + b"&colour=gr%FCn"
+    response = api.client.post(api.server.api_url, content=body, headers={
+        "content-type": "application/x-www-form-urlencoded; charset=UTF-8"})
+    return observe(api, api._answer(response), [call])
 
 
 ONGOING = [("ongoing", 5)]
@@ -67,6 +81,10 @@ PROBES: dict[str, Probe] = {
     "get-refused": on_calls(ONGOING, BY_ID_),
     "post-refused": on_calls(ONGOING, BY_ID_, method="POST"),
     "server-error-on-odd-input": on_calls(ONGOING, {**BY_ID_, "colour": "blue"}),
+    "non-utf8-500": not_utf8,
+    "long-value-crash": on_calls(ONGOING, {**BY_ID_, "colour": "x" * 10_000}, method="POST"),
+    "echo-control-chars": on_calls(ONGOING, {**BY_ID_, "type": "odd\x01\x0b"}),
+    "echo-unescaped": on_calls(ONGOING, {**BY_ID_, "type": "<odd & end>"}),
     "callid-ongoing-only": on_calls([("finished", 5)], BY_ID_),
     "unknown-callid-success": on_calls(ONGOING, {"callID": "GUID"}),
     "missing-id-accepted": on_calls(ONGOING, {}),

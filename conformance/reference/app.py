@@ -71,7 +71,7 @@ class ReferenceApp:
         try:
             pairs = _query_pairs(scope["query_string"]) if reads_query else []
         except BadEncoding as error:
-            return answer([], authorization, ApiError("encoding", str(error)))
+            return answer([], authorization, self._encoding_error(error))
         if method not in self.service.behaviour.methods:
             refused = ApiError("method", f"Method {method} is not allowed.", 405)
             return answer(pairs, authorization, refused)
@@ -81,8 +81,13 @@ class ReferenceApp:
                 pairs = pairs + body if reads_body else pairs
         except (BadEncoding, TooLarge) as error:
             if reads_body:
-                return answer(pairs, authorization, ApiError("body", str(error)))
+                status = None if isinstance(error, TooLarge) else \
+                    self.service.behaviour.encoding_error_status
+                return answer(pairs, authorization, ApiError("body", str(error), status))
         return answer(pairs, authorization)
+
+    def _encoding_error(self, error: BadEncoding) -> ApiError:
+        return ApiError("encoding", str(error), self.service.behaviour.encoding_error_status)
 
     async def _control(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from conformance.reference import lookup
-from conformance.reference.render import Style
+from conformance.reference.render import Style, shown
 from conformance.reference.state import CallRecord, Store
 from conformance.reference.switches import Switches
 from conformance.spec import (
@@ -78,6 +78,9 @@ class Behaviour:
     unknown_params_status: int | None
     forgiven: frozenset[str]
     refusal_page: int | None = None  # a container's own page for errors before the action
+    quote: Callable[[str], str] = shown  # how an error message quotes a client's value
+    encoding_error_status: int | None = None  # HTTP status of a query or body not UTF-8
+    crash_above: int | None = None  # a value longer than this is answered 500 (a fault)
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour, tokens_living
+from conformance.reference.render import echoed
 from conformance.reference.state import CallRecord, Store
 from conformance.spec import NEXT_WINDOW_SECONDS, TOKEN_ACTION, Flag
 
@@ -39,6 +40,11 @@ def _merge(piece: str, entries: Mapping[Any, Any]) -> tuple[str, Change]:
 
 def _style(**changes: Any) -> tuple[str, Change]:
     return "style", lambda b: replace(b, style=replace(b.style, **changes))
+
+
+def _echo(**style: bool) -> tuple[str, Change]:
+    """Error messages quote the client's value as sent, rendered with ``style``."""
+    return "quote", lambda b: replace(b, quote=echoed, style=replace(b.style, **style))
 
 
 def _forgive(kind: str) -> tuple[str, Change]:
@@ -128,6 +134,15 @@ FAULTS: tuple[Fault, ...] = (
     _f("post-refused", "KC-HTTP-002", "POST is answered 405", _swap("methods", frozenset({"GET"}))),
     _f("server-error-on-odd-input", "KC-HTTP-004", "unknown parameters are answered 500",
        _swap("unknown_params_status", 500)),
+    _f("non-utf8-500", "KC-HTTP-004", "a query or body that is not UTF-8 is answered 500",
+       _swap("encoding_error_status", 500)),
+    _f("long-value-crash", "KC-HTTP-004", "a value of 10,000 characters crashes the request (500)",
+       _swap("crash_above", 8000)),
+    _f("echo-control-chars", "KC-XML-001",
+       "an error message echoes the value sent, with characters XML 1.0 cannot carry",
+       _echo(strip_forbidden=False)),
+    _f("echo-unescaped", "KC-XML-001", "an error message echoes the value sent without escaping",
+       _echo(escape_markup=False)),
     _f("container-refusal-page", "KC-RT-008",
        "errors before the action are answered 401 with a plain page, whatever the format",
        _swap("refusal_page", 401)),

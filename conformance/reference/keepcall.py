@@ -38,7 +38,6 @@ from conformance.spec import (
 )
 
 _KNOWN = frozenset(PARAMETERS)
-_SAFE = re.compile(r"[^A-Za-z0-9 _.,:+@-]")
 # How a status list is split, by the status_spelling switch.
 _STATUS_SEPARATORS = {"tight": re.compile(","), "spaced": re.compile(", "),
                       "either": re.compile(r"\s*,\s*", re.ASCII)}
@@ -73,11 +72,6 @@ class Parsed:
     unmark: bool
 
 
-def shown(value: str) -> str:
-    """A client value made safe to quote in any format (no markup, ASCII, short)."""
-    return repr(_SAFE.sub("?", value[:40]))
-
-
 class KeepCallService:
     """Answers API requests against a store, under switches and a (possibly faulty) behaviour."""
 
@@ -101,6 +95,9 @@ class KeepCallService:
     def answer(self, pairs: Pairs, authorization: str | None,
                failure: ApiError | None = None) -> Reply:
         """The status, Content-Type and body for one request (``failure``: fail regardless)."""
+        crash = self.behaviour.crash_above
+        if crash is not None and any(len(v) > crash for _, v in pairs):
+            return 500, "text/plain; charset=utf-8", b"Internal Server Error"
         params = Params(pairs, self.switches.duplicates, self._spellings)
         type_name = self._type_name(params)
         fmt = self._format(params)
@@ -117,6 +114,9 @@ class KeepCallService:
             if page is not None and error.kind in _PRE_ACTION_KINDS:
                 return page, "text/plain; charset=utf-8", b"Unauthorized"
         return self._reply(fmt, result)
+
+    def _quote(self, value: str) -> str:
+        return self.behaviour.quote(value)
 
     def _type_name(self, params: Params) -> str | None:
         """Response/@type: the action, or for a missing or unknown one the error_type reading."""
@@ -168,7 +168,7 @@ class KeepCallService:
         if action is None:
             raw = params.get(P_ACTION)
             raise ApiError("action", "Missing action." if raw is None
-                           else f"Unknown action {shown(raw)}.",
+                           else f"Unknown action {self._quote(raw)}.",
                            _ACTION_STATUS[self.switches.unknown_action_status])
         return action
 
@@ -194,16 +194,16 @@ class KeepCallService:
     def _check_shape(self, params: Params) -> None:
         duplicated = params.duplicated()
         if duplicated and self.switches.duplicates == "reject":
-            raise ApiError("duplicate", f"Duplicated parameter {shown(duplicated[0])}.")
+            raise ApiError("duplicate", f"Duplicated parameter {self._quote(duplicated[0])}.")
         unknown = sorted(params.names() - _KNOWN)
         if unknown and self.behaviour.unknown_params_status is not None:
             raise ApiError("unknown-param", "Internal error.", self.behaviour.unknown_params_status)
         if unknown and self.switches.unknown_params == "reject":
-            raise ApiError("unknown-param", f"Unknown parameter {shown(unknown[0])}.")
+            raise ApiError("unknown-param", f"Unknown parameter {self._quote(unknown[0])}.")
         raw = params.get(P_RESPONSE_TYPE)
         bad_format = raw is not None and self._canon(raw, self._formats) is None
         if bad_format and self.switches.unknown_response_type == "error":
-            raise ApiError("response-type", f"Unknown responseType {shown(raw or '')}.")
+            raise ApiError("response-type", f"Unknown responseType {self._quote(raw or '')}.")
 
     def _validate(self, params: Params) -> Parsed:
         call_id, extension = params.get(P_CALL_ID), params.get(P_EXTENSION)
@@ -229,7 +229,7 @@ class KeepCallService:
         if canon is not None:
             return self.behaviour.status_lookups[canon]
         if self.behaviour.unknown_status is None:
-            raise ApiError("unknown-status", f"Unknown status {shown(raw)}.")
+            raise ApiError("unknown-status", f"Unknown status {self._quote(raw)}.")
         return self.behaviour.unknown_status
 
     def _status_key(self, raw: str) -> StatusKey:
@@ -242,14 +242,14 @@ class KeepCallService:
     def _type(self, raw: str | None) -> str | None:
         canon = None if raw is None else self._canon(raw, self._types)
         if raw is not None and canon is None:
-            raise ApiError("unknown-type", f"Unknown type {shown(raw)}.")
+            raise ApiError("unknown-type", f"Unknown type {self._quote(raw)}.")
         return canon
 
     def _unmark(self, raw: str | None) -> bool:
         if raw is None or raw in ("0", UNMARK_VALUE):
             return raw == UNMARK_VALUE
         if self.switches.unmark_other == "reject":
-            raise ApiError("unmark", f"Unknown unmark value {shown(raw)}.")
+            raise ApiError("unmark", f"Unknown unmark value {self._quote(raw)}.")
         return self.switches.unmark_other == "truthy" and _truthy(raw)
 
     def _lookup(self, parsed: Parsed) -> CallRecord | None:

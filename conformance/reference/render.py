@@ -25,6 +25,7 @@ from conformance.spec import (
 # Characters XML 1.0 forbids; fixture strings could carry them, the envelope never does.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MARKUP = re.compile("[<>&]")
+_SAFE = re.compile(r"[^A-Za-z0-9 _.,:+@-]")
 _XML_DECLARATION = '<?xml version="1.0" encoding="{}"?>\n'
 _XHTML_DOCTYPE = ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
                   '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n')
@@ -71,6 +72,18 @@ class Style:
     html_style: HtmlStyle = "document"
     text_style: TextStyle = "plain"
     errors_read_as_success: bool = False  # HTML and TEXT only (a fault)
+    strip_forbidden: bool = True  # XML ErrorMessage: drop what XML 1.0 cannot carry (faults)
+    escape_markup: bool = True
+
+
+def shown(value: str) -> str:
+    """A client value made safe to quote in any format (no markup, ASCII, short)."""
+    return repr(_SAFE.sub("?", value[:40]))
+
+
+def echoed(value: str) -> str:
+    """A client value quoted as sent (the echo faults)."""
+    return f"'{value[:40]}'"
 
 
 def _text(value: str) -> str:
@@ -97,8 +110,14 @@ def _attributes(result: Result, style: Style) -> str:
 def _error_message(error: str, style: Style) -> str:
     description = ' description="Error"' if style.error_description else ""
     first, space, rest = error.partition(" ")
-    text = f"<b>{_text(first)}</b>{space}{_text(rest)}" if style.error_markup else _text(error)
+    text = (f"<b>{_message(first, style)}</b>{space}{_message(rest, style)}"
+            if style.error_markup else _message(error, style))
     return f"<{XML_ERROR_MESSAGE}{description}>{text}</{XML_ERROR_MESSAGE}>"
+
+
+def _message(text: str, style: Style) -> str:
+    kept = _NOT_XML.sub("?", text) if style.strip_forbidden else text
+    return escape(kept) if style.escape_markup else kept
 
 
 def _payload(result: Result, style: Style) -> tuple[list[str], list[str], list[str]]:
