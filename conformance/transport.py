@@ -2,11 +2,12 @@
 
 Whatever a target does (trickles bytes, sends 50 MB or a decompression bomb, resets,
 redirects, answers garbage) becomes an ``Exchange`` with an ``error`` string; only programming
-errors raise. An ``httpx.AsyncClient`` runs on a private event loop in a background thread.
+errors raise. An ``httpx.AsyncClient`` runs on a private event loop, driven by the thread that
+sends (one request at a time, under a lock; no thread of its own, so no hand-over per request).
 httpx's timeouts apply per read, so a server sending one byte per second never trips them: the
-total deadline is held inside the loop, around every attempt of a request, and ``send`` waits
-for that coroutine to end. So when ``send`` returns, the request is over (its connection closed
-if it was cut short) and nothing is still writing what the exchange records.
+total deadline is held inside the loop, around every attempt of a request. So when ``send``
+returns, the request is over (its connection closed if it was cut short) and nothing is still
+writing what the exchange records.
 
 Nothing is followed (no redirects), nothing is remembered (no cookies, no proxies from the
 environment), bodies are read raw and decoded within the cap (``inflate``), requests are
@@ -18,15 +19,15 @@ the summary read them here.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
+import functools
 import http.cookiejar
 import json
 import ssl
 import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
@@ -50,7 +51,7 @@ host that drops the modules a step imported (pytester's inline runs do) would ot
 httpx mapping old classes while new ones are raised: a reset would read as "unexpected"."""
 # Past the deadline, the time the loop may take to close what it cancelled. Only a connection
 # that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
-STOP_GRACE_SECONDS: Final = 5.0
+CLOSE_SECONDS: Final = 5.0
 
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
 DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
@@ -93,9 +94,14 @@ class Exchange:
     elapsed: float
     retries: int
     waited: float
-    curl: str
+    curl_line: Callable[[], str] = field(repr=False, compare=False)
     notes: tuple[str, ...] = ()
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+
+    @functools.cached_property
+    def curl(self) -> str:
+        """The curl line; rendered when first shown (most exchanges never are)."""
+        return self.curl_line()
 
     @property
     def ok(self) -> bool:
@@ -115,7 +121,7 @@ class _Outgoing:
     request: httpx.Request | None
     method: str
     url: str
-    curl: str
+    curl: Callable[[], str]
     failure: str | None = None
 
 
@@ -162,10 +168,6 @@ class Client:
         self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="keepcall-client", daemon=True
-        )
-        self._thread.start()
         self._http = _make_http_client(settings)
         self._closed = False
 
@@ -193,17 +195,18 @@ class Client:
         return exchange, _decode_json(exchange)
 
     def close(self) -> None:
-        """Close the connections and stop the loop thread; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        future = asyncio.run_coroutine_threadsafe(self._http.aclose(), self._loop)
-        try:
-            future.result(timeout=5)
-        except Exception:  # closing sockets of a hostile server must not fail a run
-            future.cancel()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        """Close the connections and the loop; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._loop.run_until_complete(asyncio.wait_for(self._http.aclose(),
+                                                               CLOSE_SECONDS))
+            except Exception:  # closing sockets of a hostile server must not fail a run
+                pass
+            finally:
+                self._loop.close()
 
     def __enter__(self) -> Client:
         return self
@@ -214,7 +217,7 @@ class Client:
     # --- preparing --------------------------------------------------------------------------
 
     def _prepare(self, parts: RequestParts) -> _Outgoing:
-        curl = render(parts, self.redactor, self.settings.verify)
+        curl = functools.partial(render, parts, self.redactor, self.settings.verify)
         url = join_query(parts.url, urlencode(parts.query), parts.raw_query)
         body = _wire_body(parts)
         try:
@@ -249,16 +252,9 @@ class Client:
         return progress, elapsed, waited
 
     def _run(self, request: httpx.Request) -> tuple[_Progress, float]:
-        """Run all attempts of one request in the loop and wait for them; the time taken."""
+        """Run all attempts of one request in the loop until they end; the time taken."""
         started = time.monotonic()
-        total = self.settings.total_timeout
-        future = asyncio.run_coroutine_threadsafe(self._within_deadline(request), self._loop)
-        try:
-            progress = future.result(timeout=total + STOP_GRACE_SECONDS)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            progress = _Progress(error=f"timeout: total deadline of {total:g} s exceeded, "
-                                       "and the request could not be stopped")
+        progress = self._loop.run_until_complete(self._within_deadline(request))
         return progress, time.monotonic() - started
 
     async def _within_deadline(self, request: httpx.Request) -> _Progress:
@@ -345,7 +341,7 @@ class Client:
             headers=redact.headers(progress.headers.items()),
             body=bytes(body.data) if body else b"", truncated=bool(body and body.truncated),
             error=redact(progress.error) if progress.error else None,
-            elapsed=elapsed, retries=progress.retries, waited=waited, curl=out.curl,
+            elapsed=elapsed, retries=progress.retries, waited=waited, curl_line=out.curl,
             notes=tuple(redact(n) for n in progress.notes), redactor=redact,
         )
 

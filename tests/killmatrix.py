@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from canary import scan
+from zygote import Zygote
 
 from conformance.reference.faults import FAULTS, Fault
 from conformance.requirements import BY_ID, CATALOG
@@ -112,28 +114,47 @@ def run_cli(args: Sequence[str], report_dir: Path, *, env: Mapping[str, str] | N
 
     ``--seed`` defaults to ``SEED``: a run a test depends on never draws a random seed.
     """
-    argv = [sys.executable, "-m", "conformance", "run", *seeded(args), "--report-dir",
-            str(report_dir)]
+    argv = ["run", *seeded(args), "--report-dir", str(report_dir)]
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP}
     child_env |= {"HYPOTHESIS_STORAGE_DIRECTORY": str(report_dir / ".hypothesis"),
                   **(env or {})}
     cache_children_bytecode(child_env)
     report_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory() as scratch:
+        out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
         started = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=child_env, cwd=report_dir,
-                                start_new_session=True)
-        status, rss_kb, hung = _wait_or_kill(proc, started + timeout)
+        status, rss_kb, hung = _spawn(argv, child_env, report_dir, out, err, started + timeout)
         seconds = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        run = CliRun(list(args), status, out.read().decode("utf-8", "replace"),
-                     err.read().decode("utf-8", "replace"), rss_kb / 1024, seconds,
-                     report_dir, hung)
+        run = CliRun(list(args), status, out.read_text("utf-8", "replace"),
+                     err.read_text("utf-8", "replace"), rss_kb / 1024, seconds, report_dir,
+                     hung)
     results = report_dir / "results.json"
     if results.is_file():
         run.results = json.loads(results.read_text(encoding="utf-8"))
     return run
+
+
+_ZYGOTE: list[Zygote] = []  # this process's, started on first use
+_ZYGOTE_BUSY = threading.Lock()
+
+
+def _spawn(argv: list[str], env: dict[str, str], cwd: Path, out: Path, err: Path,
+           deadline: float) -> tuple[int | None, int, bool]:
+    """The run forked from this process's zygote (tests/zygote.py); a plain child when the
+    zygote is busy with another thread's run or cannot be had."""
+    if _ZYGOTE_BUSY.acquire(blocking=False):
+        try:
+            if not _ZYGOTE or not _ZYGOTE[0].alive:
+                _ZYGOTE[:] = [Zygote(env)]
+            return _ZYGOTE[0].run(argv, env, cwd, out, err, deadline)
+        except (RuntimeError, OSError, ValueError):
+            _ZYGOTE[0].close()
+        finally:
+            _ZYGOTE_BUSY.release()
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "conformance", *argv], stdout=stdout,
+                                stderr=stderr, env=env, cwd=cwd, start_new_session=True)
+        return _wait_or_kill(proc, deadline)
 
 
 def cache_children_bytecode(environ: MutableMapping[str, str]) -> None:

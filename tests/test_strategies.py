@@ -3,15 +3,13 @@ single deviations of the reference server and pass the fault-free one."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
+from killmatrix import run_cli
 
 from conformance.oracle import expect
 from conformance.scenarios import Numbering
@@ -84,13 +82,10 @@ FAULTS = {"prefix-match": "KC-EXT-003", "next-window-5min": "KC-STATUS-003",
 
 def _run(tmp_path: Path, *extra: str) -> tuple[int, dict[str, object], str]:
     report = tmp_path / "r"
-    done = subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--quick", "--report-dir", str(report),
-         "-k", "properties or stateful", "--seed", "1", *extra],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
-    data = json.loads((report / "results.json").read_text())
+    run = run_cli(["--quick", "-k", "properties or stateful", "--seed", "1", *extra], report)
+    assert run.results is not None, run.describe()
     junit = (report / "junit.xml").read_text()
-    return done.returncode, data, junit
+    return -1 if run.exit_code is None else run.exit_code, run.results, junit
 
 
 @pytest.mark.system
