@@ -67,6 +67,8 @@ class Ledger:
         self.internal_errors: list[str] = []
         # What went wrong in the suite's own search without costing the verdict (reported).
         self.suite_notes: list[str] = []
+        # What each property search cost: its examples and seconds (within --budget).
+        self.searches: dict[str, dict[str, float]] = {}
 
     def record(self, case: str, checks: Iterable[Check], curl: str = "",
                lead: bool = False, counted: bool = True) -> None:

@@ -47,7 +47,7 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
                "untested_gating_requirements": untested,  # the older name, kept for readers
                "transport_failures": transport_failures, "aborted": ledger.aborted,
                "internal_errors": ledger.internal_errors[:20],
-               "suite_notes": ledger.suite_notes[:20]}
+               "suite_notes": ledger.suite_notes[:20], "searches": ledger.searches}
     return {"suite": {"name": DISTRIBUTION, "version": __version__, "spec": SPEC,
                       **suite},
             "target": dict(target),
@@ -77,11 +77,22 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(f"run aborted: {summary['aborted']}")
     if summary["internal_errors"]:
         lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
+    if summary.get("searches"):
+        lines.append(_searches_line(summary["searches"]))
     if summary.get("suite_notes"):
         lines.append(f"suite notes (the verdict stands): {summary['suite_notes'][:3]}")
     lines.append(f"VERDICT: {summary['verdict'].upper()} (level {summary['level']}, "
                  f"exit {summary['exit_code']})")
     return lines
+
+
+def _searches_line(searches: Mapping[str, Mapping[str, float]]) -> str:
+    """The property searches, the fuzzing among them: examples and seconds (--budget)."""
+    shown = ", ".join(f"{name.rsplit('::', 1)[-1].removeprefix('test_')} "
+                      f"{int(s['examples'])} in {s['seconds']:.1f} s"
+                      for name, s in searches.items())
+    total = sum(s["seconds"] for s in searches.values())
+    return f"property searches ({total:.1f} s of the budget): {shown}"
 
 
 def _untested_line(summary: Mapping[str, Any]) -> str:
@@ -100,9 +111,11 @@ def _heading(data: Mapping[str, Any]) -> str:
     summary = data["summary"]
     gaps = (f"<p>{html.escape(_untested_line(summary))}</p>"
             if summary["untested_gating"] and not summary["aborted"] else "")
+    searches = (f"<p>{html.escape(_searches_line(summary['searches']))}</p>"
+                if summary.get("searches") else "")
     return (f"<h2>KeepCall compliance: {summary['verdict'].upper()}</h2>"
             f"<p>Target: {html.escape(str(data['target'].get('url')))}; gating level: "
-            f"{summary['level']}; cases: {summary['cases']}</p>{gaps}")
+            f"{summary['level']}; cases: {summary['cases']}</p>{gaps}{searches}")
 
 
 def compliance_table(data: Mapping[str, Any]) -> str:

@@ -166,6 +166,7 @@ class Search:
     def finish(self, search: Callable[[], None], requirements: tuple[RequirementId, ...]) -> None:
         """Run the search, then fail with the shrunk example, or pass, or skip if none ran."""
         quick = self.kc.settings.quick
+        started = time.monotonic()
         try:
             with _shrinking_limited(QUICK_SHRINK_SECONDS if quick else SHRINK_SECONDS):
                 search()
@@ -176,6 +177,8 @@ class Search:
                 why = f"suite: Hypothesis {type(error).__name__}; the examples before it count"
                 self.kc.ledger.not_tested(f"{self.item_id}/replay", requirements, why)
                 self.kc.ledger.suite_notes.append(f"{self.item_id}: {why}")
+        self.kc.ledger.searches[self.item_id] = {
+            "examples": self.ran, "seconds": round(time.monotonic() - started, 2)}
         if self.failure is not None:
             self.report(self.failure)
         if self.ran == 0:

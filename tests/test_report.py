@@ -7,6 +7,7 @@ from typing import Any
 
 from test_ledger import OTHER_MUST, all_gating_passed
 
+from conformance.ledger import Ledger
 from conformance.model import Check
 from conformance.report import EXIT_CODES, compliance_table, results, summary_lines
 from conformance.requirements import RequirementId
@@ -65,3 +66,16 @@ def test_a_fully_tested_run_names_no_gap() -> None:
     data = results(ledger, "should", {}, TARGET)
     assert data["summary"]["verdict"] == "conformant" and data["summary"]["untested_gating"] == []
     assert not any("not tested" in line or "PARTIAL" in line for line in summary_lines(data))
+
+
+def test_the_time_of_each_property_search_is_shown() -> None:
+    """The fuzzing's cost, like every search's, is bounded by --budget and reported."""
+    ledger = Ledger()
+    ledger.searches["suite/test_requests_fuzzed.py::test_fuzzed_requests_keep_the_invariants"] = {
+        "examples": 104, "seconds": 2.04}
+    data = results(ledger, "must", {}, {"url": None})
+    assert data["summary"]["searches"]
+    line = next(x for x in summary_lines(data) if x.startswith("property searches"))
+    assert line == ("property searches (2.0 s of the budget): "
+                    "fuzzed_requests_keep_the_invariants 104 in 2.0 s")
+    assert "fuzzed_requests_keep_the_invariants 104 in 2.0 s" in compliance_table(data)
