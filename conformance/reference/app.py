@@ -81,7 +81,7 @@ class ReferenceApp:
                 pairs = pairs + body if reads_body else pairs
         except (BadEncoding, TooLarge) as error:
             if reads_body:
-                status = None if isinstance(error, TooLarge) else \
+                status = None if isinstance(error, TooLarge | WrongMediaType) else \
                     self.service.behaviour.encoding_error_status
                 return answer(pairs, authorization, ApiError("body", str(error), status))
         return answer(pairs, authorization)
@@ -98,6 +98,10 @@ class ReferenceApp:
             status, data = 413, {"error": "body too large"}
         payload = b"" if data is None else _dumps(data)
         await _send(send, status, _JSON if data is not None else "", payload)
+
+
+class WrongMediaType(BadEncoding):
+    """A body that is not a form: refused like bad encoding, but it is no encoding error."""
 
 
 def _url_length(scope: Scope, headers: dict[bytes, bytes]) -> int:
@@ -118,7 +122,7 @@ async def _form_pairs(headers: dict[bytes, bytes], receive: Receive) -> Pairs:
     body = await _read_body(receive, _content_length(headers), MAX_BODY_BYTES)
     media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if body and media_type not in _FORM_TYPES:
-        raise BadEncoding("The body must be application/x-www-form-urlencoded.")
+        raise WrongMediaType("The body must be application/x-www-form-urlencoded.")
     return decode_pairs(body)
 
 
