@@ -18,6 +18,9 @@ from conformance.redact import Redactor
 
 _PLACEHOLDER = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_CHAR = re.compile(r"[A-Za-z0-9_]")
+# A secret that stood percent-encoded in raw bytes: POSIX tools encode every byte of it, so
+# the line stays exact for the server (which decodes %74 and t alike) without the secret in it.
+_PERCENT_ENCODED = "$(printf %s \"${}\" | od -An -tx1 -v | tr -d ' \\n' | sed 's/../%&/g')"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,19 @@ def render(parts: RequestParts, redactor: Redactor, verify: bool | str = True) -
     words.append(word(_url(parts, get_mode)))
     words += _headers(parts.headers, redactor, word)
     words += [f"{option} {word(value)}" for option, value in data]
+    if _needs_stdin(parts):  # an argument cannot carry NUL: the body comes from printf
+        return f"printf %b {word(_for_printf(parts.raw_body or b''))} | " + " ".join(words)
     return " ".join(words)
+
+
+def _needs_stdin(parts: RequestParts) -> bool:
+    return bool(parts.raw_body and b"\x00" in parts.raw_body)
+
+
+def _for_printf(body: bytes) -> str:
+    """The body as printf's %b reads it: backslashes doubled, NUL as an octal escape."""
+    text = body.decode("utf-8", "surrogateescape")
+    return text.replace("\\", "\\\\").replace("\x00", "\\0000")
 
 
 def _url(parts: RequestParts, get_mode: bool) -> str:
@@ -80,7 +95,8 @@ def _data(parts: RequestParts, get_mode: bool) -> list[tuple[str, str]]:
     pairs = parts.query if get_mode else parts.form
     data = [_data_urlencode(name, value) for name, value in pairs]
     if parts.raw_body is not None:
-        data.append(("--data-binary", parts.raw_body.decode("utf-8", "surrogateescape")))
+        body = "@-" if _needs_stdin(parts) else parts.raw_body.decode("utf-8", "surrogateescape")
+        data.append(("--data-binary", body))
     return data
 
 
@@ -115,7 +131,8 @@ def _headers(headers: Mapping[str, str], redactor: Redactor,
 
 def _shell_word(text: str, redactor: Redactor) -> str:
     """One double-quoted shell word: placeholders stay shell references, the rest literal."""
-    pieces = [("var", s.text[1:]) if s.placeholder and _PLACEHOLDER.fullmatch(s.text)
+    pieces = [(("enc" if s.encoded else "var"), s.text[1:])
+              if s.placeholder and _PLACEHOLDER.fullmatch(s.text)
               else ("lit", s.text) for s in redactor.segments(text)]
     return _render_word(pieces)
 
@@ -124,7 +141,9 @@ def _render_word(pieces: Sequence[tuple[str, str]]) -> str:
     """``$NAME``, or ``${NAME}`` when a name character follows; literals escaped."""
     out = ['"']
     for index, (kind, text) in enumerate(pieces):
-        if kind == "var":
+        if kind == "enc":  # stood encoded in raw bytes: the shell encodes it (every byte)
+            out.append(_PERCENT_ENCODED.format(text))
+        elif kind == "var":
             after = pieces[index + 1] if index + 1 < len(pieces) else ("var", "")
             braced = after[0] == "lit" and _IDENT_CHAR.match(after[1][:1]) is not None
             out.append(f"${{{text}}}" if braced else f"${text}")

@@ -38,6 +38,7 @@ class Segment:
 
     text: str
     placeholder: bool
+    encoded: bool = False  # the secret stood there percent- or form-encoded
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ class Redactor:
         for match in pattern.finditer(text):
             if match.start() > position:
                 out.append(Segment(text[position:match.start()], False))
-            out.append(Segment(self._lookup[match.group(0)], True))
+            found = match.group(0)
+            out.append(Segment(self._lookup[found], True, found not in self._secrets))
             position = match.end()
         if position < len(text):
             out.append(Segment(text[position:], False))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus, unquote_to_bytes
 
 import pytest
 from hostile import Request, recorder
 
 from conformance.curl import RequestParts, join_query, render
+from conformance.fuzzing import CORPUS, SHAPES, Fuzz, FuzzPlan, Shape, build
 from conformance.redact import Redactor
+from conformance.scenarios import Numbering
 from conformance.transport import Client, TransportSettings
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
@@ -158,3 +160,44 @@ def test_curl_line_for_json_and_raw_bodies() -> None:
     json_sent, json_replayed, raw_sent, raw_replayed = server.requests
     assert json_replayed.body == json_sent.body
     assert comparable(raw_replayed) == comparable(raw_sent)
+
+
+FUZZ = (Fuzz("type", "\x00<\u202e\U0001f600 %+&=#"), Fuzz("callID", b"\xfc\xff"),
+        Fuzz("unknown", None, "bare"))
+
+
+@pytest.mark.system
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+@pytest.mark.parametrize("shape", [shape for shape, _ in SHAPES])
+def test_curl_line_sends_the_bytes_of_each_fuzzed_shape(shape: Shape) -> None:
+    """A shrunk fuzzed request is reproduced byte for byte: method, query, body, type."""
+    example = CORPUS[0].example
+    _, request = example.instantiate(Numbering(1))
+    sent_wire = build(FuzzPlan(example, FUZZ, shape), request,
+                      [("apiKey", KEY), ("token", TOKEN)], False)
+    redactor, _ = make_redactor()
+    with Client(FAST, redactor) as c, recorder() as server:
+        exchange = c.send(sent_wire.method, server.url + PATH, (), headers=sent_wire.headers,
+                          raw_query=sent_wire.query or None, raw_body=sent_wire.body or None)
+        replay(exchange.curl)
+    assert not any(secret in exchange.curl for secret in SECRETS)
+    sent, replayed = server.requests
+
+    def exact(r: Request) -> tuple[object, ...]:
+        """Byte for byte, but for secrets, which the line percent-encodes byte by byte."""
+        return (r.method, unquote_to_bytes(r.target), unquote_to_bytes(r.body),
+                r.headers.get("content-type"))
+    assert exact(replayed) == exact(sent)
+    assert b"\xfc\xff" in unquote_to_bytes(sent.body or sent.target.encode())
+
+
+def test_a_secret_that_stood_encoded_in_raw_bytes_is_encoded_by_the_shell() -> None:
+    encoded = quote_plus(TOKEN).replace("+", "%20").encode()
+    line = render(RequestParts("GET", URL, raw_query=b"token=" + encoded), make_redactor()[0])
+    assert TOKEN not in line and "token=$(printf %s \"$KEEPCALL_TOKEN\" | od" in line
+
+
+def test_a_body_with_nul_comes_from_printf() -> None:
+    line = render(RequestParts("POST", URL, raw_body=b"a\x00b\\c"), Redactor())
+    assert line.startswith('printf %b "a\\\\0000b\\\\\\\\c" | curl ')
+    assert '--data-binary "@-"' in line
