@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from conformance.causes import Causes
 from conformance.model import Check, Verdict
 from conformance.requirements import CATALOG, Gate, Requirement, RequirementId, gating
 
@@ -69,12 +70,15 @@ class Ledger:
         self.suite_notes: list[str] = []
         # What each property search cost: its examples and seconds (within --budget).
         self.searches: dict[str, dict[str, float]] = {}
+        self.causes = Causes()  # the failures grouped by root cause
 
     def record(self, case: str, checks: Iterable[Check], curl: str = "",
                lead: bool = False, counted: bool = True) -> None:
         """Fold a case's checks in. ``lead``: its evidence goes first (a shrunk example is
         what to read first); ``counted``: False for more checks of a case already counted."""
         self.cases_run += counted
+        checks = list(checks)
+        self.causes.add(case, checks, curl, lead)
         for check in checks:
             entry = self.entries[check.requirement]
             entry.cases.add(case)

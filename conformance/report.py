@@ -21,6 +21,8 @@ EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial"
 _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 
+MAX_SHOWN_GROUPS = 20
+
 def public_url(url: str | None) -> str | None:
     """A URL without user info, query or fragment: safe to print anywhere."""
     if url is None:
@@ -47,7 +49,8 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
                "untested_gating_requirements": untested,  # the older name, kept for readers
                "transport_failures": transport_failures, "aborted": ledger.aborted,
                "internal_errors": ledger.internal_errors[:20],
-               "suite_notes": ledger.suite_notes[:20], "searches": ledger.searches}
+               "suite_notes": ledger.suite_notes[:20], "searches": ledger.searches,
+               "groups": [g.to_json() for g in ledger.causes.ordered()[:MAX_SHOWN_GROUPS]]}
     return {"suite": {"name": DISTRIBUTION, "version": __version__, "spec": SPEC,
                       **suite},
             "target": dict(target),
@@ -77,6 +80,9 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(f"run aborted: {summary['aborted']}")
     if summary["internal_errors"]:
         lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
+    for group in summary.get("groups", [])[:3]:
+        lines.append(f"root cause ({group['cases']} cases): {group['cause']}; fails "
+                     f"{', '.join(group['requirements'][:8])}")
     if summary.get("searches"):
         lines.append(_searches_line(summary["searches"]))
     if summary.get("suite_notes"):

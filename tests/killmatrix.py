@@ -219,6 +219,13 @@ class Row:
     evidence: str = ""
     leaks: list[str] = field(default_factory=list)
     note: str = ""  # why a run was inconclusive: its abort reason or first suite error
+    groups: int = 0  # root-cause groups of the failures (conformance/causes.py)
+    own_first: bool = False  # the fault's requirement is among the first group's
+
+    @property
+    def reads_as_one_bug(self) -> bool:
+        """At most two groups, the fault's own requirement in the first (issue's measure)."""
+        return self.own_first and self.groups <= 2
 
     @property
     def killed(self) -> bool:
@@ -244,10 +251,12 @@ def run_fault(fault: Fault, base: Path) -> Row:
     if run.results is not None and run.verdict_of(fault.requirement) == "fail":
         shown = run.requirement(fault.requirement)["evidence"][:1]
         evidence = shown[0]["message"][:160] if shown else ""
+    groups = run.summary.get("groups") or []
     return Row(fault.name, fault.requirement, gate_level(fault), fault.description,
                run.exit_code, run.verdict_of(fault.requirement),
                [r for r in failed if r != fault.requirement], round(run.seconds, 1), evidence,
-               run.leaks(), _note(run))
+               run.leaks(), _note(run), len(groups),
+               bool(groups) and fault.requirement in groups[0]["requirements"])
 
 
 def _note(run: CliRun) -> str:
@@ -294,14 +303,18 @@ def to_markdown(rows: Sequence[Row]) -> str:
         "each fault is caught with less search than a user's run does.",
         "A fault is **killed** when the run exits 1 with a failed verdict on the requirement",
         "the fault breaks.", "",
-        f"**{killed} of {len(rows)} faults killed.**", "",
+        f"**{killed} of {len(rows)} faults killed.** Root causes "
+        "(`conformance/causes.py`): the failures of "
+        f"{sum(r.reads_as_one_bug for r in rows)} of {len(rows)} faults read as at most two "
+        "groups with the fault's own requirement in the first.", "",
         "| fault | requirement | level | killed | verdict | exit | other failed requirements "
-        "| note |",
-        "|---|---|---|---|---|---|---|---|",
+        "| note | groups | own first |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [f"| `{r.fault}` | {r.requirement} | {r.level} | {'yes' if r.killed else '**NO**'}"
               f" | {r.verdict} | {r.exit_code} | {', '.join(r.other_failed) or '-'}"
-              f" | {r.note.replace('|', '/') or '-'} |" for r in rows]
+              f" | {r.note.replace('|', '/') or '-'} | {r.groups}"
+              f" | {'yes' if r.own_first else 'no'} |" for r in rows]
     missing = gaps(rows)
     lines += ["", "## Gaps", "",
               "MUST and SHOULD requirements that no fault makes fail:", ""]
