@@ -20,6 +20,10 @@ from conformance.model import Check
 from conformance.requirements import CATALOG
 
 MAX_GROUPS: Final = 50
+# What a target answered, as evidence shows it: status, Content-Type, error, body excerpt
+# (redacted, at most EXCERPT characters); built by the plugin from the exchange.
+Answer = dict[str, str | int | None]
+EXCERPT: Final = 2000
 # The flags read back tell a wrong outcome (an error, a change where an error was due, another
 # change): one bug shows all three kinds across cases, so they are one cause.
 WRONG_OUTCOME: Final = "flags changed otherwise than the spec allows"
@@ -72,11 +76,13 @@ class Group:
     case: str = ""
     message: str = ""
     curl: str = ""
+    answer: Answer | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"cause": self.cause, "cases": self.cases, "requirements": list(self.requirements),
                 "representative": {"case": self.case, "message": self.message,
-                                   "kind": outcome_kind(self.message), "curl": self.curl}}
+                                   "kind": outcome_kind(self.message), "curl": self.curl,
+                                   "answer": self.answer}}
 
 
 class Causes:
@@ -85,7 +91,8 @@ class Causes:
     def __init__(self) -> None:
         self.groups: dict[str, Group] = {}
 
-    def add(self, case: str, checks: Iterable[Check], curl: str, lead: bool = False) -> None:
+    def add(self, case: str, checks: Iterable[Check], curl: str, lead: bool = False,
+            answer: Answer | None = None) -> None:
         failed = [c for c in checks if c.verdict == "fail"]
         if not failed:
             return
@@ -100,6 +107,7 @@ class Causes:
         group.requirements.update(dict.fromkeys(c.requirement for c in failed))
         if lead or not group.case:
             group.case, group.message, group.curl = case, first.message, curl
+            group.answer = answer
 
     def ordered(self) -> list[Group]:
         """Largest first; ties by the catalog's order of their requirements (an action or

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from conformance.causes import Causes
+from conformance.causes import Answer, Causes
 from conformance.model import Check, Verdict
 from conformance.requirements import CATALOG, Gate, Requirement, RequirementId, gating
 
@@ -29,6 +29,7 @@ class Evidence:
     case: str
     message: str
     curl: str
+    answer: Answer | None = None  # what the target answered (redacted, bounded)
 
 
 @dataclass
@@ -73,12 +74,12 @@ class Ledger:
         self.causes = Causes()  # the failures grouped by root cause
 
     def record(self, case: str, checks: Iterable[Check], curl: str = "",
-               lead: bool = False, counted: bool = True) -> None:
+               lead: bool = False, counted: bool = True, answer: Answer | None = None) -> None:
         """Fold a case's checks in. ``lead``: its evidence goes first (a shrunk example is
         what to read first); ``counted``: False for more checks of a case already counted."""
         self.cases_run += counted
         checks = list(checks)
-        self.causes.add(case, checks, curl, lead)
+        self.causes.add(case, checks, curl, lead, answer)
         for check in checks:
             entry = self.entries[check.requirement]
             entry.cases.add(case)
@@ -86,7 +87,7 @@ class Ledger:
                 entry.passed.add(case)
             elif check.verdict == "fail":
                 entry.failed.add(case)
-                evidence = Evidence(case, check.message, curl)
+                evidence = Evidence(case, check.message, curl, answer)
                 at = 0 if lead else len(entry.evidence)
                 entry.evidence = [*entry.evidence[:at], evidence,
                                   *entry.evidence[at:]][:MAX_EVIDENCE]

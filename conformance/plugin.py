@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conformance.causes import EXCERPT, Answer
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
@@ -62,7 +63,7 @@ class KeepCallSession:
         ``reproduction`` replaces the result's own (a search's shrunk steps); ``lead`` puts
         its evidence first."""
         curl = result.reproduction() if reproduction is None else reproduction
-        self.ledger.record(item_id, result.checks, curl, lead=lead)
+        self.ledger.record(item_id, result.checks, curl, lead=lead, answer=_answer(result))
         # Wording is compared only where the flags leave no doubt: a flag changed, or nothing
         # but an error was allowed (an unchanged answer may be a pending keep or a no-op).
         outcome, exchange = result.outcome, result.exchange
@@ -343,3 +344,14 @@ def _results(run: KeepCallSession) -> dict[str, Any]:
               "reference_faults": list(settings.reference_faults)}
     return results(run.ledger, settings.level, suite, target, settings.allow_untested,
                    transport_failures=run.target.client.transport_failures)
+
+
+def _answer(result: Result) -> Answer | None:
+    """What the target answered, for the evidence of a failure (redacted, bounded)."""
+    exchange = result.exchange
+    if exchange is None or not result.failures:
+        return None
+    return {"method": exchange.method, "url": exchange.url, "status": exchange.status,
+            "content_type": exchange.headers.get("content-type"), "error": exchange.error,
+            "body": exchange.body_excerpt(EXCERPT),
+            "expected": ", ".join(sorted(str(o) for o in result.expectation.outcomes))}

@@ -20,6 +20,7 @@ from conftest import Run, clean_env, run_cli
 from lxml import etree
 
 from conformance.cli import _exit_code, main
+from conformance.control import violation
 from conformance.reference import ReferenceServer
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
@@ -96,6 +97,10 @@ def test_results_json_has_the_contract_shape(quick_run: Run) -> None:
     summary = data["summary"]
     assert summary["verdict"] == "conformant" and summary["exit_code"] == 0
     assert summary["cases"] > 200 and summary["internal_errors"] == []
+
+
+def test_results_json_matches_its_schema(quick_run: Run) -> None:
+    assert violation("results.schema.json", quick_run.results) is None
 
 
 def test_junit_carries_requirement_properties(quick_run: Run) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from test_ledger import OTHER_MUST, all_gating_passed
 
+from conformance.causes import Answer
+from conformance.control import violation
 from conformance.ledger import Ledger
 from conformance.model import Check
 from conformance.report import EXIT_CODES, compliance_table, results, summary_lines
@@ -79,3 +81,23 @@ def test_the_time_of_each_property_search_is_shown() -> None:
     assert line == ("property searches (2.0 s of the budget): "
                     "fuzzed_requests_keep_the_invariants 104 in 2.0 s")
     assert "fuzzed_requests_keep_the_invariants 104 in 2.0 s" in compliance_table(data)
+
+
+RESULTS_SCHEMA = "results.schema.json"
+
+
+def test_results_json_of_a_failing_run_matches_its_schema() -> None:
+    """Groups, their representative answers and evidence included (schemas/)."""
+    ledger = all_gating_passed()
+    answer: Answer = {"method": "GET", "url": "http://t/verba/api?apiKey=$KEEPCALL_API_KEY",
+              "status": 200, "content_type": "text/xml", "error": None, "body": "<VerbaApi/>",
+              "expected": "error"}
+    ledger.record("case-1", [Check("KC-EXT-002", "fail", "expected set kept on a, target did: "
+                                   "error")], "curl x", answer=answer)
+    data = results(ledger, "must", {"quick": True, "seed": 1}, TARGET)
+    assert data["summary"]["groups"][0]["representative"]["answer"] == answer
+    assert violation(RESULTS_SCHEMA, data) is None
+    assert violation(RESULTS_SCHEMA, partial_results()) is None
+    broken = {**data, "summary": {**data["summary"], "verdict": "fine"}}
+    assert violation(RESULTS_SCHEMA, broken) == "$.summary.verdict: 'fine' is not one of " \
+        "['conformant', 'not-conformant', 'partial', 'inconclusive']"
