@@ -39,5 +39,5 @@ def test_the_examples_validate() -> None:
 
 def test_the_page_links_every_schema() -> None:
     page = PAGE.read_text(encoding="utf-8")
-    for schema in (ROOT / "schemas").glob("*.schema.json"):
+    for schema in (ROOT / "schemas").glob("control-*.schema.json"):
         assert f"(../schemas/{schema.name})" in page, schema.name

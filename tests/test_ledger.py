@@ -159,7 +159,7 @@ def test_evidence_is_kept_for_failures_only_and_bounded() -> None:
     assert entry["failed"] == entry["cases"] == MAX_EVIDENCE + 3
     assert len(entry["evidence"]) == MAX_EVIDENCE  # type: ignore[arg-type]
     assert entry["evidence"][0] == {"case": "case-0", "message": "why 0",  # type: ignore
-                                    "curl": "curl 0"}
+                                    "curl": "curl 0", "answer": None}
     assert ledger.entries[SHOULD].to_json()["evidence"] == []
 
 
