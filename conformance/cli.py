@@ -10,6 +10,7 @@ never through pytest's argument list, so no report or log can echo them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,8 @@ import pytest
 from conformance import __version__
 from conformance.entrypoint import NAME as ENTRY_POINT
 from conformance.options import grouped, keywords
-from conformance.report import EXIT_CODES
+from conformance.page import PAGE_NAME
+from conformance.report import EXIT_CODES, RESULTS_SCHEMA
 from conformance.settings import SettingsError, options_from, resolve
 
 EXIT_USAGE = 2
@@ -45,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         for option in options:
             group.add_argument(option.cli_flag, **keywords(option))
     run.add_argument("-k", dest="select", help="only cases matching this pytest expression")
+    report = commands.add_parser("report", help="rebuild the compliance page from a "
+                                 "results.json (offline, nothing but the file is read)")
+    report.add_argument("results", type=Path, help="a run's results.json")
+    report.add_argument("-o", "--output", type=Path,
+                        help=f"where to write it (default: {PAGE_NAME} beside results.json)")
     serve = commands.add_parser("serve", help="run the reference server standalone")
     from conformance.reference.serve import add_arguments
 
@@ -100,8 +107,27 @@ _PYTEST_EXIT: dict[pytest.ExitCode, int] = {
                 pytest.ExitCode.INTERNAL_ERROR: 3, pytest.ExitCode.NO_TESTS_COLLECTED: 3}
 
 
+def rebuild(results: Path, output: Path | None) -> int:
+    """The compliance page from ``results`` alone; exit 2 with one line on a bad file."""
+    from conformance import page
+    from conformance.control import violation
+
+    try:
+        data = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"keepcall-conformance: error: {results}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if reason := violation(RESULTS_SCHEMA, data):
+        print(f"keepcall-conformance: error: {results} is no results.json: {reason}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    written = page.write(data, output or results.with_name(PAGE_NAME))
+    print(f"  wrote {written}")
+    return 0
+
+
 def _announce(report_dir: Path) -> None:
-    for name in ("results.json", "junit.xml", "report.html"):
+    for name in ("results.json", "junit.xml", "report.html", PAGE_NAME):
         path = report_dir / name
         if path.exists():
             print(f"  wrote {path}")
@@ -109,6 +135,8 @@ def _announce(report_dir: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "report":
+        return rebuild(args.results, args.output)
     if args.command == "serve":
         from conformance.reference.serve import run as serve
 

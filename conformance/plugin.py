@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conformance import page
 from conformance.causes import EXCERPT, Answer
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
@@ -250,6 +251,7 @@ class KeepCallPlugin:
             return
         self.results = data = _results(run)
         write_results(run.settings.report_dir / "results.json", data)
+        page.write(data, run.settings.report_dir / page.PAGE_NAME)
         verdict = data["summary"]["verdict"]
         if verdict != "conformant" or exitstatus in (0, 1):
             session.exitstatus = EXIT_CODES[verdict]

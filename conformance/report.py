@@ -22,6 +22,7 @@ _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 
 MAX_SHOWN_GROUPS = 20
+RESULTS_SCHEMA = "results.schema.json"  # schemas/: what results.json holds
 
 def public_url(url: str | None) -> str | None:
     """A URL without user info, query or fragment: safe to print anywhere."""

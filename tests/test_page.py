@@ -1,0 +1,75 @@
+"""The compliance page: verdict and why first, root causes, the requirement table; rebuilt
+from results.json alone by ``keepcall-conformance report``, escaped and self-contained."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from test_ledger import all_gating_passed
+
+from conformance.cli import main
+from conformance.model import Check
+from conformance.page import PAGE_NAME, render, why
+from conformance.report import results
+
+URL = "http://127.0.0.1:9/verba/api"
+TARGET = {"url": URL, "embedded": False, "requests_sent": 12}
+SUITE = {"quick": True, "seed": 7, "started": "2026-12-01T00:00:00Z", "duration_seconds": 1.5}
+
+
+def failing_results() -> dict[str, object]:
+    ledger = all_gating_passed()
+    ledger.record("case-1", [Check("KC-EXT-002", "fail",
+                                   "expected set kept on a, target did: error")], "curl one",
+                  answer={"method": "GET", "url": URL, "status": 200,
+                          "content_type": "text/xml", "error": None,
+                          "body": "<script>alert(1)</script>", "expected": "set kept on a"})
+    return results(ledger, "must", {"name": "keepcall-conformance", "version": "0", "spec": "s",
+                                    **SUITE}, TARGET)
+
+
+def test_the_first_screen_says_the_verdict_and_why() -> None:
+    page = render(failing_results())
+    heading = page[:page.index("<h2>")]
+    assert "NOT-CONFORMANT" in heading and "Failed: KC-EXT-002" in heading
+    assert "First root cause: flags changed otherwise than the spec allows (1 cases)" in heading
+    assert "Seed</td><td>7" in heading and "12</td>" in heading
+
+
+def test_groups_show_the_representative_exchange_escaped() -> None:
+    page = render(failing_results())
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "curl one" in page and "an error where a change was expected" in page
+
+
+def test_the_page_is_self_contained_and_filterable() -> None:
+    page = render(failing_results())
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
+    assert 'id="verdict"' in page and 'id="level"' in page and 'id="search"' in page
+    assert page.count('data-verdict="') == len(failing_results()["requirements"])  # type: ignore
+
+
+@pytest.mark.parametrize(("summary", "said"), [
+    ({"aborted": "target unreachable"}, "The run was aborted: target unreachable."),
+    ({"internal_errors": ["boom"]}, "A suite error voids the verdict: boom."),
+    ({"untested_gating": ["KC-AUTH-008"]}, "Not tested at the gating level: KC-AUTH-008."),
+    ({}, "Every gating requirement was tested and passed."),
+])
+def test_why(summary: dict[str, object], said: str) -> None:
+    assert why(summary) == said
+
+
+def test_report_rebuilds_the_page_from_results_json(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    data = failing_results()
+    (tmp_path / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    assert main(["report", str(tmp_path / "results.json")]) == 0
+    assert (tmp_path / PAGE_NAME).read_text(encoding="utf-8") == render(data)
+    (tmp_path / "bad.json").write_text('{"suite": {}}', encoding="utf-8")
+    assert main(["report", str(tmp_path / "bad.json")]) == 2
+    assert main(["report", str(tmp_path / "missing.json")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(e.startswith("keepcall-conformance: error: ") for e in errors)
