@@ -82,7 +82,7 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     as one reading of the request allows (an error changes none). The format asked for is not
     judged: the page does not say whether a server reads parameters sent in such shapes."""
     if not exchange.ok:
-        unsent = (exchange.error or "").startswith("request:")  # our client could not send it
+        unsent = exchange.error_kind == "request"  # our client could not send it
         return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
                                 f"no answer: {exchange.error}")])
     status = exchange.status or 0
@@ -119,9 +119,9 @@ def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Chec
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
         return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")], True
-    if status in (405, 501) and request.get(P_ACTION) != ACTION:
+    if status in _REFUSED and request.get(P_ACTION) != ACTION:
         return [], False  # a missing or unknown action refused: the body is judged as usual
-    if status in (405, 501) and sniff_format(exchange.body) != "XML":
+    if status in _REFUSED and sniff_format(exchange.body) != "XML":
         requirement = METHOD_REQUIREMENT[request.method]
         return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
     if status >= 500 or status < 200:
@@ -133,7 +133,7 @@ def _status_reading(status: int | None) -> str:
     code = status or 0
     if code == 200:
         return "200 with the error body"
-    if code in (405, 501):
+    if code in _REFUSED:
         return "405/501 to an unknown action"
     return "5xx with the error body" if code >= 500 else "4xx with the error body"
 

@@ -107,6 +107,11 @@ class Exchange:
     def ok(self) -> bool:
         return self.error is None and self.status is not None
 
+    @property
+    def error_kind(self) -> str | None:
+        """The ``<kind>`` of ``error`` (see above), or None without one."""
+        return None if self.error is None else self.error.partition(":")[0]
+
     def body_excerpt(self, limit: int = 2000) -> str:
         """The start of the body as text, decoded with replacement and redacted."""
         text = self.body[: 4 * (limit + 512)].decode("utf-8", "replace")
