@@ -20,9 +20,10 @@ from conformance.model import Check
 from conformance.requirements import CATALOG
 
 MAX_GROUPS: Final = 50
-# What a target answered, as evidence shows it: status, Content-Type, error, body excerpt
-# (redacted, at most EXCERPT characters); built by the plugin from the exchange.
-Answer = dict[str, str | int | None]
+# What a target answered, as evidence shows it: the request, status, headers, body excerpt
+# (redacted, at most EXCERPT characters), what was allowed, the flags before and after; built
+# by the runner (``Result.answer``), described in schemas/results.schema.json.
+Answer = dict[str, Any]
 EXCERPT: Final = 2000
 # The flags read back tell a wrong outcome (an error, a change where an error was due, another
 # change): one bug shows all three kinds across cases, so they are one cause.
@@ -90,12 +91,14 @@ class Causes:
 
     def __init__(self) -> None:
         self.groups: dict[str, Group] = {}
+        self.failed_cases = 0  # every case with a failed check, grouped or past MAX_GROUPS
 
     def add(self, case: str, checks: Iterable[Check], curl: str, lead: bool = False,
             answer: Answer | None = None) -> None:
         failed = [c for c in checks if c.verdict == "fail"]
         if not failed:
             return
+        self.failed_cases += 1
         first = failed[0]
         key = cause(first)
         group = self.groups.get(key)
@@ -108,6 +111,25 @@ class Causes:
         if lead or not group.case:
             group.case, group.message, group.curl = case, first.message, curl
             group.answer = answer
+
+    def state(self) -> dict[str, Any]:
+        """Every group, in full, and the count of failed cases: what a shard hands on."""
+        return {"failed_cases": self.failed_cases,
+                "groups": [vars(g) | {"requirements": list(g.requirements)}
+                           for g in self.groups.values()]}
+
+    def merge(self, state: dict[str, Any]) -> None:
+        """Another shard's groups: one cause is one group, its counts summed."""
+        self.failed_cases += state["failed_cases"]
+        for found in state["groups"]:
+            group = self.groups.get(found["cause"])
+            if group is None:
+                if len(self.groups) >= MAX_GROUPS:
+                    continue
+                group = self.groups[found["cause"]] = Group(**(found | {
+                    "requirements": {}, "cases": 0}))
+            group.cases += found["cases"]
+            group.requirements.update(dict.fromkeys(found["requirements"]))
 
     def ordered(self) -> list[Group]:
         """Largest first; ties by the catalog's order of their requirements (an action or

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,11 +48,19 @@ def _parser() -> argparse.ArgumentParser:
         for option in options:
             group.add_argument(option.cli_flag, **keywords(option))
     run.add_argument("-k", dest="select", help="only cases matching this pytest expression")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress line (the summary and the verdict are printed)")
     report = commands.add_parser("report", help="rebuild the compliance page from a "
                                  "results.json (offline, nothing but the file is read)")
     report.add_argument("results", type=Path, help="a run's results.json")
     report.add_argument("-o", "--output", type=Path,
                         help=f"where to write it (default: {PAGE_NAME} beside results.json)")
+    joined = commands.add_parser("merge", help="join the results of a run's shards "
+                                 "(--shard I/N) into one run's reports")
+    joined.add_argument("results", type=Path, nargs="+",
+                        help="each shard's results.json (its cases.json beside it)")
+    joined.add_argument("--report-dir", type=Path, default=Path("reports"),
+                        help="where the joined reports go (default: reports)")
     serve = commands.add_parser("serve", help="run the reference server standalone")
     from conformance.reference.serve import add_arguments
 
@@ -63,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
     from conformance.plugin import KeepCallPlugin
 
     try:
-        plugin = KeepCallPlugin(resolve(options_from(args)), progress=True)
+        plugin = KeepCallPlugin(resolve(options_from(args)), console=True, quiet=args.quiet)
         plugin.settings.report_dir.mkdir(parents=True, exist_ok=True)
+        if plugin.settings.workers:
+            from conformance import workers
+
+            return _written(workers.run(args, plugin.settings), plugin.settings.report_dir)
     except SettingsError as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -87,9 +100,9 @@ def _pytest_args(report_dir: Path, select: str | None) -> list[str]:
             "-p", "no:terminal",
             # its collection at exit costs a full gc of a large heap (5% of a quick run)
             "-p", "no:unraisableexception",
-            "-p", "no:cacheprovider", f"--junitxml={report_dir / 'junit.xml'}",
+            "-p", "no:cacheprovider", "-p", "no:html", "-p", "no:html_fixtures",
+            f"--junitxml={report_dir / 'junit.xml'}",
             "-o", "junit_family=xunit1", "-o", "junit_logging=no",
-            f"--html={report_dir / 'report.html'}", "--self-contained-html",
             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--rootdir", str(Path.cwd())]
     return [*args, "-k", select] if select else args
 
@@ -126,8 +139,34 @@ def rebuild(results: Path, output: Path | None) -> int:
     return 0
 
 
+def merge(sources: Sequence[Path], report_dir: Path) -> int:
+    """``merge``: the parts' results joined into one run's reports; exit as the run would."""
+    from conformance.merge import JUNIT_NAME, MergeError, combine, join_junit, read_part
+
+    try:
+        data = combine([read_part(source) for source in sources])
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except (MergeError, OSError) as error:
+        print(f"keepcall-conformance: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    join_junit([source.with_name(JUNIT_NAME) for source in sources], report_dir / JUNIT_NAME)
+    return _written(data, report_dir)
+
+
+def _written(data: dict[str, Any], report_dir: Path) -> int:
+    """A run's results.json data written with its page, summed up; its exit code."""
+    from conformance import page
+    from conformance.report import summary_lines, write_results
+
+    write_results(report_dir / "results.json", data)
+    page.write(data, report_dir / PAGE_NAME)
+    print("\n".join(summary_lines(data)), flush=True)
+    _announce(report_dir)
+    return int(data["summary"]["exit_code"])
+
+
 def _announce(report_dir: Path) -> None:
-    for name in ("results.json", "junit.xml", "report.html", PAGE_NAME):
+    for name in ("results.json", "junit.xml", PAGE_NAME):
         path = report_dir / name
         if path.exists():
             print(f"  wrote {path}")
@@ -137,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "report":
         return rebuild(args.results, args.output)
+    if args.command == "merge":
+        return merge(args.results, args.report_dir)
     if args.command == "serve":
         from conformance.reference.serve import run as serve
 

@@ -25,6 +25,10 @@ POST_WAYS = (("form body", False), ("query string", True))
 SPELLINGS = (("tight", "last,ongoing"), ("spaced", "last, ongoing"))
 
 
+class _Unprobed(Exception):
+    """A probe that could not be sent."""
+
+
 @dataclass
 class Dialect:
     """What the probes found; ``None`` where nothing was probed (no control URL)."""
@@ -44,14 +48,17 @@ class Dialect:
 def _kept(target: Target, numbering: Numbering,
           request: Callable[[Scenario], KeepCallRequest], label: str,
           dialect: Dialect) -> bool:
-    """Set up an ongoing call, send the request made for it, and read whether it was kept."""
+    """Set up an ongoing call, send the request made for it, and read whether it was kept.
+
+    Raises _Unprobed when the request cannot be sent (no token to be had): that says
+    nothing of the target's POST or spelling."""
     assert target.control is not None
     scenario = build("ongoing-caller", numbering)
     target.control.add(scenario)
     keep = request(scenario)
     credentials = target.credential_params(keep)
     if credentials is None:
-        return False
+        raise _Unprobed
     exchange = target.send(keep, credentials)
     kept = target.control.flags({scenario.call_id: Flags()})[scenario.call_id].kept
     dialect.evidence[label] = exchange.curl
@@ -84,7 +91,7 @@ def probe(target: Target, numbering: Numbering) -> Dialect:
         dialect.spellings = tuple(
             spelling for spelling, status in SPELLINGS
             if _kept(target, numbering, _by_list(status), f"status={status}", dialect))
-    except ControlError:
+    except (ControlError, _Unprobed):
         return Dialect()
     if dialect.post_served == ("query string",):
         target.post_encoding = "query"

@@ -12,9 +12,9 @@ rest on the whole gate (``allow_untested`` gates on what was tested instead).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from conformance.causes import Answer, Causes
 from conformance.model import Check, Verdict
@@ -66,12 +66,18 @@ class Ledger:
         self.entries = {r.id: Entry(r) for r in CATALOG}
         self.cases_run = 0
         self.aborted: str | None = None
+        # Why the run stopped before its last case (--max-duration): what failed still fails,
+        # but a run that did not finish is never conformant.
+        self.cut_short: str | None = None
         self.internal_errors: list[str] = []
         # What went wrong in the suite's own search without costing the verdict (reported).
         self.suite_notes: list[str] = []
         # What each property search cost: its examples and seconds (within --budget).
         self.searches: dict[str, dict[str, float]] = {}
         self.causes = Causes()  # the failures grouped by root cause
+        # case -> (requirement, verdict, observation) -> checks: the case manifest, and what a
+        # shard hands to the merge
+        self.tallies: dict[str, dict[tuple[str, Verdict, str], int]] = {}
 
     def record(self, case: str, checks: Iterable[Check], curl: str = "",
                lead: bool = False, counted: bool = True, answer: Answer | None = None) -> None:
@@ -81,20 +87,59 @@ class Ledger:
         checks = list(checks)
         self.causes.add(case, checks, curl, lead, answer)
         for check in checks:
-            entry = self.entries[check.requirement]
-            entry.cases.add(case)
-            if check.verdict == "pass":
-                entry.passed.add(case)
-            elif check.verdict == "fail":
-                entry.failed.add(case)
+            self._fold(case, check.requirement, check.verdict, check.message)
+            if check.verdict == "fail":
+                entry = self.entries[check.requirement]
                 evidence = Evidence(case, check.message, curl, answer)
                 at = 0 if lead else len(entry.evidence)
                 entry.evidence = [*entry.evidence[:at], evidence,
                                   *entry.evidence[at:]][:MAX_EVIDENCE]
-            elif check.verdict == "observed":
-                entry.observations[check.message] += 1
-            else:
-                entry.untested.add(case)
+
+    def _fold(self, case: str, requirement: RequirementId, verdict: Verdict, message: str,
+              count: int = 1) -> None:
+        """One check (``count`` alike) into its requirement's entry and the case's tally."""
+        entry = self.entries[requirement]
+        entry.cases.add(case)
+        kept = message if verdict == "observed" else ""  # a failure's words are evidence
+        tally = self.tallies.setdefault(case, {})
+        tally[(requirement, verdict, kept)] = tally.get((requirement, verdict, kept), 0) + count
+        if verdict == "pass":
+            entry.passed.add(case)
+        elif verdict == "fail":
+            entry.failed.add(case)
+        elif verdict == "observed":
+            entry.observations[message] += count
+        else:
+            entry.untested.add(case)
+
+    # --- the state of a shard, and shards merged -------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything the verdicts come from, as JSON: a shard's part of a run (merge)."""
+        return {"cases_run": self.cases_run,
+                "cases": {case: [[*key, n] for key, n in tally.items()]
+                          for case, tally in self.tallies.items()},
+                "evidence": {e.requirement.id: [vars(x) for x in e.evidence]
+                             for e in self.entries.values() if e.evidence},
+                "causes": self.causes.state(), "aborted": self.aborted,
+                "cut_short": self.cut_short, "internal_errors": self.internal_errors,
+                "suite_notes": self.suite_notes, "searches": self.searches}
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Fold in a shard's ``state``: the same folding as ``record``, so the verdicts,
+        counts and observations equal one run's over the union of the cases."""
+        self.cases_run += state["cases_run"]
+        for case, rows in state["cases"].items():
+            for requirement, verdict, message, count in rows:
+                self._fold(case, requirement, verdict, message, count)
+        for requirement, found in state["evidence"].items():
+            entry = self.entries[requirement]
+            entry.evidence = [*entry.evidence, *(Evidence(**e) for e in found)][:MAX_EVIDENCE]
+        self.causes.merge(state["causes"])
+        self.aborted = self.aborted or state["aborted"]
+        self.cut_short = self.cut_short or state["cut_short"]
+        self.internal_errors += state["internal_errors"]
+        self.suite_notes += state["suite_notes"]
+        self.searches |= state["searches"]
 
     def not_tested(self, case: str, requirements: Iterable[RequirementId], why: str) -> None:
         self.record(case, (Check(r, "not-tested", why) for r in requirements))
@@ -106,13 +151,13 @@ class Ledger:
     def verdict(self, level: Gate,
                 allow_untested: bool = False) -> RunVerdict:
         """Inconclusive beats everything (the run broke or judged nothing), a failure beats a
-        gap, and a gap in the gate is "partial" unless the user chose to gate on what was
-        tested."""
+        gap or a run cut short, and a gap in the gate is "partial" unless the user chose to
+        gate on what was tested."""
         if self.aborted or self.internal_errors:
             return "inconclusive"
         if self.failed(level):
             return "not-conformant"
-        if not self.judged(level):
+        if self.cut_short or not self.judged(level):
             return "inconclusive"
         if self.untested_gating(level) and not allow_untested:
             return "partial"

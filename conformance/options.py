@@ -20,6 +20,7 @@ GROUPS = {
     "target": "target",
     "credentials": "credentials (secrets are best given by environment variable)",
     "run": "run",
+    "scale": "scale: shards and workers",
     "transport": "transport",
     "reference": "embedded reference server",
 }
@@ -82,6 +83,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("examples", int, 100, "Hypothesis examples per property", "run", positive=True),
     Option("budget", float, 60.0, "seconds for the property-based part", "run",
            positive=True),
+    Option("max_duration", float, None, "stop after this many seconds (the cases begun end "
+           "first); a run cut short is never conformant", "run", positive=True,
+           metavar="SECONDS"),
+    Option("shard", str, None, "run slice I of N: every Nth case of the matrix, the other "
+           "tests in shard N; 'keepcall-conformance merge' joins the shards' results", "scale",
+           metavar="I/N"),
+    Option("workers", int, None, "run the cases in N processes at once, then the tests that "
+           "move the target's clock alone; results equal a serial run's", "scale",
+           positive=True, metavar="N"),
+    Option("part", str, "all", "which tests of the shard: all; parallel (the matrix slice, "
+           "a case that must move the clock deferred); exclusive (the other tests and the "
+           "cases --deferred lists); --workers runs both", "scale",
+           choices=("all", "parallel", "exclusive")),
+    Option("deferred", str, None, "file of matrix case ids (one per line) for the exclusive "
+           "part", "scale", metavar="FILE"),
     Option("ca_bundle", str, None, "CA bundle for TLS verification", "transport"),
     Option("insecure", None, False, "do not verify TLS certificates", "transport"),
     Option("rate", float, None, "at most this many requests per second", "transport",

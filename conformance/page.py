@@ -1,22 +1,26 @@
 """The compliance page a certifier reads, built from results.json alone.
 
 One self-contained HTML file (no CDN, script, font or image from elsewhere) rendered by Jinja2
-with autoescaping: the verdict and why first, then the failures grouped by root cause with a
-representative exchange each, then every catalog requirement with its clause, verdict and reason,
-filterable offline. ``keepcall-conformance report results.json`` rebuilds it from the file.
+with autoescaping: the verdict, why and a chart first, then the failures grouped by root cause
+with a representative exchange each (request and response side by side), the readings the
+target took, then every catalog requirement with its clause, verdict and reason, filterable
+offline. ``keepcall-conformance report results.json`` rebuilds it from the file.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import jinja2
 
-TEMPLATE: Final = "compliance.html.j2"
-PAGE_NAME: Final = "compliance.html"
+from conformance.report import searches_line
+
+TEMPLATE: Final = "report.html.j2"
+PAGE_NAME: Final = "report.html"
 SHOWN_REASONS: Final = 5
 
 
@@ -34,12 +38,15 @@ def why(summary: Mapping[str, Any]) -> str:
         return f"A suite error voids the verdict: {summary['internal_errors'][0]}."
     failed = summary.get("failed_requirements") or []
     untested = summary.get("untested_gating") or []
+    cut = f" The run was cut short: {summary['cut_short']}." if summary.get("cut_short") else ""
     if failed:
         more = f" and {len(failed) - SHOWN_REASONS} more" if len(failed) > SHOWN_REASONS else ""
         groups = summary.get("groups") or []
         first = (f" First root cause: {groups[0]['cause']} ({groups[0]['cases']} cases)."
                  if groups else "")
-        return f"Failed: {', '.join(failed[:SHOWN_REASONS])}{more}.{first}"
+        return f"Failed: {', '.join(failed[:SHOWN_REASONS])}{more}.{first}{cut}"
+    if cut:
+        return cut.strip()
     if untested:
         return (f"Not tested at the gating level: {', '.join(untested[:SHOWN_REASONS])}"
                 f"{' and more' if len(untested) > SHOWN_REASONS else ''}.")
@@ -51,11 +58,50 @@ def _untested_why(requirement: Mapping[str, Any]) -> str:
     return str(evidence[0]["message"]) if evidence else "no case reached it"
 
 
+# The chart: one bar per requirement family (KC-HTTP, KC-XML, ...), its requirements stacked
+# by verdict, in this order and these colours.
+VERDICT_COLOURS: Final = {"fail": "#b22", "not-tested": "#d9a400", "pass": "#2a7d2a",
+                          "observed": "#4a7fb5"}
+_LABEL_WIDTH, _BAR_WIDTH, _ROW, _WIDTH = 90, 400, 20, 760
+
+
+def chart(requirements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Coordinates of an inline SVG bar chart of verdicts per requirement family: drawn by
+    the template, so the page needs no script or library to show it."""
+    families: dict[str, Counter[str]] = {}
+    for requirement in requirements:
+        family = requirement["id"].rsplit("-", 1)[0]
+        families.setdefault(family, Counter())[requirement["verdict"]] += 1
+    widest = max((sum(c.values()) for c in families.values()), default=1)
+    rows = []
+    for index, (family, counts) in enumerate(families.items()):
+        x: float = _LABEL_WIDTH
+        bars = []
+        for verdict, colour in VERDICT_COLOURS.items():
+            if counts[verdict]:
+                width = round(_BAR_WIDTH * counts[verdict] / widest, 1)
+                bars.append({"verdict": verdict, "count": counts[verdict], "x": x,
+                             "width": width, "color": colour})
+                x = round(x + width, 1)
+        label = ", ".join(f"{counts[v]} {v}" for v in VERDICT_COLOURS if counts[v])
+        rows.append({"family": family, "y": index * _ROW, "bars": bars, "end": x,
+                     "label": label})
+    legend = [{"verdict": v, "color": c, "x": _LABEL_WIDTH + i * 100}
+              for i, (v, c) in enumerate(VERDICT_COLOURS.items())]
+    return {"rows": rows, "legend": legend, "width": _WIDTH, "height": len(rows) * _ROW + 20}
+
+
 def render(data: Mapping[str, Any]) -> str:
+    summary, requirements = data["summary"], data["requirements"]
     template = _environment().get_template(TEMPLATE)
-    return template.render(s=data["summary"], suite=data["suite"], target=data["target"],
-                           requirements=data["requirements"], why=why(data["summary"]),
-                           untested_why=_untested_why)
+    return template.render(
+        s=summary, suite=data["suite"], target=data["target"], requirements=requirements,
+        why=why(summary), untested_why=_untested_why, chart=chart(requirements),
+        searches_line=searches_line(summary["searches"]) if summary.get("searches") else "",
+        observations=[r for r in requirements if r["verdict"] == "observed"],
+        failed_cases=summary.get("failed_cases", sum(g["cases"] for g in
+                                                     summary.get("groups") or [])),
+        total_groups=summary.get("groups_total", len(summary.get("groups") or [])))
 
 
 def write(data: Mapping[str, Any], path: Path) -> Path:

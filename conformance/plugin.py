@@ -10,30 +10,31 @@ on the object, so two runs in one process share nothing. This module imports the
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance import page
-from conformance.causes import EXCERPT, Answer
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
 from conformance.matrix import Case, all_cases
+from conformance.progress import Progress
 from conformance.report import (
     EXIT_CODES,
-    compliance_table,
+    PART_NAME,
+    finished,
     public_url,
-    results,
     summary_lines,
     write_results,
 )
 from conformance.requirements import BY_ID
 from conformance.runner import Result, case_requirements
 from conformance.scenarios import Numbering
-from conformance.settings import Settings, SettingsError
+from conformance.settings import Settings, SettingsError, Shard
 from conformance.spec import P_ACTION
 from conformance.target import Credentials, Target
 from conformance.transport import Client
@@ -56,6 +57,14 @@ class KeepCallSession:
     started: float = field(default_factory=time.time)
     dialect: Dialect = field(default_factory=Dialect)
     wording: Wording = field(default_factory=Wording)
+    clock: Callable[[], float] = time.monotonic
+    begun: float = field(default_factory=time.monotonic)
+    deferred: list[str] = field(default_factory=list)  # matrix cases for the exclusive part
+
+    def remaining(self) -> float | None:
+        """Seconds left of --max-duration (None: unbounded)."""
+        bound = self.settings.max_duration
+        return None if bound is None else max(0.0, bound - (self.clock() - self.begun))
 
     def record(self, item_id: str, result: Result, reproduction: str | None = None,
                lead: bool = False) -> None:
@@ -63,8 +72,11 @@ class KeepCallSession:
 
         ``reproduction`` replaces the result's own (a search's shrunk steps); ``lead`` puts
         its evidence first."""
+        if result.deferred:
+            self.deferred.append(item_id)
+            pytest.skip("deferred: judging it moves the target's clock (the exclusive part)")
         curl = result.reproduction() if reproduction is None else reproduction
-        self.ledger.record(item_id, result.checks, curl, lead=lead, answer=_answer(result))
+        self.ledger.record(item_id, result.checks, curl, lead=lead, answer=result.answer())
         # Wording is compared only where the flags leave no doubt: a flag changed, or nothing
         # but an error was allowed (an unchanged answer may be a pending keep or a no-op).
         outcome, exchange = result.outcome, result.exchange
@@ -112,7 +124,10 @@ def start_session(settings: Settings) -> KeepCallSession:
     control = Control(client, control_url) if control_url else None
     target = Target(url, credentials, client, control, settings.token_required,
                     settings.profile.calls)
-    session = KeepCallSession(settings, target, numbering=Numbering(settings.seed),
+    shard = settings.shard
+    target.clock_shared = shard.part == "parallel"
+    block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0
+    session = KeepCallSession(settings, target, numbering=Numbering(settings.seed, block),
                               server=server)
     _preflight(session)
     if not session.ledger.aborted:
@@ -126,7 +141,7 @@ def _preflight(session: KeepCallSession) -> None:
     if not probe.ok:
         session.ledger.aborted = f"target unreachable: {probe.error}"
         return
-    if target.control is not None:
+    if target.control is not None and not session.settings.sharded:  # others' calls live there
         try:
             target.control.reset()
         except ControlError as error:
@@ -134,33 +149,24 @@ def _preflight(session: KeepCallSession) -> None:
 
 
 # --- the plugin object ----------------------------------------------------------------------
-@dataclass
-class Progress:
-    """How far the run is: cases collected, reported, failed; shown only for the CLI."""
-
-    show: bool = False
-    total: int = 0
-    done: int = 0
-    failed: int = 0
-    last: float = 0.0
-
-
-# Above this many cases, passed ones get no row in report.html (about 1 KB each); the
-# compliance table counts them and junit.xml lists them all.
+# pytest-html's per-test log (plain pytest with --html; the CLI writes none): above this many
+# cases, passed ones get no row (about 1 KB each); report.html counts them, junit.xml lists them.
 HTML_PASSED_ROWS_LIMIT = 2000
 
 
 class KeepCallPlugin:
     """One conformance run, as a pytest plugin object holding everything the run keeps."""
 
-    def __init__(self, settings: Settings, progress: bool = False) -> None:
-        """``progress``: print the CLI's progress and summary (pytest's terminal is off there).
+    def __init__(self, settings: Settings, console: bool = False, quiet: bool = False) -> None:
+        """``console``: print the progress and the summary here (the CLI turns pytest's
+        terminal off); ``quiet``: the summary alone.
 
         Raises SettingsError for an unknown switch or fault of the embedded server, so a typo
         is a usage error before any request."""
         _check_reference(settings)
         self.settings = settings
-        self.progress = Progress(show=progress)
+        self.console = console
+        self.progress = Progress(show=console and not quiet)
         self.session: KeepCallSession | None = None
         self.results: dict[str, Any] | None = None
 
@@ -170,6 +176,11 @@ class KeepCallPlugin:
         return None if self.results is None else str(self.results["summary"]["verdict"])
 
     def pytest_configure(self, config: pytest.Config) -> None:
+        html = getattr(config.option, "htmlpath", None)  # pytest-html's --html
+        ours = self.settings.report_dir / page.PAGE_NAME
+        if html and Path(html).resolve() == ours.resolve():
+            raise pytest.UsageError(f"--html {html} would overwrite the compliance report "
+                                    "written there: name another file")
         config.stash[RUN] = self
         config.addinivalue_line(
             "markers", "requirement(*ids): the requirement IDs a conformance test checks")
@@ -195,16 +206,24 @@ class KeepCallPlugin:
                   for case in all_cases(self.settings.quick)]
         metafunc.parametrize("kc_case", params, indirect=True)
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Every conformance test must trace to known requirements; anything else is an error."""
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """Every conformance test must trace to known requirements; anything else is an error.
+        A shard keeps its slice (--shard, --part)."""
         problems = [problem for item in items if _in_suite(item)
                     if (problem := _trace(item)) is not None]
         if problems:
             raise pytest.UsageError("untraced conformance tests: " + "; ".join(problems[:5]))
+        if not self.settings.sharded:
+            return
+        kept, dropped = _slice(items, self.settings.shard, self.settings.deferred)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.total = sum(_in_suite(item) for item in session.items)
-        if self.progress.total and self.progress.show:
+        if self.progress.total and self.console:
             where = public_url(self.settings.target) or "the embedded reference server"
             print(f"keepcall-conformance: {self.progress.total} cases "
                   f"({'quick, pairwise' if self.settings.quick else 'full matrix'}) "
@@ -214,13 +233,7 @@ class KeepCallPlugin:
         """Progress for the CLI (pytest's own terminal output is off there); runs uncaptured."""
         if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
             return
-        progress = self.progress
-        progress.done += 1
-        progress.failed += report.outcome == "failed"
-        if progress.show and time.monotonic() - progress.last > 2:
-            progress.last = time.monotonic()
-            print(f"  {progress.done}/{progress.total} cases, {progress.failed} failed",
-                  flush=True)
+        self.progress.step(report.outcome == "failed")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -237,10 +250,16 @@ class KeepCallPlugin:
 
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         run = self.session
-        if run is None or run.target.client.consecutive_failures < run.settings.breaker:
+        if run is None:
             return
-        run.ledger.aborted = f"circuit breaker: {run.settings.breaker} transport failures in a row"
-        item.session.shouldstop = run.ledger.aborted
+        if run.remaining() == 0:
+            run.ledger.cut_short = (f"--max-duration {run.settings.max_duration:g} s reached "
+                                    f"after {self.progress.done} of {self.progress.total} cases")
+            item.session.shouldstop = run.ledger.cut_short
+        if run.target.client.consecutive_failures >= run.settings.breaker:
+            run.ledger.aborted = (f"circuit breaker: {run.settings.breaker} transport failures "
+                                  "in a row")
+            item.session.shouldstop = run.ledger.aborted
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -249,32 +268,24 @@ class KeepCallPlugin:
             if self.progress.total and exitstatus == pytest.ExitCode.TESTS_FAILED:
                 session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
             return
-        self.results = data = _results(run)
+        self.results = data = _finish(run)
         write_results(run.settings.report_dir / "results.json", data)
         page.write(data, run.settings.report_dir / page.PAGE_NAME)
         verdict = data["summary"]["verdict"]
         if verdict != "conformant" or exitstatus in (0, 1):
             session.exitstatus = EXIT_CODES[verdict]
-        if self.progress.show:
+        if self.console:
+            self.progress.finish()
             print("\n".join(summary_lines(data)), flush=True)
         run.target.client.close()
         if run.server is not None:
             run.server.stop()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.results is not None and not self.progress.show:
+        if self.results is not None and not self.console:
             terminalreporter.write_sep("=", "KeepCall conformance")
             for line in summary_lines(self.results):
                 terminalreporter.write_line(line)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_summary(self, prefix: list[str]) -> None:
-        if self.results is None:
-            return
-        prefix.append(compliance_table(self.results))
-        if self.progress.total > HTML_PASSED_ROWS_LIMIT:
-            prefix.append(f"<p>{self.progress.total} cases: passed ones are not listed below "
-                          "(junit.xml lists every case).</p>")
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -314,6 +325,34 @@ def _trace(item: pytest.Item) -> str | None:
     return None
 
 
+def _slice(items: list[pytest.Item], shard: Shard,
+           deferred: frozenset[str]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """Shard I of N: every Nth matrix case from the Ith, the other tests in shard N. The
+    parallel part is the matrix slice alone; the exclusive part the other tests and the
+    deferred matrix cases (they move the clock, or search with the run's whole budget)."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    matrix_index = 0
+    for item in items:
+        case = _matrix_case(item)
+        if case is None:
+            takes = shard.index == shard.count and shard.part != "parallel"
+        elif shard.part == "exclusive":
+            takes = case in deferred
+        else:
+            takes = matrix_index % shard.count == shard.index - 1
+            matrix_index += 1
+        (kept if takes or not _in_suite(item) else dropped).append(item)
+    return kept, dropped
+
+
+def _matrix_case(item: pytest.Item) -> str | None:
+    """The matrix case id of ``item``, or None for any other test."""
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("kc_case") if callspec is not None else None
+    return case.id if isinstance(case, Case) else None
+
+
 def _check_reference(settings: Settings) -> None:
     """Embedded-server switches and faults are checked up front: a typo is a usage error."""
     from conformance.reference.faults import check_names
@@ -326,34 +365,35 @@ def _check_reference(settings: Settings) -> None:
         raise SettingsError(str(error).strip("'\"")) from None
 
 
-def _results(run: KeepCallSession) -> dict[str, Any]:
-    wording = run.wording.checks()
-    if wording:
-        run.ledger.record("wording", wording)
-    settings = run.settings
-    suite = {"quick": settings.quick, "seed": settings.seed, "level": settings.level,
-             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
-             "duration_seconds": round(time.time() - run.started, 3)}
+def _meta(run: KeepCallSession) -> dict[str, Any]:
+    """What results.json says of the run beside the ledger: suite, target, gate, counters."""
+    settings, client = run.settings, run.target.client
+    shard = settings.shard
+    suite: dict[str, Any] = {
+        "quick": settings.quick, "seed": settings.seed, "level": settings.level,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
+        "duration_seconds": round(time.time() - run.started, 3)}
+    if settings.sharded:
+        suite["parts"] = [f"{shard.index}/{shard.count} {shard.part}"]
     target = {"url": public_url(run.target.url), "embedded": settings.embedded,
               "control_url": public_url(run.target.control.base_url)
               if run.target.control else None,
               "token_required": run.target.token_required,
-              "requests_sent": run.target.client.requests_sent,
-              "retries": run.target.client.retries_total,
+              "requests_sent": client.requests_sent, "retries": client.retries_total,
               "transport": {k: v for k, v in vars(settings.transport).items() if k != "verify"}
               | {"tls_verify": settings.transport.verify is not False},
               "reference_switches": list(settings.reference_switches),
               "reference_faults": list(settings.reference_faults)}
-    return results(run.ledger, settings.level, suite, target, settings.allow_untested,
-                   transport_failures=run.target.client.transport_failures)
+    return {"suite": suite, "target": target, "level": settings.level,
+            "allow_untested": settings.allow_untested,
+            "transport_failures": client.transport_failures}
 
 
-def _answer(result: Result) -> Answer | None:
-    """What the target answered, for the evidence of a failure (redacted, bounded)."""
-    exchange = result.exchange
-    if exchange is None or not result.failures:
-        return None
-    return {"method": exchange.method, "url": exchange.url, "status": exchange.status,
-            "content_type": exchange.headers.get("content-type"), "error": exchange.error,
-            "body": exchange.body_excerpt(EXCERPT),
-            "expected": ", ".join(sorted(str(o) for o in result.expectation.outcomes))}
+def _finish(run: KeepCallSession) -> dict[str, Any]:
+    """Write cases.json (the case manifest, and this part's share of a sharded run), then
+    return the results.json data: the same fold ``keepcall-conformance merge`` does."""
+    meta = _meta(run)
+    part = {**meta, "ledger": run.ledger.state(), "wording": run.wording.state(),
+            "deferred": run.deferred}
+    write_results(run.settings.report_dir / PART_NAME, part)
+    return finished(run.ledger, run.wording, meta)

@@ -1,4 +1,4 @@
-"""Report writers: results.json, the compliance table in report.html, the terminal summary.
+"""Report writers: results.json and the terminal summary (``page.py`` writes report.html).
 
 They read only the ledger and the run's metadata, never secrets: the target URL is shown without
 its query string and user info, and every piece of evidence was redacted when it was recorded.
@@ -6,7 +6,6 @@ its query string and user info, and every piece of evidence was redacted when it
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from conformance import DISTRIBUTION, __version__
 from conformance.ledger import Ledger
+from conformance.wording import Wording
 
 SPEC = "KeepCall HTTP API page (keepcall-api.txt) with envelope-notes.md"
 EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
@@ -23,6 +23,8 @@ _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 MAX_SHOWN_GROUPS = 20
 RESULTS_SCHEMA = "results.schema.json"  # schemas/: what results.json holds
+# Beside results.json: every case with its checks, and what merging parts of a run needs.
+PART_NAME = "cases.json"
 
 def public_url(url: str | None) -> str | None:
     """A URL without user info, query or fragment: safe to print anywhere."""
@@ -49,14 +51,27 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
                "untested_gating": untested,
                "untested_gating_requirements": untested,  # the older name, kept for readers
                "transport_failures": transport_failures, "aborted": ledger.aborted,
+               "cut_short": ledger.cut_short,
                "internal_errors": ledger.internal_errors[:20],
                "suite_notes": ledger.suite_notes[:20], "searches": ledger.searches,
+               "failed_cases": ledger.causes.failed_cases,
+               "groups_total": len(ledger.causes.groups),
                "groups": [g.to_json() for g in ledger.causes.ordered()[:MAX_SHOWN_GROUPS]]}
     return {"suite": {"name": DISTRIBUTION, "version": __version__, "spec": SPEC,
                       **suite},
             "target": dict(target),
             "requirements": [e.to_json() for e in ledger.entries.values()],
             "summary": summary}
+
+
+def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The results.json data of a run, or of parts merged: the wording is compared over every
+    answer first (it is a run-wide check)."""
+    found = wording.checks()
+    if found:
+        ledger.record("wording", found)
+    return results(ledger, meta["level"], meta["suite"], meta["target"],
+                   meta["allow_untested"], transport_failures=meta["transport_failures"])
 
 
 def write_results(path: Path, data: Mapping[str, Any]) -> None:
@@ -79,13 +94,15 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(_untested_line(summary))
     if summary["aborted"]:
         lines.append(f"run aborted: {summary['aborted']}")
+    if summary.get("cut_short"):
+        lines.append(f"run cut short (never conformant): {summary['cut_short']}")
     if summary["internal_errors"]:
         lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
     for group in summary.get("groups", [])[:3]:
         lines.append(f"root cause ({group['cases']} cases): {group['cause']}; fails "
                      f"{', '.join(group['requirements'][:8])}")
     if summary.get("searches"):
-        lines.append(_searches_line(summary["searches"]))
+        lines.append(searches_line(summary["searches"]))
     if summary.get("suite_notes"):
         lines.append(f"suite notes (the verdict stands): {summary['suite_notes'][:3]}")
     lines.append(f"VERDICT: {summary['verdict'].upper()} (level {summary['level']}, "
@@ -93,7 +110,7 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
     return lines
 
 
-def _searches_line(searches: Mapping[str, Mapping[str, float]]) -> str:
+def searches_line(searches: Mapping[str, Mapping[str, float]]) -> str:
     """The property searches, the fuzzing among them: examples and seconds (--budget)."""
     shown = ", ".join(f"{name.rsplit('::', 1)[-1].removeprefix('test_')} "
                       f"{int(s['examples'])} in {s['seconds']:.1f} s"
@@ -111,38 +128,3 @@ def _untested_line(summary: Mapping[str, Any]) -> str:
     allowed = " (--allow-untested: the verdict rests on what was tested)" \
         if summary.get("allow_untested") else ""
     return f"not tested at the gating level: {ids}{allowed}"
-
-
-def _heading(data: Mapping[str, Any]) -> str:
-    """The verdict, and for a PARTIAL run the gating requirements it does not rest on."""
-    summary = data["summary"]
-    gaps = (f"<p>{html.escape(_untested_line(summary))}</p>"
-            if summary["untested_gating"] and not summary["aborted"] else "")
-    searches = (f"<p>{html.escape(_searches_line(summary['searches']))}</p>"
-                if summary.get("searches") else "")
-    return (f"<h2>KeepCall compliance: {summary['verdict'].upper()}</h2>"
-            f"<p>Target: {html.escape(str(data['target'].get('url')))}; gating level: "
-            f"{summary['level']}; cases: {summary['cases']}</p>{gaps}{searches}")
-
-
-def compliance_table(data: Mapping[str, Any]) -> str:
-    """The per-requirement table placed at the top of report.html."""
-    rows = []
-    for r in sorted(data["requirements"], key=lambda r: (_VERDICT_ORDER[r["verdict"]], r["id"])):
-        evidence = "".join(f"<div><code>{html.escape(e['case'])}</code>: "
-                           f"{html.escape(e['message'])}<pre>{html.escape(e['curl'])}</pre></div>"
-                           for e in r["evidence"][:2])
-        observed = "; ".join(f"{html.escape(k)} ({v})" for k, v in r["observations"].items())
-        rows.append(f"<tr class='kc-{r['verdict']}'><td>{r['id']}</td><td>{r['level']}</td>"
-                    f"<td>{r['verdict']}</td><td>{html.escape(r['title'])}<br><small>"
-                    f"{html.escape(r['clause'])} ({html.escape(r['source'])})</small></td>"
-                    f"<td>{r['cases']}</td><td>{r['failed']}</td>"
-                    f"<td>{observed}{evidence}</td></tr>")
-    return (_heading(data)
-            + "<style>.kc-fail td{background:#fdd}.kc-not-tested td{background:#ffd}"
-            ".kc-pass td{background:#dfd}.kc-observed td{background:#def}"
-            "#kc-requirements pre{white-space:pre-wrap;margin:0}</style>"
-            "<table id='kc-requirements'><tr><th>ID</th><th>Level</th><th>Verdict</th>"
-            "<th>Requirement</th><th>Cases</th><th>Failed</th><th>Evidence / observations</th>"
-            f"</tr>{''.join(rows)}</table>")
-

@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from conformance.breaker import probe_for
+from conformance.causes import EXCERPT, Answer
 from conformance.checks import (
     FORMAT_REQUIREMENT,
     Judgement,
@@ -39,6 +41,7 @@ from conformance.spec import MAX_URL_LENGTH_HINT, P_RESPONSE_TYPE, P_STATUS, STA
 from conformance.target import Target
 from conformance.timeline import elapsed_bound, expect_over
 from conformance.transport import Exchange
+from conformance.validators import pretty_xml
 
 # A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
 # moved this far past the latest start before the flags are read again.
@@ -59,10 +62,40 @@ class Result:
     format: str | None = None
     outcome: Outcome | None = None
     wire: Wire | None = None  # a fuzzed request: its exact bytes and readings
+    deferred: bool = False  # it must move the clock, which other parts of the run share
+    before: dict[str, Flags] | None = None  # the flags read back, as judged last
+    after: dict[str, Flags] | None = None
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.verdict == "fail"]
+
+    def answer(self) -> Answer | None:
+        """What the target answered to a failed case, side by side with what was asked and
+        what the spec allowed: the evidence a reader of the report needs (redacted, bounded)."""
+        exchange = self.exchange
+        if exchange is None or not self.failures:
+            return None
+        redact = exchange.redactor
+        return {
+            "method": exchange.method, "url": exchange.url,
+            "request_headers": exchange.request_headers,
+            "request_body": None if exchange.request_body is None
+            else redact(exchange.request_body[:EXCERPT]),
+            "status": exchange.status, "reason": exchange.reason,
+            "content_type": exchange.headers.get("content-type"),
+            "headers": {k: redact(v)[:200] for k, v in list(exchange.headers.items())[:30]},
+            "error": exchange.error,
+            "body": exchange.body_excerpt(EXCERPT, pretty_xml(exchange.body)),
+            "expected": ", ".join(sorted(str(o) for o in self.expectation.outcomes)),
+            "allowed": [{"outcome": str(o), "readings": sorted(
+                f"{rid}: {reading}" for combo in combos for rid, reading in combo)}
+                for o, combos in sorted(self.expectation.allowed.items(), key=lambda i: str(i[0]))],
+            "findings": [{"requirement": c.requirement, "message": c.message}
+                         for c in self.failures],
+            "flags": [{"call": call, "before": _flags(flags),
+                       "after": _flags((self.after or {}).get(call))}
+                      for call, flags in (self.before or {}).items()]}
 
     def reproduction(self) -> str:
         """The control call that set the scenario up, then the request, as curl lines."""
@@ -105,6 +138,8 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         return _skip(result, "the case needs a secret that was not given")
     if fresh and target.control is None:
         return _skip(result, "the scenario needs a control URL (--control-url)")
+    if blocked := target.breakers.blocked(result.request):
+        return _skip(result, blocked)
     try:
         started = time.monotonic()
         if target.control is not None and scenario.calls:
@@ -119,6 +154,7 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         _judge(result, before, after)
         if after is not None and before is not None and _maybe_deferred(result, before, after):
             _judge_after_start(target, result, before)
+        result.checks += _tripped(target, result.request, result.exchange)
     except ControlError as error:
         return _skip(result, f"control protocol: {error}")
     return result
@@ -167,6 +203,7 @@ def _judge(result: Result, before: dict[str, Flags] | None,
              if result.wire is not None and not result.wire.exact else
              judgement(result.exchange, result.request, result.expectation, before, after))
     result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
+    result.before, result.after = before, after
     return found
 
 
@@ -181,6 +218,9 @@ def _maybe_deferred(result: Result, before: dict[str, Flags],
 def _judge_after_start(target: Target, result: Result, before: dict[str, Flags]) -> None:
     """Move the clock past the upcoming calls' starts, read the flags again, judge again."""
     assert target.control is not None
+    if target.clock_shared:  # judged again in the run's exclusive part (--workers)
+        result.deferred = True
+        return
     starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
     if not target.control.advance(max(starts) + START_MARGIN_SECONDS):
         why = "a change on an upcoming call may wait for its start; the target has no clock"
@@ -233,6 +273,19 @@ def _also(expectation: Expectation, requirements: tuple[RequirementId, ...]) -> 
     return replace(expectation, because=because, trace=trace)
 
 
+def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> list[Check]:
+    """The classes of ``request`` the target stopped answering, while it answers a probe of
+    another kind, as failures (breaker.py); their later cases are not sent."""
+    found = []
+    for name in target.breakers.note(request, exchange.error_kind):
+        probe = probe_for(name)
+        credentials = target.credential_params(probe)
+        if credentials is not None and target.send(probe, credentials).ok:
+            trip = target.breakers.trip(name, exchange.error)
+            found.append(Check(trip.requirement, "fail", trip.message))
+    return found
+
+
 def _skip(result: Result, why: str) -> Result:
     result.skipped = why
     result.checks = [Check(r, "not-tested", why) for r in result.expectation.trace]
@@ -266,3 +319,10 @@ def case_requirements(case: Case) -> list[RequirementId]:
     asked = request.get(P_RESPONSE_TYPE)
     ids.add(FORMAT_REQUIREMENT.get(asked, "KC-RT-005"))
     return sorted(ids)
+
+
+def _flags(flags: Flags | None) -> str:
+    """kept, protected, recording as a reader scans them: ``kept=1 protected=0 recording=0``."""
+    if flags is None:
+        return "not read"
+    return " ".join(f"{name}={int(flags.get(name))}" for name in ("kept", "protected", "recording"))

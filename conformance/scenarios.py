@@ -72,12 +72,20 @@ EXTRA_SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
 ALL_SCENARIOS: Final = {**SCENARIOS, **EDGE_SCENARIOS, **EXTRA_SCENARIOS}
 
 
+# Numbers a part of a run may use: a full run takes under 100,000; 8-digit numbers leave room
+# for MAX_BLOCKS parts.
+BLOCK: Final = 400_000
+MAX_BLOCKS: Final = 10_000_000 // BLOCK
+
+
 class Numbering:
     """Hands out unique numbers and callIDs for one run; a seed makes a run repeatable."""
 
-    def __init__(self, seed: int = 0) -> None:
-        self._random = random.Random(seed)
-        self._next = self._random.randrange(1_000_000, 5_000_000)
+    def __init__(self, seed: int = 0, block: int = 0) -> None:
+        """``block``: the part of a sharded run (0 for a whole run); blocks never share a
+        number or a callID, so parts may run against one target at once."""
+        self._next = random.Random(seed).randrange(1_000_000, 5_000_000) + block * BLOCK
+        self._random = random.Random(f"{seed}/{block}" if block else seed)
 
     def number(self) -> str:
         """An 8-digit internal number, never a prefix of another one handed out."""

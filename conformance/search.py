@@ -121,7 +121,9 @@ def property_run(kc: KeepCallSession, config: pytest.Config) -> PropertyRun:
         if not seed:
             derandomize = bool(os.environ.get("CI"))
             seed = None if derandomize else random.SystemRandom().randrange(1, 2**31)
-        config.stash[_RUN] = PropertyRun(Budget(kc.settings.budget), seed, derandomize)
+        left = kc.remaining()  # --max-duration bounds the searches too
+        budget = kc.settings.budget if left is None else min(kc.settings.budget, left)
+        config.stash[_RUN] = PropertyRun(Budget(budget), seed, derandomize)
     return config.stash[_RUN]
 
 

@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 from conformance.options import BY_NAME, ENV, OPTIONS, given
 from conformance.profile import Profile, ProfileError, load
 from conformance.requirements import Gate
+from conformance.scenarios import MAX_BLOCKS
 from conformance.target import Credentials
 from conformance.transport import TransportSettings
 
+MAX_WORKERS = MAX_BLOCKS - 1  # each part of a run numbers its calls in a block of its own
 # Transport failures in a row that stop a run (a dead target is inconclusive, not failed).
 BREAKER = 5
 
@@ -56,6 +58,11 @@ class Options:
     seed: int = _option("seed")
     examples: int = _option("examples")
     budget: float = _option("budget")
+    max_duration: float | None = _option("max_duration")
+    shard: str | None = _option("shard")
+    workers: int | None = _option("workers")
+    part: str = _option("part")
+    deferred: str | None = _option("deferred")
     ca_bundle: str | None = _option("ca_bundle")
     insecure: bool = _option("insecure")
     rate: float | None = _option("rate")
@@ -91,6 +98,15 @@ class Settings:
     reference_faults: tuple[str, ...] = field(default=())
     # Gate on what was tested: a run with untested gating requirements may then be conformant.
     allow_untested: bool = False
+    max_duration: float | None = None  # seconds; then the run stops, cut short
+    shard: Shard = field(default_factory=lambda: Shard())
+    workers: int | None = None
+    deferred: frozenset[str] = frozenset()  # matrix case ids for the exclusive part
+
+    @property
+    def sharded(self) -> bool:
+        """A part of a run: other parts share the target, so its control state is not reset."""
+        return self.shard.count > 1 or self.shard.part != "all"
 
     @property
     def embedded(self) -> bool:
@@ -115,7 +131,42 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
                     options.seed, options.examples, options.budget,
                     _transport(options, profile), BREAKER,
                     profile.token_required, options.reference_switches,
-                    options.reference_faults, options.allow_untested)
+                    options.reference_faults, options.allow_untested, options.max_duration,
+                    _shard(options), options.workers, _deferred(options.deferred))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Slice ``index`` of ``count`` (1-based), and which part of it (``options.part``)."""
+
+    index: int = 1
+    count: int = 1
+    part: str = "all"
+
+
+def _shard(options: Options) -> Shard:
+    if options.workers is not None and options.shard is not None:
+        raise SettingsError("--workers and --shard exclude each other")
+    if (options.workers or 0) > MAX_WORKERS:
+        raise SettingsError(f"--workers is at most {MAX_WORKERS}, not {options.workers}")
+    if options.shard is None:
+        return Shard(part=options.part)
+    index, slash, count = options.shard.partition("/")
+    if not (slash and index.isdigit() and count.isdigit()
+            and 1 <= int(index) <= int(count) < MAX_BLOCKS):
+        raise SettingsError(f"--shard must be I/N with 1 <= I <= N < {MAX_BLOCKS}, not "
+                            f"'{options.shard[:40]}'")
+    return Shard(int(index), int(count), options.part)
+
+
+def _deferred(path: str | None) -> frozenset[str]:
+    if path is None:
+        return frozenset()
+    try:
+        return frozenset(line.strip() for line in Path(path).read_text("utf-8").splitlines()
+                         if line.strip())
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"--deferred: cannot read '{path}': {error}") from None
 
 
 def _profile(path: str | None) -> Profile:

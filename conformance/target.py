@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from conformance.breaker import Breakers
 from conformance.control import Control
 from conformance.fuzzing import Wire
 from conformance.model import Call, Credential, KeepCallRequest
@@ -72,6 +73,10 @@ class Target:
         self.post_encoding = "form"
         self.status_spelling: str | None = None
         self._token_obtained: float | None = None  # None: given by the user, or none yet
+        self.breakers = Breakers()  # the classes of request the target stopped answering
+        # Other processes of the run send cases to this target now: its clock is not ours to
+        # move (the parallel part of --workers).
+        self.clock_shared = False
 
     # --- tokens ---------------------------------------------------------------------------
     @property

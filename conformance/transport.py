@@ -112,10 +112,12 @@ class Exchange:
         """The ``<kind>`` of ``error`` (see above), or None without one."""
         return None if self.error is None else self.error.partition(":")[0]
 
-    def body_excerpt(self, limit: int = 2000) -> str:
-        """The start of the body as text, decoded with replacement and redacted."""
-        text = self.body[: 4 * (limit + 512)].decode("utf-8", "replace")
-        redacted = self.redactor(text)
+    def body_excerpt(self, limit: int = 2000, text: str | None = None) -> str:
+        """The start of the body as text (or of ``text``, the body shown otherwise, e.g.
+        pretty-printed), decoded with replacement and redacted."""
+        if text is None:
+            text = self.body[: 4 * (limit + 512)].decode("utf-8", "replace")
+        redacted = self.redactor(text[: 4 * (limit + 512)])
         return redacted if len(redacted) <= limit else redacted[:limit] + "..."
 
 

@@ -298,8 +298,25 @@ def _explain_invalid(root: etree._Element, schema: etree.XMLSchema) -> str:
         last = schema.error_log.last_error
         fallback = f"{last.path}: {last.message}" if last is not None else "invalid"
     if error is not None:
-        return f"schema-invalid at {error.path}: {quote(str(error.reason))}"
+        line = f" (line {error.sourceline})" if error.sourceline else ""
+        return f"schema-invalid at {error.path}{line}: {quote(str(error.reason))}"
     return f"schema-invalid: {quote(fallback)}"
+
+
+PRETTY_MAX_BYTES = 65536  # larger answers are shown as they came
+
+
+def pretty_xml(body: bytes) -> str | None:
+    """An XML answer indented for a reader (the safe parser: no entities, no network); None
+    for a body that is not well-formed XML or too large to bother."""
+    if len(body) > PRETTY_MAX_BYTES or not body.lstrip().startswith(b"<"):
+        return None
+    try:
+        root = etree.fromstring(body, _parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    etree.indent(root, space="  ")
+    return etree.tostring(root, encoding="unicode")
 
 
 def _text(element: etree._Element | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from conformance.model import Check
 
@@ -33,6 +33,14 @@ class Wording:
 
     def add(self, fmt: str, body: bytes, success: bool, case: str) -> None:
         self.seen.setdefault((fmt, signature(body), success), case)
+
+    def state(self) -> list[list[str | bool]]:
+        return [[fmt, sig, success, case] for (fmt, sig, success), case in self.seen.items()]
+
+    def merge(self, state: list[list[Any]]) -> None:
+        """Another shard's answers: the comparison runs over the whole run's."""
+        for fmt, sig, success, case in state:
+            self.seen.setdefault((fmt, sig, success), case)
 
     def checks(self) -> list[Check]:
         """One check per format seen: fail if a success and an error read alike."""

@@ -345,6 +345,20 @@ def retry_after(seconds: int = 1, times: int = 1) -> ContextManager[Server]:
     return serve(_answer_each(answer))
 
 
+def post_silent() -> ContextManager[Server]:
+    """Answers every GET (with an error envelope) and never a POST: alternating GET and POST
+    cases never make the run's breaker's failures in a row (conformance/breaker.py)."""
+    def handler(conn: socket.socket, server: Server) -> None:
+        while (request := read_request(conn)) is not None:
+            server.requests.append(request)
+            if request.method == "POST":
+                server.stop.wait()  # hold the connection, unanswered, until the end
+                return
+            conn.sendall(response("200 OK", UTF8_ERROR,
+                                  {"Content-Type": "text/xml; charset=UTF-8"}))
+    return serve(handler)
+
+
 def _url_only(factory: Callable[[], ContextManager[Server]]) -> Callable[[], ContextManager[str]]:
     @contextlib.contextmanager
     def run() -> Iterator[str]:
@@ -385,6 +399,7 @@ SERVERS: dict[str, Callable[[], ContextManager[Server]]] = {
     "invalid-utf8": lambda: xml_answer(INVALID_UTF8),
     "retry-after": retry_after,
     "gzip-bomb": lambda: bomb("gzip", "gzip"),
+    "post-silent": post_silent,
 }
 """Every hostile behaviour, yielding the running server (URL, recorded requests)."""
 

@@ -201,7 +201,7 @@ def test_a_run_without_control_is_partial(uncontrolled_runs: dict[str, Run]) -> 
     assert summary["failed_requirements"] == [] and "KC-FLAG-002" in summary["untested_gating"]
     assert "VERDICT: PARTIAL" in run.stdout
     assert all(r in run.stdout for r in summary["untested_gating"])
-    assert "KeepCall compliance: PARTIAL" in (run.report_dir / "report.html").read_text()
+    assert '"verdict partial">PARTIAL<' in (run.report_dir / "report.html").read_text()
 
 
 def test_allow_untested_gates_on_what_was_tested(uncontrolled_runs: dict[str, Run]) -> None:
@@ -214,3 +214,18 @@ def test_allow_untested_gates_on_what_was_tested(uncontrolled_runs: dict[str, Ru
                 if r["verdict"] == "not-tested" and r["level"] == "MUST"}
     assert summary["untested_gating"] and set(summary["untested_gating"]) == untested
     assert "VERDICT: CONFORMANT" in run.stdout
+
+
+@pytest.mark.system
+def test_max_duration_cuts_a_run_short_and_never_certifies(tmp_path: Path) -> None:
+    """A bound on the whole run: the run stops when it is reached, says so, and is
+    inconclusive whatever passed (a failure found before it would still fail the run)."""
+    run = run_cli("--quick", "--max-duration", "0.5", "-q", report_dir=tmp_path / "r")
+    assert run.code == 3, run.stdout + run.stderr
+    summary = run.results["summary"]
+    assert summary["verdict"] == "inconclusive" and summary["cut_short"]
+    assert "--max-duration 0.5 s reached after" in summary["cut_short"]
+    assert "run cut short (never conformant)" in run.stdout
+    assert " cases/s, " not in run.stdout  # -q: no progress line
+    page = (run.report_dir / "report.html").read_text(encoding="utf-8")
+    assert "The run was cut short" in page

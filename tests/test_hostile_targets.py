@@ -19,6 +19,8 @@ from hostile import API_PATH, SERVERS, Server, redirect, xxe_network
 from killmatrix import CliRun, run_cli
 from session_reports import HOSTILE_TARGETS, record_row
 
+from conformance.breaker import TRIP_AFTER
+
 KEY = "kc-canary-hostile-KEY/1+2 3&x"
 TOKEN = "kc-canary-hostile-TOKEN%20;t"
 SECRETS = (KEY, TOKEN)
@@ -60,6 +62,7 @@ EXPECTED: dict[str, Expected] = {
     "invalid-utf8": Expected(1, failed="KC-XML-001"),
     "retry-after": Expected(1),
     "gzip-bomb": Expected(3, aborted="too-large"),  # 2 KB inflating to a GiB, stopped at the cap
+    "post-silent": Expected(1, failed="KC-HTTP-002"),  # its class's breaker trips
 }
 
 
@@ -133,11 +136,21 @@ def assert_external_file_not_resolved(outcome: Outcome) -> None:
     assert PASSWD.decode() not in run.stdout + run.stderr
 
 
+def assert_post_class_stopped(outcome: Outcome) -> None:
+    """A target that never answers POST gets a few POSTs, then none: the run stays bounded
+    whatever the timeout (a count, not a clock: these machines are noisy)."""
+    posts = [r for r in outcome.hostile.requests if r.method == "POST"]
+    assert 0 < len(posts) <= TRIP_AFTER + 1, len(posts)
+    evidence = outcome.run.requirement("KC-HTTP-002")["evidence"]
+    assert any("no answer to 3 POST requests in a row" in e["message"] for e in evidence)
+
+
 # Checks only some servers can fail, by server name.
 EXTRA_CHECKS: dict[str, Callable[[Outcome], None]] = {
     "xxe-network": assert_nothing_fetched_or_followed,
     "redirect": assert_nothing_fetched_or_followed,
     "xxe-file": assert_external_file_not_resolved,
+    "post-silent": assert_post_class_stopped,
 }
 
 

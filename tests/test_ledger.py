@@ -168,3 +168,12 @@ def test_not_tested_does_not_count_where_a_case_passed() -> None:
     ledger.record("a", [Check(MUST, "pass"), Check(MUST, "not-tested", "half")])
     ledger.record("b", [Check(MUST, "not-tested", "no flags")])
     assert ledger.entries[MUST].to_json()["not_tested"] == 1
+
+
+def test_a_run_cut_short_is_never_conformant_but_its_failures_stand() -> None:
+    ledger = all_gating_passed()
+    ledger.cut_short = "--max-duration 1 s reached after 3 of 9 cases"
+    assert ledger.verdict("must") == "inconclusive"
+    assert ledger.verdict("must", allow_untested=True) == "inconclusive"
+    ledger.record("late", [Check(OTHER_MUST, "fail", "wrong")])
+    assert ledger.verdict("must") == "not-conformant"

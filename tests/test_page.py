@@ -12,7 +12,7 @@ from test_ledger import all_gating_passed
 
 from conformance.cli import main
 from conformance.model import Check
-from conformance.page import PAGE_NAME, render, why
+from conformance.page import PAGE_NAME, chart, render, why
 from conformance.report import results
 
 URL = "http://127.0.0.1:9/verba/api"
@@ -20,13 +20,22 @@ TARGET = {"url": URL, "embedded": False, "requests_sent": 12}
 SUITE = {"quick": True, "seed": 7, "started": "2026-12-01T00:00:00Z", "duration_seconds": 1.5}
 
 
+ANSWER = {"method": "GET", "url": URL, "status": 200, "reason": "OK", "content_type": "text/xml",
+          "error": None, "body": "<script>alert(1)</script>", "expected": "set kept on a",
+          "request_headers": {"accept": "*/*"}, "request_body": None,
+          "headers": {"content-type": "text/xml"},
+          "allowed": [{"outcome": "set kept on a", "readings": ["KC-EXT-004: exact match"]}],
+          "findings": [{"requirement": "KC-XML-002",
+                        "message": "schema-invalid at /VerbaApi/Response (line 3): missing"}],
+          "flags": [{"call": "a", "before": "kept=0 protected=0 recording=0",
+                     "after": "kept=0 protected=0 recording=1"}]}
+
+
 def failing_results() -> dict[str, object]:
     ledger = all_gating_passed()
     ledger.record("case-1", [Check("KC-EXT-002", "fail",
                                    "expected set kept on a, target did: error")], "curl one",
-                  answer={"method": "GET", "url": URL, "status": 200,
-                          "content_type": "text/xml", "error": None,
-                          "body": "<script>alert(1)</script>", "expected": "set kept on a"})
+                  answer=ANSWER)
     return results(ledger, "must", {"name": "keepcall-conformance", "version": "0", "spec": "s",
                                     **SUITE}, TARGET)
 
@@ -36,7 +45,8 @@ def test_the_first_screen_says_the_verdict_and_why() -> None:
     heading = page[:page.index("<h2>")]
     assert "NOT-CONFORMANT" in heading and "Failed: KC-EXT-002" in heading
     assert "First root cause: flags changed otherwise than the spec allows (1 cases)" in heading
-    assert "Seed</td><td>7" in heading and "12</td>" in heading
+    assert "Seed</td><td>7" in heading and "12 requests" in heading
+    assert "<svg id=\"chart\"" in heading and "(1 failed)" in heading
 
 
 def test_groups_show_the_representative_exchange_escaped() -> None:
@@ -73,3 +83,34 @@ def test_report_rebuilds_the_page_from_results_json(tmp_path: Path,
     assert main(["report", str(tmp_path / "missing.json")]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all(e.startswith("keepcall-conformance: error: ") for e in errors)
+
+
+def test_a_group_shows_request_response_allowed_findings_and_flags() -> None:
+    """What a reader needs to see the bug without rerunning: both sides of the exchange, what
+    the oracle allowed and why, the schema error with path and line, the flags that moved."""
+    page = render(failing_results())
+    group = page[page.index('<div class="group">'):page.index('<h2 id="observations"')
+                 if '<h2 id="observations"' in page else page.index("<h2>Requirements")]
+    assert "GET " + URL in group and "accept: */*" in group and "HTTP 200 OK" in group
+    assert "content-type: text/xml" in group
+    assert "set kept on a" in group and "KC-EXT-004: exact match" in group
+    assert "schema-invalid at /VerbaApi/Response (line 3)" in group
+    assert "kept=0 protected=0 recording=0" in group and "recording=1" in group
+
+
+def test_the_chart_counts_every_requirement_once() -> None:
+    data = failing_results()
+    requirements = data["requirements"]
+    drawn = chart(requirements)  # type: ignore[arg-type]
+    counted = sum(bar["count"] for row in drawn["rows"] for bar in row["bars"])
+    assert counted == len(requirements)  # type: ignore[arg-type]
+    ext = next(row for row in drawn["rows"] if row["family"] == "KC-EXT")
+    assert ext["bars"][0]["verdict"] == "fail" and "1 fail" in ext["label"]
+
+
+def test_observations_have_their_own_section() -> None:
+    ledger = all_gating_passed()
+    ledger.record("case-2", [Check("KC-HTTP-005", "observed", "200 with the error body")])
+    page = render(results(ledger, "must", {"name": "n", "version": "0", "spec": "s"}, TARGET))
+    section = page[page.index('<h2 id="observations"'):page.index("<h2>Requirements")]
+    assert "KC-HTTP-005" in section and "200 with the error body (1)" in section

@@ -1,5 +1,5 @@
 """The report writers on a partial run: exit code 4, the gaps named in results.json, the
-terminal summary and the HTML heading; --allow-untested turns the same ledger conformant."""
+terminal summary and the page's heading; --allow-untested turns the same ledger conformant."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from conformance.causes import Answer
 from conformance.control import violation
 from conformance.ledger import Ledger
 from conformance.model import Check
-from conformance.report import EXIT_CODES, compliance_table, results, summary_lines
+from conformance.page import render
+from conformance.report import EXIT_CODES, results, summary_lines
 from conformance.requirements import RequirementId
 
 TARGET = {"url": "http://127.0.0.1:9/verba/api"}
@@ -44,9 +45,9 @@ def test_the_terminal_summary_says_partial_and_names_the_gaps() -> None:
 
 
 def test_the_html_heading_says_partial_and_names_the_gaps() -> None:
-    table = compliance_table(partial_results())
-    heading = table[:table.index("<table")]
-    assert "<h2>KeepCall compliance: PARTIAL</h2>" in heading
+    page = render(partial_results())
+    heading = page[:page.index("<table")]
+    assert '<span class="verdict partial">PARTIAL</span>' in heading
     assert all(r in heading for r in UNTESTED)
 
 
@@ -59,7 +60,7 @@ def test_allow_untested_is_conformant_and_still_lists_the_gaps() -> None:
     assert lines[-1].startswith("VERDICT: CONFORMANT")
     assert any(all(r in line for r in UNTESTED) and "--allow-untested" in line
                for line in lines)
-    assert "KeepCall compliance: CONFORMANT" in compliance_table(data)
+    assert '<span class="verdict conformant">CONFORMANT</span>' in render(data)
 
 
 def test_a_fully_tested_run_names_no_gap() -> None:
@@ -80,7 +81,7 @@ def test_the_time_of_each_property_search_is_shown() -> None:
     line = next(x for x in summary_lines(data) if x.startswith("property searches"))
     assert line == ("property searches (2.0 s of the budget): "
                     "fuzzed_requests_keep_the_invariants 104 in 2.0 s")
-    assert "fuzzed_requests_keep_the_invariants 104 in 2.0 s" in compliance_table(data)
+    assert "fuzzed_requests_keep_the_invariants 104 in 2.0 s" in render(data)
 
 
 RESULTS_SCHEMA = "results.schema.json"

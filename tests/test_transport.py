@@ -97,6 +97,7 @@ EXPECTED: dict[str, tuple[int | None, str | None, bool]] = {
     "invalid-utf8": (200, None, False),
     "retry-after": (200, None, False),
     "gzip-bomb": (200, "too-large:", True),
+    "post-silent": (200, None, False),  # answers GET; a POST would wait out the timeout
 }
 
 

@@ -29,6 +29,7 @@ from conformance.validators import (
     finding,
     lxml_schema,
     parse_xml,
+    pretty_xml,
     readable_schema,
     schema_file,
     sniff_format,
@@ -314,10 +315,19 @@ def test_token_from_attribute_or_element(body: bytes, token: str | None) -> None
     assert verdict.findings == ()
 
 
-def test_schema_invalid_message_names_the_path() -> None:
-    (finding,) = validate_xml(b'<VerbaApi><Response code="x" type="KeepCall"/></VerbaApi>',
+def test_schema_invalid_message_names_the_path_and_line() -> None:
+    (finding,) = validate_xml(b'<VerbaApi>\n\n<Response code="x" type="KeepCall"/></VerbaApi>',
                               None).findings
-    assert "/VerbaApi/Response" in finding.message and "'x'" in finding.message
+    assert "/VerbaApi/Response (line 3)" in finding.message and "'x'" in finding.message
+
+
+def test_xml_is_pretty_printed_for_the_reader_and_nothing_else_is() -> None:
+    shown = pretty_xml(b'<VerbaApi><Response code="0" type="KeepCall"/></VerbaApi>')
+    assert shown == '<VerbaApi>\n  <Response code="0" type="KeepCall"/>\n</VerbaApi>'
+    assert pretty_xml(b"<VerbaApi><Response>") is None  # not well-formed: shown as it came
+    assert pretty_xml(b"OK token=abc") is None
+    entity = pretty_xml(b'<!DOCTYPE a [<!ENTITY e "xyz">]><a>&e;</a>')
+    assert entity is not None and "&e;" in entity and "xyz" not in entity  # never expanded
 
 
 def test_schema_loads_in_both_validators() -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 PRELOAD = ("pytest", "hypothesis", "httpx", "httpcore", "anyio", "h11", "lxml.etree",
-           "xmlschema", "jsonschema", "pytest_html", "conformance.cli", "conformance.plugin",
+           "xmlschema", "jsonschema", "conformance.cli", "conformance.plugin",
            "conformance.settings", "conformance.search", "conformance.runner",
            "conformance.report", "conformance.reference.server", "conformance.suite.test_matrix",
            "conformance.suite.test_properties", "conformance.suite.test_stateful",

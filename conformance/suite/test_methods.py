@@ -32,8 +32,11 @@ def test_keep_by_method(kc: KeepCallSession, method: Method, requirement: Requir
         shown = ", ".join(served) or "neither a form body nor the query string"
         result.checks.append(Check("KC-HTTP-003", "observed", shown))
         if not served:
-            evidence = "; ".join(kc.dialect.evidence.get(f"POST {w}", "") for w in
-                                 ("form body", "query string"))
-            result.checks.append(Check(requirement, "fail", f"no POST keep was served: "
-                                       f"{evidence}"))
+            result.checks.append(Check(requirement, "fail", "no POST keep was served, neither "
+                                       "as a form body nor in the query string"))
+            probes = [kc.dialect.evidence.get(f"POST {w}", "") for w in ("form body",
+                                                                          "query string")]
+            kc.record(f"methods/{method}", result, "\n".join(
+                [result.reproduction(), "# the probes that kept nothing:", *probes]))
+            return
     kc.record(f"methods/{method}", result)

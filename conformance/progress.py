@@ -1,0 +1,74 @@
+"""How far a run is, for the person or the CI log watching it.
+
+On a terminal one line is rewritten in place (cases done, failures, rate, time left); in a log
+(no TTY) a line is written at most every ``LOG_EVERY`` seconds, so a 20,000-case run does not
+flood CI. ``-q`` silences both; the summary at the end is printed either way.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TextIO
+
+TTY_EVERY: Final = 0.2
+LOG_EVERY: Final = 10.0
+
+
+@dataclass
+class Progress:
+    """Cases collected, done and failed; ``show`` is False for a quiet run or plain pytest."""
+
+    show: bool = False
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    stream: TextIO = field(default_factory=lambda: sys.stdout)
+    clock: Callable[[], float] = time.monotonic
+    started: float | None = None
+    last: float = 0.0
+    _width: int = 0
+
+    @property
+    def tty(self) -> bool:
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def step(self, failed: bool) -> None:
+        """One case reported; show the line when it is time to."""
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+        self.done += 1
+        self.failed += failed
+        if self.show and now - self.last >= (TTY_EVERY if self.tty else LOG_EVERY):
+            self.last = now
+            self._write(self.line(now))
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - (self.started if self.started is not None else now), 1e-9)
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate if rate and self.total > self.done else 0.0
+        return (f"  {self.done}/{self.total} cases, {self.failed} failed, {rate:.0f} cases/s, "
+                f"{_clock(left)} left")
+
+    def finish(self) -> None:
+        """End the terminal's rewritten line, so the summary starts on its own."""
+        if self.show and self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
+    def _write(self, line: str) -> None:
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"

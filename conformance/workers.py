@@ -1,0 +1,112 @@
+"""``--workers N``: one run in N processes, then the part that needs the target alone.
+
+The parallel part runs N shards of the matrix at once (``--shard I/N --part parallel``), each
+numbering its calls in a block of its own; a case whose judging must move the target's clock
+is deferred, since the other workers' calls share that clock. The exclusive part then runs
+alone: the property searches, the stateful, time and token tests, and the deferred cases.
+The parts' results are merged (``merge.py``) into the run's reports, equal to a serial run's.
+Secrets reach the children by environment variable, never on their command line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from conformance.merge import JUNIT_NAME, combine, join_junit, read_part
+from conformance.options import BY_NAME, OPTIONS
+from conformance.report import PART_NAME
+from conformance.settings import Settings
+
+PARTS_DIR = "parts"
+# Options each part is given by the parent, not passed through.
+_OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration"})
+
+
+def child_argv(args: Namespace) -> list[str]:
+    """The user's ``run`` options for a part, secrets left out (they go by environment)."""
+    argv: list[str] = []
+    for option in OPTIONS:
+        value = getattr(args, option.name, None)
+        if value is None or option.secret or option.name in _OWN:
+            continue
+        if option.parse is None:
+            argv += [option.cli_flag] if value else []
+        else:
+            for each in value if isinstance(value, (list, tuple)) else [value]:
+                argv += [option.cli_flag, str(each)]
+    return argv + (["-k", args.select] if getattr(args, "select", None) else [])
+
+
+def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a part: the resolved secrets under their variables."""
+    env = dict(os.environ if base is None else base)
+    credentials = settings.credentials
+    for name, value in (("api_key", credentials.api_key), ("token", credentials.token),
+                        ("password", credentials.password),
+                        ("open_api_key", credentials.open_api_key),
+                        ("username", credentials.username)):
+        variable = BY_NAME[name].env
+        if value and variable:
+            env[variable] = value
+    return env
+
+
+def run(args: Namespace, settings: Settings) -> dict[str, Any]:
+    """Both parts, then the merged results.json data (the reports written in report_dir)."""
+    count = settings.workers or 1
+    report_dir = settings.report_dir
+    parts = report_dir / PARTS_DIR
+    base = [sys.executable, "-m", "conformance", "run", *child_argv(args), "-q"]
+    env = child_env(settings)
+    started = time.monotonic()
+    print(f"keepcall-conformance: {count} workers, then the exclusive part", flush=True)
+    parallel = [parts / str(i) for i in range(1, count + 1)]
+    _wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
+                   *_bounds(settings, started, count)], where, env)
+           for i, where in enumerate(parallel, start=1)], "parallel part")
+    deferred = sorted({case for where in parallel if (where / PART_NAME).is_file()
+                       for case in read_part(where)["deferred"]})
+    exclusive = parts / "exclusive"
+    exclusive.mkdir(parents=True, exist_ok=True)
+    listed = exclusive / "deferred.txt"
+    listed.write_text("".join(f"{case}\n" for case in deferred), encoding="utf-8")
+    _wait([_start([*base, "--shard", f"{count}/{count}", "--part", "exclusive", "--deferred",
+                   str(listed), *_bounds(settings, started, 1)], exclusive, env)],
+          f"exclusive part ({len(deferred)} deferred cases)")
+    done = [*parallel, exclusive]
+    missing = [f"the part in {where} wrote no {PART_NAME} (see its stderr.txt)"
+               for where in done if not (where / PART_NAME).is_file()]
+    data = combine([read_part(where) for where in done if (where / PART_NAME).is_file()],
+                   problems=missing)
+    data["suite"]["duration_seconds"] = round(time.monotonic() - started, 3)
+    join_junit([where / JUNIT_NAME for where in done], report_dir / JUNIT_NAME)
+    return data
+
+
+def _bounds(settings: Settings, started: float, sharing: int) -> list[str]:
+    """--rate shared by the parts running at once; what is left of --max-duration."""
+    rate, bound = settings.transport.rate, settings.max_duration
+    left = None if bound is None else max(bound - (time.monotonic() - started), 0.001)
+    return ([*(["--rate", f"{rate / sharing:g}"] if rate else []),
+             *(["--max-duration", f"{left:.3f}"] if left is not None else [])])
+
+
+def _start(argv: list[str], where: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    where.mkdir(parents=True, exist_ok=True)
+    with (where / "stderr.txt").open("wb") as stderr:  # the child keeps its own handle
+        return subprocess.Popen([*argv, "--report-dir", str(where)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def _wait(children: list[subprocess.Popen[bytes]], what: str) -> None:
+    started = time.monotonic()
+    for child in children:
+        child.wait()
+    print(f"  {what}: done in {time.monotonic() - started:.1f} s", flush=True)

@@ -1,0 +1,90 @@
+"""Shards and workers: the parts of a run, merged, give the verdicts, counts and observations
+of one serial run with the same seed; a part that did not finish voids the verdict; bad parts
+are a one-line usage error.
+
+The runs go against the embedded reference server with a fault, so that failures, groups and
+observations are all compared, not only passes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from killmatrix import EMBEDDED_ENV, CliRun, run_cli
+
+from conformance.cli import main
+from conformance.merge import MergeError, combine, read_part
+
+pytestmark = pytest.mark.system
+
+ARGS = ["--quick", "--seed", "5", "--examples", "5", "--reference-fault", "do-not-delete-sets-kept"]
+
+
+def verdicts(data: dict[str, Any]) -> dict[str, tuple[object, ...]]:
+    """What must not depend on how a run was split: each verdict, its cases and failed cases,
+    and the readings observed. (How often a reading was seen includes the examples of the
+    property searches, which a time budget bounds: two serial runs may differ there too.)"""
+    return {r["id"]: (r["verdict"], r["cases"], r["failed"], r.get("not_tested"),
+                      sorted(r["observations"])) for r in data["requirements"]}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
+    root = tmp_path_factory.mktemp("scale")
+    plans = {"serial": ARGS, "workers": [*ARGS, "--workers", "3"],
+             **{f"shard{i}": [*ARGS, "--shard", f"{i}/2"] for i in (1, 2)}}
+    with concurrent.futures.ThreadPoolExecutor(len(plans)) as pool:
+        started = {name: pool.submit(run_cli, args, root / name, env=EMBEDDED_ENV)
+                   for name, args in plans.items()}
+        return {name: future.result() for name, future in started.items()}
+
+
+def test_workers_equal_a_serial_run(runs: dict[str, CliRun]) -> None:
+    serial, workers = runs["serial"], runs["workers"]
+    assert serial.exit_code == workers.exit_code == 1, workers.describe()
+    assert verdicts(workers.results) == verdicts(serial.results)
+    assert workers.summary["cases"] == serial.summary["cases"]
+    assert workers.summary["failed_cases"] == serial.summary["failed_cases"]
+    assert [g["cause"] for g in workers.summary["groups"]] == [
+        g["cause"] for g in serial.summary["groups"]]
+    junit, alone = ((run.report_dir / "junit.xml").read_text(encoding="utf-8")
+                    for run in (workers, serial))
+    assert junit.count("<testcase") == alone.count("<testcase") > 300
+    assert junit.count("<failure") == alone.count("<failure") > 0
+    assert (workers.report_dir / "report.html").is_file()
+    assert workers.leaks() == []  # the parts' files and logs too
+
+
+def test_shards_merged_equal_a_serial_run(runs: dict[str, CliRun], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    parts = [runs[f"shard{i}"].report_dir / "results.json" for i in (1, 2)]
+    code = main(["merge", *map(str, parts), "--report-dir", str(tmp_path)])
+    assert code == runs["serial"].exit_code == 1
+    merged = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert verdicts(merged) == verdicts(runs["serial"].results)
+    assert merged["suite"]["parts"] == ["1/2 all", "2/2 all"]
+    alone = [verdicts(runs[f"shard{i}"].results) for i in (1, 2)]
+    assert alone[0] != verdicts(merged) and alone[1] != verdicts(merged)  # each saw a part
+    assert "VERDICT: NOT-CONFORMANT" in capsys.readouterr().out
+
+
+def test_a_missing_part_voids_the_verdict(runs: dict[str, CliRun]) -> None:
+    part = read_part(runs["shard1"].report_dir / "results.json")
+    data = combine([part], problems=["the part in parts/2 wrote no cases.json"])
+    assert data["summary"]["verdict"] == "inconclusive"
+
+
+def test_parts_of_different_runs_are_refused(runs: dict[str, CliRun], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    other = read_part(runs["shard2"].report_dir / "results.json")
+    other["suite"]["seed"] = 6
+    with pytest.raises(MergeError, match="seed"):
+        combine([read_part(runs["shard1"].report_dir / "results.json"), other])
+    (tmp_path / "results.json").write_text("{}", encoding="utf-8")
+    assert main(["merge", str(tmp_path / "results.json")]) == 2
+    assert main(["merge", str(tmp_path / "missing" / "results.json")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("keepcall-conformance: error: ") for e in errors)
