@@ -1,10 +1,13 @@
-"""``keepcall-conformance``: run the suite (``run``) or the reference server (``serve``).
+"""``keepcall-conformance``: run the suite, gate a release on it, certify a target.
 
-Exit codes: 0 conformant, 1 not conformant, 2 usage or profile error, 3 target unreachable or
-run inconclusive, 4 partial (nothing failed, but some gating requirement was not tested).
-The ``run`` options are built from ``conformance.options``, the table the pytest plugin's
-``--kc-*`` options come from too. Secrets given here reach the run's plugin object directly,
-never through pytest's argument list, so no report or log can echo them.
+Commands: ``run`` (the suite; ``--expect`` known failures, ``--shard``/``--workers``), ``merge``
+(shards joined), ``report`` (the page rebuilt), ``diff`` (two runs compared), ``replay`` (one
+case again), ``certify`` (the locked profile, signed), ``verify`` and ``keygen`` (the bundle's
+signature), ``serve`` (the reference server). Each one's exit codes are in ``EXITS`` and its
+``--help``; a run's: 0 conformant, 1 not conformant, 2 usage or profile error, 3 inconclusive,
+4 partial. The ``run`` options are built from ``conformance.options``, the table the pytest
+plugin's ``--kc-*`` options come from too. Secrets given here reach the run's plugin object
+directly, never through pytest's argument list, so no report or log can echo them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 import pytest
 
 from conformance import __version__
+from conformance.certify import LOCKED
 from conformance.entrypoint import NAME as ENTRY_POINT
 from conformance.options import grouped, keywords
 from conformance.page import PAGE_NAME
-from conformance.report import EXIT_CODES, RESULTS_SCHEMA
+from conformance.report import EXIT_CODES, JUNIT_NAME, RESULTS_NAME, RESULTS_SCHEMA
 from conformance.settings import SettingsError, options_from, resolve
 
 EXIT_USAGE = 2
@@ -41,31 +45,95 @@ def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="keepcall-conformance", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="certify a KeepCall endpoint (default: the embedded "
-                              "reference server)")
-    for _, heading, options in grouped():
-        group = run.add_argument_group(heading)
-        for option in options:
-            group.add_argument(option.cli_flag, **keywords(option))
+    run = _command(commands, "run", "test a KeepCall endpoint (default: the embedded "
+                   "reference server)")
+    _run_options(run)
     run.add_argument("-k", dest="select", help="only cases matching this pytest expression")
-    run.add_argument("-q", "--quiet", action="store_true",
-                     help="no progress line (the summary and the verdict are printed)")
-    report = commands.add_parser("report", help="rebuild the compliance page from a "
-                                 "results.json (offline, nothing but the file is read)")
+    certify = _command(commands, "certify", "the locked certification profile (full matrix, "
+                       "pinned seed and budget, --level should), sealed in a signed bundle")
+    _run_options(certify, without=LOCKED)
+    certify.add_argument("--private-key", type=Path, required=True,
+                         help="the signer's Ed25519 private key (keepcall-conformance keygen)")
+    certify.add_argument("--bundle", type=Path, required=True,
+                         help="the evidence bundle's directory (new or empty)")
+    verify = _command(commands, "verify", "check an evidence bundle offline: signature, "
+                      "hashes, no file added or missing")
+    verify.add_argument("bundle", type=Path, help="the bundle's directory")
+    verify.add_argument("--public-key", type=Path, required=True,
+                        help="the signer's public key, as published")
+    keygen = _command(commands, "keygen", "make an Ed25519 key pair for certify and verify")
+    keygen.add_argument("--private-key", type=Path, default=Path("keepcall-signing.pem"),
+                        help="where the private key goes (default: keepcall-signing.pem)")
+    keygen.add_argument("--public-key", type=Path, default=Path("keepcall-signing.pub.pem"),
+                        help="where the public key goes (default: keepcall-signing.pub.pem)")
+    replay = _command(commands, "replay", "set up one case of a run again, send it, and "
+                      "print the new outcome beside the recorded one")
+    replay.add_argument("results", type=Path, help="the run's results.json (its cases.json "
+                        "beside it)")
+    replay.add_argument("case", help="the case id, as results.json, junit.xml or the page "
+                        "name it")
+    _run_options(replay, only=("target", "credentials", "transport", "reference"))
+    replay.add_argument("--level", choices=("must", "should"), default="must",
+                        help="the level whose failure makes exit 1 (default: must)")
+    report = _command(commands, "report", "rebuild the compliance page from a results.json "
+                      "(offline, nothing but the file is read)")
     report.add_argument("results", type=Path, help="a run's results.json")
     report.add_argument("-o", "--output", type=Path,
                         help=f"where to write it (default: {PAGE_NAME} beside results.json)")
-    joined = commands.add_parser("merge", help="join the results of a run's shards "
-                                 "(--shard I/N) into one run's reports")
+    joined = _command(commands, "merge", "join the results of a run's shards (--shard I/N) "
+                      "into one run's reports")
     joined.add_argument("results", type=Path, nargs="+",
                         help="each shard's results.json (its cases.json beside it)")
     joined.add_argument("--report-dir", type=Path, default=Path("reports"),
                         help="where the joined reports go (default: reports)")
-    serve = commands.add_parser("serve", help="run the reference server standalone")
+    joined.add_argument("--expect", type=Path, metavar="FILE",
+                        help="known failures, judged on the joined run (as run --expect)")
+    compared = _command(commands, "diff", "compare two runs' results.json (two releases, or "
+                        "staging and production); exit 1 on a regression")
+    compared.add_argument("old", type=Path, help="the earlier (or reference) results.json")
+    compared.add_argument("new", type=Path, help="the later (or candidate) results.json")
+    compared.add_argument("--markdown", type=Path, metavar="FILE",
+                          help="also write the diff as Markdown (a pull-request comment)")
+    serve = _command(commands, "serve", "run the reference server standalone")
     from conformance.reference.serve import add_arguments
 
     add_arguments(serve)
     return parser
+
+
+# Every command's exit codes, shown in its --help (and the module's docstring).
+RUN_EXITS = ("0 conformant, 1 not conformant, 2 usage error, 3 inconclusive (target unreachable, "
+             "run aborted or cut short, suite error), 4 partial (a gating requirement untested)")
+EXITS: dict[str, str] = {
+    "run": RUN_EXITS, "certify": RUN_EXITS + "; the bundle is written whatever the verdict",
+    "merge": RUN_EXITS, "report": "0 page written, 2 unusable results.json",
+    "diff": "0 no regression, 1 a requirement regressed, 2 unusable input",
+    "verify": "0 valid, 1 tampered (each problem printed), 2 unusable key or no bundle",
+    "keygen": "0 written, 2 a key file exists already or cannot be written",
+    "replay": "0 the case passes now, 1 it fails at --level, 2 no such case or unusable input",
+    "serve": "0 stopped, 2 usage error"}
+
+
+def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=summary, epilog=f"exit codes: {EXITS[name]}")
+    return parser
+
+
+def _run_options(parser: argparse.ArgumentParser, without: frozenset[str] = frozenset(),
+                 only: tuple[str, ...] | None = None) -> None:
+    """The run options of the table (options.py), by group; -q for the commands that run."""
+    for key, heading, options in grouped():
+        if only is not None and key not in only:
+            continue
+        shown = [o for o in options if o.name not in without]
+        if shown:
+            group = parser.add_argument_group(heading)
+            for option in shown:
+                group.add_argument(option.cli_flag, **keywords(option))
+    if only is None:
+        parser.add_argument("-q", "--quiet", action="store_true",
+                            help="no progress line (the summary and the verdict are printed)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +169,7 @@ def _pytest_args(report_dir: Path, select: str | None) -> list[str]:
             # its collection at exit costs a full gc of a large heap (5% of a quick run)
             "-p", "no:unraisableexception",
             "-p", "no:cacheprovider", "-p", "no:html", "-p", "no:html_fixtures",
-            f"--junitxml={report_dir / 'junit.xml'}",
+            f"--junitxml={report_dir / JUNIT_NAME}",
             "-o", "junit_family=xunit1", "-o", "junit_logging=no",
             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--rootdir", str(Path.cwd())]
     return [*args, "-k", select] if select else args
@@ -139,14 +207,60 @@ def rebuild(results: Path, output: Path | None) -> int:
     return 0
 
 
-def merge(sources: Sequence[Path], report_dir: Path) -> int:
-    """``merge``: the parts' results joined into one run's reports; exit as the run would."""
-    from conformance.merge import JUNIT_NAME, MergeError, combine, join_junit, read_part
+def certify(args: argparse.Namespace) -> int:
+    """The locked profile's run, then its reports sealed and signed, whatever the verdict."""
+    from conformance import evidence
+    from conformance.certify import configuration, locked
+
+    args = locked(args)
+    code = run(args)
+    if code == EXIT_USAGE:
+        return code
+    try:
+        sealed = evidence.bundle(resolve(options_from(args)).report_dir, args.bundle,
+                                 configuration=configuration(args),
+                                 private_key=args.private_key)
+    except (evidence.EvidenceError, OSError) as error:
+        print(f"keepcall-conformance: error: --bundle: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"  sealed {sealed} (verify: keepcall-conformance verify {sealed} --public-key KEY)")
+    return code
+
+
+def keygen(private: Path, public: Path) -> int:
+    from conformance import evidence
 
     try:
-        data = combine([read_part(source) for source in sources])
+        evidence.keygen(private, public)
+    except (evidence.EvidenceError, OSError) as error:
+        print(f"keepcall-conformance: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"  wrote {private} (keep it secret) and {public} "
+          f"(publish it; fingerprint {evidence.fingerprint(public)})")
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    from conformance.replay import ReplayError, replay
+
+    try:
+        settings = resolve(options_from(args))
+        return replay(args.results, args.case, settings, sys.stdout)
+    except (SettingsError, ReplayError) as error:
+        print(f"keepcall-conformance: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def merge(sources: Sequence[Path], report_dir: Path, expect: Path | None) -> int:
+    """``merge``: the parts' results joined into one run's reports; exit as the run would."""
+    from conformance.expect import ExpectError, load
+    from conformance.merge import MergeError, combine, join_junit, read_part
+
+    try:
+        expected = load(expect) if expect else []
+        data = combine([read_part(source) for source in sources], expected=expected)
         report_dir.mkdir(parents=True, exist_ok=True)
-    except (MergeError, OSError) as error:
+    except (MergeError, ExpectError, OSError) as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     join_junit([source.with_name(JUNIT_NAME) for source in sources], report_dir / JUNIT_NAME)
@@ -158,7 +272,7 @@ def _written(data: dict[str, Any], report_dir: Path) -> int:
     from conformance import page
     from conformance.report import summary_lines, write_results
 
-    write_results(report_dir / "results.json", data)
+    write_results(report_dir / RESULTS_NAME, data)
     page.write(data, report_dir / PAGE_NAME)
     print("\n".join(summary_lines(data)), flush=True)
     _announce(report_dir)
@@ -166,7 +280,7 @@ def _written(data: dict[str, Any], report_dir: Path) -> int:
 
 
 def _announce(report_dir: Path) -> None:
-    for name in ("results.json", "junit.xml", PAGE_NAME):
+    for name in (RESULTS_NAME, JUNIT_NAME, PAGE_NAME):
         path = report_dir / name
         if path.exists():
             print(f"  wrote {path}")
@@ -176,8 +290,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "report":
         return rebuild(args.results, args.output)
+    if args.command == "certify":
+        return certify(args)
+    if args.command == "verify":
+        from conformance import evidence
+
+        return evidence.main_verify(args.bundle, args.public_key, sys.stdout)
+    if args.command == "keygen":
+        return keygen(args.private_key, args.public_key)
+    if args.command == "replay":
+        return replay(args)
+    if args.command == "diff":
+        from conformance import diff
+
+        return diff.main(args.old, args.new, args.markdown, sys.stdout)
     if args.command == "merge":
-        return merge(args.results, args.report_dir)
+        return merge(args.results, args.report_dir, args.expect)
     if args.command == "serve":
         from conformance.reference.serve import run as serve
 

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from conformance.ledger import RunVerdict, decide
 from conformance.report import EXIT_CODES
 from conformance.requirements import BY_ID
 
@@ -238,21 +239,18 @@ def _covered(rows: Mapping[str, Mapping[str, Any]], entries: Sequence[Expected])
 
 
 def _verdict(data: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]],
-             stale: bool) -> str:
-    """ledger.verdict's order, on the data: a broken run stays inconclusive, a stale entry or
-    an unexpected failure fails it, nothing judged is inconclusive, a gap is partial."""
+             stale: bool) -> RunVerdict:
+    """The ledger's rule (``decide``) on the data: a stale entry or an unexpected failure
+    fails the run, expected failures do not."""
     summary = data["summary"]
     gate = GATING_LEVELS[summary["level"]]
-    judged = any(r["verdict"] in ("pass", "fail") for r in rows.values() if r["level"] in gate)
-    if summary["aborted"] or summary["internal_errors"]:
-        return "inconclusive"
-    if stale or summary["new_failures"]:
-        return "not-conformant"
-    if not judged:
-        return "inconclusive"
-    if summary["untested_gating"] and not summary.get("allow_untested", False):
-        return "partial"
-    return "conformant"
+    return decide(broken=bool(summary["aborted"] or summary["internal_errors"]),
+                  failed=stale or bool(summary["new_failures"]),
+                  cut_short=bool(summary.get("cut_short")),
+                  judged=any(r["verdict"] in ("pass", "fail") for r in rows.values()
+                             if r["level"] in gate),
+                  untested=bool(summary["untested_gating"]),
+                  allow_untested=summary.get("allow_untested", False))
 
 
 # --- the terminal ----------------------------------------------------------------------------

@@ -24,6 +24,24 @@ RunVerdict = Literal["conformant", "not-conformant", "partial", "inconclusive"]
 MAX_EVIDENCE = 5
 
 
+def decide(*, broken: bool, failed: bool, cut_short: bool, judged: bool, untested: bool,
+           allow_untested: bool) -> RunVerdict:
+    """The run's verdict, here alone (an expected-failures file judges with it too).
+
+    Inconclusive beats everything (the run broke), a failure beats a gap or a run cut short
+    (which is never conformant, nor is one that judged nothing), and a gap in the gate is
+    "partial" unless the user chose to gate on what was tested."""
+    if broken:
+        return "inconclusive"
+    if failed:
+        return "not-conformant"
+    if cut_short or not judged:
+        return "inconclusive"
+    if untested and not allow_untested:
+        return "partial"
+    return "conformant"
+
+
 @dataclass
 class Evidence:
     case: str
@@ -150,18 +168,10 @@ class Ledger:
 
     def verdict(self, level: Gate,
                 allow_untested: bool = False) -> RunVerdict:
-        """Inconclusive beats everything (the run broke or judged nothing), a failure beats a
-        gap or a run cut short, and a gap in the gate is "partial" unless the user chose to
-        gate on what was tested."""
-        if self.aborted or self.internal_errors:
-            return "inconclusive"
-        if self.failed(level):
-            return "not-conformant"
-        if self.cut_short or not self.judged(level):
-            return "inconclusive"
-        if self.untested_gating(level) and not allow_untested:
-            return "partial"
-        return "conformant"
+        return decide(broken=bool(self.aborted or self.internal_errors),
+                      failed=bool(self.failed(level)), cut_short=bool(self.cut_short),
+                      judged=self.judged(level), untested=bool(self.untested_gating(level)),
+                      allow_untested=allow_untested)
 
     def judged(self, level: Gate) -> bool:
         """Whether any gating requirement was judged at all: if none was, nothing passed."""

@@ -16,11 +16,11 @@ from typing import Any
 
 from lxml import etree
 
+from conformance.expect import Expected
 from conformance.ledger import Ledger
 from conformance.report import PART_NAME, finished
 from conformance.wording import Wording
 
-JUNIT_NAME = "junit.xml"
 _COUNTED = ("tests", "failures", "errors", "skipped")
 
 
@@ -40,8 +40,8 @@ def read_part(results: Path) -> dict[str, Any]:
     return part
 
 
-def combine(parts: Sequence[Mapping[str, Any]], problems: Sequence[str] = ()
-            ) -> dict[str, Any]:
+def combine(parts: Sequence[Mapping[str, Any]], problems: Sequence[str] = (),
+            expected: Sequence[Expected] = ()) -> dict[str, Any]:
     """The results.json data of the parts together; ``problems`` (a part that did not
     finish) are suite errors: the verdict cannot stand without every part."""
     _same_run(parts)
@@ -50,7 +50,7 @@ def combine(parts: Sequence[Mapping[str, Any]], problems: Sequence[str] = ()
         ledger.merge(part["ledger"])
         wording.merge(part["wording"])
     ledger.internal_errors += problems
-    return finished(ledger, wording, _meta(parts))
+    return finished(ledger, wording, _meta(parts), expected)
 
 
 def _same_run(parts: Sequence[Mapping[str, Any]]) -> None:

@@ -79,6 +79,9 @@ OPTIONS: tuple[Option, ...] = (
            "run", choices=("must", "should")),
     Option("allow_untested", None, False, "gate on what was tested: untested gating "
            "requirements do not make the run partial (exit 4)", "run"),
+    Option("expect", str, None, "TOML file of known failures (requirement, reason, link, "
+           "expires): they do not fail the gate until they expire; an entry that no longer "
+           "fails, has expired or matches nothing fails the run", "run", metavar="FILE"),
     Option("seed", int, 0, "repeat a run exactly", "run"),
     Option("examples", int, 100, "Hypothesis examples per property", "run", positive=True),
     Option("budget", float, 60.0, "seconds for the property-based part", "run",

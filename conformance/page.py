@@ -31,26 +31,34 @@ def _environment() -> jinja2.Environment:
 
 
 def why(summary: Mapping[str, Any]) -> str:
-    """The verdict's reasons in one sentence: abort, suite error, failures, gaps."""
+    """The verdict's reasons in a sentence or two: abort, suite error, failures (new ones, when
+    an expected-failures file was given), stale expected failures, a cut, gaps."""
     if summary.get("aborted"):
         return f"The run was aborted: {summary['aborted']}."
     if summary.get("internal_errors"):
         return f"A suite error voids the verdict: {summary['internal_errors'][0]}."
-    failed = summary.get("failed_requirements") or []
-    untested = summary.get("untested_gating") or []
-    cut = f" The run was cut short: {summary['cut_short']}." if summary.get("cut_short") else ""
+    failed = summary.get("new_failures", summary.get("failed_requirements")) or []
+    reasons = []
     if failed:
         more = f" and {len(failed) - SHOWN_REASONS} more" if len(failed) > SHOWN_REASONS else ""
         groups = summary.get("groups") or []
         first = (f" First root cause: {groups[0]['cause']} ({groups[0]['cases']} cases)."
                  if groups else "")
-        return f"Failed: {', '.join(failed[:SHOWN_REASONS])}{more}.{first}{cut}"
-    if cut:
-        return cut.strip()
-    if untested:
-        return (f"Not tested at the gating level: {', '.join(untested[:SHOWN_REASONS])}"
-                f"{' and more' if len(untested) > SHOWN_REASONS else ''}.")
-    return "Every gating requirement was tested and passed."
+        reasons.append(f"Failed: {', '.join(failed[:SHOWN_REASONS])}{more}.{first}")
+    if stale := summary.get("stale_expectations"):
+        reasons.append("Stale expected failures: "
+                       + "; ".join(e["message"] for e in stale[:SHOWN_REASONS]) + ".")
+    if summary.get("cut_short"):
+        reasons.append(f"The run was cut short: {summary['cut_short']}.")
+    untested = summary.get("untested_gating") or []
+    if untested and not reasons:
+        reasons.append(f"Not tested at the gating level: {', '.join(untested[:SHOWN_REASONS])}"
+                       f"{' and more' if len(untested) > SHOWN_REASONS else ''}.")
+    if expected := [e for e in summary.get("expected_failures") or []
+                    if e["status"] == "still-failing"]:
+        reasons.append(f"Expected failures, accepted until they expire: "
+                       f"{', '.join(e['requirement'] for e in expected[:SHOWN_REASONS])}.")
+    return " ".join(reasons) or "Every gating requirement was tested and passed."
 
 
 def _untested_why(requirement: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ from conformance.progress import Progress
 from conformance.report import (
     EXIT_CODES,
     PART_NAME,
+    RESULTS_NAME,
     finished,
     public_url,
     summary_lines,
@@ -269,7 +270,7 @@ class KeepCallPlugin:
                 session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
             return
         self.results = data = _finish(run)
-        write_results(run.settings.report_dir / "results.json", data)
+        write_results(run.settings.report_dir / RESULTS_NAME, data)
         page.write(data, run.settings.report_dir / page.PAGE_NAME)
         verdict = data["summary"]["verdict"]
         if verdict != "conformant" or exitstatus in (0, 1):
@@ -371,6 +372,7 @@ def _meta(run: KeepCallSession) -> dict[str, Any]:
     shard = settings.shard
     suite: dict[str, Any] = {
         "quick": settings.quick, "seed": settings.seed, "level": settings.level,
+        "budget": settings.budget, "examples": settings.examples,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
         "duration_seconds": round(time.time() - run.started, 3)}
     if settings.sharded:
@@ -396,4 +398,4 @@ def _finish(run: KeepCallSession) -> dict[str, Any]:
     part = {**meta, "ledger": run.ledger.state(), "wording": run.wording.state(),
             "deferred": run.deferred}
     write_results(run.settings.report_dir / PART_NAME, part)
-    return finished(run.ledger, run.wording, meta)
+    return finished(run.ledger, run.wording, meta, run.settings.expected)

@@ -7,14 +7,18 @@ its query string and user info, and every piece of evidence was redacted when it
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance import DISTRIBUTION, __version__
 from conformance.ledger import Ledger
 from conformance.wording import Wording
+
+if TYPE_CHECKING:  # expect imports this module's exit codes
+    from conformance.expect import Expected
 
 SPEC = "KeepCall HTTP API page (keepcall-api.txt) with envelope-notes.md"
 EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
@@ -23,8 +27,9 @@ _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 MAX_SHOWN_GROUPS = 20
 RESULTS_SCHEMA = "results.schema.json"  # schemas/: what results.json holds
-# Beside results.json: every case with its checks, and what merging parts of a run needs.
-PART_NAME = "cases.json"
+# The files a run writes in its report directory (page.PAGE_NAME beside them). cases.json holds
+# every case with its checks, and what merging parts of a run needs.
+RESULTS_NAME, JUNIT_NAME, PART_NAME = "results.json", "junit.xml", "cases.json"
 
 def public_url(url: str | None) -> str | None:
     """A URL without user info, query or fragment: safe to print anywhere."""
@@ -64,14 +69,18 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
             "summary": summary}
 
 
-def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any]) -> dict[str, Any]:
+def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
+             expected: Sequence[Expected] = ()) -> dict[str, Any]:
     """The results.json data of a run, or of parts merged: the wording is compared over every
-    answer first (it is a run-wide check)."""
+    answer first (it is a run-wide check); known failures (--expect) judged last."""
+    from conformance.expect import apply
+
     found = wording.checks()
     if found:
         ledger.record("wording", found)
-    return results(ledger, meta["level"], meta["suite"], meta["target"],
+    data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
+    return apply(data, expected, datetime.now(UTC).date()) if expected else data
 
 
 def write_results(path: Path, data: Mapping[str, Any]) -> None:
@@ -98,6 +107,9 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(f"run cut short (never conformant): {summary['cut_short']}")
     if summary["internal_errors"]:
         lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
+    from conformance.expect import summary_lines as expected_lines
+
+    lines += expected_lines(data)
     for group in summary.get("groups", [])[:3]:
         lines.append(f"root cause ({group['cases']} cases): {group['cause']}; fails "
                      f"{', '.join(group['requirements'][:8])}")

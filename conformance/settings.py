@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance import expect
 from conformance.options import BY_NAME, ENV, OPTIONS, given
 from conformance.profile import Profile, ProfileError, load
 from conformance.requirements import Gate
@@ -55,6 +56,7 @@ class Options:
     quick: bool = _option("quick")
     level: str = _option("level")
     allow_untested: bool = _option("allow_untested")
+    expect: str | None = _option("expect")
     seed: int = _option("seed")
     examples: int = _option("examples")
     budget: float = _option("budget")
@@ -102,6 +104,7 @@ class Settings:
     shard: Shard = field(default_factory=lambda: Shard())
     workers: int | None = None
     deferred: frozenset[str] = frozenset()  # matrix case ids for the exclusive part
+    expected: tuple[expect.Expected, ...] = ()  # known failures (--expect)
 
     @property
     def sharded(self) -> bool:
@@ -132,7 +135,8 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
                     _transport(options, profile), BREAKER,
                     profile.token_required, options.reference_switches,
                     options.reference_faults, options.allow_untested, options.max_duration,
-                    _shard(options), options.workers, _deferred(options.deferred))
+                    _shard(options), options.workers, _deferred(options.deferred),
+                    _expected(options.expect))
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,15 @@ def _shard(options: Options) -> Shard:
         raise SettingsError(f"--shard must be I/N with 1 <= I <= N < {MAX_BLOCKS}, not "
                             f"'{options.shard[:40]}'")
     return Shard(int(index), int(count), options.part)
+
+
+def _expected(path: str | None) -> tuple[expect.Expected, ...]:
+    if path is None:
+        return ()
+    try:
+        return tuple(expect.load(Path(path)))
+    except expect.ExpectError as error:
+        raise SettingsError(f"--expect: {error}") from None
 
 
 def _deferred(path: str | None) -> frozenset[str]:

@@ -19,14 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance.merge import JUNIT_NAME, combine, join_junit, read_part
+from conformance.merge import combine, join_junit, read_part
 from conformance.options import BY_NAME, OPTIONS
-from conformance.report import PART_NAME
+from conformance.report import JUNIT_NAME, PART_NAME
 from conformance.settings import Settings
 
 PARTS_DIR = "parts"
 # Options each part is given by the parent, not passed through.
-_OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration"})
+_OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration",
+                  "expect"})  # the parent judges the known failures on the merged run
 
 
 def child_argv(args: Namespace) -> list[str]:
@@ -84,7 +85,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     missing = [f"the part in {where} wrote no {PART_NAME} (see its stderr.txt)"
                for where in done if not (where / PART_NAME).is_file()]
     data = combine([read_part(where) for where in done if (where / PART_NAME).is_file()],
-                   problems=missing)
+                   problems=missing, expected=settings.expected)
     data["suite"]["duration_seconds"] = round(time.monotonic() - started, 3)
     join_junit([where / JUNIT_NAME for where in done], report_dir / JUNIT_NAME)
     return data

@@ -20,6 +20,7 @@ import pytest
 
 from conformance import entrypoint, plugin
 from conformance.cli import main
+from conformance.progress import Progress
 from conformance.reference.server import ReferenceServer
 
 PREFIX = "test_kcsuite"
@@ -205,7 +206,7 @@ def test_each_run_keeps_its_own_state(pytester: pytest.Pytester) -> None:
         recorder = pytester.inline_run("--kc-report-dir", str(pytester.path / "r"))
         run = recorder.getcall("pytest_unconfigure").config.stash[plugin.RUN]
         assert (run.progress.total, run.progress.done) == (2, 2)
-    assert not [n for n, v in vars(plugin).items() if isinstance(v, plugin.Progress)]
+    assert not [n for n, v in vars(plugin).items() if isinstance(v, Progress)]
 
 
 # Every option the pytest plugin lacked until the options table: transport, reference server.

@@ -23,10 +23,11 @@ pytestmark = pytest.mark.system
 ARGS = ["--quick", "--seed", "5", "--examples", "5", "--reference-fault", "do-not-delete-sets-kept"]
 
 
-def verdicts(data: dict[str, Any]) -> dict[str, tuple[object, ...]]:
+def verdicts(data: dict[str, Any] | None) -> dict[str, tuple[object, ...]]:
     """What must not depend on how a run was split: each verdict, its cases and failed cases,
     and the readings observed. (How often a reading was seen includes the examples of the
     property searches, which a time budget bounds: two serial runs may differ there too.)"""
+    assert data is not None
     return {r["id"]: (r["verdict"], r["cases"], r["failed"], r.get("not_tested"),
                       sorted(r["observations"])) for r in data["requirements"]}
 

@@ -1,11 +1,14 @@
 """The raw ASGI application: routing, body limits and decoding around the service.
 
 No framework: the per-request path is a dict lookup, a strict decode, the service and one
-send, which keeps the server far from being the suite's bottleneck.
+send, which keeps the server far from being the suite's bottleneck. The latency switch holds
+each API answer back with ``asyncio.sleep``, never blocking the loop: a hundred requests
+delayed 50 ms each are answered in about 50 ms, like a distant server's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +43,7 @@ class ReferenceApp:
     def __init__(self, service: KeepCallService, control: ControlApi) -> None:
         self.service = service
         self.control = control
+        self.delay = service.switches.latency / 1000  # seconds each API answer waits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +61,8 @@ class ReferenceApp:
         auth = headers.get(b"authorization")
         authorization = None if auth is None else auth.decode("latin-1")
         status, content_type, body = await self._api_reply(scope, receive, headers, authorization)
+        if self.delay:
+            await asyncio.sleep(self.delay)  # answered, then held back: other requests go on
         extra = [(b"allow", b"GET, POST")] if status == 405 else []
         await _send(send, status, content_type, body, extra)
 

@@ -3,7 +3,9 @@
 Every value of every switch is a reading a conformant server may take (docs/SEMANTICS.md,
 docs/CONTROL-PROTOCOL.md "Time and call states"), so the conformance suite must pass against any
 combination; the project's tests run it against several. Each field's ``help`` (shown by
-``keepcall-conformance serve --list``) says what its values do.
+``keepcall-conformance serve --list``) says what its values do. ``latency`` is no reading: it
+delays every API answer, so a run against a distant or slow target can be measured (and sped up
+with ``--workers``) without one; the answers themselves stay the same.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 URL_LIMIT_MIN = 4000  # the API overview: GET URLs should stay under about 4,000 characters
 TOKEN_GRACE_MAX = 600
+LATENCY_MAX = 10_000  # ms; beyond the suite's default timeouts every request would time out
+# Switches that change when an answer leaves, never what it says: no reading to cross.
+TIMING = frozenset({"latency"})
 
 
 def _s(default: Any, help: str) -> Any:
@@ -120,6 +125,10 @@ class Switches:
     text_style: Literal["plain", "keyvalue", "empty-success"] = _s(
         "plain", "TEXT answers: OK or ERROR: message / key=value lines / an empty body on "
         "success, ERROR: message on error")
+    # --- timing -----------------------------------------------------------------------------
+    latency: int = _s(
+        0, "milliseconds every API answer (not the control protocol's) waits before it is "
+           "sent, other requests served meanwhile: a distant or slow server (0: none)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
@@ -157,12 +166,14 @@ INT_RULES: dict[str, tuple[Callable[[int], bool], str]] = {
     "error_status": (lambda v: v == 200 or 400 <= v <= 499, "200 or 4xx"),
     "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
     "url_limit": (lambda v: v == 0 or v >= URL_LIMIT_MIN, f"0 or at least {URL_LIMIT_MIN}"),
+    "latency": (lambda v: 0 <= v <= LATENCY_MAX, f"0 to {LATENCY_MAX}"),
 }
 
 
 def switch_choices() -> dict[str, tuple[str, ...]]:
-    """Each switch's accepted values as text (empty for free-form ints)."""
-    return {name: _choices(hint) for name, hint in _HINTS.items()}
+    """Each reading switch's accepted values as text (empty for free-form ints); the TIMING
+    switches are left out, since the readings tests cross readings, not delays."""
+    return {name: _choices(hint) for name, hint in _HINTS.items() if name not in TIMING}
 
 
 def switch_help() -> dict[str, str]:

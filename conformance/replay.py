@@ -1,0 +1,83 @@
+"""``keepcall-conformance replay RESULTS.json CASE-ID``: one case of a run, set up and sent again.
+
+The run's case manifest (cases.json, beside results.json) holds every case, passing ones too,
+with its checks. A matrix case is rebuilt from its id (the matrix is the same for every run of
+a suite version), set up afresh on the target given (by default the embedded server) and
+judged; the new checks are printed beside the recorded ones. A case of a property search is
+not replayed alone: its example came from the search, so its recorded reproduction is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from conformance.matrix import all_cases
+from conformance.model import Check
+from conformance.plugin import start_session
+from conformance.report import PART_NAME
+from conformance.requirements import BY_ID
+from conformance.runner import run_case
+from conformance.settings import Settings
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class ReplayError(ValueError):
+    """A manifest or case that cannot be replayed (one line)."""
+
+
+def recorded(results: Path, case: str) -> tuple[dict[str, Any], list[list[Any]]]:
+    """The run's manifest and the checks it recorded for ``case``."""
+    path = results.with_name(PART_NAME)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        rows: list[list[Any]] = manifest["ledger"]["cases"][case]
+    except (OSError, ValueError) as error:
+        raise ReplayError(f"{path}: {error}") from None
+    except (KeyError, TypeError):
+        raise ReplayError(f"no case '{case[:120]}' in {path}") from None
+    return manifest, rows
+
+
+def replay(results: Path, case_id: str, settings: Settings, out: TextIO) -> int:
+    """Replay ``case_id``; 0 if it passes now, 1 if it fails at the gating level."""
+    manifest, rows = recorded(results, case_id)
+    out.write(f"case {case_id}\nrecorded:\n")
+    out.writelines(f"  {line}\n" for line in _recorded_lines(manifest, case_id, rows))
+    quick = bool(manifest["suite"].get("quick"))
+    case = next((c for c in all_cases(quick) if c.id == case_id), None)
+    if case is None:
+        raise ReplayError(f"{case_id[:120]} is a property example, not a matrix case: rerun "
+                          f"the run with --seed {manifest['suite'].get('seed')} to repeat it")
+    session = start_session(settings)
+    try:
+        if session.ledger.aborted:
+            raise ReplayError(session.ledger.aborted)
+        result = run_case(session.target, case, session.numbering)
+    finally:
+        session.target.client.close()
+        if session.server is not None:
+            session.server.stop()
+    out.write("replayed:\n")
+    out.writelines(f"  {line}\n" for line in _check_lines(result.checks))
+    out.write(f"reproduce:\n{result.reproduction()}\n")
+    gate = {"must": ("MUST",), "should": ("MUST", "SHOULD")}[settings.level]
+    failing = [c for c in result.failures if BY_ID[c.requirement].level in gate]
+    return EXIT_FAIL if failing else EXIT_PASS
+
+
+def _recorded_lines(manifest: dict[str, Any], case: str, rows: Sequence[Sequence[Any]]
+                    ) -> list[str]:
+    """The recorded checks; a failure's words come from the run's evidence, if kept."""
+    evidence = {(rid, e["case"]): e["message"]
+                for rid, found in manifest["ledger"]["evidence"].items() for e in found}
+    return [f"{verdict:<10} {rid:<14} {evidence.get((rid, case), message)}"
+            + (f" (x{count})" if count > 1 else "")
+            for rid, verdict, message, count in rows]
+
+
+def _check_lines(checks: Iterable[Check]) -> list[str]:
+    return [f"{c.verdict:<10} {c.requirement:<14} {c.message}" for c in checks]
