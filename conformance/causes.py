@@ -35,8 +35,9 @@ _OUTCOME: Final = re.compile(r"^expected (?P<expected>.*), target did: (?P<did>.
 _CHANGE: Final = re.compile(r"(set|clear) (\w+) on ")
 _CONTEXT: Final = re.compile(r"^[A-Z]\w+: ")
 _FORMAT: Final = re.compile(r"asked for \w+, got (the XML envelope|XML that is no error|\w+)")
-# Messages whose wording varies with the calls: what they mean, once.
-_FIXED: Final = (("code 0 but no flag changed", "a success (code 0) that changed no flag"),
+# Messages whose wording varies with the calls: what they mean, once. A success that changed
+# no flag where a change was due is a wrong outcome like the others.
+_FIXED: Final = (("code 0 but no flag changed", WRONG_OUTCOME),
                  ("one request changed", "one request changed several flags"))
 
 
@@ -56,6 +57,8 @@ def cause(check: Check) -> str:
 
 def outcome_kind(message: str) -> str:
     """The kind of wrong outcome a message tells, for the reader of a group."""
+    if message.startswith("code 0 but no flag changed"):
+        return "a success that changed no flag where a change was expected"
     outcome = _OUTCOME.match(message)
     if outcome is None:
         return ""
@@ -108,7 +111,7 @@ class Causes:
             group = self.groups[key] = Group(key)
         group.cases += 1
         group.requirements.update(dict.fromkeys(c.requirement for c in failed))
-        if lead or not group.case:
+        if not group.case or (answer is not None and (lead or group.answer is None)):
             group.case, group.message, group.curl = case, first.message, curl
             group.answer = answer
 

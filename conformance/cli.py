@@ -42,7 +42,8 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="keepcall-conformance", description=__doc__.split("\n")[0])
+    parser = _ArgumentParser(prog="keepcall-conformance",
+                             description=__doc__.split("\n")[0].replace("``", ""))
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = _command(commands, "run", "test a KeepCall endpoint (default: the embedded "
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="where the public key goes (default: keepcall-signing.pub.pem)")
     replay = _command(commands, "replay", "set up one case of a run again, send it, and "
                       "print the new outcome beside the recorded one")
-    replay.add_argument("results", type=Path, help="the run's results.json (its cases.json "
+    replay.add_argument("results", type=Path, help="the run's results.json (its cases.json.gz "
                         "beside it)")
     replay.add_argument("case", help="the case id, as results.json, junit.xml or the page "
                         "name it")
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     joined = _command(commands, "merge", "join the results of a run's shards (--shard I/N) "
                       "into one run's reports")
     joined.add_argument("results", type=Path, nargs="+",
-                        help="each shard's results.json (its cases.json beside it)")
+                        help="each shard's results.json (its cases.json.gz beside it)")
     joined.add_argument("--report-dir", type=Path, default=Path("reports"),
                         help="where the joined reports go (default: reports)")
     joined.add_argument("--expect", type=Path, metavar="FILE",

@@ -9,8 +9,8 @@ out of band, never with one the bundle carries. docs/CERTIFICATION.md is the cer
 
 Layout (flat, no subdirectories)::
 
-    results.json  junit.xml  *.html  cases.json   copied from the report directory (junit.xml,
-                                                   the HTML pages and cases.json when present)
+    results.json  junit.xml  *.html  cases.json.gz  copied from the report directory (junit.xml,
+                                                   the HTML pages and cases.json.gz when present)
     configuration.json                             the run's configuration, secrets dropped
     environment.json                               Python, platform, package versions
     manifest.json  manifest.sig                    the seal
@@ -149,7 +149,7 @@ def installed_schemas() -> dict[str, str]:
 
 
 def junit_case_ids(junit: bytes) -> list[str]:
-    """``classname::name`` of every testcase, sorted: the case manifest when no cases.json.
+    """``classname::name`` of every testcase, sorted: the case manifest when no cases.json.gz.
 
     The class name keeps two modules' tests of one name apart; parsing is hardened (no
     entities, no DTD, no network), since a bundle's junit.xml is read offline as untrusted."""
@@ -161,7 +161,7 @@ def junit_case_ids(junit: bytes) -> list[str]:
 
 
 def case_manifest(files: Mapping[str, bytes]) -> dict[str, Any] | None:
-    """The cases run: cases.json as is when the run wrote one, else the ids in junit.xml."""
+    """The cases run: cases.json.gz as is when the run wrote one, else the ids in junit.xml."""
     if CASES in files:
         return {"source": CASES, "sha256": sha256(files[CASES]), "count": None}
     if JUNIT in files:
@@ -341,7 +341,7 @@ def _json_file(data: Any) -> bytes:
 
 
 def _report_files(report_dir: Path) -> dict[str, bytes]:
-    """results.json, and junit.xml, cases.json and the HTML pages when present."""
+    """results.json, and junit.xml, cases.json.gz and the HTML pages when present."""
     results = report_dir / RESULTS
     if not results.is_file():
         raise EvidenceError(f"no {RESULTS} in {report_dir}: not a report directory")
@@ -379,7 +379,7 @@ def bundle(report_dir: Path, out_dir: Path, *, configuration: Mapping[str, Any],
 
     ``configuration`` goes through ``safe_configuration`` (secret-named keys dropped); if any
     file of the bundle still holds one of the dropped values, nothing is written. The case
-    manifest is cases.json when the report directory has one, else the sorted
+    manifest is cases.json.gz when the report directory has one, else the sorted
     ``classname::name`` of junit.xml's testcases (``case_manifest``). The bundle is built
     beside ``out_dir`` and moved into place whole, so a failed run leaves no half bundle.
     ``out_dir`` must not exist or be empty."""

@@ -1,6 +1,6 @@
 """Parts of a run joined into one: shards run on several machines, or the workers of one.
 
-Each part writes ``cases.json`` beside its results.json: its ledger's state (every case with
+Each part writes ``cases.json.gz`` beside its results.json: its ledger's state (every case with
 its checks, the evidence, the root-cause groups), the answers the wording check compares, and
 its counters. Joining folds the states into one ledger the way a single run folds its cases
 (``Ledger.merge``), so the verdicts, counts and observations equal an unsharded run's; the
@@ -9,7 +9,6 @@ JUnit files are joined case by case.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from lxml import etree
 
 from conformance.expect import Expected
 from conformance.ledger import Ledger
-from conformance.report import PART_NAME, finished
+from conformance.report import PART_NAME, finished, load_part
 from conformance.wording import Wording
 
 _COUNTED = ("tests", "failures", "errors", "skipped")
@@ -29,11 +28,11 @@ class MergeError(ValueError):
 
 
 def read_part(results: Path) -> dict[str, Any]:
-    """The part whose results.json is ``results`` (its cases.json lies beside it)."""
+    """The part whose results.json is ``results`` (its cases.json.gz lies beside it)."""
     path = results.with_name(PART_NAME) if results.suffix == ".json" else results / PART_NAME
     try:
-        part: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        part: dict[str, Any] = load_part(path)
+    except (OSError, ValueError, EOFError) as error:
         raise MergeError(f"{path}: {error}") from None
     if not isinstance(part, dict) or not {"ledger", "wording", "suite", "target"} <= set(part):
         raise MergeError(f"{path} is no {PART_NAME} of a run")

@@ -37,7 +37,8 @@ def why(summary: Mapping[str, Any]) -> str:
         return f"The run was aborted: {summary['aborted']}."
     if summary.get("internal_errors"):
         return f"A suite error voids the verdict: {summary['internal_errors'][0]}."
-    failed = summary.get("new_failures", summary.get("failed_requirements")) or []
+    failed = _by_cause(summary.get("new_failures", summary.get("failed_requirements")) or [],
+                       summary.get("groups") or [])
     reasons = []
     if failed:
         more = f" and {len(failed) - SHOWN_REASONS} more" if len(failed) > SHOWN_REASONS else ""
@@ -59,6 +60,14 @@ def why(summary: Mapping[str, Any]) -> str:
         reasons.append(f"Expected failures, accepted until they expire: "
                        f"{', '.join(e['requirement'] for e in expected[:SHOWN_REASONS])}.")
     return " ".join(reasons) or "Every gating requirement was tested and passed."
+
+
+def _by_cause(failed: list[str], groups: list[Mapping[str, Any]]) -> list[str]:
+    """The failed requirements, those of the largest root causes first: the fault's own
+    clause leads, not the catalog's first."""
+    order = {rid: i for i, rid in enumerate(dict.fromkeys(
+        rid for group in groups for rid in group["requirements"]))}
+    return sorted(failed, key=lambda rid: order.get(rid, len(order)))
 
 
 def _untested_why(requirement: Mapping[str, Any]) -> str:
@@ -105,7 +114,8 @@ def render(data: Mapping[str, Any]) -> str:
     return template.render(
         s=summary, suite=data["suite"], target=data["target"], requirements=requirements,
         why=why(summary), untested_why=_untested_why, chart=chart(requirements),
-        searches_line=searches_line(summary["searches"]) if summary.get("searches") else "",
+        searches_line=searches_line(summary["searches"]).removeprefix("property searches ")
+        if summary.get("searches") else "",
         observations=[r for r in requirements if r["verdict"] == "observed"],
         failed_cases=summary.get("failed_cases", sum(g["cases"] for g in
                                                      summary.get("groups") or [])),

@@ -30,6 +30,7 @@ from conformance.report import (
     finished,
     public_url,
     summary_lines,
+    write_part,
     write_results,
 )
 from conformance.requirements import BY_ID
@@ -202,25 +203,28 @@ class KeepCallPlugin:
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "kc_case" not in metafunc.fixturenames:
             return
+        cases = _matrix_slice(all_cases(self.settings.quick), self.settings.shard,
+                              self.settings.deferred)
         params = [pytest.param(case, id=case.id,
                                marks=pytest.mark.requirement(*case_requirements(case)))
-                  for case in all_cases(self.settings.quick)]
+                  for case in cases]
         metafunc.parametrize("kc_case", params, indirect=True)
 
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        """Every conformance test must trace to known requirements; anything else is an error.
-        A shard keeps its slice (--shard, --part)."""
+        """A part keeps its slice (--shard, --part); every conformance test it keeps must
+        trace to known requirements, anything else is an error."""
+        shard = self.settings.shard
+        others = shard.index == shard.count and shard.part != "parallel"  # this part's
+        dropped = {id(item) for item in items if _in_suite(item) and _matrix_case(item) is None
+                   and (not others or _empty_matrix(item))}
+        if dropped:
+            config.hook.pytest_deselected(items=[i for i in items if id(i) in dropped])
+            items[:] = [item for item in items if id(item) not in dropped]
         problems = [problem for item in items if _in_suite(item)
                     if (problem := _trace(item)) is not None]
         if problems:
             raise pytest.UsageError("untraced conformance tests: " + "; ".join(problems[:5]))
-        if not self.settings.sharded:
-            return
-        kept, dropped = _slice(items, self.settings.shard, self.settings.deferred)
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = kept
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.total = sum(_in_suite(item) for item in session.items)
@@ -326,25 +330,20 @@ def _trace(item: pytest.Item) -> str | None:
     return None
 
 
-def _slice(items: list[pytest.Item], shard: Shard,
-           deferred: frozenset[str]) -> tuple[list[pytest.Item], list[pytest.Item]]:
-    """Shard I of N: every Nth matrix case from the Ith, the other tests in shard N. The
-    parallel part is the matrix slice alone; the exclusive part the other tests and the
-    deferred matrix cases (they move the clock, or search with the run's whole budget)."""
-    kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    matrix_index = 0
-    for item in items:
-        case = _matrix_case(item)
-        if case is None:
-            takes = shard.index == shard.count and shard.part != "parallel"
-        elif shard.part == "exclusive":
-            takes = case in deferred
-        else:
-            takes = matrix_index % shard.count == shard.index - 1
-            matrix_index += 1
-        (kept if takes or not _in_suite(item) else dropped).append(item)
-    return kept, dropped
+def _matrix_slice(cases: list[Case], shard: Shard, deferred: frozenset[str]) -> list[Case]:
+    """Shard I of N: every Nth matrix case from the Ith (the other tests are shard N's, see
+    ``pytest_collection_modifyitems``). The parallel part is that slice alone; the exclusive
+    part the other tests and the deferred cases (they move the clock, which others share).
+    Cut here, before pytest makes an item of each: a part pays only for its own cases."""
+    if shard.part == "exclusive":
+        return [case for case in cases if case.id in deferred]
+    return cases[shard.index - 1::shard.count]
+
+
+def _empty_matrix(item: pytest.Item) -> bool:
+    """The matrix test of a part with no matrix case (pytest's stand-in for an empty set)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "kc_case" in callspec.params and _matrix_case(item) is None
 
 
 def _matrix_case(item: pytest.Item) -> str | None:
@@ -392,10 +391,10 @@ def _meta(run: KeepCallSession) -> dict[str, Any]:
 
 
 def _finish(run: KeepCallSession) -> dict[str, Any]:
-    """Write cases.json (the case manifest, and this part's share of a sharded run), then
+    """Write cases.json.gz (the case manifest, and this part's share of a sharded run), then
     return the results.json data: the same fold ``keepcall-conformance merge`` does."""
     meta = _meta(run)
     part = {**meta, "ledger": run.ledger.state(), "wording": run.wording.state(),
             "deferred": run.deferred}
-    write_results(run.settings.report_dir / PART_NAME, part)
+    write_part(run.settings.report_dir / PART_NAME, part)
     return finished(run.ledger, run.wording, meta, run.settings.expected)

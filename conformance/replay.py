@@ -1,6 +1,6 @@
 """``keepcall-conformance replay RESULTS.json CASE-ID``: one case of a run, set up and sent again.
 
-The run's case manifest (cases.json, beside results.json) holds every case, passing ones too,
+The run's case manifest (cases.json.gz, beside results.json) holds every case, passing ones too,
 with its checks. A matrix case is rebuilt from its id (the matrix is the same for every run of
 a suite version), set up afresh on the target given (by default the embedded server) and
 judged; the new checks are printed beside the recorded ones. A case of a property search is
@@ -9,7 +9,6 @@ not replayed alone: its example came from the search, so its recorded reproducti
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,7 +16,7 @@ from typing import Any, TextIO
 from conformance.matrix import all_cases
 from conformance.model import Check
 from conformance.plugin import start_session
-from conformance.report import PART_NAME
+from conformance.report import PART_NAME, load_part
 from conformance.requirements import BY_ID
 from conformance.runner import run_case
 from conformance.settings import Settings
@@ -33,9 +32,9 @@ def recorded(results: Path, case: str) -> tuple[dict[str, Any], list[list[Any]]]
     """The run's manifest and the checks it recorded for ``case``."""
     path = results.with_name(PART_NAME)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = load_part(path)
         rows: list[list[Any]] = manifest["ledger"]["cases"][case]
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:
         raise ReplayError(f"{path}: {error}") from None
     except (KeyError, TypeError):
         raise ReplayError(f"no case '{case[:120]}' in {path}") from None

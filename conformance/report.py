@@ -6,6 +6,7 @@ its query string and user info, and every piece of evidence was redacted when it
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,9 +28,10 @@ _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 MAX_SHOWN_GROUPS = 20
 RESULTS_SCHEMA = "results.schema.json"  # schemas/: what results.json holds
-# The files a run writes in its report directory (page.PAGE_NAME beside them). cases.json holds
-# every case with its checks, and what merging parts of a run needs.
-RESULTS_NAME, JUNIT_NAME, PART_NAME = "results.json", "junit.xml", "cases.json"
+# The files a run writes in its report directory (page.PAGE_NAME beside them). cases.json.gz
+# holds every case with its checks, and what merging parts of a run needs (compact JSON,
+# gzipped: a full run's is about 10 MB as JSON, 150 KB gzipped).
+RESULTS_NAME, JUNIT_NAME, PART_NAME = "results.json", "junit.xml", "cases.json.gz"
 
 def public_url(url: str | None) -> str | None:
     """A URL without user info, query or fragment: safe to print anywhere."""
@@ -81,6 +83,17 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
     data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
     return apply(data, expected, datetime.now(UTC).date()) if expected else data
+
+
+def write_part(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    path.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+
+
+def load_part(path: Path) -> Any:
+    """A part as written; OSError or ValueError (gzip's and JSON's) on a bad file."""
+    return json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
 
 
 def write_results(path: Path, data: Mapping[str, Any]) -> None:

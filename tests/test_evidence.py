@@ -226,12 +226,12 @@ def test_the_manifest_pins_catalog_schemas_cases_and_signer(sealed: Path, keys: 
 def test_cases_json_is_the_case_manifest_when_the_run_wrote_one(
         report_dir: Path, keys: Keys, tmp_path: Path) -> None:
     cases = json.dumps(["lookup|callID|GET", "edges|ended-0s|POST"]).encode()
-    (report_dir / "cases.json").write_bytes(cases)
+    (report_dir / "cases.json.gz").write_bytes(cases)
     bundle = ev.bundle(report_dir, tmp_path / "b", configuration={}, private_key=keys.private)
     manifest = manifest_of(bundle)
-    assert manifest["cases"] == {"source": "cases.json", "sha256": ev.sha256(cases),
+    assert manifest["cases"] == {"source": "cases.json.gz", "sha256": ev.sha256(cases),
                                  "count": None}
-    assert manifest["files"]["cases.json"] == ev.sha256(cases)
+    assert manifest["files"]["cases.json.gz"] == ev.sha256(cases)
     assert ev.verify(bundle, keys.public) == []
 
 
@@ -329,7 +329,7 @@ EDITS: dict[str, Callable[[dict[str, Any]], object]] = {
     "results.json not listed": lambda m: m["files"].pop("results.json"),
     "an unknown format": lambda m: m.update(format="keepcall-conformance-evidence/0"),
     "a short hash": lambda m: m["files"].update({"junit.xml": "abc"}),
-    "no case manifest source": lambda m: m["cases"].update(source="cases.json"),
+    "no case manifest source": lambda m: m["cases"].update(source="cases.json.gz"),
     "another catalog": lambda m: m["catalog"].update(sha256="0" * 64),
     "another case list": lambda m: m["cases"].update(sha256="0" * 64),
 }

@@ -11,6 +11,7 @@ import pytest
 from conftest import Run, run_cli
 
 from conformance.cli import main
+from conformance.report import PART_NAME, load_part
 
 pytestmark = pytest.mark.system
 
@@ -86,7 +87,7 @@ def test_replay_sends_a_recorded_case_again(faulty: Run,
     """A failed matrix case fails again on the faulty server and passes on the fixed one;
     a property example or an unknown id is a usage error (exit 2, one line)."""
     results = str(faulty.report_dir / "results.json")
-    manifest = json.loads((faulty.report_dir / "cases.json").read_text(encoding="utf-8"))
+    manifest = load_part(faulty.report_dir / PART_NAME)
     case = next(c for c, rows in manifest["ledger"]["cases"].items() if "::" not in c
                 and ["KC-XML-003", "fail", "", 1] in rows)
     assert main(["replay", results, case, "--reference-fault", FAULT]) == 1

@@ -114,3 +114,10 @@ def test_observations_have_their_own_section() -> None:
     page = render(results(ledger, "must", {"name": "n", "version": "0", "spec": "s"}, TARGET))
     section = page[page.index('<h2 id="observations"'):page.index("<h2>Requirements")]
     assert "KC-HTTP-005" in section and "200 with the error body (1)" in section
+
+
+def test_why_names_the_first_root_causes_requirements_first() -> None:
+    """The fault's own clause leads the sentence, not the catalog's first failed one."""
+    summary = {"failed_requirements": ["KC-ACTION-001", "KC-UNMARK-003"],
+               "groups": [{"cause": "c", "cases": 3, "requirements": ["KC-UNMARK-003"]}]}
+    assert why(summary).startswith("Failed: KC-UNMARK-003, KC-ACTION-001.")

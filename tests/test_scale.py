@@ -74,7 +74,7 @@ def test_shards_merged_equal_a_serial_run(runs: dict[str, CliRun], tmp_path: Pat
 
 def test_a_missing_part_voids_the_verdict(runs: dict[str, CliRun]) -> None:
     part = read_part(runs["shard1"].report_dir / "results.json")
-    data = combine([part], problems=["the part in parts/2 wrote no cases.json"])
+    data = combine([part], problems=["the part in parts/2 wrote no cases.json.gz"])
     assert data["summary"]["verdict"] == "inconclusive"
 
 
