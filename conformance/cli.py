@@ -160,6 +160,12 @@ def run(args: argparse.Namespace) -> int:
     return _exit_code(int(code), plugin.verdict)
 
 
+# Plugins of the environment a conformance run has no use for (pytest-html's page is replaced by
+# report.html; the others are the project's own test tools): each costs import time per run.
+_UNUSED = ("html", "html_fixtures", "metadata", "xdist", "xdist.looponfail", "timeout",
+           "schemathesis", "randomly")
+
+
 def _pytest_args(report_dir: Path, select: str | None) -> list[str]:
     """The suite, with this tool's plugin object instead of the entry point's; junit.xml as
     xunit1, the family that allows each case's ``requirements`` property."""
@@ -169,10 +175,12 @@ def _pytest_args(report_dir: Path, select: str | None) -> list[str]:
             "-p", "no:terminal",
             # its collection at exit costs a full gc of a large heap (5% of a quick run)
             "-p", "no:unraisableexception",
-            "-p", "no:cacheprovider", "-p", "no:html", "-p", "no:html_fixtures",
+            "-p", "no:cacheprovider", *[arg for name in _UNUSED for arg in ("-p", f"no:{name}")],
             f"--junitxml={report_dir / JUNIT_NAME}",
             "-o", "junit_family=xunit1", "-o", "junit_logging=no",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning", "--rootdir", str(Path.cwd())]
+            # no assertion rewriting: verdicts are pytest.fail/skip, and rewriting the plugins'
+            # packages (hypothesis, the suite) on import costs seconds per run
+            "--assert=plain", "--rootdir", str(Path.cwd())]
     return [*args, "-k", select] if select else args
 
 

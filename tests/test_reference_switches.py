@@ -9,10 +9,12 @@ of their own below.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pytest
@@ -29,7 +31,9 @@ from reference_helpers import (
     running,
 )
 
-from conformance.reference import Switches, switch_choices
+from conformance.reference import ReferenceServer, Switches, switch_choices
+from conformance.reference.app import CONTROL_PREFIX
+from conformance.spec import API_PATH
 
 ONGOING = [("ongoing", 5)]
 UPCOMING = [("upcoming", 3000)]
@@ -218,6 +222,8 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
       "html_err": body_is("Error: Call cannot be found.<br/>\n")}),
     ({"text_style": "keyvalue"}, TEXT, {"text_err": body_has("code=2\n")}),
     ({"text_style": "empty-success"}, {"text_ok"}, {"text_ok": body_is("")}),
+    # timing: later answers, the same answers
+    ({"latency": 10}, set(), {}),
 ]
 
 
@@ -450,6 +456,8 @@ def test_html_and_text_tell_success_from_error(servers: Callable[..., Api], text
     (["pretty_xml=perhaps"], "true or false"), (["pretty_xml"], "NAME=VALUE"),
     (["token_grace=601"], "0 to 600"), (["token_grace=-1"], "0 to 600"),
     (["url_limit=100"], "0 or at least 4000"), (["payload=maybe"], "must be one of"),
+    (["latency=-1"], "0 to 10000"), (["latency=10001"], "0 to 10000"),
+    (["latency=0.5"], "whole number"),
 ])
 def test_parse_rejects_bad_input_in_one_line(items: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message) as raised:
@@ -465,3 +473,89 @@ def test_parse_accepts_cli_spellings() -> None:
     assert parsed.non_default() == {"error_status": 404, "next_pending": True,
                                     "both_ids": "extension-wins", "status_spelling": "either",
                                     "token_grace": 300}
+
+
+# --- latency: when an answer leaves --------------------------------------------------------
+# The app is driven on an event loop of the test's own, so what is asserted is how requests
+# interleave on the loop (deterministic), never how long anything took on this machine.
+LATENCY_MS = 50
+CONCURRENT = 8
+
+
+@dataclass
+class Exchange:
+    """One request through the ASGI app: loop times it began and its answer started."""
+
+    began: float
+    status: int | None = None
+    answered: float | None = None
+
+
+def _scope(path: str, query: str = "") -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "scheme": "http", "path": path,
+            "query_string": query.encode("ascii"), "headers": [(b"host", b"127.0.0.1")]}
+
+
+def _api_scope(server: ReferenceServer) -> dict[str, Any]:
+    return _scope(API_PATH, f"action=KeepCall&apiKey={server.open_api_key}&callID=unknown")
+
+
+async def _exchange(server: ReferenceServer, scope: dict[str, Any]) -> Exchange:
+    """Send one bodiless request to the server's app (never started: no socket, no thread)."""
+    loop = asyncio.get_running_loop()
+    exchange = Exchange(loop.time())
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            exchange.status, exchange.answered = message["status"], loop.time()
+
+    await server.app(scope, receive, send)
+    return exchange
+
+
+@pytest.mark.parametrize("latency", [0, LATENCY_MS])
+def test_latency_delays_the_api_and_not_the_control_protocol(latency: int) -> None:
+    """After one step of the loop, a control request has been answered (it waited on nothing);
+    an API request has too without latency, and with it is waiting, for the whole latency."""
+    server = ReferenceServer(Switches(latency=latency))
+
+    async def both() -> tuple[tuple[bool, bool], Exchange, Exchange]:
+        api = asyncio.create_task(_exchange(server, _api_scope(server)))
+        control = asyncio.create_task(_exchange(server, _scope(CONTROL_PREFIX + "/calls/none")))
+        await asyncio.sleep(0)  # each task runs until it first waits
+        return (api.done(), control.done()), await api, await control
+
+    done_after_one_step, api, control = asyncio.run(both())
+    assert done_after_one_step == (latency == 0, True)
+    assert (api.status, control.status) == (200, 404)
+    assert api.answered is not None
+    # A lower bound only (a busy machine makes it longer, never shorter); 1 ms for the loop's
+    # clock resolution, which may fire a timer that much early.
+    assert api.answered - api.began >= latency / 1000 - 0.001
+
+
+def test_delayed_api_requests_wait_together_not_in_turn() -> None:
+    """Every one of the concurrent requests has begun before any is answered: their waits
+    overlap on the loop, so together they take one latency, not CONCURRENT of them."""
+    server = ReferenceServer(Switches(latency=LATENCY_MS))
+
+    async def together() -> list[Exchange]:
+        return await asyncio.gather(*(_exchange(server, _api_scope(server))
+                                      for _ in range(CONCURRENT)))
+
+    exchanges = asyncio.run(together())
+    assert [e.status for e in exchanges] == [200] * CONCURRENT
+    assert max(e.began for e in exchanges) < min(e.answered or 0.0 for e in exchanges)
+
+
+def test_latency_reaches_the_server_over_http() -> None:
+    """The switch as a client meets it: the same answer, not sooner than the latency."""
+    with running(Switches(latency=LATENCY_MS)) as api, running() as prompt:
+        started = time.monotonic()
+        delayed = api.keepcall({"callID": "unknown"}, auth=False)
+        elapsed = time.monotonic() - started
+        assert delayed == prompt.keepcall({"callID": "unknown"}, auth=False)
+    assert elapsed >= LATENCY_MS / 1000 - 0.001  # a lower bound, as above
