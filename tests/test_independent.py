@@ -81,3 +81,17 @@ def test_full_matrix_finds_the_server_conformant(server: dict[str, str],
     run = _certify(server, tmp_path, timeout=FULL_TIMEOUT)
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
+
+
+def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    """Three workers send their cases to the one server at once, each with its own calls;
+    what needs the server alone (its clock, tokens, the searches) runs after them. No case
+    may fail for sharing it, and the verdicts equal a serial run's."""
+    serial = _certify(server, tmp_path / "serial", "--quick")
+    run = _certify(server, tmp_path / "workers", "--quick", "--workers", "3")
+    assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
+    assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
+    verdicts = [{r["id"]: (r["verdict"], r["cases"]) for r in done.results["requirements"]}
+                for done in (serial, run) if done.results is not None]
+    assert len(verdicts) == 2 and verdicts[0] == verdicts[1]
