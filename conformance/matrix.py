@@ -18,6 +18,7 @@ full status x scenario product by extension, where the lookup faults live.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -210,9 +211,11 @@ def values_cases(quick: bool) -> list[Case]:
             for label, ident, status, scenario, overrides in _ODD_VALUES for method in methods]
 
 
-def all_cases(quick: bool = False) -> list[Case]:
-    return [*lookup_cases(quick), *edge_cases(), *auth_cases(quick), *open_key_cases(quick),
-            *values_cases(quick)]
+@functools.cache
+def all_cases(quick: bool = False) -> tuple[Case, ...]:
+    """Every case, built once per process (a part of --workers inherits them)."""
+    return (*lookup_cases(quick), *edge_cases(), *auth_cases(quick), *open_key_cases(quick),
+            *values_cases(quick))
 
 
 def part_counts(cases: Sequence[Case]) -> dict[str, int]:

@@ -10,7 +10,7 @@ on the object, so two runs in one process share nothing. This module imports the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,7 +331,8 @@ def _trace(item: pytest.Item) -> str | None:
     return None
 
 
-def _matrix_slice(cases: list[Case], shard: Shard, deferred: frozenset[str]) -> list[Case]:
+def _matrix_slice(cases: Sequence[Case], shard: Shard, deferred: frozenset[str]
+                  ) -> Sequence[Case]:
     """Shard I of N: every Nth matrix case from the Ith (the other tests are shard N's, see
     ``pytest_collection_modifyitems``). The parallel part is that slice alone; the exclusive
     part the other tests and the deferred cases (they move the clock, which others share).

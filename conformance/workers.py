@@ -5,21 +5,25 @@ numbering its calls in a block of its own; a case whose judging must move the ta
 is deferred, since the other workers' calls share that clock. The exclusive part then runs
 alone: the property searches, the stateful, time and token tests, and the deferred cases.
 The parts' results are merged (``merge.py``) into the run's reports, equal to a serial run's.
-Secrets reach the children by environment variable, never on their command line.
+Each part is a process forked from this one once it has imported the suite (it starts warm);
+secrets reach it by environment variable, never on a command line.
 """
 
 from __future__ import annotations
 
+import importlib
+import multiprocessing
 import os
-import subprocess
 import sys
 import time
 from argparse import Namespace
 from collections.abc import Mapping
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from conformance.control import Control, ControlError
+from conformance.matrix import all_cases
 from conformance.merge import combine, join_junit, read_part
 from conformance.options import BY_NAME, OPTIONS
 from conformance.report import JUNIT_NAME, PART_NAME
@@ -27,6 +31,13 @@ from conformance.settings import Settings
 from conformance.transport import Client
 
 PARTS_DIR = "parts"
+# Forked: a part starts from this process's imports (the spawn method would start cold).
+_FORK = multiprocessing.get_context("fork")
+SUITE_MODULES = ("conformance.plugin", "conformance.search", "conformance.suite.test_matrix",
+                 "conformance.suite.test_methods", "conformance.suite.test_profile_calls",
+                 "conformance.suite.test_properties", "conformance.suite.test_requests_fuzzed",
+                 "conformance.suite.test_stateful", "conformance.suite.test_time",
+                 "conformance.suite.test_tokens")
 # Options each part is given by the parent, not passed through.
 _OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration",
                   "expect"})  # the parent judges the known failures on the merged run
@@ -66,10 +77,11 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     count = settings.workers or 1
     report_dir = settings.report_dir
     parts = report_dir / PARTS_DIR
-    base = [sys.executable, "-m", "conformance", "run", *child_argv(args), "-q"]
+    base = ["run", *child_argv(args), "-q"]
     env = child_env(settings)
     started = time.monotonic()
     _reset(settings)
+    _warm(settings)
     print(f"keepcall-conformance: {count} workers, then the exclusive part", flush=True)
     parallel = [parts / str(i) for i in range(1, count + 1)]
     _wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
@@ -114,15 +126,38 @@ def _bounds(settings: Settings, started: float, sharing: int) -> list[str]:
              *(["--max-duration", f"{left:.3f}"] if left is not None else [])])
 
 
-def _start(argv: list[str], where: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def _warm(settings: Settings) -> None:
+    """Import the suite and build the matrix here, once: each part is forked from this
+    process and starts warm (a cold start costs a second or two of CPU per part)."""
+    for name in SUITE_MODULES:
+        importlib.import_module(name)
+    all_cases(settings.quick)
+
+
+def _start(argv: list[str], where: Path, env: Mapping[str, str]) -> BaseProcess:
     where.mkdir(parents=True, exist_ok=True)
-    with (where / "stderr.txt").open("wb") as stderr:  # the child keeps its own handle
-        return subprocess.Popen([*argv, "--report-dir", str(where)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+    child = _FORK.Process(target=_part, args=([*argv, "--report-dir", str(where)], where, env))
+    child.start()
+    return child
 
 
-def _wait(children: list[subprocess.Popen[bytes]], what: str) -> None:
+def _part(argv: list[str], where: Path, env: Mapping[str, str]) -> None:
+    """A part, in the forked child: its own environment (the secrets), output to its dir."""
+    os.environ.clear()
+    os.environ.update(env)
+    with (where / "stderr.txt").open("wb") as err, open(os.devnull, "wb") as out:
+        os.dup2(err.fileno(), 2)
+        os.dup2(out.fileno(), 1)
+    from conformance.cli import main
+
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _wait(children: list[BaseProcess], what: str) -> None:
     started = time.monotonic()
     for child in children:
-        child.wait()
+        child.join()
     print(f"  {what}: done in {time.monotonic() - started:.1f} s", flush=True)
