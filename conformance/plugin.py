@@ -273,6 +273,8 @@ class KeepCallPlugin:
         if run is None:
             if self.progress.total and exitstatus == pytest.ExitCode.TESTS_FAILED:
                 session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
+            elif not self.progress.total and self.settings.sharded:
+                _empty_part(self.settings)  # a part with nothing to do still joins the merge
             return
         self.results = data = _finish(run)
         write_results(run.settings.report_dir / RESULTS_NAME, data)
@@ -390,6 +392,20 @@ def _meta(run: KeepCallSession) -> dict[str, Any]:
     return {"suite": suite, "target": target, "level": settings.level,
             "allow_untested": settings.allow_untested,
             "transport_failures": client.transport_failures}
+
+
+def _empty_part(settings: Settings) -> None:
+    """The cases.json.gz of a part that had no case (an exclusive part with nothing deferred
+    and its other tests deselected): it ran, and found nothing."""
+    suite = {"quick": settings.quick, "seed": settings.seed, "level": settings.level,
+             "budget": settings.budget, "examples": settings.examples, "duration_seconds": 0.0,
+             "parts": [f"{settings.shard.index}/{settings.shard.count} {settings.shard.part}"]}
+    target = {"url": public_url(settings.target), "embedded": settings.embedded,
+              "requests_sent": 0, "retries": 0}
+    write_part(settings.report_dir / PART_NAME, {
+        "suite": suite, "target": target, "level": settings.level,
+        "allow_untested": settings.allow_untested, "transport_failures": 0,
+        "ledger": Ledger().state(), "wording": [], "deferred": []})
 
 
 def _finish(run: KeepCallSession) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def verdicts(data: dict[str, Any] | None) -> dict[str, tuple[object, ...]]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
     root = tmp_path_factory.mktemp("scale")
     plans = {"serial": ARGS, "workers": [*ARGS, "--workers", "3"],
+             "matrix-only": [*ARGS, "--workers", "2", "-k", "test_matrix"],
              **{f"shard{i}": [*ARGS, "--shard", f"{i}/2"] for i in (1, 2)}}
     with concurrent.futures.ThreadPoolExecutor(len(plans)) as pool:
         started = {name: pool.submit(run_cli, args, root / name, env=EMBEDDED_ENV)
@@ -89,3 +90,11 @@ def test_parts_of_different_runs_are_refused(runs: dict[str, CliRun], tmp_path: 
     assert main(["merge", str(tmp_path / "missing" / "results.json")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all(e.startswith("keepcall-conformance: error: ") for e in errors)
+
+
+def test_a_part_with_nothing_to_do_still_joins(runs: dict[str, CliRun]) -> None:
+    """-k keeps the matrix alone: the exclusive part has no case, and says so, not nothing."""
+    run = runs["matrix-only"]
+    assert run.summary["internal_errors"] == [], run.describe()
+    assert run.summary["verdict"] == "not-conformant" and run.summary["cases"] > 300
+    assert any("exclusive" in part for part in run.results["suite"]["parts"])  # type: ignore[index]
