@@ -67,9 +67,14 @@ def _failed(run: CliRun) -> list[str]:
             for r in (run.results or {}).get("requirements", []) if r["verdict"] == "fail"]
 
 
-def test_quick_run_finds_the_server_conformant(server: dict[str, str],
-                                                tmp_path: Path) -> None:
-    run = _certify(server, tmp_path, "--quick")
+@pytest.fixture(scope="module")
+def quick(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """One serial quick run per server, for the tests that read it."""
+    return _certify(server, tmp_path_factory.mktemp(f"quick-{server['name']}"), "--quick")
+
+
+def test_quick_run_finds_the_server_conformant(server: dict[str, str], quick: CliRun) -> None:
+    run = quick
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
 
@@ -83,12 +88,12 @@ def test_full_matrix_finds_the_server_conformant(server: dict[str, str],
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
 
 
-def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str],
+def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str], quick: CliRun,
                                                        tmp_path: Path) -> None:
     """Three workers send their cases to the one server at once, each with its own calls;
     what needs the server alone (its clock, tokens, the searches) runs after them. No case
     may fail for sharing it, and the verdicts equal a serial run's."""
-    serial = _certify(server, tmp_path / "serial", "--quick")
+    serial = quick
     run = _certify(server, tmp_path / "workers", "--quick", "--workers", "3")
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
