@@ -9,6 +9,7 @@ login, as the base64 of ``user:password`` that an ``Authorization: Basic`` heade
 from __future__ import annotations
 
 import base64
+import gzip
 import html
 import json
 import re
@@ -63,11 +64,18 @@ def _files(directory: Path) -> Iterator[Path]:
     yield from (p for p in sorted(directory.rglob("*")) if p.is_file())
 
 
+def _content(path: Path) -> bytes:
+    """A file's bytes as a reader gets them: a gzipped one (cases.json.gz) unpacked, so a
+    secret inside cannot hide behind the compression."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
 def scan(directory: Path | None, secrets: Iterable[str], logins: Iterable[tuple[str, str]] = (),
          texts: dict[str, str | bytes] | None = None) -> list[Leak]:
     """Every leak of ``secrets`` in the files under ``directory`` (recursively) and ``texts``."""
     wanted = needles(secrets, logins)
-    places: list[tuple[str, bytes]] = [(str(p), p.read_bytes())
+    places: list[tuple[str, bytes]] = [(str(p), _content(p))
                                        for p in (_files(directory) if directory else ())]
     places += [(name, text.encode() if isinstance(text, str) else text)
                for name, text in (texts or {}).items()]

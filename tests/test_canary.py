@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import html
 import json
 from pathlib import Path
@@ -46,3 +47,10 @@ def test_placeholders_are_clean(tmp_path: Path) -> None:
 def test_an_empty_report_directory_is_not_a_clean_one(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="nothing was written"):
         assert_no_leak(tmp_path, [SECRET])
+
+
+def test_a_gzipped_file_is_scanned_unpacked(tmp_path: Path) -> None:
+    """cases.json.gz: a secret inside must not hide behind the compression."""
+    (tmp_path / "cases.json.gz").write_bytes(gzip.compress(json.dumps(SECRET).encode()))
+    assert [leak.where for leak in scan(tmp_path, [SECRET])] == [
+        str(tmp_path / "cases.json.gz")]
