@@ -19,6 +19,7 @@ Layout (flat, no subdirectories)::
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import html
 import importlib.metadata
@@ -314,7 +315,18 @@ def _leaks(files: Mapping[str, bytes], secrets: Iterable[str]) -> list[str]:
 
     Secrets shorter than the redactor's minimum are skipped: they occur by chance."""
     forms = {form for s in secrets if len(s) >= MIN_SECRET_LEN for form in _secret_forms(s)}
-    return sorted(name for name, data in files.items() if any(f in data for f in forms))
+    return sorted(name for name, data in files.items()
+                  if any(f in _unpacked(data) for f in forms))
+
+
+def _unpacked(data: bytes) -> bytes:
+    """A gzipped file (cases.json.gz) as its reader sees it; others as they are."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError):
+        return data
 
 
 # --- the bundle -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ junit.xml, two HTML pages): every test here is in the fast lane.
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import stat
@@ -503,6 +504,14 @@ def test_a_report_holding_a_configuration_secret_is_not_bundled(
         ev.bundle(report_dir, tmp_path / "b", configuration={"password": secret},
                   private_key=keys.private)
     assert not (tmp_path / "b").exists()
+
+
+def test_a_secret_inside_the_gzipped_case_manifest_trips_it_too(
+        report_dir: Path, keys: Keys, tmp_path: Path) -> None:
+    (report_dir / "cases.json.gz").write_bytes(gzip.compress(b'{"curl": "canary pass/word&1"}'))
+    with pytest.raises(ev.EvidenceError, match=r"cases\.json\.gz"):
+        ev.bundle(report_dir, tmp_path / "b", configuration={"password": "canary pass/word&1"},
+                  private_key=keys.private)
 
 
 def test_a_report_holding_a_configuration_url_password_is_not_bundled(
