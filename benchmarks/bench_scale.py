@@ -15,8 +15,8 @@ c. Peak memory (the child's max RSS, from wait4) of the full run (goal < 300 MB)
 Prints a table with each goal, writes benchmarks/results/scale.json (with the machine), and
 exits 0 when every goal is met, 1 when one is missed, 2 when a run broke (not conformant: its
 timing would mean nothing). Peak RSS of a --workers run is its largest single process, not the
-sum of them. Run from the repository root, with nothing else heavy running (the full run takes
-~3-5 minutes; --quick-only runs part b alone, ~3 minutes):
+sum of them. Run from the repository root, with nothing else heavy running (about 9 minutes in
+all, the full run 4-5 of them; --quick-only runs part b alone, about 2 minutes):
     PYTHONPATH=. python benchmarks/bench_scale.py [--quick-only] [--work-dir DIR]
 """
 
