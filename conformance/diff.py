@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from conformance.report import public_url
+from conformance.requirements import GATING_LEVELS
 
 EXIT_NO_REGRESSION, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 TESTED = frozenset({"pass", "fail", "observed"})
-# The requirement levels each gating level of a run gates on (requirements.gating, by row).
-GATING_LEVELS: Mapping[str, frozenset[str]] = {"must": frozenset({"MUST"}),
-                                               "should": frozenset({"MUST", "SHOULD"})}
 DETAILS_AFTER = 10  # a Markdown section with more rows than this is collapsed
 DETAIL_CHARS = 160
 SHOWN_IDS = 10  # regressed IDs named in the conclusion line

@@ -23,13 +23,10 @@ from typing import Any
 
 from conformance.ledger import RunVerdict, decide
 from conformance.report import EXIT_CODES
-from conformance.requirements import BY_ID
+from conformance.requirements import BY_ID, GATING_LEVELS
 
 KEYS = frozenset({"requirement", "reason", "link", "expires", "cases"})
 REQUIRED = ("requirement", "reason", "expires")
-# The requirement levels each gating level of a run gates on (requirements.gating, by row).
-GATING_LEVELS: Mapping[str, frozenset[str]] = {"must": frozenset({"MUST"}),
-                                               "should": frozenset({"MUST", "SHOULD"})}
 
 
 class ExpectError(ValueError):

@@ -33,7 +33,7 @@ from conformance.report import (
     write_part,
     write_results,
 )
-from conformance.requirements import BY_ID
+from conformance.requirements import BY_ID, GATING_LEVELS
 from conformance.runner import Result, case_requirements
 from conformance.scenarios import Numbering
 from conformance.settings import Settings, SettingsError, Shard
@@ -92,7 +92,7 @@ class KeepCallSession:
         self._verdict(result, curl)
 
     def _verdict(self, result: Result, curl: str) -> None:
-        gate = {"must": ("MUST",), "should": ("MUST", "SHOULD")}[self.settings.level]
+        gate = GATING_LEVELS[self.settings.level]
         failing = [c for c in result.failures if BY_ID[c.requirement].level in gate]
         if failing:
             lines = [f"{c.requirement} [{BY_ID[c.requirement].level}] {c.message}"
@@ -369,17 +369,23 @@ def _check_reference(settings: Settings) -> None:
         raise SettingsError(str(error).strip("'\"")) from None
 
 
+def _suite(settings: Settings) -> dict[str, Any]:
+    """How the run was asked for: matrix, seed, gate, search budget, and which part it is."""
+    suite: dict[str, Any] = {"quick": settings.quick, "seed": settings.seed,
+                             "level": settings.level, "budget": settings.budget,
+                             "examples": settings.examples}
+    shard = settings.shard
+    if settings.sharded:
+        suite["parts"] = [f"{shard.index}/{shard.count} {shard.part}"]
+    return suite
+
+
 def _meta(run: KeepCallSession) -> dict[str, Any]:
     """What results.json says of the run beside the ledger: suite, target, gate, counters."""
     settings, client = run.settings, run.target.client
-    shard = settings.shard
-    suite: dict[str, Any] = {
-        "quick": settings.quick, "seed": settings.seed, "level": settings.level,
-        "budget": settings.budget, "examples": settings.examples,
+    suite = _suite(settings) | {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
         "duration_seconds": round(time.time() - run.started, 3)}
-    if settings.sharded:
-        suite["parts"] = [f"{shard.index}/{shard.count} {shard.part}"]
     target = {"url": public_url(run.target.url), "embedded": settings.embedded,
               "control_url": public_url(run.target.control.base_url)
               if run.target.control else None,
@@ -397,14 +403,11 @@ def _meta(run: KeepCallSession) -> dict[str, Any]:
 def _empty_part(settings: Settings) -> None:
     """The cases.json.gz of a part that had no case (an exclusive part with nothing deferred
     and its other tests deselected): it ran, and found nothing."""
-    suite = {"quick": settings.quick, "seed": settings.seed, "level": settings.level,
-             "budget": settings.budget, "examples": settings.examples, "duration_seconds": 0.0,
-             "parts": [f"{settings.shard.index}/{settings.shard.count} {settings.shard.part}"]}
     target = {"url": public_url(settings.target), "embedded": settings.embedded,
               "requests_sent": 0, "retries": 0}
     write_part(settings.report_dir / PART_NAME, {
-        "suite": suite, "target": target, "level": settings.level,
-        "allow_untested": settings.allow_untested, "transport_failures": 0,
+        "suite": _suite(settings) | {"duration_seconds": 0.0}, "target": target,
+        "level": settings.level, "allow_untested": settings.allow_untested, "transport_failures": 0,
         "ledger": Ledger().state(), "wording": [], "deferred": []})
 
 

@@ -17,7 +17,7 @@ from conformance.matrix import all_cases
 from conformance.model import Check
 from conformance.plugin import start_session
 from conformance.report import PART_NAME, load_part
-from conformance.requirements import BY_ID
+from conformance.requirements import BY_ID, GATING_LEVELS
 from conformance.runner import run_case
 from conformance.settings import Settings
 
@@ -63,7 +63,7 @@ def replay(results: Path, case_id: str, settings: Settings, out: TextIO) -> int:
     out.write("replayed:\n")
     out.writelines(f"  {line}\n" for line in _check_lines(result.checks))
     out.write(f"reproduce:\n{result.reproduction()}\n")
-    gate = {"must": ("MUST",), "should": ("MUST", "SHOULD")}[settings.level]
+    gate = GATING_LEVELS[settings.level]
     failing = [c for c in result.failures if BY_ID[c.requirement].level in gate]
     return EXIT_FAIL if failing else EXIT_PASS
 

@@ -313,7 +313,11 @@ def requirement(id: str) -> Requirement:
     return BY_ID[id]
 
 
+# The requirement levels each gating level of a run gates on.
+GATING_LEVELS: dict[str, frozenset[str]] = {"must": frozenset({"MUST"}),
+                                            "should": frozenset({"MUST", "SHOULD"})}
+
+
 def gating(level: Gate) -> frozenset[RequirementId]:
     """The requirement IDs whose failure makes a target not conformant at ``level``."""
-    gate = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}}[level]
-    return frozenset(r.id for r in CATALOG if r.level in gate)
+    return frozenset(r.id for r in CATALOG if r.level in GATING_LEVELS[level])
