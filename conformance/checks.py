@@ -24,7 +24,7 @@ from conformance.model import (
 from conformance.oracle import FLAG_REQUIREMENT
 from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import ACTION, FLAGS, P_ACTION, P_RESPONSE_TYPE
-from conformance.transport import Exchange
+from conformance.transport import DROP_PATTERN, DROP_WINDOW, Exchange
 from conformance.validators import (
     code_is_zero,
     content_type_observation,
@@ -62,8 +62,11 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
               before: FlagMap | None, after: FlagMap | None) -> Judgement:
     if not exchange.ok:
         why = f"no answer: {exchange.error}"
-        return Judgement([Check(r, "not-tested", why) for r in expectation.trace])
+        untested = [Check(r, "not-tested", why) for r in expectation.trace]
+        return Judgement([*broken_checks(exchange, request.method),
+                          *drop_checks(exchange, request.method), *untested])
     checks, refused = http_checks(exchange, request)
+    checks += drop_checks(exchange, request.method)
     if refused:  # a redirect or a refused method: nothing else to judge
         return Judgement(checks + [Check(r, "not-tested", "the request was not served")
                                    for r in _gating(expectation.trace)])
@@ -82,7 +85,7 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     as one reading of the request allows (an error changes none). The format asked for is not
     judged: the page does not say whether a server reads parameters sent in such shapes."""
     if not exchange.ok:
-        unsent = exchange.error_kind == "request"  # our client could not send it
+        unsent = not exchange.broken  # our client could not send it, or never reached it
         return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
                                 f"no answer: {exchange.error}")])
     status = exchange.status or 0
@@ -90,6 +93,7 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     broken = (status >= 500 and status not in _REFUSED) or 300 <= status < 400
     checks = [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")
               if broken else Check("KC-HTTP-004", "pass")]
+    checks += drop_checks(exchange, "")  # a shape the page never names: SHOULD alone
     claim, fmt = _status_claim(exchange), None
     if exchange.method != "HEAD" and sniff_format(exchange.body) == "XML":
         verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), None)
@@ -101,6 +105,35 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
         checks += [Check(r, "pass") for r in passed if r not in failed]
     found, outcome = outcome_checks(claim, expectation, before, after)
     return Judgement(checks + found, fmt, outcome)
+
+
+def broken_checks(exchange: Exchange, method: str) -> list[Check]:
+    """A request that reached the target and got no whole answer (a stall after the headers,
+    a drip, a reset, a bomb, bytes that are no HTTP) fails the clause that the function is
+    available by that method, with what came before it broke; one that never reached it is
+    nobody's failure (nothing to judge)."""
+    if not exchange.broken:
+        return []
+    got = (f"HTTP {exchange.status}, {len(exchange.body)} bytes of body, then "
+           if exchange.status is not None else "")
+    return [Check(METHOD_REQUIREMENT.get(method, "KC-HTTP-004"), "fail",
+                  f"{method} got no whole answer: {got}{exchange.error}")]
+
+
+def drop_checks(exchange: Exchange, method: str) -> list[Check]:
+    """Dropped attempts are evidence, never absorbed: one that a retry recovered is a SHOULD
+    finding; a target that keeps dropping requests (DROP_PATTERN among the last DROP_WINDOW)
+    fails the clause that the function is available by that method."""
+    if not exchange.drops_nearby:  # this request was not dropped
+        return []
+    found = [Check("KC-HTTP-004", "fail", f"dropped without an answer, then answered on a "
+                   f"retry: {'; '.join(exchange.dropped)}")] if exchange.dropped else []
+    if exchange.drops_nearby >= DROP_PATTERN:
+        found.append(Check(METHOD_REQUIREMENT.get(method, "KC-HTTP-004"), "fail",
+                           f"the target dropped {exchange.drops_nearby} of the last "
+                           f"{DROP_WINDOW} requests (reset or closed without an answer): a "
+                           "pattern, not a blip"))
+    return found
 
 
 _REFUSED: tuple[int, ...] = (405, 501)
@@ -118,7 +151,10 @@ def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Chec
     status = exchange.status or 0
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
-        return [Check("KC-HTTP-004", "fail", f"HTTP {status} redirect to {where}")], True
+        redirected = f"HTTP {status} redirect to {where} (redirects are not followed)"
+        return [Check("KC-HTTP-004", "fail", redirected),
+                Check(METHOD_REQUIREMENT[request.method], "fail",
+                      f"{request.method} is not served at the target URL: {redirected}")], True
     if status in _REFUSED and request.get(P_ACTION) != ACTION:
         return [], False  # a missing or unknown action refused: the body is judged as usual
     if status in _REFUSED and sniff_format(exchange.body) != "XML":

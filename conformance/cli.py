@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__
+from conformance import __version__, sink
 from conformance.certify import LOCKED
 from conformance.entrypoint import NAME as ENTRY_POINT
 from conformance.options import grouped, keywords
@@ -297,6 +297,15 @@ def _announce(report_dir: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":  # the reference server prints its own keys: they are for you
+        from conformance.reference.serve import run as serve
+
+        return serve(args)
+    with sink.redacted_streams():  # everything a command prints passes the redaction sink
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         return rebuild(args.results, args.output)
     if args.command == "certify":
@@ -315,10 +324,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return diff.main(args.old, args.new, args.markdown, sys.stdout)
     if args.command == "merge":
         return merge(args.results, args.report_dir, args.expect)
-    if args.command == "serve":
-        from conformance.reference.serve import run as serve
-
-        return serve(args)
     return run(args)
 
 

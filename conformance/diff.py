@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from conformance import sink
 from conformance.report import public_url
 from conformance.requirements import GATING_LEVELS
 
@@ -287,7 +288,7 @@ def main(old_path: Path, new_path: Path, markdown_path: Path | None, out: TextIO
         d = diff(read(old_path), read(new_path), old_label=str(old_path),
                  new_label=str(new_path))
         if markdown_path is not None:
-            markdown_path.write_text(markdown(d), encoding="utf-8")
+            sink.write_text(markdown_path, markdown(d))
     except (ValueError, OSError) as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

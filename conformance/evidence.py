@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from jsonschema import Draft202012Validator
 from lxml import etree
 
-from conformance import DISTRIBUTION, __version__
+from conformance import DISTRIBUTION, __version__, sink
 from conformance.redact import MIN_SECRET_LEN, encoded_forms
 from conformance.report import JUNIT_NAME, PART_NAME, RESULTS_NAME, RESULTS_SCHEMA, public_url
 from conformance.requirements import CATALOG
@@ -349,7 +349,9 @@ def _installed(name: str) -> str | None:
 
 
 def _json_file(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """A bundle's own JSON file, through the sink before it is hashed and signed."""
+    return sink.redacted_bytes(
+        (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
 
 
 def _report_files(report_dir: Path) -> dict[str, bytes]:
@@ -358,7 +360,8 @@ def _report_files(report_dir: Path) -> dict[str, bytes]:
     if not results.is_file():
         raise EvidenceError(f"no {RESULTS} in {report_dir}: not a report directory")
     names = [RESULTS, *OPTIONAL_REPORTS, *(p.name for p in report_dir.glob(HTML_GLOB))]
-    return {name: (report_dir / name).read_bytes() for name in sorted(set(names))
+    return {name: sink.redacted_bytes((report_dir / name).read_bytes())
+            for name in sorted(set(names))
             if (report_dir / name).is_file()}
 
 

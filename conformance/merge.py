@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from conformance import sink
 from conformance.expect import Expected
 from conformance.ledger import Ledger
 from conformance.report import PART_NAME, finished, load_part
@@ -106,4 +107,4 @@ def join_junit(sources: Sequence[Path], output: Path) -> None:
     suite.set("time", f"{sum(float(c.get('time', 0)) for c in cases.values()):.3f}")
     root = etree.Element("testsuites")
     root.append(suite)
-    output.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+    sink.write_bytes(output, etree.tostring(root, xml_declaration=True, encoding="utf-8"))

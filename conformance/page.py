@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import jinja2
 
+from conformance import sink
 from conformance.report import searches_line
 
 TEMPLATE: Final = "report.html.j2"
@@ -123,5 +124,4 @@ def render(data: Mapping[str, Any]) -> str:
 
 
 def write(data: Mapping[str, Any], path: Path) -> Path:
-    path.write_text(render(data), encoding="utf-8")
-    return path
+    return sink.write_text(path, render(data))

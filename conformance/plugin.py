@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from conformance import page
+from conformance import page, sink
+from conformance.checks import broken_checks
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
@@ -43,6 +44,7 @@ from conformance.transport import Client
 from conformance.wording import Wording
 
 SUITE_PACKAGE = "conformance.suite"
+PREFLIGHT = "preflight"  # the case id of the run's first request, when its answer broke
 RUN = pytest.StashKey["KeepCallPlugin"]()  # the run's plugin object, for whoever holds the config
 
 
@@ -141,7 +143,9 @@ def start_session(settings: Settings) -> KeepCallSession:
 def _preflight(session: KeepCallSession) -> None:
     target = session.target
     probe = target.client.send("GET", target.url, [(P_ACTION, "KeepCall")])
-    if not probe.ok:
+    if probe.broken:  # reached, and its answer broke: the target's failure; the run goes on
+        session.ledger.record(PREFLIGHT, broken_checks(probe, "GET"), probe.curl)
+    elif not probe.ok:
         session.ledger.aborted = f"target unreachable: {probe.error}"
         return
     if target.control is not None and not session.settings.sharded:  # others' calls live there
@@ -185,6 +189,7 @@ class KeepCallPlugin:
             raise pytest.UsageError(f"--html {html} would overwrite the compliance report "
                                     "written there: name another file")
         config.stash[RUN] = self
+        _redact_terminal(config)
         config.addinivalue_line(
             "markers", "requirement(*ids): the requirement IDs a conformance test checks")
 
@@ -262,10 +267,9 @@ class KeepCallPlugin:
             run.ledger.cut_short = (f"--max-duration {run.settings.max_duration:g} s reached "
                                     f"after {self.progress.done} of {self.progress.total} cases")
             item.session.shouldstop = run.ledger.cut_short
-        if run.target.client.consecutive_failures >= run.settings.breaker:
-            run.ledger.aborted = (f"circuit breaker: {run.settings.breaker} transport failures "
-                                  "in a row")
-            item.session.shouldstop = run.ledger.aborted
+        client = run.target.client
+        if client.consecutive_failures >= run.settings.breaker:
+            item.session.shouldstop = _break_circuit(run.ledger, client, run.settings.breaker)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -288,6 +292,12 @@ class KeepCallPlugin:
         run.target.client.close()
         if run.server is not None:
             run.server.stop()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The files other plugins wrote (junit.xml, pytest-html's log) through the sink."""
+        for option in ("xmlpath", "htmlpath"):
+            if path := getattr(config.option, option, None):
+                sink.rewrite(Path(path))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is not None and not self.console:
@@ -315,6 +325,28 @@ class KeepCallPlugin:
 
 # What a conformance test may raise: its verdict, or the run's end.
 _VERDICTS = (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)
+
+
+def _break_circuit(ledger: Ledger, client: Client, breaker: int) -> str:
+    """Stop a run whose last ``breaker`` requests all failed. A target still reached, whose
+    answers broke, has failed already (each of those cases says how): the run is cut short,
+    never conformant. One the last of them did not reach (it went away, or never was) leaves
+    nothing more to judge: inconclusive."""
+    if client.streak_reached:
+        ledger.cut_short = (f"circuit breaker: {breaker} requests in a row got no whole "
+                            "answer from the target")
+        return ledger.cut_short
+    ledger.aborted = f"circuit breaker: {breaker} requests in a row did not reach the target"
+    return ledger.aborted
+
+
+def _redact_terminal(config: pytest.Config) -> None:
+    """pytest's terminal (plain pytest runs) writes through the redaction sink too."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    writer = getattr(reporter, "_tw", None)
+    inner = getattr(writer, "_file", None)
+    if inner is not None and not isinstance(inner, sink.RedactingStream):
+        writer._file = sink.RedactingStream(inner)  # type: ignore[union-attr]
 
 
 def _in_suite(item: pytest.Item) -> bool:

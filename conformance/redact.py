@@ -1,10 +1,20 @@
 """Replace secrets (API key, token, password, Basic credentials) by placeholder names.
 
-Everything a run writes (URLs, headers, bodies, curl lines, error messages) goes through one
-``Redactor``. A secret is replaced in every form it can take on the wire: as is, percent-encoded
-(upper- and lower-case hex), form-encoded (``quote_plus``), and, for Basic credentials, as the
-base64 of ``user:password``. Credential headers no registered secret matched are masked whole:
-a credential we did not give (a target's cookie, a proxy's) is still a credential.
+Everything a run writes or prints goes through the process's one ``Redactor``, ``SECRETS``
+(``sink.py`` writes files and the terminal through it; a secret learnt during the run, a token,
+joins it). A target may echo what it was sent in any form, so a secret is replaced in every form
+it can take: as is; percent-encoded (either hex case, whole or in part) or form-encoded;
+XML/HTML-escaped (named or numeric references, any mixture); JSON-escaped; split across lines
+(a line break, optionally indented, between any two characters, as pretty-printing or MIME
+wrapping leaves it); and base64-encoded at any alignment inside a longer base64 text. For Basic
+credentials, the base64 of ``user:password`` too. Credential headers no registered secret
+matched are masked whole: a credential we did not give (a target's cookie, a proxy's) is still
+a credential. A text cut short (an excerpt, a body cut at the byte cap) that ends in the first
+characters of a secret has that start masked too (``excerpt``).
+
+The literal forms are matched by one fast alternation on every string; the pattern that allows
+any mixture of encodings and line breaks runs only on texts that hold a sign of one (``&``,
+``%``, a backslash, a line break), which keeps the cost per exchange near nothing.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
 ``"a"`` would turn every ``a`` of a page into a placeholder), so they are replaced only as a
@@ -15,21 +25,38 @@ end. Empty secrets are ignored: there is nothing to leak.
 from __future__ import annotations
 
 import base64
+import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MIN_SECRET_LEN: Final = 4
+# A secret's base64 inside a longer base64 text is matched by its stable middle part, which is
+# this many bytes shorter than the secret; shorter secrets' middles would match by chance.
+MIN_BASE64_LEN: Final = 8
 BASIC_PLACEHOLDER: Final = "$KEEPCALL_BASIC"
 USERNAME_PLACEHOLDER: Final = "$KEEPCALL_USERNAME"
 PASSWORD_PLACEHOLDER: Final = "$KEEPCALL_PASSWORD"
 SENSITIVE_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 MASK: Final = "[redacted]"
+CUT_MARK: Final = "..."
 
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _VALUE_END: Final = r"(?=[&;#\"'\s]|$)"
+# Signs that a text may hold a secret in a mixed encoding or split across lines.
+_MIXED_SIGNS: Final = re.compile(r"[&%\\\r\n]")
+# Between two characters of a secret: a line break (real or JSON-escaped), maybe indented.
+_GAP: Final = r"(?:[ \t]*(?:\r?\n|\r|\\r?\\n)[ \t]*)?"
+_LINE_BREAK: Final = re.compile(r"[ \t]*(?:\r?\n|\r|\\r?\\n)[ \t]*")
+_JSON_ESCAPE: Final = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/])")
+_JSON_SHORT: Final = {'"': '"', "\\": "\\", "/": "/"}
+_REFERENCE: Final = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|amp|lt|gt|quot|apos);")
+_UNESCAPE_DEPTH: Final = 4  # references escaped this many times over are still decoded
+_AMP: Final = "&(?:amp;)*"  # a reference escaped once more (or more) shows the same text
+_NAMED: Final = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "(?:apos|#39)"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +65,7 @@ class Segment:
 
     text: str
     placeholder: bool
-    encoded: bool = False  # the secret stood there percent- or form-encoded
+    encoded: bool = False  # the secret stood there in another form (percent-encoded, ...)
 
 
 @dataclass(frozen=True)
@@ -50,28 +77,75 @@ class BasicCredential:
 
 
 def encoded_forms(secret: str) -> tuple[str, ...]:
-    """The forms a secret takes in URLs, form bodies and headers, longest first."""
-    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    """The literal forms a secret takes in URLs, form bodies, headers, JSON and HTML, and its
+    base64 (as is, and the middle parts that stand at any alignment), longest first."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret),
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             html.escape(secret), html.escape(secret, quote=False)}
     forms |= {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in forms}
-    return tuple(sorted(forms, key=len, reverse=True))
+    forms |= set(base64_forms(secret))
+    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+def base64_forms(secret: str) -> tuple[str, ...]:
+    """The base64 of ``secret`` (standard and URL-safe alphabets): whole, and the middle part
+    that stays the same at each of the three alignments inside a longer base64 text."""
+    raw = secret.encode("utf-8")
+    if len(raw) < MIN_BASE64_LEN:
+        return ()
+    found: set[str] = set()
+    for shift in range(3):
+        coded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        first = (0, 2, 3)[shift]  # the characters the padding bytes touch
+        last = len(coded) - (4 if (shift + len(raw)) % 3 else 0)  # those the next bytes touch
+        found.add(coded[first:last])
+        if shift == 0:
+            found.add(coded)
+    found |= {f.replace("+", "-").replace("/", "_") for f in found}
+    return tuple(sorted(found))
+
+
+def _hex(value: int, width: int) -> str:
+    """Hex digits of either case, as a pattern."""
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
+                   for d in f"{value:0{width}X}")
+
+
+def _any_form(char: str) -> str:
+    """One character as it may stand in any encoding: a pattern."""
+    code = ord(char)
+    forms = [re.escape(char), "".join(f"%{_hex(b, 2)}" for b in char.encode("utf-8")),
+             f"{_AMP}#0*{code};", f"{_AMP}#[xX]0*{_hex(code, 1)};"]
+    forms += [r"\+"] if char == " " else []
+    forms += [f"{_AMP}{_NAMED[char]};"] if char in _NAMED else []
+    forms += [r"\\u" + _hex(code, 4)] if code < 0x10000 else []
+    forms += [re.escape("\\" + char)] if char in '"\\/' else []
+    return "(?:" + "|".join(forms) + ")"
+
+
+def mixed_pattern(text: str) -> str:
+    """``text`` with each character in any encoding and a line break allowed between any two."""
+    return _GAP.join(_any_form(c) for c in text)
 
 
 class Redactor:
-    """Replaces every registered secret, in all its encodings, by its placeholder."""
+    """Replaces every registered secret, in all its forms, by its placeholder."""
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self._secrets: dict[str, str] = {}
         self._basic: dict[str, BasicCredential] = {}
-        self._pattern: re.Pattern[str] | None = None
+        self._literal: re.Pattern[str] | None = None
+        self._mixed: list[tuple[re.Pattern[str], str]] = []
         self._lookup: dict[str, str] = {}
+        self._needles: list[str] = []  # what the mixed pattern finds, once decoded
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
     def add(self, secret: str, placeholder: str) -> None:
         """Register a secret learnt during the run (e.g. a token); empty secrets are ignored."""
-        if secret:
+        if secret and self._secrets.get(secret) != placeholder:
             self._secrets[secret] = placeholder
-            self._pattern = None
+            self._literal = None
 
     def add_basic(
         self, username: str, password: str, *, placeholder: str = BASIC_PLACEHOLDER,
@@ -96,23 +170,37 @@ class Redactor:
 
     def segments(self, text: str) -> list[Segment]:
         """Split text into literal pieces and placeholders (curl lines quote them differently)."""
-        pattern = self._compiled()
-        if pattern is None:
+        literal = self._compiled()
+        if literal is None:
             return [Segment(text, False)] if text else []
+        spans = [(m.start(), m.end(), self._lookup[m.group(0)], m.group(0) not in self._secrets)
+                 for m in literal.finditer(text)]
+        if _MIXED_SIGNS.search(text) and self._hidden(_replaced(text, spans)):
+            spans = _union(spans, [(m.start(), m.end(), placeholder, True)
+                                   for pattern, placeholder in self._mixed
+                                   for m in pattern.finditer(text)])
         out: list[Segment] = []
         position = 0
-        for match in pattern.finditer(text):
-            if match.start() > position:
-                out.append(Segment(text[position:match.start()], False))
-            found = match.group(0)
-            out.append(Segment(self._lookup[found], True, found not in self._secrets))
-            position = match.end()
+        for start, end, placeholder, encoded in spans:
+            if start > position:
+                out.append(Segment(text[position:start], False))
+            out.append(Segment(placeholder, True, encoded))
+            position = end
         if position < len(text):
             out.append(Segment(text[position:], False))
         return out
 
     def __call__(self, text: str) -> str:
         return "".join(s.text for s in self.segments(text))
+
+    def excerpt(self, text: str, limit: int, cut: bool = False) -> str:
+        """At most ``limit`` characters of ``text``, redacted before it is cut (a secret on the
+        cut is never half shown). ``cut``: the text was cut short already (a body at the byte
+        cap); either way a cut text that ends in a secret's first characters has them masked."""
+        redacted = self(text)
+        if len(redacted) > limit:
+            redacted, cut = redacted[:limit], True
+        return self._masked_tail(redacted) + CUT_MARK if cut else redacted
 
     def header(self, name: str, value: str) -> str:
         """A header value redacted; a credential header no secret matched is masked."""
@@ -126,18 +214,93 @@ class Redactor:
         """Headers as an exchange records them: lower-case names, values redacted."""
         return {name.lower(): self.header(name, value) for name, value in items}
 
+    def _hidden(self, text: str) -> bool:
+        """Whether a secret may still hide in ``text`` in a mixed form: one stands in it once
+        references, escapes and line breaks are decoded (the cheap test before the slow
+        pattern; the literal forms are gone from ``text`` already)."""
+        plain = text
+        for _ in range(_UNESCAPE_DEPTH):
+            plain, found = _REFERENCE.subn(_referenced_char, plain)
+            if not found:
+                break
+        plain = _JSON_ESCAPE.sub(_json_char, plain)
+        plain = _LINE_BREAK.sub("", plain)
+        views = {plain, unquote(plain, errors="replace"), unquote_plus(plain, errors="replace")}
+        return any(needle in view for needle in self._needles for view in views)
+
+    def _masked_tail(self, text: str) -> str:
+        """``text`` without a trailing start of a secret (in a literal form) of MIN_SECRET_LEN
+        characters or more: the rest of it was cut off."""
+        self._compiled()
+        for form, placeholder in self._lookup.items():
+            for length in range(min(len(form) - 1, len(text)), MIN_SECRET_LEN - 1, -1):
+                if text.endswith(form[:length]):
+                    return text[:-length] + placeholder
+        return text
+
     def _compiled(self) -> re.Pattern[str] | None:
-        if self._pattern is None and self._secrets:
+        if self._literal is None and self._secrets:
             self._lookup = {}
             long_forms: list[str] = []
             short_forms: list[str] = []
+            self._mixed = []
+            self._needles = []
             for secret, placeholder in self._secrets.items():
-                for form in encoded_forms(secret):
+                long = len(secret) >= MIN_SECRET_LEN
+                forms = encoded_forms(secret) if long else _url_forms(secret)
+                for form in forms:
                     self._lookup.setdefault(form, placeholder)
-                    target = long_forms if len(secret) >= MIN_SECRET_LEN else short_forms
-                    target.append(form)
-            self._pattern = re.compile("|".join(_alternatives(long_forms, short_forms)))
-        return self._pattern
+                    (long_forms if long else short_forms).append(form)
+                if long:
+                    mixed = [secret, *base64_forms(secret)]
+                    self._needles += mixed
+                    self._mixed.append((re.compile("|".join(
+                        mixed_pattern(m) for m in sorted(mixed, key=len, reverse=True))),
+                        placeholder))
+            self._literal = re.compile("|".join(_alternatives(long_forms, short_forms)))
+        return self._literal
+
+
+def _url_forms(secret: str) -> tuple[str, ...]:
+    """A short secret's forms as a parameter value (only there is it replaced)."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    forms |= {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in forms}
+    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+def _replaced(text: str, spans: list[tuple[int, int, str, bool]]) -> str:
+    """``text`` with each span replaced by its placeholder."""
+    out, position = [], 0
+    for start, end, placeholder, _ in spans:
+        out += [text[position:start], placeholder]
+        position = end
+    return "".join([*out, text[position:]])
+
+
+def _referenced_char(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name[0] != "#":
+        return html.unescape(match.group(0))
+    code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+    return chr(code) if code < 0x110000 else ""
+
+
+def _json_char(match: re.Match[str]) -> str:
+    escaped = match.group(1)
+    return chr(int(escaped[1:], 16)) if escaped[0] == "u" else _JSON_SHORT.get(escaped, escaped)
+
+
+def _union(spans: list[tuple[int, int, str, bool]], more: list[tuple[int, int, str, bool]]
+           ) -> list[tuple[int, int, str, bool]]:
+    """Spans of both lists in order, an overlap folded into the earlier (longer) one."""
+    out: list[tuple[int, int, str, bool]] = []
+    for span in sorted(spans + more, key=lambda s: (s[0], -s[1])):
+        if out and span[0] < out[-1][1]:
+            start, end, placeholder, encoded = out[-1]
+            out[-1] = (start, max(end, span[1]), placeholder, encoded)
+        else:
+            out.append(span)
+    return out
 
 
 def _alternatives(long_forms: list[str], short_forms: list[str]) -> list[str]:
@@ -149,3 +312,13 @@ def _alternatives(long_forms: list[str], short_forms: list[str]) -> list[str]:
         for form in sorted(set(short_forms), key=len, reverse=True)
     ]
     return alternatives
+
+
+# The process's secrets: every writer and stream of ``sink`` redacts with it, and the run's
+# client records its exchanges with it. A run registers its secrets here as it learns them.
+SECRETS: Final = Redactor()
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret the process knows replaced: the one redaction function."""
+    return SECRETS(text)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from conformance import DISTRIBUTION, __version__
+from conformance import DISTRIBUTION, __version__, sink
 from conformance.ledger import Ledger
 from conformance.wording import Wording
 
@@ -86,9 +86,7 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
 
 
 def write_part(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps(data, separators=(",", ":")).encode("utf-8")
-    path.write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+    sink.write_gzip(path, json.dumps(data, separators=(",", ":")))
 
 
 def load_part(path: Path) -> Any:
@@ -97,8 +95,7 @@ def load_part(path: Path) -> Any:
 
 
 def write_results(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    sink.write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:

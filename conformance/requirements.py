@@ -171,7 +171,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        "The docs say nothing about ... how a POST body is encoded", NOTES,
        readings=("form body", "query string", "form body and query string")),
     _r("KC-HTTP-004", "SHOULD",
-       "No 5xx, no redirect, and a success comes with a 2xx status",
+       "No 5xx, no redirect, no dropped request, and a success comes with a 2xx status",
        q("The result of a request is carried in the body (`code` attribute), so a suite must "
          "judge by the body, not the HTTP status."), NOTES),
     _r("KC-HTTP-005", "OBSERVE", "HTTP status of application errors",

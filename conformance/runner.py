@@ -81,10 +81,10 @@ class Result:
             "method": exchange.method, "url": exchange.url,
             "request_headers": exchange.request_headers,
             "request_body": None if exchange.request_body is None
-            else redact(exchange.request_body[:EXCERPT]),
+            else redact.excerpt(exchange.request_body, EXCERPT),
             "status": exchange.status, "reason": exchange.reason,
             "content_type": exchange.headers.get("content-type"),
-            "headers": {k: redact(v)[:200] for k, v in list(exchange.headers.items())[:30]},
+            "headers": {k: redact.excerpt(v, 200) for k, v in list(exchange.headers.items())[:30]},
             "error": exchange.error,
             "body": exchange.body_excerpt(EXCERPT, pretty_xml(exchange.body)),
             "expected": ", ".join(sorted(str(o) for o in self.expectation.outcomes)),

@@ -126,6 +126,7 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
     for name, url in (("--target", target), ("--control-url", control_url)):
         _check_url(name, url)
     credentials = _credentials(options, profile, env)
+    credentials.redactor()  # from here on, nothing that leaves the process shows them
     _check_values(options)
     if target is not None and not credentials.api_key:
         raise SettingsError(f"an API key is needed: --api-key or {ENV['api_key']}")

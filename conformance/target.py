@@ -15,7 +15,7 @@ from conformance.breaker import Breakers
 from conformance.control import Control
 from conformance.fuzzing import Wire
 from conformance.model import Call, Credential, KeepCallRequest
-from conformance.redact import Redactor
+from conformance.redact import SECRETS, Redactor
 from conformance.spec import P_ACTION, P_API_KEY, P_RESPONSE_TYPE, P_TOKEN, TOKEN_ACTION
 from conformance.transport import Client, Exchange
 from conformance.validators import validate_xml
@@ -34,6 +34,8 @@ PLACEHOLDERS = {"api_key": "$KEEPCALL_API_KEY", "open_api_key": "$KEEPCALL_OPEN_
 
 @dataclass(frozen=True)
 class Credentials:
+    """The secrets of a target; its repr says which are given, never what they are."""
+
     api_key: str | None = None
     token: str | None = None
     username: str | None = None
@@ -41,11 +43,18 @@ class Credentials:
     open_api_key: str | None = None
 
     def redactor(self) -> Redactor:
-        redactor = Redactor({value: PLACEHOLDERS[name] for name, value in self.__dict__.items()
-                             if value and name in PLACEHOLDERS})
+        """The process's redactor (``redact.SECRETS``), with these secrets registered in it:
+        whatever leaves the process is redacted of them from now on."""
+        for name, value in self.__dict__.items():
+            if value and name in PLACEHOLDERS:
+                SECRETS.add(value, PLACEHOLDERS[name])
         if self.username and self.password:
-            redactor.add_basic(self.username, self.password)
-        return redactor
+            SECRETS.add_basic(self.username, self.password)
+        return SECRETS
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{name}=<given>" for name, value in self.__dict__.items() if value)
+        return f"Credentials({given})"
 
 
 class Target:

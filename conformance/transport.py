@@ -19,6 +19,7 @@ the summary read them here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import http.cookiejar
@@ -52,6 +53,22 @@ httpx mapping old classes while new ones are raised: a reset would read as "unex
 # Past the deadline, the time the loop may take to close what it cancelled. Only a connection
 # that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
 CLOSE_SECONDS: Final = 5.0
+
+# Error kinds (``Exchange.error_kind``) of a request that never reached the target's HTTP server
+# (nothing to judge: inconclusive), and of an attempt the target dropped (it reset or closed the
+# connection without an answer). Any other failure of a request that reached the target is a
+# broken answer: a failure of the target, with the evidence.
+UNREACHED: Final = frozenset({"connect", "tls", "request"})
+DROPPED: Final = frozenset({"reset", "closed"})
+# A target that keeps dropping requests: this many drops among the last DROP_WINDOW requests.
+DROP_PATTERN: Final = 3
+DROP_WINDOW: Final = 100
+
+# httpcore's trace events that say a connection to the target stands.
+_CONNECTED_EVENTS: Final = frozenset({
+    "connection.connect_tcp.complete", "connection.start_tls.complete",
+    "http11.send_request_headers.started", "http2.send_request_headers.started"})
+_NEW_CONNECTION: Final = "connection.connect_tcp.complete"
 
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
 DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
@@ -97,6 +114,9 @@ class Exchange:
     curl_line: Callable[[], str] = field(repr=False, compare=False)
     notes: tuple[str, ...] = ()
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+    reached: bool = True  # a connection to the target was made (TCP, and TLS where used)
+    dropped: tuple[str, ...] = ()  # the errors of attempts the target dropped, then retried
+    drops_nearby: int = 0  # dropped requests among the last DROP_WINDOW, this one included
 
     @functools.cached_property
     def curl(self) -> str:
@@ -108,6 +128,12 @@ class Exchange:
         return self.error is None and self.status is not None
 
     @property
+    def broken(self) -> bool:
+        """The target was reached and its answer broke (a stall, a drip, a reset, a bomb,
+        bytes that are no HTTP): the target's failure, never "unreachable"."""
+        return self.error is not None and self.reached and self.error_kind not in UNREACHED
+
+    @property
     def error_kind(self) -> str | None:
         """The ``<kind>`` of ``error`` (see above), or None without one."""
         return None if self.error is None else self.error.partition(":")[0]
@@ -115,10 +141,12 @@ class Exchange:
     def body_excerpt(self, limit: int = 2000, text: str | None = None) -> str:
         """The start of the body as text (or of ``text``, the body shown otherwise, e.g.
         pretty-printed), decoded with replacement and redacted."""
+        window = 4 * (limit + 512)  # enough text for ``limit`` characters once redacted
         if text is None:
-            text = self.body[: 4 * (limit + 512)].decode("utf-8", "replace")
-        redacted = self.redactor(text[: 4 * (limit + 512)])
-        return redacted if len(redacted) <= limit else redacted[:limit] + "..."
+            text = self.body[:window].decode("utf-8", "replace")
+        whole = len(text) <= window and len(self.body) <= window
+        return self.redactor.excerpt(text[:window], limit,
+                                     cut=not whole or self.truncated)
 
 
 @dataclass
@@ -143,12 +171,36 @@ class _Progress:
     error: str | None = None
     retries: int = 0
     notes: list[str] = field(default_factory=list)
+    connected: bool = False  # a connection to the target was made, for any attempt
+    fresh: bool = False  # the current attempt made its own connection
+    dropped: list[str] = field(default_factory=list)  # drops retried (see ``drop``)
+    dropped_last: bool = False  # the last attempt was dropped too
 
     def following(self, earlier: _Progress, note: str) -> _Progress:
         """This run as the resend of ``earlier``: its retries and notes come first."""
         self.retries += earlier.retries
         self.notes = [*earlier.notes, note, *self.notes]
+        self.dropped = [*earlier.dropped, *self.dropped]
+        self.connected = self.connected or earlier.connected
         return self
+
+    async def trace(self, event: str, info: Mapping[str, object]) -> None:
+        """httpcore's trace hook: a connection made (or reused) means the target was reached;
+        a TLS handshake must finish first where one is made."""
+        if event in _CONNECTED_EVENTS:
+            self.connected = True
+        self.fresh = self.fresh or event == _NEW_CONNECTION
+
+    def drop(self, failure: _Failure) -> bool:
+        """Whether a failed attempt was dropped by the target: reset or closed without an
+        answer on a connection made for it. The same on a reused keep-alive connection is the
+        race HTTP lets a client retry (the server closed it as idle) and is not counted."""
+        return failure.kind in DROPPED and self.fresh
+
+    @property
+    def dropped_now(self) -> bool:
+        """The target dropped this request: an attempt retried, or the last one."""
+        return bool(self.dropped) or self.dropped_last
 
 
 @dataclass(frozen=True)
@@ -172,6 +224,11 @@ class Client:
         self.transport_failures = 0
         self.retries_total = 0
         self.consecutive_failures = 0
+        # The last failure of the current streak reached the target (which is there, and
+        # broke its answer), or did not (it is gone, or never was): the breaker's verdict.
+        self.streak_reached = False
+        self.dropped_requests = 0
+        self._recent_drops: collections.deque[bool] = collections.deque(maxlen=DROP_WINDOW)
         self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -268,6 +325,7 @@ class Client:
         """All attempts under the total deadline. It is held here, in the loop, so that the
         cancelled attempt has closed its connection before this returns."""
         progress = _Progress()
+        request.extensions["trace"] = progress.trace
         total = self.settings.total_timeout
         try:
             async with asyncio.timeout(total):
@@ -278,14 +336,18 @@ class Client:
 
     async def _attempts(self, request: httpx.Request, progress: _Progress) -> None:
         for attempt in range(self.settings.retries + 1):
+            progress.fresh = False
             failure = await self._attempt(request, progress)
             if failure is None:
                 return
             progress.error = f"{failure.kind}: {failure.message}"
             if not failure.retryable or attempt == self.settings.retries:
+                progress.dropped_last = progress.drop(failure)
                 return
             progress.retries += 1
             progress.notes.append(f"retried after {progress.error}")
+            if progress.drop(failure):
+                progress.dropped.append(progress.error)
             progress.error = None
 
     async def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
@@ -324,14 +386,20 @@ class Client:
         return True
 
     def _count(self, progress: _Progress) -> None:
+        """The run's counters. Any failure (a stall after the headers too) extends the streak
+        the circuit breaker reads; a dropped request enters the window of recent drops."""
         self.requests_sent += 1
         self.retries_total += progress.retries
+        dropped = progress.dropped_now
+        self.dropped_requests += dropped
+        self._recent_drops.append(dropped)
         if progress.error is not None:
             self.transport_failures += 1
-        if progress.status is None:
             self.consecutive_failures += 1
+            self.streak_reached = progress.connected
         else:
             self.consecutive_failures = 0
+            self.streak_reached = False
 
     # --- recording --------------------------------------------------------------------------
 
@@ -350,6 +418,8 @@ class Client:
             error=redact(progress.error) if progress.error else None,
             elapsed=elapsed, retries=progress.retries, waited=waited, curl_line=out.curl,
             notes=tuple(redact(n) for n in progress.notes), redactor=redact,
+            reached=progress.connected, dropped=tuple(redact(d) for d in progress.dropped),
+            drops_nearby=sum(self._recent_drops) if progress.dropped_now else 0,
         )
 
 

@@ -29,6 +29,7 @@ from lxml import etree
 from lxml.html import defs as html_defs
 
 from conformance.model import Check, Verdict
+from conformance.redact import SECRETS
 from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import ACTION, SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
 
@@ -99,8 +100,9 @@ class FormatVerdict(NamedTuple):
 
 
 def quote(text: str, limit: int = EVIDENCE_CHARS) -> str:
-    """Evidence for a message: repr-quoted, cut to ``limit`` characters."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+    """Evidence for a message: redacted, then cut to ``limit`` characters and repr-quoted (a
+    target may quote what it was sent: a secret is never half shown on the cut)."""
+    return repr(SECRETS.excerpt(text, limit))
 
 
 # --- the parser and the schemas: built once --------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from conformance.model import Check
+from conformance.redact import redact
 
 REQUIREMENT: Final = "KC-RT-010"
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
@@ -20,8 +21,9 @@ _NUMBER = re.compile(r"\+?\d{5,}")
 
 
 def signature(body: bytes) -> str:
-    """The answer's words with callIDs and phone numbers masked."""
-    text = body.decode("utf-8", "replace").strip()
+    """The answer's words with callIDs and phone numbers masked, and secrets redacted (a
+    target may echo them; signatures are kept in cases.json.gz and quoted in a failure)."""
+    text = redact(body.decode("utf-8", "replace").strip())
     return _NUMBER.sub("#", _GUID.sub("#", text))
 
 

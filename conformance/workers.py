@@ -22,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from conformance import sink
 from conformance.control import Control, ControlError
 from conformance.matrix import all_cases
 from conformance.merge import combine, join_junit, read_part
@@ -92,7 +93,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     exclusive = parts / "exclusive"
     exclusive.mkdir(parents=True, exist_ok=True)
     listed = exclusive / "deferred.txt"
-    listed.write_text("".join(f"{case}\n" for case in deferred), encoding="utf-8")
+    sink.write_text(listed, "".join(f"{case}\n" for case in deferred))
     _wait([_start([*base, "--shard", f"{count}/{count}", "--part", "exclusive", "--deferred",
                    str(listed), *_bounds(settings, started, 1)], exclusive, env)],
           f"exclusive part ({len(deferred)} deferred cases)")

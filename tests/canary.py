@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 _HEX = re.compile(r"%[0-9A-F]{2}")
+PREFIX_FROM = 16  # secrets this long are looked for by their first half too
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ def forms(secret: str) -> dict[str, bytes]:
              "html": html.escape(secret)}
     shown |= {f"{name}-lower": _HEX.sub(lambda m: m.group(0).lower(), text)
               for name, text in list(shown.items()) if _HEX.search(text)}
+    if len(secret) >= PREFIX_FROM:  # a secret cut in two (an excerpt, the byte cap)
+        shown["first-half"] = secret[:len(secret) // 2]
     return {name: text.encode() for name, text in shown.items()}
 
 

@@ -9,20 +9,25 @@ note every request they receive: they prove that nothing was fetched or followed
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import gzip
+import html
 import socket
 import struct
 import threading
+import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 Handler = Callable[[socket.socket, "Server"], None]
 
 API_PATH = "/verba/api"
+ECHO_CAP = 65_536  # the byte cap the hostile runs set (--max-response-bytes)
 SUCCESS = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
            b'<VerbaApi><Response code="0" type="KeepCall"/></VerbaApi>')
 
@@ -47,6 +52,14 @@ class Server:
     connections: int = 0
     state: dict[str, int] = field(default_factory=dict)
     sockets: list[socket.socket] = field(default_factory=list)
+    listener: socket.socket | None = None
+
+    def close_listener(self) -> None:
+        """Stop listening: new connections are refused from now on (a server gone)."""
+        if self.listener is not None:
+            with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
 
     @property
     def contacted(self) -> bool:
@@ -102,7 +115,7 @@ def response(status: str, body: bytes = b"", headers: dict[str, str] | None = No
 def serve(handler: Handler) -> Iterator[Server]:
     """Run ``handler`` for every connection on a fresh loopback port until the block ends."""
     listener = socket.create_server(("127.0.0.1", 0))
-    server = Server(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    server = Server(f"http://127.0.0.1:{listener.getsockname()[1]}", listener=listener)
 
     def handle(conn: socket.socket) -> None:
         with contextlib.suppress(OSError, ValueError), conn:
@@ -126,9 +139,7 @@ def serve(handler: Handler) -> Iterator[Server]:
         yield server
     finally:
         server.stop.set()
-        with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
-            listener.shutdown(socket.SHUT_RDWR)
-        listener.close()
+        server.close_listener()
         for conn in server.sockets:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -359,6 +370,124 @@ def post_silent() -> ContextManager[Server]:
     return serve(handler)
 
 
+def stall_after_headers() -> ContextManager[Server]:
+    """Headers at once, announcing a body, then silence until the end."""
+    head = response("200 OK", b"", {"Content-Type": "text/xml", "Content-Length": "1000"})
+
+    def then(conn: socket.socket, server: Server) -> None:
+        conn.sendall(head)
+        server.stop.wait()
+    return serve(_after_request(then))
+
+
+def reset_every(nth: int = 3) -> ContextManager[Server]:
+    """Answers with the success envelope and closes, but resets every ``nth`` connection
+    without an answer: a retry recovers each, so only the pattern shows."""
+    def handler(conn: socket.socket, server: Server) -> None:
+        request = read_request(conn)
+        if request is None:
+            return
+        server.requests.append(request)
+        if server.connections % nth == 0:
+            _reset(conn, server)
+            return
+        conn.sendall(response("200 OK", SUCCESS, {"Content-Type": "text/xml; charset=UTF-8",
+                                                  "Connection": "close"}))
+    return serve(handler)
+
+
+# --- a server that echoes what it was sent ---------------------------------------------------
+
+ECHO_TOKEN = "kc-canary-echo-TOKEN<&>'\"/+ =9"  # what its RequestToken hands out
+ECHO_CUT_EVERY = 4  # every 4th answer is long enough to be cut by the byte cap on a secret
+
+
+def echo_forms(secret: str) -> list[str]:
+    """``secret`` in every form a server might echo it in, as text."""
+    half = len(secret) // 2
+    coded = base64.b64encode(secret.encode()).decode()
+    return [secret, quote(secret, safe=""), "".join(f"&#{ord(c)};" for c in secret),
+            "".join(f"&#x{ord(c):x};" for c in secret), html.escape(secret),
+            coded, base64.b64encode(b"pad" + secret.encode() + b"!").decode(),
+            "\n".join(coded[i:i + 8] for i in range(0, len(coded), 8)),
+            secret[:half] + "\n   " + secret[half:],
+            "".join(f"\\u{ord(c):04x}" for c in secret)]
+
+
+def _echoed(request: Request) -> list[str]:
+    """The secrets a request carried: apiKey and token wherever sent, the Authorization
+    header, and the password inside a Basic one."""
+    query = request.target.partition("?")[2]
+    body = request.body.decode("utf-8", "replace")
+    params = dict(urllib.parse.parse_qsl(query)) | dict(urllib.parse.parse_qsl(body))
+    found = [params[name] for name in ("apiKey", "token") if params.get(name)]
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        found.append(authorization)
+        with contextlib.suppress(ValueError, UnicodeError):
+            found.append(base64.b64decode(authorization.partition(" ")[2]).decode()
+                         .partition(":")[2])
+    return found
+
+
+def _echo_body(request: Request, secrets: list[str], cap: int, count: int,
+               server: Server) -> tuple[bytes, str]:
+    """The answer in the asked format (XML by default), every form of every secret in it.
+    RequestToken hands out a token; from its second call on, its answer is cut by the cap
+    too (a failure whose evidence holds the echoed password and Basic header)."""
+    query = request.target.partition("?")[2] + "&" + request.body.decode("utf-8", "replace")
+    params = dict(urllib.parse.parse_qsl(query))
+    forms = [form for secret in secrets for form in echo_forms(secret)]
+    shown = " ".join(html.escape(f) for f in forms if not f.startswith("&#"))
+    refs = " ".join(form for form in forms if form.startswith("&#"))  # left for the parser
+    if params.get("action") == "RequestToken":
+        server.state["tokens"] = server.state.get("tokens", 0) + 1
+        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<VerbaApi><Response code="0" '
+                f'type="RequestToken" token="{html.escape(ECHO_TOKEN)}"><Echo>{shown} {refs}'
+                "</Echo></Response></VerbaApi>")
+        return _cut(text, secrets, cap) if server.state["tokens"] > 1 else text.encode(), (
+            "text/xml; charset=UTF-8")
+    kind = params.get("responseType", "XML")
+    if kind == "HTML":
+        text, media = f"<html><body><p>{' '.join(forms)}</p></body></html>", "text/html"
+    elif kind == "TEXT":
+        text, media = "Error: " + " ".join(forms), "text/plain"
+    else:
+        attribute = html.escape(secrets[0]) if secrets else ""
+        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<VerbaApi><Response code="2" '
+                f'type="KeepCall" echo="{attribute}"><ErrorMessage>{shown} {refs}'
+                f"</ErrorMessage></Response></VerbaApi>")
+        media = "text/xml; charset=UTF-8"
+    return _cut(text, secrets, cap) if count % ECHO_CUT_EVERY == 0 else text.encode(), media
+
+
+def _cut(text: str, secrets: list[str], cap: int) -> bytes:
+    """``text`` padded so that the last secret straddles the byte cap: the answer kept ends
+    in the secret's first half."""
+    if not secrets:
+        return text.encode()
+    last = secrets[-1].encode()
+    return text.encode() + b" " * (cap - len(text.encode()) - len(last) // 2) + last
+
+
+def echo(cap: int) -> ContextManager[Server]:
+    """Answers every request (RequestToken included) with what it carried, in every form, in
+    the body and in headers: an error page or a debug page that quotes the request."""
+    def answer(request: Request, server: Server) -> bytes:
+        server.state["seen"] = server.state.get("seen", 0) + 1
+        secrets = _echoed(request)
+        body, media = _echo_body(request, secrets, cap, server.state["seen"], server)
+        headers = {"Content-Type": media}
+        for i, secret in enumerate(secrets):
+            headers[f"X-Echo-{i}"] = quote(secret, safe="")
+            headers[f"X-Echo-{i}-B64"] = base64.b64encode(secret.encode()).decode()
+            with contextlib.suppress(UnicodeError):
+                secret.encode("latin-1")
+                headers[f"X-Echo-{i}-Raw"] = secret
+        return response("200 OK", body, headers)
+    return serve(_answer_each(answer))
+
+
 def _url_only(factory: Callable[[], ContextManager[Server]]) -> Callable[[], ContextManager[str]]:
     @contextlib.contextmanager
     def run() -> Iterator[str]:
@@ -400,6 +529,10 @@ SERVERS: dict[str, Callable[[], ContextManager[Server]]] = {
     "retry-after": retry_after,
     "gzip-bomb": lambda: bomb("gzip", "gzip"),
     "post-silent": post_silent,
+    "deflate-bomb": lambda: bomb("deflate"),
+    "stall-after-headers": stall_after_headers,
+    "reset-every-3rd": reset_every,
+    "echo": lambda: echo(ECHO_CAP),
 }
 """Every hostile behaviour, yielding the running server (URL, recorded requests)."""
 

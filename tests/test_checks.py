@@ -195,11 +195,26 @@ def test_observations_name_the_reading_taken(target: Target, numbering: Numberin
     assert "fail" not in verdicts(checks)
 
 
-def test_no_answer_is_not_tested(target: Target) -> None:
+def test_a_reset_fails_the_method_and_leaves_the_rest_untested(target: Target) -> None:
+    """The target was reached and dropped the request: its failure, with the evidence."""
     scenario = build("ongoing-caller", Numbering(4))
     request = KeepCallRequest((("action", "KeepCall"), ("callID", scenario.call_id)))
     with hostile.SERVERS["reset"]() as server, \
             Client(TransportSettings(retries=0), target.credentials.redactor()) as client:
         exchange = client.send("GET", server.url + hostile.API_PATH, request.params)
+    checks = judge(exchange, request, expect(request, scenario.calls), None, None)
+    failed = [c for c in checks if c.verdict == "fail"]
+    assert [c.requirement for c in failed] == ["KC-HTTP-001"], failed
+    assert "reset" in failed[0].message
+    assert {c.verdict for c in checks if c not in failed} == {"not-tested"}
+
+
+def test_an_unreached_target_is_not_tested(target: Target) -> None:
+    """Nothing listens on port 1: the request never reached a server, nothing is judged."""
+    scenario = build("ongoing-caller", Numbering(4))
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", scenario.call_id)))
+    with Client(TransportSettings(retries=0), target.credentials.redactor()) as client:
+        exchange = client.send("GET", "http://127.0.0.1:1/verba/api", request.params)
+    assert exchange.error_kind == "connect" and not exchange.broken
     checks = judge(exchange, request, expect(request, scenario.calls), None, None)
     assert checks and {c.verdict for c in checks} == {"not-tested"}

@@ -9,13 +9,13 @@ One test per server; the rows become reports/hostile-targets.json (tests/session
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostile import API_PATH, SERVERS, Server, redirect, xxe_network
+from hostile import API_PATH, ECHO_CAP, ECHO_TOKEN, SERVERS, Server, redirect, xxe_network
 from killmatrix import CliRun, run_cli
 from session_reports import HOSTILE_TARGETS, record_row
 
@@ -24,7 +24,8 @@ from conformance.breaker import TRIP_AFTER
 KEY = "kc-canary-hostile-KEY/1+2 3&x"
 TOKEN = "kc-canary-hostile-TOKEN%20;t"
 SECRETS = (KEY, TOKEN)
-CAP = 65_536
+LOGIN = ("kc-canary-user", "kc-canary-hostile-PASS:w0rd/\u00fc &<x>")
+CAP = ECHO_CAP
 ARGS = ["--api-key", KEY, "--token", TOKEN, "--quick", "--timeout", "2",
         "--max-response-bytes", str(CAP)]
 MAX_RSS_MB = 500
@@ -48,21 +49,26 @@ EXPECTED: dict[str, Expected] = {
     "xxe-network": Expected(1, failed="KC-XML-001"),
     "huge-body": Expected(1, failed="KC-XML-001"),
     "endless-chunked": Expected(1, failed="KC-RT-001"),
-    "trickle-all": Expected(3, aborted="target unreachable"),
-    "trickle-body": Expected(3),
-    "reset": Expected(3, aborted="target unreachable"),
-    "close-without-answer": Expected(3, aborted="target unreachable"),
-    "not-http": Expected(3, aborted="target unreachable"),
+    # Reached, and the answer broke: the target's failure, never "unreachable".
+    "trickle-all": Expected(1, failed="KC-HTTP-001"),
+    "trickle-body": Expected(1, failed="KC-HTTP-001"),
+    "reset": Expected(1, failed="KC-HTTP-001"),
+    "close-without-answer": Expected(1, failed="KC-HTTP-001"),
+    "not-http": Expected(1, failed="KC-HTTP-001"),
     # A 5xx is SHOULD (the notes judge by the body); errors are what no-call cases expect.
     "html-500": Expected(4),
     "latin1-declared-utf8-body": Expected(1, failed="KC-RT-003"),  # the header is observed
     "utf8-declared-latin1-body": Expected(1, failed="KC-XML-001"),
-    "redirect": Expected(3),  # nothing served, nothing judged (KC-HTTP-004 is SHOULD)
+    "redirect": Expected(1, failed="KC-HTTP-001"),  # not served at the URL given
     "doctype": Expected(1, failed="KC-RT-003"),  # a DOCTYPE is observed, never loaded
     "invalid-utf8": Expected(1, failed="KC-XML-001"),
     "retry-after": Expected(1),
-    "gzip-bomb": Expected(3, aborted="too-large"),  # 2 KB inflating to a GiB, stopped at the cap
+    "gzip-bomb": Expected(1, failed="KC-HTTP-001"),  # 2 KB inflating to a GiB: cut at the cap
     "post-silent": Expected(1, failed="KC-HTTP-002"),  # its class's breaker trips
+    "deflate-bomb": Expected(1, failed="KC-HTTP-001"),
+    "stall-after-headers": Expected(1, failed="KC-HTTP-001"),
+    "reset-every-3rd": Expected(1, failed="KC-HTTP-001"),  # each retry recovers: a pattern
+    "echo": Expected(1, failed="KC-XML-001"),  # an answer cut by the byte cap
 }
 
 
@@ -86,10 +92,16 @@ def _with_witness(name: str) -> Iterator[tuple[Server, Server | None]]:
             yield server, None
 
 
-def run_against(name: str, report_dir: Path) -> Outcome:
+# The echo server gets a login, so that it can echo the password and the Basic header too.
+LOGIN_ARGS = ["--api-key", KEY, "--username", LOGIN[0], "--password", LOGIN[1], *ARGS[4:]]
+ARGS_FOR = {"echo": LOGIN_ARGS}
+
+
+def run_against(name: str, report_dir: Path, more: Sequence[str] = ()) -> Outcome:
     """The CLI against the hostile server ``name`` (and its witness, if it has one)."""
     with _with_witness(name) as (hostile, witness):
-        run = run_cli(["--target", hostile.url + API_PATH, *ARGS], report_dir,
+        args = ARGS_FOR.get(name, ARGS)
+        run = run_cli(["--target", hostile.url + API_PATH, *args, *more], report_dir,
                       timeout=HANG_SECONDS)
         return Outcome(run, hostile, witness)
 
@@ -162,7 +174,7 @@ def test_hostile_server_is_survived(name: str, tmp_path: Path,
     outcome = run_against(name, tmp_path)
     record_row(record_property, HOSTILE_TARGETS, name, summary_row(outcome.run))
     assert_bounded_and_clear(name, outcome.run)
-    assert outcome.run.leaks(SECRETS, ()) == []
+    assert outcome.run.leaks((*SECRETS, ECHO_TOKEN, LOGIN[1]), [LOGIN]) == []
     extra_check = EXTRA_CHECKS.get(name)
     if extra_check is not None:
         extra_check(outcome)

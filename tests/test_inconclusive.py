@@ -32,12 +32,15 @@ def closed_port_url() -> str:
 
 
 @contextlib.contextmanager
-def dies_after(answers: int) -> Iterator[Server]:
-    """Answers ``answers`` requests with the success envelope, then resets every connection."""
+def dies_after(answers: int, gone: bool = False) -> Iterator[Server]:
+    """Answers ``answers`` requests with the success envelope, then resets every connection
+    (the server is there and drops requests) or, ``gone``, stops listening (nothing there)."""
     def handler(conn: socket.socket, server: Server) -> None:
         while (request := read_request(conn)) is not None:
             server.requests.append(request)
             if len(server.requests) > answers:
+                if gone:
+                    server.close_listener()
                 _reset(conn, server)
                 return
             conn.sendall(response("200 OK", SUCCESS, {"Content-Type": "text/xml"}))
@@ -61,16 +64,35 @@ def test_unreachable_target_is_inconclusive(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("answers", [1, 6], ids=["after-preflight", "mid-run"])
-def test_dying_target_trips_the_circuit_breaker(tmp_path: Path, answers: int) -> None:
-    with dies_after(answers) as server:
+def test_a_target_gone_trips_the_circuit_breaker(tmp_path: Path, answers: int) -> None:
+    """It stopped listening: the requests never reach a server, nothing more is judged."""
+    with dies_after(answers, gone=True) as server:
         run = run_cli(["--target", server.url + API_PATH, *EXTERNAL], tmp_path)
         received = len(server.requests)
     assert_inconclusive(run, "circuit breaker")
     assert run.summary["transport_failures"] >= 5
-    # Stopped within a few requests of the death, not after the whole matrix.
-    assert received <= answers + 2 * 10, received
+    assert received <= answers + 1, received
     if answers == 1:
         assert run.verdicts("pass") == []
+
+
+@pytest.mark.parametrize("answers", [1, 6], ids=["after-preflight", "mid-run"])
+def test_a_target_resetting_every_request_fails(tmp_path: Path, answers: int) -> None:
+    """Still there, dropping every request: broken is failed, not "unreachable". The run
+    stops at the circuit breaker, cut short, with the drops as the evidence."""
+    with dies_after(answers) as server:
+        run = run_cli(["--target", server.url + API_PATH, *EXTERNAL], tmp_path)
+        received = len(server.requests)
+    assert run.exit_code == 1, run.describe()
+    assert run.summary["verdict"] == "not-conformant"
+    assert "circuit breaker" in (run.summary["cut_short"] or ""), run.summary
+    failed = set(run.summary["failed_requirements"]) & {"KC-HTTP-001", "KC-HTTP-002"}
+    assert failed, run.describe()
+    evidence = [e for r in sorted(failed) for e in run.requirement(r)["evidence"]]
+    assert evidence and all("reset" in e["message"] and e["curl"] for e in evidence)
+    # Stopped within a few requests of the death, not after the whole matrix.
+    assert received <= answers + 2 * 10, received
+    assert run.leaks(SECRETS, ()) == []
 
 
 def test_every_case_skipped_is_never_a_pass(tmp_path: Path) -> None:

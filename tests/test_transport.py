@@ -98,6 +98,10 @@ EXPECTED: dict[str, tuple[int | None, str | None, bool]] = {
     "retry-after": (200, None, False),
     "gzip-bomb": (200, "too-large:", True),
     "post-silent": (200, None, False),  # answers GET; a POST would wait out the timeout
+    "deflate-bomb": (200, "too-large:", True),
+    "stall-after-headers": (200, "timeout:", False),
+    "reset-every-3rd": (200, None, False),  # the first connection of three is answered
+    "echo": (200, None, False),
 }
 
 
