@@ -9,7 +9,9 @@ delayed 50 ms each are answered in about 50 ms, like a distant server's.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,6 +66,8 @@ class ReferenceApp:
         if self.delay:
             await asyncio.sleep(self.delay)  # answered, then held back: other requests go on
         extra = [(b"allow", b"GET, POST")] if status == 405 else []
+        if self.service.switches.echo:
+            body, extra = _echo(body, content_type, scope["query_string"], auth, extra)
         await _send(send, status, content_type, body, extra)
 
     async def _api_reply(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes],
@@ -152,6 +156,23 @@ async def _read_body(receive: Receive, declared: int, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _echo(body: bytes, content_type: str, query: bytes, authorization: bytes | None,
+          headers: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The answer with the request's query string and Authorization header quoted, as a
+    debug page quotes them: in a comment (XML, HTML) or a last line (TEXT), and headers."""
+    quoted = [query, *([authorization] if authorization else [])]
+    text = " ".join(form for q in quoted for form in (
+        q.decode("latin-1"), urllib.parse.unquote(q.decode("latin-1")),
+        "".join(f"&#{b};" for b in q), base64.b64encode(q).decode("ascii")))
+    headers = [*headers, (b"x-echo-query", query),
+               *([(b"x-echo-authorization", authorization)] if authorization else [])]
+    if content_type.startswith("text/plain"):
+        return body + b"\nrequest: " + text.encode("utf-8"), headers
+    comment = b"<!-- request: " + text.replace("--", "- -").encode("utf-8") + b" -->"
+    declaration, end, rest = body.partition(b"?>")
+    return (declaration + end + comment + rest if end else comment + body), headers
 
 
 def _dumps(data: dict[str, Any]) -> bytes:

@@ -20,8 +20,9 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 URL_LIMIT_MIN = 4000  # the API overview: GET URLs should stay under about 4,000 characters
 TOKEN_GRACE_MAX = 600
 LATENCY_MAX = 10_000  # ms; beyond the suite's default timeouts every request would time out
-# Switches that change when an answer leaves, never what it says: no reading to cross.
-TIMING = frozenset({"latency"})
+# Switches that are no reading to cross: when an answer leaves (latency), and a debug echo
+# of the request's credentials that leaves every answer conformant (echo).
+TIMING = frozenset({"latency", "echo"})
 
 
 def _s(default: Any, help: str) -> Any:
@@ -129,6 +130,12 @@ class Switches:
     latency: int = _s(
         0, "milliseconds every API answer (not the control protocol's) waits before it is "
            "sent, other requests served meanwhile: a distant or slow server (0: none)")
+    # --- a debug page -----------------------------------------------------------------------
+    echo: bool = _s(False, "every API answer quotes the request's query string and "
+                           "Authorization header (raw, percent-encoded, as XML references, "
+                           "base64), in a comment of an XML or HTML body, a last line of a "
+                           "TEXT body and X-Echo headers: still conformant; a test that the "
+                           "suite writes none of it")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
