@@ -184,6 +184,10 @@ class KeepCallPlugin:
         if html and Path(html).resolve() == ours.resolve():
             raise pytest.UsageError(f"--html {html} would overwrite the compliance report "
                                     "written there: name another file")
+        if _distributed(config):
+            raise pytest.UsageError("pytest-xdist would run a server and a ledger per worker, "
+                                    "each writing the result files: leave out -n/--dist and "
+                                    "use 'keepcall-conformance run --workers N' instead")
         config.stash[RUN] = self
         config.addinivalue_line(
             "markers", "requirement(*ids): the requirement IDs a conformance test checks")
@@ -315,6 +319,14 @@ class KeepCallPlugin:
 
 # What a conformance test may raise: its verdict, or the run's end.
 _VERDICTS = (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """This run's own config is pytest-xdist's controller distributing it (its test for
+    ``-n``/``--dist``) or one of its workers. A run started inside a worker by a test
+    (pytester) has a config of its own, which is neither."""
+    return hasattr(config, "workerinput") or (
+        config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None)))
 
 
 def _in_suite(item: pytest.Item) -> bool:

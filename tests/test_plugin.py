@@ -162,6 +162,33 @@ def test_bad_plugin_options_are_usage_errors(pytester: pytest.Pytester, args: tu
     assert all(w in error for w in words), error
 
 
+# A conftest that makes the run's own config an xdist worker's, as pytest-xdist does.
+AS_WORKER = ("import pytest\n@pytest.hookimpl(tryfirst=True)\n"
+             "def pytest_configure(config):\n    config.workerinput = {'workerid': 'gw0'}\n")
+
+
+@pytest.mark.parametrize("worker", [False, True], ids=["controller", "worker"])
+def test_a_run_distributed_by_xdist_is_refused(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               worker: bool) -> None:
+    """Under ``-n N`` each worker would start its own server and write the result files over
+    the others': refused in one line naming ``--workers``, before any server or child starts
+    (an inner run of a test that runs in a worker, like this one, is not refused)."""
+    started: list[object] = []
+    monkeypatch.setattr(ReferenceServer, "start", lambda self: started.append(self))
+    if worker:
+        pytester.makeconftest(AS_WORKER)
+    report_dir = pytester.path / "r"
+    xdist = () if worker else ("-p", "xdist", "-n", "2")
+    result = pytester.runpytest(*xdist, "--pyargs", "conformance.suite", "--kc-quick",
+                                "--kc-report-dir", str(report_dir), "-k", "test_case and auth",
+                                *FAST)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and "keepcall-conformance run --workers N" in errors[0], errors
+    assert started == [] and not report_dir.exists()
+
+
 def test_the_pytest_options_are_the_cli_options(pytester: pytest.Pytester,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Both front ends offer every option of a run (pytest's with a ``kc-`` prefix)."""
