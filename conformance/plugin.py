@@ -125,7 +125,7 @@ def start_session(settings: Settings) -> KeepCallSession:
     assert url is not None
     client = Client(settings.transport, credentials.redactor())
     control = Control(client, control_url) if control_url else None
-    target = Target(url, credentials, client, control, settings.token_required,
+    target = Target(url, credentials, client, control, settings.needs_token,
                     settings.profile.calls)
     shard = settings.shard
     target.clock_shared = shard.part == "parallel"
@@ -211,7 +211,8 @@ class KeepCallPlugin:
         cases = _matrix_slice(all_cases(self.settings.quick), self.settings.shard,
                               self.settings.deferred)
         params = [pytest.param(case, id=case.id,
-                               marks=pytest.mark.requirement(*case_requirements(case)))
+                               marks=pytest.mark.requirement(
+                                   *case_requirements(case, self.settings.needs_token)))
                   for case in cases]
         metafunc.parametrize("kc_case", params, indirect=True)
 

@@ -15,13 +15,17 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from xml.etree import ElementTree
 
+import httpx
 import pytest
+from reference_helpers import Api
 
 from conformance import entrypoint, plugin
 from conformance.cli import main
 from conformance.progress import Progress
 from conformance.reference.server import ReferenceServer
+from conformance.report import PART_NAME, load_part
 
 PREFIX = "test_kcsuite"
 FAST = ("--kc-examples", "10", "--kc-budget", "5", "-p", "no:randomly")
@@ -260,3 +264,39 @@ def test_the_suite_runs_as_plain_pytest(pytester: pytest.Pytester, tmp_path: Pat
     sent = dict(TRANSPORT.values())
     assert {name: data["target"]["transport"][name] for name in sent} == sent
     assert data["target"]["reference_switches"] == ["pretty_xml=true"]
+
+
+def _credentials(server: ReferenceServer, shape: str) -> tuple[str, ...]:
+    """The ``--kc-*`` credentials of one shape for ``server``: its open key alone (a key that
+    needs no token), its key with a token obtained beforehand, or its key with its login."""
+    if shape == "key":
+        return ("--kc-api-key", server.open_api_key)
+    if shape == "key+token":
+        with httpx.Client() as client:
+            return ("--kc-api-key", server.api_key, "--kc-token", Api(server, client).token)
+    return ("--kc-api-key", server.api_key, "--kc-username", server.username,
+            "--kc-password", server.password)
+
+
+@pytest.mark.parametrize("shape", ["key", "key+token", "key+login"])
+def test_a_case_marker_names_every_requirement_its_run_judges(
+        pytester: pytest.Pytester, reference: ReferenceServer, shape: str) -> None:
+    """Whatever credentials a target is given, a case's ``requirements`` (its marker, in
+    junit.xml) holds every requirement its checks judged (cases.json.gz). Not equal: the
+    marker is known before the answer, so it also names what another allowed answer would
+    have been judged on (an open point's other readings, an error's format, a later start)."""
+    report_dir, junit = pytester.path / "r", pytester.path / "junit.xml"
+    pytester.inline_run(
+        "--pyargs", "conformance.suite", "--kc-target", reference.api_url, "--kc-control-url",
+        reference.control_url, *_credentials(reference, shape), "--kc-quick",
+        "--kc-report-dir", str(report_dir), "-k", "test_case and (auth or open-key)",
+        f"--junitxml={junit}", "-o", "junit_family=xunit1", *FAST)
+    marked = {case.get("name", "").partition("[")[2][:-1]: set(prop.get("value", "").split())
+              for case in ElementTree.parse(junit).iter("testcase")
+              for prop in case.iter("property") if prop.get("name") == "requirements"}
+    judged = {case: {row[0] for row in rows} for case, rows
+              in load_part(report_dir / PART_NAME)["ledger"]["cases"].items()}
+    assert len(judged) == len(marked) > 10
+    unmarked = {case: sorted(judged[case] - marked[case]) for case in judged
+                if judged[case] - marked[case]}
+    assert not unmarked, unmarked
