@@ -127,7 +127,7 @@ def start_session(settings: Settings) -> KeepCallSession:
     assert url is not None
     client = Client(settings.transport, credentials.redactor())
     control = Control(client, control_url) if control_url else None
-    target = Target(url, credentials, client, control, settings.token_required,
+    target = Target(url, credentials, client, control, settings.needs_token,
                     settings.profile.calls)
     shard = settings.shard
     target.clock_shared = shard.part == "parallel"
@@ -188,6 +188,10 @@ class KeepCallPlugin:
         if html and Path(html).resolve() == ours.resolve():
             raise pytest.UsageError(f"--html {html} would overwrite the compliance report "
                                     "written there: name another file")
+        if _distributed(config):
+            raise pytest.UsageError("pytest-xdist would run a server and a ledger per worker, "
+                                    "each writing the result files: leave out -n/--dist and "
+                                    "use 'keepcall-conformance run --workers N' instead")
         config.stash[RUN] = self
         _redact_terminal(config)
         config.addinivalue_line(
@@ -212,7 +216,8 @@ class KeepCallPlugin:
         cases = _matrix_slice(all_cases(self.settings.quick), self.settings.shard,
                               self.settings.deferred)
         params = [pytest.param(case, id=case.id,
-                               marks=pytest.mark.requirement(*case_requirements(case)))
+                               marks=pytest.mark.requirement(
+                                   *case_requirements(case, self.settings.needs_token)))
                   for case in cases]
         metafunc.parametrize("kc_case", params, indirect=True)
 
@@ -347,6 +352,14 @@ def _redact_terminal(config: pytest.Config) -> None:
     inner = getattr(writer, "_file", None)
     if inner is not None and not isinstance(inner, sink.RedactingStream):
         writer._file = sink.RedactingStream(inner)  # type: ignore[union-attr]
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """This run's own config is pytest-xdist's controller distributing it (its test for
+    ``-n``/``--dist``) or one of its workers. A run started inside a worker by a test
+    (pytester) has a config of its own, which is neither."""
+    return hasattr(config, "workerinput") or (
+        config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None)))
 
 
 def _in_suite(item: pytest.Item) -> bool:

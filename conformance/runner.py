@@ -41,7 +41,13 @@ from conformance.spec import MAX_URL_LENGTH_HINT, P_RESPONSE_TYPE, P_STATUS, STA
 from conformance.target import Target
 from conformance.timeline import elapsed_bound, expect_over
 from conformance.transport import Exchange
-from conformance.validators import pretty_xml
+from conformance.validators import (
+    CONTENT_TYPE_SEEN,
+    DOCTYPE_SEEN,
+    ENVELOPE_SEEN,
+    SHAPE_SEEN,
+    pretty_xml,
+)
 
 # A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
 # moved this far past the latest start before the flags are read again.
@@ -178,8 +184,13 @@ def in_spelling(request: KeepCallRequest, spelling: str | None) -> KeepCallReque
 
 def traits(target: Target, open_key: bool = False) -> TargetAuth:
     """What the oracle must know of the target: its keys, the spelling its probe found."""
-    return TargetAuth(token_required=target.token_required and not open_key,
-                      status_spelling=target.status_spelling)
+    return replace(_keys(target.token_required, open_key), status_spelling=target.status_spelling)
+
+
+def _keys(token_required: bool, open_key: bool) -> TargetAuth:
+    """The target's keys as a case uses them, for its verdict and its marker alike: the open
+    key never needs a token; the other as the target's ``token_required`` says."""
+    return TargetAuth(token_required=token_required and not open_key)
 
 
 def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
@@ -292,26 +303,30 @@ def _skip(result: Result, why: str) -> Result:
     return result
 
 
-# Checked on every answer in a format: the rendering clauses.
+# Checked on every answer in a format: the rendering clauses, and what is observed of it.
 _FORMAT_REQUIREMENTS: dict[str, tuple[RequirementId, ...]] = {
-    "XML": ("KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004"),
-    "HTML": ("KC-RT-010",), "TEXT": ("KC-RT-010",)}
+    "XML": ("KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004", DOCTYPE_SEEN),
+    "HTML": ("KC-RT-010", SHAPE_SEEN), "TEXT": ("KC-RT-010", SHAPE_SEEN)}
 
 
-def case_requirements(case: Case) -> list[RequirementId]:
+def case_requirements(case: Case, token_required: bool) -> list[RequirementId]:
     """The requirements a case checks, for its marker: the oracle's trace, the open points its
-    readings reach, and the rendering."""
+    readings reach, and the rendering. ``token_required``: whether the target's key needs a
+    token, as the run will judge it (``Settings.needs_token``)."""
     scenario, request = case.instantiate(Numbering())
-    auth = TargetAuth(token_required=case.part != "open-key")  # a target whose key needs one
-    expectation = case_expectation(case, scenario, request, auth)
+    expectation = case_expectation(case, scenario, request,
+                                   _keys(token_required, case.part == "open-key"))
     ids: set[RequirementId] = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001",
-                               "KC-FLAG-002"}
+                               "KC-FLAG-002", CONTENT_TYPE_SEEN}
     ids.update(point for readings in expectation.allowed.values() for reading in readings
                for point, _ in reading)
-    for fmt in expectation.formats:
+    formats = expectation.formats | expectation.error_formats  # as checks.format_checks tries
+    for fmt in formats:
         ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))
-    if ERROR in expectation.allowed and "XML" in expectation.formats:
-        ids.add("KC-XML-005")  # judged on every XML error answer (checks._xml_checks)
+    if ERROR in expectation.allowed:
+        ids.add("KC-HTTP-005")  # observed on every error answer (checks.judgement)
+        if "XML" in formats:  # judged on every XML error answer (checks._xml_checks)
+            ids.update(("KC-XML-005", ENVELOPE_SEEN))
     if expectation.error_formats:
         ids.add("KC-RT-009")
     if expectation.deferrable:

@@ -18,7 +18,7 @@ from conformance.options import BY_NAME, ENV, OPTIONS, given
 from conformance.profile import Profile, ProfileError, load
 from conformance.requirements import Gate
 from conformance.scenarios import MAX_BLOCKS
-from conformance.target import Credentials
+from conformance.target import Credentials, needs_token
 from conformance.transport import TransportSettings
 
 MAX_WORKERS = MAX_BLOCKS - 1  # each part of a run numbers its calls in a block of its own
@@ -115,6 +115,14 @@ class Settings:
     def embedded(self) -> bool:
         """No target given: the run certifies the embedded reference server."""
         return self.target is None
+
+    @property
+    def needs_token(self) -> bool:
+        """Whether the target's key needs a token, known before collection: the target is built
+        with it, and the cases' markers are computed from it. The embedded server has a login."""
+        given = self.credentials
+        login = self.embedded or bool(given.username and given.password)
+        return needs_token(self.token_required, bool(given.token), login)
 
 
 def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Settings:

@@ -57,6 +57,13 @@ class Credentials:
         return f"Credentials({given})"
 
 
+def needs_token(declared: bool | None, token: bool, login: bool) -> bool:
+    """Whether the target's key needs a token: as declared (a profile's ``token_required``),
+    else whether a token, or a login to obtain one, was given. The one rule: a case's marker
+    (``Settings.needs_token``, before collection) and its verdict (``Target``) both ask it."""
+    return (token or login) if declared is None else declared
+
+
 class Target:
     """One endpoint under test. ``control`` is None for targets without a control URL.
 
@@ -72,9 +79,8 @@ class Target:
         self.client = client
         self.control = control
         self.static_calls = static_calls
-        has_login = bool(credentials.username and credentials.password)
-        self.token_required = (bool(credentials.token) or has_login if token_required is None
-                               else token_required)
+        self.token_required = needs_token(token_required, bool(credentials.token),
+                                          bool(credentials.username and credentials.password))
         self._token: str | None = credentials.token
         self._clock = clock
         # What a probe found the target takes (conformance/dialect.py); until then the page's

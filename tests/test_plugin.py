@@ -15,13 +15,17 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from xml.etree import ElementTree
 
+import httpx
 import pytest
+from reference_helpers import Api
 
 from conformance import entrypoint, plugin
 from conformance.cli import main
 from conformance.progress import Progress
 from conformance.reference.server import ReferenceServer
+from conformance.report import PART_NAME, load_part
 
 PREFIX = "test_kcsuite"
 FAST = ("--kc-examples", "10", "--kc-budget", "5", "-p", "no:randomly")
@@ -162,6 +166,33 @@ def test_bad_plugin_options_are_usage_errors(pytester: pytest.Pytester, args: tu
     assert all(w in error for w in words), error
 
 
+# A conftest that makes the run's own config an xdist worker's, as pytest-xdist does.
+AS_WORKER = ("import pytest\n@pytest.hookimpl(tryfirst=True)\n"
+             "def pytest_configure(config):\n    config.workerinput = {'workerid': 'gw0'}\n")
+
+
+@pytest.mark.parametrize("worker", [False, True], ids=["controller", "worker"])
+def test_a_run_distributed_by_xdist_is_refused(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               worker: bool) -> None:
+    """Under ``-n N`` each worker would start its own server and write the result files over
+    the others': refused in one line naming ``--workers``, before any server or child starts
+    (an inner run of a test that runs in a worker, like this one, is not refused)."""
+    started: list[object] = []
+    monkeypatch.setattr(ReferenceServer, "start", lambda self: started.append(self))
+    if worker:
+        pytester.makeconftest(AS_WORKER)
+    report_dir = pytester.path / "r"
+    xdist = () if worker else ("-p", "xdist", "-n", "2")
+    result = pytester.runpytest(*xdist, "--pyargs", "conformance.suite", "--kc-quick",
+                                "--kc-report-dir", str(report_dir), "-k", "test_case and auth",
+                                *FAST)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and "keepcall-conformance run --workers N" in errors[0], errors
+    assert started == [] and not report_dir.exists()
+
+
 def test_the_pytest_options_are_the_cli_options(pytester: pytest.Pytester,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Both front ends offer every option of a run (pytest's with a ``kc-`` prefix)."""
@@ -233,3 +264,39 @@ def test_the_suite_runs_as_plain_pytest(pytester: pytest.Pytester, tmp_path: Pat
     sent = dict(TRANSPORT.values())
     assert {name: data["target"]["transport"][name] for name in sent} == sent
     assert data["target"]["reference_switches"] == ["pretty_xml=true"]
+
+
+def _credentials(server: ReferenceServer, shape: str) -> tuple[str, ...]:
+    """The ``--kc-*`` credentials of one shape for ``server``: its open key alone (a key that
+    needs no token), its key with a token obtained beforehand, or its key with its login."""
+    if shape == "key":
+        return ("--kc-api-key", server.open_api_key)
+    if shape == "key+token":
+        with httpx.Client() as client:
+            return ("--kc-api-key", server.api_key, "--kc-token", Api(server, client).token)
+    return ("--kc-api-key", server.api_key, "--kc-username", server.username,
+            "--kc-password", server.password)
+
+
+@pytest.mark.parametrize("shape", ["key", "key+token", "key+login"])
+def test_a_case_marker_names_every_requirement_its_run_judges(
+        pytester: pytest.Pytester, reference: ReferenceServer, shape: str) -> None:
+    """Whatever credentials a target is given, a case's ``requirements`` (its marker, in
+    junit.xml) holds every requirement its checks judged (cases.json.gz). Not equal: the
+    marker is known before the answer, so it also names what another allowed answer would
+    have been judged on (an open point's other readings, an error's format, a later start)."""
+    report_dir, junit = pytester.path / "r", pytester.path / "junit.xml"
+    pytester.inline_run(
+        "--pyargs", "conformance.suite", "--kc-target", reference.api_url, "--kc-control-url",
+        reference.control_url, *_credentials(reference, shape), "--kc-quick",
+        "--kc-report-dir", str(report_dir), "-k", "test_case and (auth or open-key)",
+        f"--junitxml={junit}", "-o", "junit_family=xunit1", *FAST)
+    marked = {case.get("name", "").partition("[")[2][:-1]: set(prop.get("value", "").split())
+              for case in ElementTree.parse(junit).iter("testcase")
+              for prop in case.iter("property") if prop.get("name") == "requirements"}
+    judged = {case: {row[0] for row in rows} for case, rows
+              in load_part(report_dir / PART_NAME)["ledger"]["cases"].items()}
+    assert len(judged) == len(marked) > 10
+    unmarked = {case: sorted(judged[case] - marked[case]) for case in judged
+                if judged[case] - marked[case]}
+    assert not unmarked, unmarked
