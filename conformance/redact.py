@@ -49,8 +49,8 @@ _VALUE_END: Final = r"(?=[&;#\"'\s]|$)"
 # Signs that a text may hold a secret in a mixed encoding or split across lines.
 _MIXED_SIGNS: Final = re.compile(r"[&%\\\r\n]")
 # Between two characters of a secret: a line break (real or JSON-escaped), maybe indented.
-_GAP: Final = r"(?:[ \t]*(?:\r?\n|\r|\\r?\\n)[ \t]*)?"
-_LINE_BREAK: Final = re.compile(r"[ \t]*(?:\r?\n|\r|\\r?\\n)[ \t]*")
+_GAP: Final = r"(?:[ \t]*(?:\r?\n|\r|(?:\\r)?\\n)[ \t]*)?"
+_LINE_BREAK: Final = re.compile(r"[ \t]*(?:\r?\n|\r|(?:\\r)?\\n)[ \t]*")
 _JSON_ESCAPE: Final = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/])")
 _JSON_SHORT: Final = {'"': '"', "\\": "\\", "/": "/"}
 _REFERENCE: Final = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|amp|lt|gt|quot|apos);")

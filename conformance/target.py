@@ -7,6 +7,8 @@ ones and puts them in at the last moment, so nothing above this layer ever holds
 from __future__ import annotations
 
 import base64
+import html
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +64,18 @@ def needs_token(declared: bool | None, token: bool, login: bool) -> bool:
     else whether a token, or a login to obtain one, was given. The one rule: a case's marker
     (``Settings.needs_token``, before collection) and its verdict (``Target``) both ask it."""
     return (token or login) if declared is None else declared
+
+
+# A token in a RequestToken answer that does not parse (cut, malformed): never used, but still a
+# credential the target handed out, so redacted like one.
+_TOKEN_LIKE = re.compile(r"""token\s*=\s*(?:"([^"<]{4,256})"|'([^'<]{4,256})')"""
+                         r"|<token>\s*([^<\s]{4,256})\s*</token>", re.IGNORECASE)
+
+
+def _token_like(body: bytes) -> set[str]:
+    """Every token-like value of a RequestToken answer, as the XML would read it."""
+    text = body[:1 << 16].decode("utf-8", "replace")
+    return {html.unescape(next(g for g in m.groups() if g)) for m in _TOKEN_LIKE.finditer(text)}
 
 
 class Target:
@@ -133,8 +147,8 @@ class Target:
         if exchange.status == 405:  # the page allows either method; try the other one
             exchange = self.client.send("POST", self.url, params, in_body=True, headers=headers)
         token = validate_xml(exchange.body, None, TOKEN_ACTION).token if exchange.ok else None
-        if token:
-            self.client.redactor.add(token, PLACEHOLDERS["token"])
+        for handed_out in {token, *_token_like(exchange.body)} - {None, ""}:
+            self.client.redactor.add(str(handed_out), PLACEHOLDERS["token"])
         return exchange, token
 
     # --- KeepCall -------------------------------------------------------------------------

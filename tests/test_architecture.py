@@ -7,6 +7,7 @@ same order, with the same modules, so the two never drift apart.
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -59,3 +60,47 @@ def test_the_reference_server_is_outside_the_layers() -> None:
     assert _contract("layers")["exhaustive_ignores"] == ["reference"]
     assert _contract("reference-importers")["allowed_importers"] == [
         "conformance.plugin", "conformance.cli"]
+
+
+# Modules that may write a file themselves, and why; every other writes through ``sink``.
+OWN_WRITERS = {
+    "sink.py": "the redaction sink itself",
+    "evidence.py": "key files, and the sealed bundle: its files passed the sink before they "
+                   "were hashed and signed (redacting after signing would break the seal)",
+    "workers.py": "a part's stderr.txt, the file its process's stderr (a redacting stream "
+                  "inherited from the parent) writes to",
+}
+_WRITE_CALLS = frozenset({"write_text", "write_bytes", "fdopen"})
+
+
+def _writes(tree: ast.AST) -> list[int]:
+    """Lines that write a file: Path.write_*, os.open/fdopen, gzip.open, open(..., "w")."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        owner = getattr(getattr(func, "value", None), "id", "")
+        modes = [a.value for a in [*node.args[1:2], *(k.value for k in node.keywords
+                                                      if k.arg == "mode")]
+                 if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if owner == "sink":
+            continue
+        if name in _WRITE_CALLS or (name == "open" and (
+                owner in ("os", "gzip") or any(set(m) & set("wax+") for m in modes))):
+            found.append(node.lineno)
+    return found
+
+
+def test_only_the_sink_writes_files() -> None:
+    """Every file the suite writes passes the redaction sink (issue: no secret in any file);
+    the reference server, a separate program, is not the suite."""
+    offenders = {}
+    for path in sorted(PACKAGE.glob("*.py")):
+        lines = _writes(ast.parse(path.read_text(encoding="utf-8")))
+        if lines and path.name not in OWN_WRITERS:
+            offenders[path.name] = lines
+    assert offenders == {}, f"write through conformance.sink instead: {offenders}"
+    assert all((PACKAGE / name).is_file() for name in OWN_WRITERS)
+    assert _writes(ast.parse("open(p, 'w'); p.write_text('x'); gzip.open(p)")) == [1, 1, 1]

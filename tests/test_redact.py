@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 
 import pytest
 
@@ -98,3 +99,67 @@ def test_tokens_added_later_are_redacted() -> None:
 def test_longer_secret_wins_over_its_prefix() -> None:
     r = Redactor({"abcd": "$A", "abcdefgh": "$B"})
     assert r("x=abcdefgh y=abcd") == "x=$B y=$A"
+
+
+# --- what a target may echo: every form, any mixture ------------------------------------------
+def _refs(text: str, hexadecimal: bool = False) -> str:
+    return "".join(f"&#x{ord(c):x};" if hexadecimal else f"&#{ord(c)};" for c in text)
+
+
+ECHOED = {
+    "XML numeric references": _refs(KEY),
+    "XML hex references": _refs(KEY, hexadecimal=True),
+    "references escaped once more": _refs(KEY).replace("&", "&amp;"),
+    "half references": KEY[:10] + _refs(KEY[10:]),
+    "HTML-escaped": "09835e02/6c10+11e0 bb22&amp;ba324924019b",
+    "escaped twice": "09835e02/6c10+11e0 bb22&amp;amp;ba324924019b",
+    "JSON \\u escapes": "".join(f"\\u{ord(c):04x}" for c in KEY),
+    "split across lines": KEY[:18] + "\n    " + KEY[18:],
+    "split across JSON lines": KEY[:7] + "\\n" + KEY[7:],
+    "base64": base64.b64encode(KEY.encode()).decode(),
+    "base64 inside base64": base64.b64encode(b"x=" + KEY.encode() + b";").decode(),
+    "base64 at the last alignment": base64.b64encode(b"ab" + KEY.encode()).decode(),
+    "base64 URL-safe": base64.urlsafe_b64encode(b"?" + TOKEN.encode()).decode(),
+    "base64 wrapped": base64.encodebytes(b"0123" + KEY.encode() * 3).decode(),
+    "percent, in part": KEY[:5] + "%2D".join(KEY[5:].split("-")),
+}
+
+
+@pytest.mark.parametrize("echoed", ECHOED.values(), ids=ECHOED.keys())
+def test_every_echoed_form_is_replaced(echoed: str) -> None:
+    out = redactor()(f"<p>you sent {echoed} to us</p>")
+    assert "$KEEPCALL_" in out, out
+    plain = html.unescape(html.unescape(out)).replace("\n    ", "")
+    assert not any(secret[:12] in plain for secret in (KEY, TOKEN)), out
+
+
+def test_the_slow_pattern_is_only_tried_where_a_secret_may_hide() -> None:
+    """Our own URLs (every secret already replaced in its literal form) skip it."""
+    r = redactor()
+    url = f"http://h/verba/api?action=KeepCall&apiKey={KEY}&token=09835e02%2F6c10"
+    assert r(url) == "http://h/verba/api?action=KeepCall&apiKey=$KEEPCALL_API_KEY&token=09835e02%2F6c10"
+    assert not r._hidden(r(url))
+    assert r._hidden("k " + _refs(KEY))
+
+
+@pytest.mark.parametrize(("text", "limit", "cut", "expected"), [
+    (f"a long answer {KEY} and more", 35, False, "a long answer $KEEPCALL_API_KEY and..."),
+    (f"ends in {KEY[:12]}", 1000, True, "ends in $KEEPCALL_API_KEY..."),
+    (f"ends in {KEY[:3]}", 1000, True, f"ends in {KEY[:3]}..."),  # too short to tell
+    (f"whole {KEY}", 1000, False, "whole $KEEPCALL_API_KEY"),
+])
+def test_an_excerpt_never_shows_part_of_a_secret(text: str, limit: int, cut: bool,
+                                                 expected: str) -> None:
+    assert redactor().excerpt(text, limit, cut) == expected
+
+
+def test_the_process_redactor_holds_what_a_run_registers() -> None:
+    from conformance.redact import SECRETS, redact
+    from conformance.target import Credentials
+
+    secret = "kc-canary-process-KEY-0b1f"
+    assert secret in redact(secret)
+    credentials = Credentials(api_key=secret, password="kc-canary-process-PW")
+    assert credentials.redactor() is SECRETS
+    assert redact(f"key={secret}") == "key=$KEEPCALL_API_KEY"
+    assert secret not in repr(credentials) and "kc-canary-process-PW" not in repr(credentials)

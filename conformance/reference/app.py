@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -158,19 +159,22 @@ async def _read_body(receive: Receive, declared: int, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+_NOT_XML_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd]|-(?=-)|-$")
+
+
 def _echo(body: bytes, content_type: str, query: bytes, authorization: bytes | None,
           headers: list[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The answer with the request's query string and Authorization header quoted, as a
     debug page quotes them: in a comment (XML, HTML) or a last line (TEXT), and headers."""
     quoted = [query, *([authorization] if authorization else [])]
-    text = " ".join(form for q in quoted for form in (
+    text = _NOT_XML_TEXT.sub("?", " ".join(form for q in quoted for form in (
         q.decode("latin-1"), urllib.parse.unquote(q.decode("latin-1")),
-        "".join(f"&#{b};" for b in q), base64.b64encode(q).decode("ascii")))
+        "".join(f"&#{b};" for b in q), base64.b64encode(q).decode("ascii"))))
     headers = [*headers, (b"x-echo-query", query),
                *([(b"x-echo-authorization", authorization)] if authorization else [])]
     if content_type.startswith("text/plain"):
         return body + b"\nrequest: " + text.encode("utf-8"), headers
-    comment = b"<!-- request: " + text.replace("--", "- -").encode("utf-8") + b" -->"
+    comment = b"<!-- request: " + text.encode("utf-8") + b" -->"
     declaration, end, rest = body.partition(b"?>")
     return (declaration + end + comment + rest if end else comment + body), headers
 
