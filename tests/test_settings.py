@@ -72,6 +72,14 @@ def test_secrets_stay_out_of_the_options_repr() -> None:
     assert "secret" not in text and "operator" in text
 
 
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    """Settings hold the credentials: their repr says which are given, not what they are."""
+    text = repr(resolve(Options(target="http://t/verba/api", api_key="K-secret",
+                                password="P-secret", username="operator",
+                                open_api_key="O-secret")))
+    assert "secret" not in text and "api_key=<given>" in text
+
+
 def test_a_bad_profile_is_a_settings_error(tmp_path: Path) -> None:
     profile = tmp_path / "p.toml"
     profile.write_text('password = "hunter2-secret"\n')
