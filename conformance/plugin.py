@@ -135,6 +135,9 @@ def start_session(settings: Settings) -> KeepCallSession:
     _preflight(session)
     if not session.ledger.aborted:
         session.dialect = probe(target, session.numbering)
+        if session.dialect.problem:
+            session.ledger.suite_notes.append(
+                f"not probed (POST encoding, status-list spelling): {session.dialect.problem}")
     return session
 
 
