@@ -6,6 +6,7 @@ against the embedded server is shared (session fixture ``quick_run``).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -57,6 +58,34 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.Captur
     assert code == 2, err
     assert len(lines) == 1 and all(w in lines[0] for w in words), err
     assert not (tmp_path / "r" / "results.json").exists()
+
+
+def _no_fork(_settings: object) -> None:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")  # fork(2) could fail so
+
+
+def test_under_workers_only_the_report_dir_is_a_report_dir_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OSError that is not about the report directory is the suite's error (exit 3, its
+    traceback shown), not a usage error naming --report-dir."""
+    from conformance import workers
+
+    monkeypatch.setattr(workers, "_warm", _no_fork)
+    code = main(["run", "--workers", "2", "-q", "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "--report-dir" not in err and "suite error" in err and "Traceback" in err, err
+    assert "Resource temporarily unavailable" in err
+
+
+def test_under_workers_a_report_dir_it_cannot_write_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "parts").write_text("a file where the parts' folder goes")
+    code = main(["run", "--workers", "2", "-q", "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--report-dir" in err[0], err
 
 
 # (pytest's exit code, the verdict results.json gave, the tool's exit code)
