@@ -9,7 +9,9 @@ on the object, so two runs in one process share nothing. This module imports the
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,7 +256,8 @@ class KeepCallPlugin:
         excinfo = call.excinfo
         if self.session is not None and _in_suite(item) and excinfo is not None and (
                 not isinstance(excinfo.value, _VERDICTS)):
-            self.session.ledger.internal_errors.append(f"{item.nodeid}: {excinfo.typename}")
+            self.session.ledger.internal_errors.append(
+                suite_error(item.nodeid, excinfo.value, self.session.target.client.redactor))
         return report
 
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -318,6 +321,22 @@ class KeepCallPlugin:
 
 # What a conformance test may raise: its verdict, or the run's end.
 _VERDICTS = (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)
+TRACEBACK_CHARS = 4000  # the end of a suite error's traceback kept in results.json
+
+
+_HARNESS = (f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}")  # frames of no interest
+
+
+def suite_error(where: str, error: BaseException, redact: Callable[[str], str]) -> str:
+    """A suite error as results.json keeps it: ``where: Type: message`` on its first line, then
+    the end of its traceback, without pytest's frames and without local values (a secret's
+    repr could be cut short past the redactor's reach); redacted, as all the run writes."""
+    found = traceback.TracebackException.from_exception(error)
+    found.stack = traceback.StackSummary.from_list(
+        [frame for frame in found.stack if not any(h in frame.filename for h in _HARNESS)])
+    trace = "".join(found.format())[-TRACEBACK_CHARS:]
+    message = str(error).splitlines()[0][:200] if str(error) else ""
+    return redact(f"{where}: {type(error).__name__}: {message}\n{trace}")
 
 
 def _in_suite(item: pytest.Item) -> bool:

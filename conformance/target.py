@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conformance.breaker import Breakers
 from conformance.control import Control
@@ -34,11 +34,13 @@ PLACEHOLDERS = {"api_key": "$KEEPCALL_API_KEY", "open_api_key": "$KEEPCALL_OPEN_
 
 @dataclass(frozen=True)
 class Credentials:
-    api_key: str | None = None
-    token: str | None = None
+    """The secrets stay out of its repr: a traceback or a log showing it must not leak one."""
+
+    api_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
-    open_api_key: str | None = None
+    password: str | None = field(default=None, repr=False)
+    open_api_key: str | None = field(default=None, repr=False)
 
     def redactor(self) -> Redactor:
         redactor = Redactor({value: PLACEHOLDERS[name] for name, value in self.__dict__.items()

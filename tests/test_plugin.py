@@ -24,6 +24,7 @@ from conformance.progress import Progress
 from conformance.reference.server import ReferenceServer
 
 PREFIX = "test_kcsuite"
+SECRET_KEY = "f1e2d3c4-secret-key-of-the-embedded-server"
 FAST = ("--kc-examples", "10", "--kc-budget", "5", "-p", "no:randomly")
 
 
@@ -184,12 +185,20 @@ def test_an_unexpected_exception_makes_the_run_inconclusive(pytester: pytest.Pyt
         "@pytest.mark.requirement('KC-ID-001')\n"
         "def test_fine(kc):\n    pass\n"
         "@pytest.mark.requirement('KC-ID-001')\n"
-        "def test_boom(kc):\n    raise KeyError('suite bug')\n")})
+        "def test_boom(kc):\n"
+        "    raise KeyError('suite bug near ' + kc.target.credentials.api_key)\n")})
     report_dir = pytester.path / "r"
-    result = pytester.runpytest("--kc-report-dir", str(report_dir), *FAST)
-    data = json.loads((report_dir / "results.json").read_text())
+    result = pytester.runpytest("--kc-report-dir", str(report_dir), *FAST,
+                                "--kc-api-key", SECRET_KEY)
+    written = (report_dir / "results.json").read_text()
+    data = json.loads(written)
     assert data["summary"]["verdict"] == "inconclusive"
-    assert any("test_boom" in e and "KeyError" in e for e in data["summary"]["internal_errors"])
+    [error] = data["summary"]["internal_errors"]
+    head, trace = error.split("\n", 1)
+    assert "test_boom: KeyError: " in head and "suite bug near $KEEPCALL_API_KEY" in head
+    assert trace.startswith("Traceback") and "in test_boom" in trace, trace
+    assert "_pytest" not in trace and "KeyError" in trace.splitlines()[-1], trace
+    assert SECRET_KEY not in written  # the traceback is redacted like everything written
     assert result.ret == 3
     assert not any(t.name == "keepcall-reference" for t in threading.enumerate())
 
