@@ -9,6 +9,7 @@ on the object, so two runs in one process share nothing. This module imports the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -107,40 +108,51 @@ class KeepCallSession:
 
 
 def start_session(settings: Settings) -> KeepCallSession:
-    """Build the target (starting the embedded server if needed) and check it answers."""
-    server = None
+    """Build the target (starting the embedded server if needed) and check it answers. If
+    anything raises on the way, the server is stopped and the client closed before it goes on."""
     credentials = settings.credentials
     url, control_url = settings.target, settings.control_url
-    if settings.embedded:
-        from conformance.reference.server import ReferenceServer
-        from conformance.reference.switches import Switches
+    with contextlib.ExitStack() as undo:
+        server = None
+        if settings.embedded:
+            from conformance.reference.server import ReferenceServer
+            from conformance.reference.switches import Switches
 
-        given = settings.credentials  # secrets given for the embedded server are its own
-        server = ReferenceServer(switches=Switches.parse(settings.reference_switches),
-                                 faults=frozenset(settings.reference_faults),
-                                 api_key=given.api_key, open_api_key=given.open_api_key,
-                                 username=given.username, password=given.password)
-        server.start()
-        url, control_url = server.api_url, server.control_url
-        credentials = Credentials(server.api_key, None, server.username, server.password,
-                                  server.open_api_key)
-    assert url is not None
-    client = Client(settings.transport, credentials.redactor())
-    control = Control(client, control_url) if control_url else None
-    target = Target(url, credentials, client, control, settings.token_required,
-                    settings.profile.calls)
-    shard = settings.shard
-    target.clock_shared = shard.part == "parallel"
-    block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0
-    session = KeepCallSession(settings, target, numbering=Numbering(settings.seed, block),
-                              server=server)
-    _preflight(session)
-    if not session.ledger.aborted:
-        session.dialect = probe(target, session.numbering)
-        if session.dialect.problem:
-            session.ledger.suite_notes.append(
-                f"not probed (POST encoding, status-list spelling): {session.dialect.problem}")
+            given = settings.credentials  # secrets given for the embedded server are its own
+            server = ReferenceServer(switches=Switches.parse(settings.reference_switches),
+                                     faults=frozenset(settings.reference_faults),
+                                     api_key=given.api_key, open_api_key=given.open_api_key,
+                                     username=given.username, password=given.password)
+            undo.callback(server.stop)
+            server.start()
+            url, control_url = server.api_url, server.control_url
+            credentials = Credentials(server.api_key, None, server.username, server.password,
+                                      server.open_api_key)
+        assert url is not None
+        client = undo.enter_context(Client(settings.transport, credentials.redactor()))
+        control = Control(client, control_url) if control_url else None
+        target = Target(url, credentials, client, control, settings.token_required,
+                        settings.profile.calls)
+        shard = settings.shard
+        target.clock_shared = shard.part == "parallel"
+        block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0
+        session = KeepCallSession(settings, target, numbering=Numbering(settings.seed, block),
+                                  server=server)
+        _preflight(session)
+        if not session.ledger.aborted:
+            session.dialect = probe(target, session.numbering)
+            if session.dialect.problem:
+                session.ledger.suite_notes.append(
+                    f"not probed (POST encoding, status-list spelling): {session.dialect.problem}")
+        undo.pop_all()  # the run holds them now: ``close`` ends them
     return session
+
+
+def close(run: KeepCallSession) -> None:
+    """End what a run started: the client's connections, the embedded server (twice is safe)."""
+    run.target.client.close()
+    if run.server is not None:
+        run.server.stop()
 
 
 def _preflight(session: KeepCallSession) -> None:
@@ -197,9 +209,12 @@ class KeepCallPlugin:
     def kc(self) -> Iterator[KeepCallSession]:
         """The conformance run; the first test that needs it starts it."""
         self.session = start_session(self.settings)
-        if self.session.ledger.aborted:
-            pytest.exit(self.session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
-        yield self.session
+        try:
+            if self.session.ledger.aborted:
+                pytest.exit(self.session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
+            yield self.session
+        finally:
+            close(self.session)
 
     @pytest.fixture
     def kc_case(self, request: pytest.FixtureRequest) -> Case:
@@ -282,18 +297,18 @@ class KeepCallPlugin:
             elif not self.progress.total and self.settings.sharded:
                 _empty_part(self.settings)  # a part with nothing to do still joins the merge
             return
-        self.results = data = _finish(run)
-        write_results(run.settings.report_dir / RESULTS_NAME, data)
-        page.write(data, run.settings.report_dir / page.PAGE_NAME)
+        try:
+            self.results = data = _finish(run)
+            write_results(run.settings.report_dir / RESULTS_NAME, data)
+            page.write(data, run.settings.report_dir / page.PAGE_NAME)
+        finally:  # a report that cannot be written leaves nothing running
+            close(run)
         verdict = data["summary"]["verdict"]
         if verdict != "conformant" or exitstatus in (0, 1):
             session.exitstatus = EXIT_CODES[verdict]
         if self.console:
             self.progress.finish()
             print("\n".join(summary_lines(data)), flush=True)
-        run.target.client.close()
-        if run.server is not None:
-            run.server.stop()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is not None and not self.console:

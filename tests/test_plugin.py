@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +24,8 @@ from conformance import entrypoint, plugin
 from conformance.cli import main
 from conformance.progress import Progress
 from conformance.reference.server import ReferenceServer
+from conformance.settings import Options, resolve
+from conformance.target import Target
 
 PREFIX = "test_kcsuite"
 SECRET_KEY = "f1e2d3c4-secret-key-of-the-embedded-server"
@@ -201,6 +205,51 @@ def test_an_unexpected_exception_makes_the_run_inconclusive(pytester: pytest.Pyt
     assert SECRET_KEY not in written  # the traceback is redacted like everything written
     assert result.ret == 3
     assert not any(t.name == "keepcall-reference" for t in threading.enumerate())
+
+
+def _refused(url: str) -> bool:
+    """Whether nothing listens at ``url``'s port any more."""
+    port = urlsplit(url).port
+    assert port is not None
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _reference_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "keepcall-reference"]
+
+
+def test_a_start_that_raises_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """A bug in the probes (after the preflight) raises out of the start: the embedded server
+    it started is stopped, its port closed."""
+    started: list[str] = []
+
+    def broken_probe(target: Target, _numbering: object) -> None:
+        started.append(target.url)
+        raise RuntimeError("a bug of the suite's probe")
+
+    monkeypatch.setattr(plugin, "probe", broken_probe)
+    with pytest.raises(RuntimeError, match="probe"):
+        plugin.start_session(resolve(Options(report_dir=str(tmp_path)), {}))
+    assert started and _refused(started[0]) and not _reference_threads()
+
+
+@pytest.mark.usefixtures("as_suite")
+def test_a_report_it_cannot_write_leaves_nothing_running(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**{f"{PREFIX}_one": (
+        "import pytest\n"
+        "@pytest.mark.requirement('KC-ID-001')\n"
+        "def test_one(kc):\n    open('url.txt', 'w').write(kc.target.url)\n")})
+    report_dir = pytester.path / "r"
+    (report_dir / "results.json").mkdir(parents=True)  # where the file goes: unwritable
+    with pytest.raises(IsADirectoryError):
+        pytester.inline_run("--kc-report-dir", str(report_dir), *FAST)
+    url = (pytester.path / "url.txt").read_text()
+    assert _refused(url) and not _reference_threads()
 
 
 @pytest.mark.usefixtures("as_suite")
