@@ -253,7 +253,10 @@ class KeepCallPlugin:
             where = public_url(self.settings.target) or "the embedded reference server"
             print(f"keepcall-conformance: {self.progress.total} cases "
                   f"({'quick, pairwise' if self.settings.quick else 'full matrix'}) "
-                  f"against {where}", flush=True)
+                  f"against {where}; {_seed_line(self.settings)}", flush=True)
+
+    def pytest_report_header(self) -> str:
+        return f"keepcall-conformance: {_seed_line(self.settings)}"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Progress for the CLI (pytest's own terminal output is off there); runs uncaptured."""
@@ -404,6 +407,11 @@ def _check_reference(settings: Settings) -> None:
         check_names(settings.reference_faults)
     except (ValueError, KeyError) as error:
         raise SettingsError(str(error).strip("'\"")) from None
+
+
+def _seed_line(settings: Settings) -> str:
+    """The seed the run numbers its calls and seeds Hypothesis with: said at the start."""
+    return f"seed {settings.seed} (--seed {settings.seed} repeats the run)"
 
 
 def _suite(settings: Settings) -> dict[str, Any]:

@@ -40,7 +40,8 @@ SUITE_MODULES = ("conformance.plugin", "conformance.search", "conformance.suite.
                  "conformance.suite.test_tokens")
 # Options each part is given by the parent, not passed through.
 _OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration",
-                  "expect"})  # the parent judges the known failures on the merged run
+                  "expect",  # the parent judges the known failures on the merged run
+                  "seed"})  # the run's, drawn once here when none was given
 
 
 def child_argv(args: Namespace) -> list[str]:
@@ -77,12 +78,13 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     count = settings.workers or 1
     report_dir = settings.report_dir
     parts = report_dir / PARTS_DIR
-    base = ["run", *child_argv(args), "-q"]
+    base = ["run", *child_argv(args), "--seed", str(settings.seed), "-q"]
     env = child_env(settings)
     started = time.monotonic()
     _reset(settings)
     _warm(settings)
-    print(f"keepcall-conformance: {count} workers, then the exclusive part", flush=True)
+    print(f"keepcall-conformance: {count} workers, then the exclusive part; seed "
+          f"{settings.seed}", flush=True)
     parallel = [parts / str(i) for i in range(1, count + 1)]
     _wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
                    *_bounds(settings, started, count)], where, env)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from lxml import etree
 
 from conformance.cli import _exit_code, main
 from conformance.control import violation
+from conformance.merge import read_part
 from conformance.reference import ReferenceServer
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
@@ -258,3 +260,37 @@ def test_max_duration_cuts_a_run_short_and_never_certifies(tmp_path: Path) -> No
     assert " cases/s, " not in run.stdout  # -q: no progress line
     page = (run.report_dir / "report.html").read_text(encoding="utf-8")
     assert "The run was cut short" in page
+
+
+# The stateful search is left out: its shrinking is bounded in seconds, so how far it gets
+# (and how many numbers it draws) depends on the machine, not on the seed.
+REPEAT_ARGS = ("--quick", "--examples", "5", "-q", "--reference-fault", "do-not-delete-sets-kept",
+               "-k", "not stateful")
+
+
+def _cases(report_dir: Path) -> tuple[object, str]:
+    """What a run found, case by case: the checks with the readings observed, and the failures'
+    evidence (its curl lines carry the run's numbers and callIDs; the server's port aside, and
+    the answers, which carry its date)."""
+    ledger = read_part(report_dir / "results.json")["ledger"]
+    evidence = [(e["case"], e["message"], e["curl"])
+                for found in ledger["evidence"].values() for e in found]
+    return ledger["cases"], re.sub(r"127\.0\.0\.1:\d+", "HOST", json.dumps(evidence))
+
+
+def test_the_seed_printed_at_the_start_repeats_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run given no seed draws one, prints it first and records it; --seed with it gives
+    the same cases, readings and evidence (in process, quick, few examples)."""
+    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(tmp_path / "hypothesis"))
+    first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
+    said = capsys.readouterr().out.splitlines()[0]
+    found = re.search(r"seed (\d+) \(--seed \1 repeats the run\)", said)
+    assert found is not None, said
+    seed = found.group(1)
+    recorded = json.loads((tmp_path / "a" / "results.json").read_text())["suite"]["seed"]
+    assert str(recorded) == seed
+    again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
+    assert first == again == 1
+    assert _cases(tmp_path / "a") == _cases(tmp_path / "b")
