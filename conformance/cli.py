@@ -13,11 +13,13 @@ directly, never through pytest's argument list, so no report or log can echo the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,10 +154,28 @@ def run(args: argparse.Namespace) -> int:
     if plugin.settings.workers:
         return _with_workers(args, plugin.settings)
     report_dir = plugin.settings.report_dir
-    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(report_dir / ".hypothesis"))
-    code = pytest.main(_pytest_args(report_dir, args.select), plugins=[plugin])
+    with _hypothesis_storage():
+        code = pytest.main(_pytest_args(report_dir, args.select), plugins=[plugin])
     _announce(report_dir)
     return _exit_code(int(code), plugin.verdict)
+
+
+@contextlib.contextmanager
+def _hypothesis_storage() -> Iterator[None]:
+    """Hypothesis's files (the caches it writes; the suite keeps no example database) go to a
+    scratch directory removed on every way out of the run. A directory the user chose
+    (HYPOTHESIS_STORAGE_DIRECTORY) is theirs: it is used and stays."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    with tempfile.TemporaryDirectory(prefix="keepcall-hypothesis-") as scratch:
+        set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
 
 
 def _with_workers(args: argparse.Namespace, settings: Settings) -> int:

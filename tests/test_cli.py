@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
 import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -282,8 +285,11 @@ def test_the_seed_printed_at_the_start_repeats_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A run given no seed draws one, prints it first and records it; --seed with it gives
-    the same cases, readings and evidence (in process, quick, few examples)."""
-    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(tmp_path / "hypothesis"))
+    the same cases, readings and evidence (in process, quick, few examples). Neither run
+    leaves Hypothesis's files behind, in the report directory or in a scratch one."""
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
     said = capsys.readouterr().out.splitlines()[0]
     found = re.search(r"seed (\d+) \(--seed \1 repeats the run\)", said)
@@ -294,3 +300,29 @@ def test_the_seed_printed_at_the_start_repeats_the_run(
     again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
     assert first == again == 1
     assert _cases(tmp_path / "a") == _cases(tmp_path / "b")
+    assert not list((tmp_path / "tmp").iterdir())
+    assert not [d for d in ("a", "b") if (tmp_path / d / ".hypothesis").exists()]
+
+
+def _sleeping_part(_argv: list[str], _where: Path, _env: object) -> None:
+    time.sleep(120)  # a part that would outlive its run
+
+
+def _interrupted(_children: object, _what: str) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.system
+def test_an_interrupted_run_with_workers_leaves_no_part_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import workers
+    from conformance.cli import _parser
+    from conformance.settings import options_from, resolve
+
+    args = _parser().parse_args(["run", "--workers", "2", "--report-dir", str(tmp_path)])
+    monkeypatch.setattr(workers, "_warm", lambda _settings: None)
+    monkeypatch.setattr(workers, "_part", _sleeping_part)
+    monkeypatch.setattr(workers, "_wait", _interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workers.run(args, resolve(options_from(args), {}))
+    assert multiprocessing.active_children() == []
