@@ -85,7 +85,11 @@ def test_under_workers_only_the_report_dir_is_a_report_dir_error(
 
 
 def test_under_workers_a_report_dir_it_cannot_write_is_a_usage_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import workers
+
+    monkeypatch.setattr(workers, "_warm", lambda _settings: None)
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "parts").write_text("a file where the parts' folder goes")
     code = main(["run", "--workers", "2", "-q", "--report-dir", str(tmp_path / "r")])
