@@ -13,10 +13,13 @@ directly, never through pytest's argument list, so no report or log can echo the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ from conformance.entrypoint import NAME as ENTRY_POINT
 from conformance.options import grouped, keywords
 from conformance.page import PAGE_NAME
 from conformance.report import EXIT_CODES, JUNIT_NAME, RESULTS_NAME, RESULTS_SCHEMA
-from conformance.settings import SettingsError, options_from, resolve
+from conformance.settings import Settings, SettingsError, options_from, resolve
 
 EXIT_USAGE = 2
 
@@ -143,21 +146,72 @@ def run(args: argparse.Namespace) -> int:
     try:
         plugin = KeepCallPlugin(resolve(options_from(args)), console=True, quiet=args.quiet)
         plugin.settings.report_dir.mkdir(parents=True, exist_ok=True)
-        if plugin.settings.workers:
-            from conformance import workers
-
-            return _written(workers.run(args, plugin.settings), plugin.settings.report_dir)
     except SettingsError as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        print(f"keepcall-conformance: error: --report-dir: {error.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return _report_dir_error(error)
+    if plugin.settings.workers:
+        return _with_workers(args, plugin.settings)
     report_dir = plugin.settings.report_dir
-    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(report_dir / ".hypothesis"))
-    code = pytest.main(_pytest_args(report_dir, args.select), plugins=[plugin])
+    with _hypothesis_storage():
+        code = pytest.main(_pytest_args(report_dir, args.select), plugins=[plugin])
     _announce(report_dir)
     return _exit_code(int(code), plugin.verdict)
+
+
+@contextlib.contextmanager
+def _hypothesis_storage() -> Iterator[None]:
+    """Hypothesis's files (the caches it writes; the suite keeps no example database) go to a
+    scratch directory removed on every way out of the run. A directory the user chose
+    (HYPOTHESIS_STORAGE_DIRECTORY) is theirs: it is used and stays."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    with tempfile.TemporaryDirectory(prefix="keepcall-hypothesis-") as scratch:
+        set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
+
+
+def _with_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """``--workers``: an error writing the report directory is a usage error; any other
+    error is the suite's (exit 3, its traceback on stderr), never a verdict."""
+    from conformance import workers
+
+    try:
+        return _written(workers.run(args, settings), settings.report_dir)
+    except OSError as error:
+        if _within(error.filename, settings.report_dir):
+            return _report_dir_error(error)
+        return _suite_error(settings)
+    except Exception:  # a bug of the suite: exit 1 would read as the target's failure
+        return _suite_error(settings)
+
+
+def _within(filename: object, report_dir: Path) -> bool:
+    """Whether an OSError's file is the report directory, in it, or on the way to it."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return False
+    where, root = Path(os.path.abspath(filename)), Path(os.path.abspath(report_dir))
+    return where == root or root in where.parents or where in root.parents
+
+
+def _report_dir_error(error: OSError) -> int:
+    print(f"keepcall-conformance: error: --report-dir: {error.strerror}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _suite_error(settings: Settings) -> int:
+    """The traceback of the exception being handled, redacted, on stderr; exit 3."""
+    trace = settings.credentials.redactor()(traceback.format_exc())
+    print(f"keepcall-conformance: suite error (the run is inconclusive):\n{trace}",
+          file=sys.stderr, flush=True)
+    return EXIT_CODES["inconclusive"]
 
 
 # Plugins of the environment a conformance run has no use for (pytest-html's page is replaced by

@@ -27,6 +27,7 @@ FLAGS_SCHEMA: Final = "control-flags.schema.json"
 CLOCK_SCHEMA: Final = "control-clock.schema.json"
 ERROR_SCHEMA: Final = "control-error.schema.json"
 REASON_CHARS: Final = 160
+NO_CLOCK: Final = 404  # POST /clock's answer where the target does not support it
 
 
 class ControlError(Exception):
@@ -68,11 +69,16 @@ class Control:
         return Flags.from_json(data)
 
     def advance(self, seconds: int) -> bool:
-        """Move the target's clock; False where it does not (404, the protocol's "optional",
-        or any other refusal: the tests that need the clock are then not tested)."""
+        """Move the target's clock; False where it has none (404, the protocol's "not
+        supported": the tests that need the clock are then not tested). Any other answer, or
+        none, is a ControlError: a clock that fails is not a clock that is absent."""
         exchange, _ = self._client.send_json("POST", f"{self.base_url}/clock",
                                              {"advanceSeconds": seconds})
-        return _success(exchange)
+        if exchange.status == NO_CLOCK:
+            return False
+        if not _success(exchange):
+            raise ControlError(f"POST /clock: expected 204 or {NO_CLOCK}, {_describe(exchange)}")
+        return True
 
     def _expect(self, method: str, path: str, payload: object, status: int) -> Exchange:
         """The protocol names ``status``; any 2xx is taken as done, to be lenient with it."""

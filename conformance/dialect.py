@@ -26,16 +26,18 @@ SPELLINGS = (("tight", "last,ongoing"), ("spaced", "last, ongoing"))
 
 
 class _Unprobed(Exception):
-    """A probe that could not be sent."""
+    """A probe that could not be sent (no token to be had)."""
 
 
 @dataclass
 class Dialect:
-    """What the probes found; ``None`` where nothing was probed (no control URL)."""
+    """What the probes found; ``None`` where nothing was probed (no control URL, or the
+    probes broke off: ``problem`` says why, for the run to report)."""
 
     post_served: tuple[str, ...] | None = None
     spellings: tuple[str, ...] | None = None
     evidence: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
 
     @property
     def spelling(self) -> str | None:
@@ -91,8 +93,10 @@ def probe(target: Target, numbering: Numbering) -> Dialect:
         dialect.spellings = tuple(
             spelling for spelling, status in SPELLINGS
             if _kept(target, numbering, _by_list(status), f"status={status}", dialect))
-    except (ControlError, _Unprobed):
-        return Dialect()
+    except ControlError as error:
+        return Dialect(problem=f"control protocol: {error}")
+    except _Unprobed:
+        return Dialect(problem="no token to be had for the probes")
     if dialect.post_served == ("query string",):
         target.post_encoding = "query"
     target.status_spelling = dialect.spelling

@@ -88,7 +88,8 @@ class Ledger:
         # but a run that did not finish is never conformant.
         self.cut_short: str | None = None
         self.internal_errors: list[str] = []
-        # What went wrong in the suite's own search without costing the verdict (reported).
+        # What went wrong in the suite's own search or probes without costing the verdict
+        # (reported).
         self.suite_notes: list[str] = []
         # What each property search cost: its examples and seconds (within --budget).
         self.searches: dict[str, dict[str, float]] = {}

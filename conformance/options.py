@@ -82,7 +82,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("expect", str, None, "TOML file of known failures (requirement, reason, link, "
            "expires): they do not fail the gate until they expire; an entry that no longer "
            "fails, has expired or matches nothing fails the run", "run", metavar="FILE"),
-    Option("seed", int, 0, "repeat a run exactly", "run"),
+    Option("seed", int, 0, "repeat a run exactly (without it a seed is drawn, printed at "
+           "the start and recorded in results.json)", "run"),
     Option("examples", int, 100, "Hypothesis examples per property", "run", positive=True),
     Option("budget", float, 60.0, "seconds for the property-based part", "run",
            positive=True),

@@ -37,7 +37,8 @@ def why(summary: Mapping[str, Any]) -> str:
     if summary.get("aborted"):
         return f"The run was aborted: {summary['aborted']}."
     if summary.get("internal_errors"):
-        return f"A suite error voids the verdict: {summary['internal_errors'][0]}."
+        head = summary["internal_errors"][0].split("\n", 1)[0]  # its traceback follows
+        return f"A suite error voids the verdict: {head}."
     failed = _by_cause(summary.get("new_failures", summary.get("failed_requirements")) or [],
                        summary.get("groups") or [])
     reasons = []

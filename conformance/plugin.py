@@ -9,7 +9,10 @@ on the object, so two runs in one process share nothing. This module imports the
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,37 +110,51 @@ class KeepCallSession:
 
 
 def start_session(settings: Settings) -> KeepCallSession:
-    """Build the target (starting the embedded server if needed) and check it answers."""
-    server = None
+    """Build the target (starting the embedded server if needed) and check it answers. If
+    anything raises on the way, the server is stopped and the client closed before it goes on."""
     credentials = settings.credentials
     url, control_url = settings.target, settings.control_url
-    if settings.embedded:
-        from conformance.reference.server import ReferenceServer
-        from conformance.reference.switches import Switches
+    with contextlib.ExitStack() as undo:
+        server = None
+        if settings.embedded:
+            from conformance.reference.server import ReferenceServer
+            from conformance.reference.switches import Switches
 
-        given = settings.credentials  # secrets given for the embedded server are its own
-        server = ReferenceServer(switches=Switches.parse(settings.reference_switches),
-                                 faults=frozenset(settings.reference_faults),
-                                 api_key=given.api_key, open_api_key=given.open_api_key,
-                                 username=given.username, password=given.password)
-        server.start()
-        url, control_url = server.api_url, server.control_url
-        credentials = Credentials(server.api_key, None, server.username, server.password,
-                                  server.open_api_key)
-    assert url is not None
-    client = Client(settings.transport, credentials.redactor())
-    control = Control(client, control_url) if control_url else None
-    target = Target(url, credentials, client, control, settings.needs_token,
-                    settings.profile.calls)
-    shard = settings.shard
-    target.clock_shared = shard.part == "parallel"
-    block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0
-    session = KeepCallSession(settings, target, numbering=Numbering(settings.seed, block),
-                              server=server)
-    _preflight(session)
-    if not session.ledger.aborted:
-        session.dialect = probe(target, session.numbering)
+            given = settings.credentials  # secrets given for the embedded server are its own
+            server = ReferenceServer(switches=Switches.parse(settings.reference_switches),
+                                     faults=frozenset(settings.reference_faults),
+                                     api_key=given.api_key, open_api_key=given.open_api_key,
+                                     username=given.username, password=given.password)
+            undo.callback(server.stop)
+            server.start()
+            url, control_url = server.api_url, server.control_url
+            credentials = Credentials(server.api_key, None, server.username, server.password,
+                                      server.open_api_key)
+        assert url is not None
+        client = undo.enter_context(Client(settings.transport, credentials.redactor()))
+        control = Control(client, control_url) if control_url else None
+        target = Target(url, credentials, client, control, settings.needs_token,
+                        settings.profile.calls)
+        shard = settings.shard
+        target.clock_shared = shard.part == "parallel"
+        block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0
+        session = KeepCallSession(settings, target, numbering=Numbering(settings.seed, block),
+                                  server=server)
+        _preflight(session)
+        if not session.ledger.aborted:
+            session.dialect = probe(target, session.numbering)
+            if session.dialect.problem:
+                session.ledger.suite_notes.append(
+                    f"not probed (POST encoding, status-list spelling): {session.dialect.problem}")
+        undo.pop_all()  # the run holds them now: ``close`` ends them
     return session
+
+
+def close(run: KeepCallSession) -> None:
+    """End what a run started: the client's connections, the embedded server (twice is safe)."""
+    run.target.client.close()
+    if run.server is not None:
+        run.server.stop()
 
 
 def _preflight(session: KeepCallSession) -> None:
@@ -201,9 +218,12 @@ class KeepCallPlugin:
     def kc(self) -> Iterator[KeepCallSession]:
         """The conformance run; the first test that needs it starts it."""
         self.session = start_session(self.settings)
-        if self.session.ledger.aborted:
-            pytest.exit(self.session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
-        yield self.session
+        try:
+            if self.session.ledger.aborted:
+                pytest.exit(self.session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
+            yield self.session
+        finally:
+            close(self.session)
 
     @pytest.fixture
     def kc_case(self, request: pytest.FixtureRequest) -> Case:
@@ -243,7 +263,10 @@ class KeepCallPlugin:
             where = public_url(self.settings.target) or "the embedded reference server"
             print(f"keepcall-conformance: {self.progress.total} cases "
                   f"({'quick, pairwise' if self.settings.quick else 'full matrix'}) "
-                  f"against {where}", flush=True)
+                  f"against {where}; {_seed_line(self.settings)}", flush=True)
+
+    def pytest_report_header(self) -> str:
+        return f"keepcall-conformance: {_seed_line(self.settings)}"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Progress for the CLI (pytest's own terminal output is off there); runs uncaptured."""
@@ -261,7 +284,8 @@ class KeepCallPlugin:
         excinfo = call.excinfo
         if self.session is not None and _in_suite(item) and excinfo is not None and (
                 not isinstance(excinfo.value, _VERDICTS)):
-            self.session.ledger.internal_errors.append(f"{item.nodeid}: {excinfo.typename}")
+            self.session.ledger.internal_errors.append(
+                suite_error(item.nodeid, excinfo.value, self.session.target.client.redactor))
         return report
 
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -285,18 +309,18 @@ class KeepCallPlugin:
             elif not self.progress.total and self.settings.sharded:
                 _empty_part(self.settings)  # a part with nothing to do still joins the merge
             return
-        self.results = data = _finish(run)
-        write_results(run.settings.report_dir / RESULTS_NAME, data)
-        page.write(data, run.settings.report_dir / page.PAGE_NAME)
+        try:
+            self.results = data = _finish(run)
+            write_results(run.settings.report_dir / RESULTS_NAME, data)
+            page.write(data, run.settings.report_dir / page.PAGE_NAME)
+        finally:  # a report that cannot be written leaves nothing running
+            close(run)
         verdict = data["summary"]["verdict"]
         if verdict != "conformant" or exitstatus in (0, 1):
             session.exitstatus = EXIT_CODES[verdict]
         if self.console:
             self.progress.finish()
             print("\n".join(summary_lines(data)), flush=True)
-        run.target.client.close()
-        if run.server is not None:
-            run.server.stop()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The files other plugins wrote (junit.xml, pytest-html's log) through the sink."""
@@ -330,6 +354,22 @@ class KeepCallPlugin:
 
 # What a conformance test may raise: its verdict, or the run's end.
 _VERDICTS = (pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)
+TRACEBACK_CHARS = 4000  # the end of a suite error's traceback kept in results.json
+
+
+_HARNESS = (f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}")  # frames of no interest
+
+
+def suite_error(where: str, error: BaseException, redact: Callable[[str], str]) -> str:
+    """A suite error as results.json keeps it: ``where: Type: message`` on its first line, then
+    the end of its traceback, without pytest's frames and without local values (a secret's
+    repr could be cut short past the redactor's reach); redacted, as all the run writes."""
+    found = traceback.TracebackException.from_exception(error)
+    found.stack = traceback.StackSummary.from_list(
+        [frame for frame in found.stack if not any(h in frame.filename for h in _HARNESS)])
+    trace = "".join(found.format())[-TRACEBACK_CHARS:]
+    message = str(error).splitlines()[0][:200] if str(error) else ""
+    return redact(f"{where}: {type(error).__name__}: {message}\n{trace}")
 
 
 def _break_circuit(ledger: Ledger, client: Client, breaker: int) -> str:
@@ -412,6 +452,11 @@ def _check_reference(settings: Settings) -> None:
         check_names(settings.reference_faults)
     except (ValueError, KeyError) as error:
         raise SettingsError(str(error).strip("'\"")) from None
+
+
+def _seed_line(settings: Settings) -> str:
+    """The seed the run numbers its calls and seeds Hypothesis with: said at the start."""
+    return f"seed {settings.seed} (--seed {settings.seed} repeats the run)"
 
 
 def _suite(settings: Settings) -> dict[str, Any]:

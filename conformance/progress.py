@@ -15,6 +15,9 @@ from typing import Final, TextIO
 
 TTY_EVERY: Final = 0.2
 LOG_EVERY: Final = 10.0
+# The rate (and the time left it gives) is shown once this many seconds of cases were timed:
+# over the first case alone it is a division by almost nothing (1000000000 cases/s).
+RATE_AFTER: Final = 1.0
 
 
 @dataclass
@@ -47,11 +50,13 @@ class Progress:
             self._write(self.line(now))
 
     def line(self, now: float) -> str:
-        elapsed = max(now - (self.started if self.started is not None else now), 1e-9)
+        counts = f"  {self.done}/{self.total} cases, {self.failed} failed"
+        elapsed = now - (self.started if self.started is not None else now)
+        if elapsed < RATE_AFTER:
+            return counts
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate and self.total > self.done else 0.0
-        return (f"  {self.done}/{self.total} cases, {self.failed} failed, {rate:.0f} cases/s, "
-                f"{_clock(left)} left")
+        return f"{counts}, {rate:.0f} cases/s, {_clock(left)} left"
 
     def finish(self) -> None:
         """End the terminal's rewritten line, so the summary starts on its own."""

@@ -116,7 +116,9 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
     if summary.get("cut_short"):
         lines.append(f"run cut short (never conformant): {summary['cut_short']}")
     if summary["internal_errors"]:
-        lines.append(f"suite errors (the verdict cannot stand): {summary['internal_errors'][:3]}")
+        heads = [error.split("\n", 1)[0] for error in summary["internal_errors"][:3]]
+        lines.append(f"suite errors (the verdict cannot stand; tracebacks in results.json): "
+                     f"{heads}")
     from conformance.expect import summary_lines as expected_lines
 
     lines += expected_lines(data)

@@ -9,8 +9,6 @@ evidence. A Hypothesis error of the search itself is a suite note, never a targe
 from __future__ import annotations
 
 import contextlib
-import os
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,13 +40,12 @@ FLAGS: tuple[RequirementId, ...] = (
          "KC-UNMARK-001", "KC-UNMARK-002", "KC-UNMARK-003")
 
 
-def hypothesis_settings(max_examples: int, derandomize: bool,
-                        steps: int | None = None) -> hypothesis.settings:
+def hypothesis_settings(max_examples: int, steps: int | None = None) -> hypothesis.settings:
     """Settings for the suite's properties: no example database, no deadline, no health
     checks about slow data (every example makes HTTP requests), one bug reported, shrunk."""
     extra = {} if steps is None else {"stateful_step_count": steps}
     return hypothesis.settings(
-        max_examples=max(1, max_examples), derandomize=derandomize, deadline=None,
+        max_examples=max(1, max_examples), deadline=None,
         database=None, report_multiple_bugs=False, print_blob=False,
         verbosity=Verbosity.quiet, phases=(Phase.explicit, Phase.generate, Phase.shrink),
         suppress_health_check=(HealthCheck.too_slow, HealthCheck.filter_too_much,
@@ -90,40 +87,34 @@ class PropertyFailure(AssertionError):
 
 @dataclass(frozen=True)
 class PropertyRun:
-    """What all property tests of a run share: the time budget and how to seed Hypothesis."""
+    """What all property tests of a run share: the time budget and the seed of Hypothesis."""
 
     budget: Budget
-    seed: int | None
-    derandomize: bool
+    seed: int
 
     def settings(self, kc: KeepCallSession, steps: int | None = None) -> hypothesis.settings:
         examples = kc.settings.examples
         if kc.settings.quick:
             examples = min(examples, QUICK_EXAMPLES)
-        return hypothesis_settings(examples, self.derandomize, steps)
+        return hypothesis_settings(examples, steps)
 
     def seeded(self, test: Callable[..., None]) -> Callable[..., None]:
-        return test if self.seed is None else hypothesis.seed(self.seed)(test)
+        return hypothesis.seed(self.seed)(test)
 
     def repeat_hint(self) -> str:
-        return "derandomized (CI)" if self.seed is None else f"repeat with --seed {self.seed}"
+        return f"repeat with --seed {self.seed}"
 
 
 _RUN = pytest.StashKey[PropertyRun]()
 
 
 def property_run(kc: KeepCallSession, config: pytest.Config) -> PropertyRun:
-    """The run's shared settings: --seed N repeats a run; CI derandomizes; otherwise a fresh
-    seed is drawn and printed with any failure, so that run can be repeated too."""
+    """The run's shared settings: Hypothesis seeded with the run's seed (--seed N, or the one
+    drawn for the run, printed at its start and recorded in results.json)."""
     if _RUN not in config.stash:
-        seed: int | None = kc.settings.seed
-        derandomize = False
-        if not seed:
-            derandomize = bool(os.environ.get("CI"))
-            seed = None if derandomize else random.SystemRandom().randrange(1, 2**31)
         left = kc.remaining()  # --max-duration bounds the searches too
         budget = kc.settings.budget if left is None else min(kc.settings.budget, left)
-        config.stash[_RUN] = PropertyRun(Budget(budget), seed, derandomize)
+        config.stash[_RUN] = PropertyRun(Budget(budget), kc.settings.seed)
     return config.stash[_RUN]
 
 

@@ -7,6 +7,7 @@ ends here, so both validate the same way and fail with the same one-line message
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -140,12 +141,18 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
         raise SettingsError(f"an API key is needed: --api-key or {ENV['api_key']}")
     return Settings(target, credentials, control_url, profile, Path(options.report_dir),
                     options.quick, options.level,  # type: ignore[arg-type]
-                    options.seed, options.examples, options.budget,
+                    options.seed or drawn_seed(), options.examples, options.budget,
                     _transport(options, profile), BREAKER,
                     profile.token_required, options.reference_switches,
                     options.reference_faults, options.allow_untested, options.max_duration,
                     _shard(options), options.workers, _deferred(options.deferred),
                     _expected(options.expect))
+
+
+def drawn_seed() -> int:
+    """The seed of a run given none: it numbers the calls and seeds Hypothesis, and is printed
+    and recorded, so ``--seed`` with it repeats the run."""
+    return random.SystemRandom().randrange(1, 2**31)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import html
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conformance.breaker import Breakers
 from conformance.control import Control
@@ -38,11 +38,11 @@ PLACEHOLDERS = {"api_key": "$KEEPCALL_API_KEY", "open_api_key": "$KEEPCALL_OPEN_
 class Credentials:
     """The secrets of a target; its repr says which are given, never what they are."""
 
-    api_key: str | None = None
-    token: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
-    open_api_key: str | None = None
+    password: str | None = field(default=None, repr=False)
+    open_api_key: str | None = field(default=None, repr=False)
 
     def redactor(self) -> Redactor:
         """The process's redactor (``redact.SECRETS``), with these secrets registered in it:

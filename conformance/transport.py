@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
 
+import h11
 import httpcore
 import httpx
 
@@ -69,6 +70,15 @@ _CONNECTED_EVENTS: Final = frozenset({
     "connection.connect_tcp.complete", "connection.start_tls.complete",
     "http11.send_request_headers.started", "http2.send_request_headers.started"})
 _NEW_CONNECTION: Final = "connection.connect_tcp.complete"
+
+# What a target can make sending a request or reading its answer raise: httpx's errors, the
+# httpcore and h11 ones it may leave unwrapped, the OS's (ssl's among them), and what decoding
+# the body raises. Only these become an exchange's error string; anything else is the suite's
+# own bug and propagates, a suite error (exit 3), never a failure of the target.
+TARGET_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, httpcore.ProtocolError,
+                        httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProxyError,
+                        httpcore.UnsupportedProtocol, h11.ProtocolError, OSError, zlib.error,
+                        TooLarge, UnicodeError)
 
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
 DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
@@ -353,14 +363,14 @@ class Client:
     async def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
         try:
             response = await self._http.send(request, stream=True)
-        except Exception as exc:  # anything the server causes becomes an error string
+        except TARGET_ERRORS as exc:  # what the server causes becomes an error string
             return _classify(exc, self.settings, before_response=True)
         try:
             progress.status = response.status_code
             progress.reason = response.reason_phrase
             progress.headers = _header_dict(response.headers)
             await self._read_body(response, progress)
-        except Exception as exc:
+        except TARGET_ERRORS as exc:
             return _classify(exc, self.settings, before_response=False)
         finally:
             await _close_quietly(response)

@@ -8,7 +8,9 @@ success (identifiers aside) tells its reader nothing, whatever the words are.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -16,6 +18,10 @@ from conformance.model import Check
 from conformance.redact import redact
 
 REQUIREMENT: Final = "KC-RT-010"
+# What a run keeps, whatever its size or its target: this many signatures of each format and
+# kind (success, error), each at most this long (a longer one ends in a hash of the whole).
+MAX_SIGNATURES: Final = 64
+MAX_SIGNATURE_CHARS: Final = 1000
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _NUMBER = re.compile(r"\+?\d{5,}")
 
@@ -24,17 +30,31 @@ def signature(body: bytes) -> str:
     """The answer's words with callIDs and phone numbers masked, and secrets redacted (a
     target may echo them; signatures are kept in cases.json.gz and quoted in a failure)."""
     text = redact(body.decode("utf-8", "replace").strip())
-    return _NUMBER.sub("#", _GUID.sub("#", text))
+    text = _NUMBER.sub("#", _GUID.sub("#", text))
+    if len(text) <= MAX_SIGNATURE_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"{text[:MAX_SIGNATURE_CHARS]}... (sha256 {digest})"
 
 
 @dataclass
 class Wording:
-    """The first case seen for each (format, signature, success or error)."""
+    """The first case seen for each (format, signature, success or error), within the bound:
+    past ``MAX_SIGNATURES`` of a format and kind, a new signature is kept only if it clashes
+    (the other kind has it), so memory stays bounded and no clash among those kept is lost."""
 
     seen: dict[tuple[str, str, bool], str] = field(default_factory=dict)
+    kept: Counter[tuple[str, bool]] = field(default_factory=Counter)
 
     def add(self, fmt: str, body: bytes, success: bool, case: str) -> None:
-        self.seen.setdefault((fmt, signature(body), success), case)
+        self._keep(fmt, signature(body), success, case)
+
+    def _keep(self, fmt: str, sig: str, success: bool, case: str) -> None:
+        if (fmt, sig, success) in self.seen:
+            return
+        if self.kept[(fmt, success)] < MAX_SIGNATURES or (fmt, sig, not success) in self.seen:
+            self.seen[(fmt, sig, success)] = case
+            self.kept[(fmt, success)] += 1
 
     def state(self) -> list[list[str | bool]]:
         return [[fmt, sig, success, case] for (fmt, sig, success), case in self.seen.items()]
@@ -42,7 +62,7 @@ class Wording:
     def merge(self, state: list[list[Any]]) -> None:
         """Another shard's answers: the comparison runs over the whole run's."""
         for fmt, sig, success, case in state:
-            self.seen.setdefault((fmt, sig, success), case)
+            self._keep(fmt, sig, success, case)
 
     def checks(self) -> list[Check]:
         """One check per format seen: fail if a success and an error read alike."""

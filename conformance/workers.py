@@ -11,13 +11,14 @@ secrets reach it by environment variable, never on a command line.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
 import sys
 import time
 from argparse import Namespace
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ SUITE_MODULES = ("conformance.plugin", "conformance.search", "conformance.suite.
                  "conformance.suite.test_tokens")
 # Options each part is given by the parent, not passed through.
 _OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration",
-                  "expect"})  # the parent judges the known failures on the merged run
+                  "expect",  # the parent judges the known failures on the merged run
+                  "seed"})  # the run's, drawn once here when none was given
 
 
 def child_argv(args: Namespace) -> list[str]:
@@ -76,17 +78,25 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     """Both parts, then the merged results.json data (the reports written in report_dir)."""
     count = settings.workers or 1
-    report_dir = settings.report_dir
-    parts = report_dir / PARTS_DIR
-    base = ["run", *child_argv(args), "-q"]
+    base = ["run", *child_argv(args), "--seed", str(settings.seed), "-q"]
     env = child_env(settings)
     started = time.monotonic()
     _reset(settings)
     _warm(settings)
-    print(f"keepcall-conformance: {count} workers, then the exclusive part", flush=True)
+    print(f"keepcall-conformance: {count} workers, then the exclusive part; seed "
+          f"{settings.seed}", flush=True)
+    with _stopped_at_exit() as running:
+        return _parts(settings, base, env, started, running)
+
+
+def _parts(settings: Settings, base: list[str], env: Mapping[str, str], started: float,
+           running: list[BaseProcess]) -> dict[str, Any]:
+    """The parallel part, then the exclusive one, merged; each part started is in ``running``."""
+    count, report_dir = settings.workers or 1, settings.report_dir
+    parts = report_dir / PARTS_DIR
     parallel = [parts / str(i) for i in range(1, count + 1)]
     _wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
-                   *_bounds(settings, started, count)], where, env)
+                   *_bounds(settings, started, count)], where, env, running)
            for i, where in enumerate(parallel, start=1)], "parallel part")
     deferred = sorted({case for where in parallel if (where / PART_NAME).is_file()
                        for case in read_part(where)["deferred"]})
@@ -95,7 +105,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     listed = exclusive / "deferred.txt"
     sink.write_text(listed, "".join(f"{case}\n" for case in deferred))
     _wait([_start([*base, "--shard", f"{count}/{count}", "--part", "exclusive", "--deferred",
-                   str(listed), *_bounds(settings, started, 1)], exclusive, env)],
+                   str(listed), *_bounds(settings, started, 1)], exclusive, env, running)],
           f"exclusive part ({len(deferred)} deferred cases)")
     done = [*parallel, exclusive]
     missing = [f"the part in {where} wrote no {PART_NAME} (see its stderr.txt)"
@@ -135,10 +145,26 @@ def _warm(settings: Settings) -> None:
     all_cases(settings.quick)
 
 
-def _start(argv: list[str], where: Path, env: Mapping[str, str]) -> BaseProcess:
+@contextlib.contextmanager
+def _stopped_at_exit() -> Iterator[list[BaseProcess]]:
+    """The parts started; any still running when the run ends (an error, an interrupt) is
+    stopped and reaped: nothing of a run outlives it."""
+    running: list[BaseProcess] = []
+    try:
+        yield running
+    finally:
+        for child in running:
+            if child.is_alive():
+                child.terminate()
+            child.join()
+
+
+def _start(argv: list[str], where: Path, env: Mapping[str, str],
+           running: list[BaseProcess]) -> BaseProcess:
     where.mkdir(parents=True, exist_ok=True)
     child = _FORK.Process(target=_part, args=([*argv, "--report-dir", str(where)], where, env))
     child.start()
+    running.append(child)
     return child
 
 

@@ -6,11 +6,16 @@ against the embedded server is shared (session fixture ``quick_run``).
 
 from __future__ import annotations
 
+import errno
 import json
+import multiprocessing
 import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -21,6 +26,7 @@ from lxml import etree
 
 from conformance.cli import _exit_code, main
 from conformance.control import violation
+from conformance.merge import read_part
 from conformance.reference import ReferenceServer
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
@@ -57,6 +63,38 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.Captur
     assert code == 2, err
     assert len(lines) == 1 and all(w in lines[0] for w in words), err
     assert not (tmp_path / "r" / "results.json").exists()
+
+
+def _no_fork(_settings: object) -> None:
+    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")  # fork(2) could fail so
+
+
+def test_under_workers_only_the_report_dir_is_a_report_dir_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OSError that is not about the report directory is the suite's error (exit 3, its
+    traceback shown), not a usage error naming --report-dir."""
+    from conformance import workers
+
+    monkeypatch.setattr(workers, "_warm", _no_fork)
+    code = main(["run", "--workers", "2", "-q", "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "--report-dir" not in err and "suite error" in err and "Traceback" in err, err
+    assert "Resource temporarily unavailable" in err
+
+
+def test_under_workers_a_report_dir_it_cannot_write_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import workers
+
+    monkeypatch.setattr(workers, "_warm", lambda _settings: None)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "parts").write_text("a file where the parts' folder goes")
+    code = main(["run", "--workers", "2", "-q", "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--report-dir" in err[0], err
 
 
 # (pytest's exit code, the verdict results.json gave, the tool's exit code)
@@ -229,3 +267,66 @@ def test_max_duration_cuts_a_run_short_and_never_certifies(tmp_path: Path) -> No
     assert " cases/s, " not in run.stdout  # -q: no progress line
     page = (run.report_dir / "report.html").read_text(encoding="utf-8")
     assert "The run was cut short" in page
+
+
+# The stateful search is left out: its shrinking is bounded in seconds, so how far it gets
+# (and how many numbers it draws) depends on the machine, not on the seed.
+REPEAT_ARGS = ("--quick", "--examples", "5", "-q", "--reference-fault", "do-not-delete-sets-kept",
+               "-k", "not stateful")
+
+
+def _cases(report_dir: Path) -> tuple[object, str]:
+    """What a run found, case by case: the checks with the readings observed, and the failures'
+    evidence (its curl lines carry the run's numbers and callIDs; the server's port aside, and
+    the answers, which carry its date)."""
+    ledger = read_part(report_dir / "results.json")["ledger"]
+    evidence = [(e["case"], e["message"], e["curl"])
+                for found in ledger["evidence"].values() for e in found]
+    return ledger["cases"], re.sub(r"127\.0\.0\.1:\d+", "HOST", json.dumps(evidence))
+
+
+def test_the_seed_printed_at_the_start_repeats_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run given no seed draws one, prints it first and records it; --seed with it gives
+    the same cases, readings and evidence (in process, quick, few examples). Neither run
+    leaves Hypothesis's files behind, in the report directory or in a scratch one."""
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
+    said = capsys.readouterr().out.splitlines()[0]
+    found = re.search(r"seed (\d+) \(--seed \1 repeats the run\)", said)
+    assert found is not None, said
+    seed = found.group(1)
+    recorded = json.loads((tmp_path / "a" / "results.json").read_text())["suite"]["seed"]
+    assert str(recorded) == seed
+    again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
+    assert first == again == 1
+    assert _cases(tmp_path / "a") == _cases(tmp_path / "b")
+    assert not list((tmp_path / "tmp").iterdir())
+    assert not [d for d in ("a", "b") if (tmp_path / d / ".hypothesis").exists()]
+
+
+def _sleeping_part(_argv: list[str], _where: Path, _env: object) -> None:
+    time.sleep(120)  # a part that would outlive its run
+
+
+def _interrupted(_children: object, _what: str) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.system
+def test_an_interrupted_run_with_workers_leaves_no_part_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import workers
+    from conformance.cli import _parser
+    from conformance.settings import options_from, resolve
+
+    args = _parser().parse_args(["run", "--workers", "2", "--report-dir", str(tmp_path)])
+    monkeypatch.setattr(workers, "_warm", lambda _settings: None)
+    monkeypatch.setattr(workers, "_part", _sleeping_part)
+    monkeypatch.setattr(workers, "_wait", _interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workers.run(args, resolve(options_from(args), {}))
+    assert multiprocessing.active_children() == []

@@ -1,6 +1,6 @@
-"""The control protocol client: lenient with 2xx, a refused clock is "unsupported", and a
-broken control endpoint or a flags answer off its schema is a ControlError (the case becomes
-not tested), never a crash and never a guessed flag."""
+"""The control protocol client: lenient with 2xx, a clock answering 404 is "unsupported", and a
+broken control endpoint (a clock too) or a flags answer off its schema is a ControlError (the
+case becomes not tested), never a crash and never a guessed flag."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ GOOD_FLAGS = b'{"callID": "good", "kept": true, "protected": false, "recording":
 
 # (method, path) -> (status, body) of a control interface that bends the protocol a little
 ANSWERS = {("PUT", "/fixtures"): (200, b""), ("POST", "/calls"): (201, b"{}"),
-           ("POST", "/clock"): (501, b""),
+           ("POST", "/clock"): (500, b"clock broke"),
+           ("POST", "/closed/clock"): (0, b""),  # the connection closed, no answer
            ("GET", "/calls/broken"): (500, b"oops"),
            ("GET", "/calls/good"): (200, GOOD_FLAGS),
            ("GET", "/calls/other"): (200, GOOD_FLAGS),
@@ -51,6 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         status, body = ANSWERS.get((self.command, self.path), (404, b""))
+        if not status:
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -76,8 +80,16 @@ def test_any_2xx_is_taken_as_done(control: Control) -> None:
     assert "curl" in control.add(build("ongoing-caller", Numbering()))
 
 
-def test_a_refused_clock_is_unsupported(control: Control) -> None:
-    assert control.advance(60) is False
+def test_a_clock_answering_404_is_unsupported(control: Control) -> None:
+    assert Control(control._client, control.base_url + "/none").advance(60) is False
+
+
+@pytest.mark.parametrize(("where", "reason"), [("", "HTTP 500 clock broke"),
+                                               ("/closed", "closed")])
+def test_a_clock_that_fails_is_a_control_error_not_no_clock(control: Control, where: str,
+                                                            reason: str) -> None:
+    with pytest.raises(ControlError, match=f"POST /clock: expected 204 or 404, .*{reason}"):
+        Control(control._client, control.base_url + where).advance(60)
 
 
 @pytest.mark.parametrize("call_id", ["broken", "missing"])

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import httpx
@@ -26,8 +28,11 @@ from conformance.cli import main
 from conformance.progress import Progress
 from conformance.reference.server import ReferenceServer
 from conformance.report import PART_NAME, load_part
+from conformance.settings import Options, resolve
+from conformance.target import Target
 
 PREFIX = "test_kcsuite"
+SECRET_KEY = "f1e2d3c4-secret-key-of-the-embedded-server"
 FAST = ("--kc-examples", "10", "--kc-budget", "5", "-p", "no:randomly")
 
 
@@ -215,14 +220,67 @@ def test_an_unexpected_exception_makes_the_run_inconclusive(pytester: pytest.Pyt
         "@pytest.mark.requirement('KC-ID-001')\n"
         "def test_fine(kc):\n    pass\n"
         "@pytest.mark.requirement('KC-ID-001')\n"
-        "def test_boom(kc):\n    raise KeyError('suite bug')\n")})
+        "def test_boom(kc):\n"
+        "    raise KeyError('suite bug near ' + kc.target.credentials.api_key)\n")})
     report_dir = pytester.path / "r"
-    result = pytester.runpytest("--kc-report-dir", str(report_dir), *FAST)
-    data = json.loads((report_dir / "results.json").read_text())
+    result = pytester.runpytest("--kc-report-dir", str(report_dir), *FAST,
+                                "--kc-api-key", SECRET_KEY)
+    written = (report_dir / "results.json").read_text()
+    data = json.loads(written)
     assert data["summary"]["verdict"] == "inconclusive"
-    assert any("test_boom" in e and "KeyError" in e for e in data["summary"]["internal_errors"])
+    [error] = data["summary"]["internal_errors"]
+    head, trace = error.split("\n", 1)
+    assert "test_boom: KeyError: " in head and "suite bug near $KEEPCALL_API_KEY" in head
+    assert trace.startswith("Traceback") and "in test_boom" in trace, trace
+    assert "_pytest" not in trace and "KeyError" in trace.splitlines()[-1], trace
+    assert SECRET_KEY not in written  # the traceback is redacted like everything written
     assert result.ret == 3
     assert not any(t.name == "keepcall-reference" for t in threading.enumerate())
+
+
+def _refused(url: str) -> bool:
+    """Whether nothing listens at ``url``'s port any more."""
+    port = urlsplit(url).port
+    assert port is not None
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _reference_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "keepcall-reference"]
+
+
+def test_a_start_that_raises_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """A bug in the probes (after the preflight) raises out of the start: the embedded server
+    it started is stopped, its port closed."""
+    started: list[str] = []
+
+    def broken_probe(target: Target, _numbering: object) -> None:
+        started.append(target.url)
+        raise RuntimeError("a bug of the suite's probe")
+
+    monkeypatch.setattr(plugin, "probe", broken_probe)
+    with pytest.raises(RuntimeError, match="probe"):
+        plugin.start_session(resolve(Options(report_dir=str(tmp_path)), {}))
+    assert started and _refused(started[0]) and not _reference_threads()
+
+
+@pytest.mark.usefixtures("as_suite")
+def test_a_report_it_cannot_write_leaves_nothing_running(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**{f"{PREFIX}_one": (
+        "import pytest\n"
+        "@pytest.mark.requirement('KC-ID-001')\n"
+        "def test_one(kc):\n    open('url.txt', 'w').write(kc.target.url)\n")})
+    report_dir = pytester.path / "r"
+    (report_dir / "results.json").mkdir(parents=True)  # where the file goes: unwritable
+    with pytest.raises(IsADirectoryError):
+        pytester.inline_run("--kc-report-dir", str(report_dir), *FAST)
+    url = (pytester.path / "url.txt").read_text()
+    assert _refused(url) and not _reference_threads()
 
 
 @pytest.mark.usefixtures("as_suite")

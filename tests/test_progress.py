@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from conformance.progress import LOG_EVERY, Progress
+from conformance.progress import LOG_EVERY, RATE_AFTER, Progress
 
 
 class Terminal(io.StringIO):
@@ -50,6 +50,19 @@ def test_the_line_says_done_failed_rate_and_time_left() -> None:
     progress = Progress(total=400, clock=clock)
     run(progress, clock, 100, 0.5)  # 100 cases in 49.5 s after the first: 2 per second
     assert progress.line(clock.now) == "  100/400 cases, 10 failed, 2 cases/s, 2:29 left"
+
+
+def test_no_rate_is_shown_before_it_means_anything() -> None:
+    """The first line once read "1/338 cases, 0 failed, 1000000000 cases/s"."""
+    clock, log = Clock(), io.StringIO()
+    progress = Progress(show=True, total=338, stream=log, clock=clock)
+    progress.step(failed=False)
+    clock.now += RATE_AFTER / 2
+    progress.step(failed=False)
+    assert log.getvalue() == "  1/338 cases, 0 failed\n"
+    assert progress.line(clock.now) == "  2/338 cases, 0 failed"
+    clock.now += RATE_AFTER
+    assert progress.line(clock.now).startswith("  2/338 cases, 0 failed, 1 cases/s, ")
 
 
 def test_quiet_writes_nothing() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 from hostile import (
     HOSTILE,
@@ -32,6 +33,8 @@ from hostile import (
 )
 from killmatrix import run_cli
 
+from conformance import transport
+from conformance.inflate import CappedBody
 from conformance.pacing import Pacer
 from conformance.redact import Redactor
 from conformance.transport import Client, Exchange, TransportSettings
@@ -332,6 +335,31 @@ def test_refused_connection_is_an_error_not_an_exception(client: Client) -> None
 def test_unusable_url_is_an_error(client: Client, url: str) -> None:
     exchange = client.send("GET", url, [])
     assert exchange.error is not None and exchange.status is None
+
+
+class _Broken(CappedBody):
+    """The suite's own body reader with a bug in it."""
+
+    def add(self, chunk: bytes) -> bool:
+        raise TypeError("a bug of the suite, not of the target")
+
+
+def _broken_hook(request: httpx.Request) -> None:
+    raise TypeError("a bug of the suite, not of the target")
+
+
+def test_a_bug_of_the_suite_while_reading_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our own TypeError is never an "unexpected" transport error, a failure of the target."""
+    monkeypatch.setattr(transport, "CappedBody", _Broken)
+    with Client(FAST, Redactor()) as c, recorder() as server, pytest.raises(TypeError):
+        c.send("GET", server.url + PATH, [])
+
+
+def test_a_bug_of_the_suite_while_sending_propagates() -> None:
+    with Client(FAST, Redactor()) as c, recorder() as server:
+        c._http.event_hooks["request"] = [_broken_hook]  # our code, run inside httpx's send
+        with pytest.raises(TypeError):
+            c.send("GET", server.url + PATH, [])
 
 
 # --- what is sent -----------------------------------------------------------------------------

@@ -7,8 +7,11 @@ whether the target lets the call begin or keeps it as a late upcoming call (KC-T
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import pytest
 
+from conformance.control import ControlError
 from conformance.model import ERROR, Call, Check, Expectation, Flags, KeepCallRequest, Scenario
 from conformance.plugin import KeepCallSession
 from conformance.runner import Result
@@ -23,15 +26,17 @@ PROBES = (("ongoing", "becomes ongoing"), ("next", "stays upcoming"))
 def test_what_passing_time_does_to_an_upcoming_call(kc: KeepCallSession) -> None:
     target, numbering = kc.target, kc.numbering
     if target.control is None:
-        kc.ledger.not_tested("time", ("KC-TIME-001",), "needs a control URL")
-        pytest.skip("not tested: needs a control URL")
+        _untested(kc, "needs a control URL")
     number = numbering.number()
     call = Call(numbering.call_id(), number, numbering.external(), "upcoming", STARTS_IN)
     scenario = Scenario("upcoming-start-passed", (call,), number, call.call_id, (number,))
     setup = target.control.add(scenario)
-    if not target.control.advance(ADVANCE):
-        kc.ledger.not_tested("time", ("KC-TIME-001",), "the target's control has no clock")
-        pytest.skip("not tested: the target's control has no clock")
+    try:
+        clock = target.control.advance(ADVANCE)
+    except ControlError as error:
+        _untested(kc, f"control protocol: {error}")
+    if not clock:
+        _untested(kc, "the target's control has no clock")
     target.forget_token()
     reading, exchange = "found by neither status", None
     for status, shows in PROBES:
@@ -46,3 +51,8 @@ def test_what_passing_time_does_to_an_upcoming_call(kc: KeepCallSession) -> None
     result = Result(scenario, KeepCallRequest(()), Expectation({ERROR: ()}, (), frozenset()),
                     [Check("KC-TIME-001", "observed", reading)], exchange, setup)
     kc.record("time/upcoming-start-passed", result)
+
+
+def _untested(kc: KeepCallSession, why: str) -> NoReturn:
+    kc.ledger.not_tested("time", ("KC-TIME-001",), why)
+    pytest.skip(f"not tested: {why}")
