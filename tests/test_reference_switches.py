@@ -224,6 +224,10 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     ({"text_style": "empty-success"}, {"text_ok"}, {"text_ok": body_is("")}),
     # timing: later answers, the same answers
     ({"latency": 10}, set(), {}),
+    # a debug echo: every answer quotes the request, in a comment (XML, HTML) or a TEXT line
+    ({"echo": True}, set(BATTERY),
+     {"success": body_has("<!-- request: action=KeepCall"),
+      "html_ok": body_has("<!-- request: "), "text_err": body_has("\nrequest: action=")}),
 ]
 
 
