@@ -97,6 +97,10 @@ def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str], qu
     run = _certify(server, tmp_path / "workers", "--quick", "--workers", "3")
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
-    verdicts = [{r["id"]: (r["verdict"], r["cases"]) for r in done.results["requirements"]}
+    # The verdicts and the cases run equal a serial run's. How many examples of a property
+    # search check each requirement is Hypothesis's to decide: with the same seed, a forked
+    # part and a long serial run were seen to draw different examples after the explicit ones.
+    verdicts = [({r["id"]: r["verdict"] for r in done.results["requirements"]},
+                 done.results["summary"]["cases"])
                 for done in (serial, run) if done.results is not None]
     assert len(verdicts) == 2 and verdicts[0] == verdicts[1]
