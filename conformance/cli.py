@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +106,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Every command's exit codes, shown in its --help (and the module's docstring).
-RUN_EXITS = ("0 conformant, 1 not conformant, 2 usage error, 3 inconclusive (target unreachable, "
-             "run aborted or cut short, suite error), 4 partial (a gating requirement untested)")
+RUN_EXITS = ("0 conformant, 1 not conformant, 2 usage error (an option, or a file or directory "
+             "it names unusable: checked before any request), 3 inconclusive (target "
+             "unreachable, run aborted or cut short, suite error), 4 partial (a gating "
+             "requirement untested)")
 EXITS: dict[str, str] = {
-    "run": RUN_EXITS, "certify": RUN_EXITS + "; the bundle is written whatever the verdict",
-    "merge": RUN_EXITS, "report": "0 page written, 2 unusable results.json",
+    "run": RUN_EXITS,
+    "certify": RUN_EXITS + "; 2 also for an unusable --private-key or --bundle (new or empty, "
+               "writable, not the --report-dir), checked before the run; the bundle is "
+               "written whatever the verdict",
+    "merge": RUN_EXITS + "; 2 also for parts of different runs, a part given twice or a "
+             "shard missing (each one's cases.json.gz beside its results.json)",
+    "report": "0 page written, 2 unusable results.json",
     "diff": "0 no regression, 1 a requirement regressed, 2 unusable input",
     "verify": "0 valid, 1 tampered (each problem printed), 2 unusable key or no bundle",
     "keygen": "0 written, 2 a key file exists already or cannot be written",
-    "replay": "0 the case passes now, 1 it fails at --level, 2 no such case or unusable input",
+    "replay": "0 the case passes now, 1 it fails at --level, 2 no such case or unusable input, "
+              "3 could not judge it (target unreachable, no answer, not set up: no "
+              "--control-url, say; the reason is printed)",
     "serve": "0 stopped, 2 usage error"}
 
 
@@ -145,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         plugin = KeepCallPlugin(resolve(options_from(args)), console=True, quiet=args.quiet)
-        plugin.settings.report_dir.mkdir(parents=True, exist_ok=True)
+        writable(plugin.settings.report_dir, "--report-dir")
     except SettingsError as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -251,6 +260,17 @@ _PYTEST_EXIT: dict[pytest.ExitCode, int] = {
                 pytest.ExitCode.INTERNAL_ERROR: 3, pytest.ExitCode.NO_TESTS_COLLECTED: 3}
 
 
+def writable(directory: Path, flag: str) -> None:
+    """``directory`` made if need be, and a file created and removed in it: a command that
+    could not write its reports fails before its first request, not after its last."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as error:
+        raise SettingsError(f"{flag} {directory}: cannot write a file there "
+                            f"({error.strerror or error})") from None
+
+
 def rebuild(results: Path, output: Path | None) -> int:
     """The compliance page from ``results`` alone; exit 2 with one line on a bad file."""
     from conformance import page
@@ -276,18 +296,34 @@ def certify(args: argparse.Namespace) -> int:
     from conformance.certify import configuration, locked
 
     args = locked(args)
+    try:  # what sealing needs, checked before the run (minutes), as run checks its own inputs
+        report_dir = resolve(options_from(args)).report_dir
+        _sealable("--private-key", lambda: evidence.load_private_key(args.private_key))
+        _sealable("--bundle", lambda: evidence.check_destination(args.bundle, report_dir))
+    except SettingsError as error:
+        print(f"keepcall-conformance: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     code = run(args)
     if code == EXIT_USAGE:
         return code
     try:
-        sealed = evidence.bundle(resolve(options_from(args)).report_dir, args.bundle,
-                                 configuration=configuration(args),
+        sealed = evidence.bundle(report_dir, args.bundle, configuration=configuration(args),
                                  private_key=args.private_key)
     except (evidence.EvidenceError, OSError) as error:
         print(f"keepcall-conformance: error: --bundle: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"  sealed {sealed} (verify: keepcall-conformance verify {sealed} --public-key KEY)")
     return code
+
+
+def _sealable(flag: str, check: Callable[[], object]) -> None:
+    """``check`` the input of ``flag``; a SettingsError naming it (one line) if it fails."""
+    from conformance.evidence import EvidenceError
+
+    try:
+        check()
+    except (EvidenceError, OSError) as error:
+        raise SettingsError(f"{flag}: {error}") from None
 
 
 def keygen(private: Path, public: Path) -> int:
@@ -322,11 +358,12 @@ def merge(sources: Sequence[Path], report_dir: Path, expect: Path | None) -> int
     try:
         expected = load(expect) if expect else []
         data = combine([read_part(source) for source in sources], expected=expected)
-        report_dir.mkdir(parents=True, exist_ok=True)
-    except (MergeError, ExpectError, OSError) as error:
+        writable(report_dir, "--report-dir")
+        join_junit([source.with_name(JUNIT_NAME) for source in sources],
+                   report_dir / JUNIT_NAME)
+    except (MergeError, ExpectError, SettingsError) as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    join_junit([source.with_name(JUNIT_NAME) for source in sources], report_dir / JUNIT_NAME)
     return _written(data, report_dir)
 
 

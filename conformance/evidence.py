@@ -399,8 +399,7 @@ def bundle(report_dir: Path, out_dir: Path, *, configuration: Mapping[str, Any],
     beside ``out_dir`` and moved into place whole, so a failed run leaves no half bundle.
     ``out_dir`` must not exist or be empty."""
     key = load_private_key(private_key)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise EvidenceError(f"{out_dir} exists and is not an empty directory")
+    check_destination(out_dir)
     files = _report_files(report_dir)
     _check_results(files[RESULTS])
     try:
@@ -417,6 +416,23 @@ def bundle(report_dir: Path, out_dir: Path, *, configuration: Mapping[str, Any],
     signature = base64.b64encode(key.sign(manifest)) + b"\n"
     _write_whole(out_dir, {**files, MANIFEST: manifest, SIGNATURE: signature})
     return out_dir
+
+
+def check_destination(out_dir: Path, report_dir: Path | None = None) -> None:
+    """Whether ``bundle`` can write ``out_dir``: new or empty, not where the run's reports go
+    (they would fill it), and a directory can be made beside it (the bundle is built there,
+    then moved into place). ``certify`` asks before its run, which takes minutes."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise EvidenceError(f"{out_dir} exists and is not an empty directory")
+    if report_dir is not None and out_dir.resolve() in (report_dir.resolve(),
+                                                        *report_dir.resolve().parents):
+        raise EvidenceError(f"{out_dir} would hold the run's reports (--report-dir "
+                            f"{report_dir}): name another directory")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)).rmdir()
+    except OSError as exc:
+        raise EvidenceError(f"cannot write in {out_dir.parent}: {exc.strerror}") from None
 
 
 def _manifest(files: Mapping[str, bytes], cases: Mapping[str, Any] | None,

@@ -19,6 +19,7 @@ full status x scenario product by extension, where the lookup faults live.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -216,6 +217,13 @@ def all_cases(quick: bool = False) -> tuple[Case, ...]:
     """Every case, built once per process (a part of --workers inherits them)."""
     return (*lookup_cases(quick), *edge_cases(), *auth_cases(quick), *open_key_cases(quick),
             *values_cases(quick))
+
+
+@functools.cache
+def matrix_digest(quick: bool = False) -> str:
+    """The matrix's case ids, hashed: parts of one run were given the same matrix."""
+    ids = "\n".join(case.id for case in all_cases(quick))
+    return hashlib.sha256(ids.encode("utf-8")).hexdigest()[:16]
 
 
 def part_counts(cases: Sequence[Case]) -> dict[str, int]:

@@ -25,7 +25,7 @@ from conformance.checks import broken_checks
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
-from conformance.matrix import Case, all_cases
+from conformance.matrix import Case, all_cases, matrix_digest
 from conformance.progress import Progress
 from conformance.report import (
     EXIT_CODES,
@@ -193,6 +193,7 @@ class KeepCallPlugin:
         self.progress = Progress(show=console and not quiet)
         self.session: KeepCallSession | None = None
         self.results: dict[str, Any] | None = None
+        self.select: str | None = None  # pytest's -k: which cases of the matrix the run asked for
 
     @property
     def verdict(self) -> str | None:
@@ -211,6 +212,7 @@ class KeepCallPlugin:
                                     "use 'keepcall-conformance run --workers N' instead")
         config.stash[RUN] = self
         _redact_terminal(config)
+        self.select = getattr(config.option, "keyword", "") or None
         config.addinivalue_line(
             "markers", "requirement(*ids): the requirement IDs a conformance test checks")
 
@@ -307,10 +309,10 @@ class KeepCallPlugin:
             if self.progress.total and exitstatus == pytest.ExitCode.TESTS_FAILED:
                 session.exitstatus = EXIT_CODES["inconclusive"]  # the run never started
             elif not self.progress.total and self.settings.sharded:
-                _empty_part(self.settings)  # a part with nothing to do still joins the merge
+                _empty_part(self.settings, self.select)  # it still joins the merge
             return
         try:
-            self.results = data = _finish(run)
+            self.results = data = _finish(run, self.select)
             write_results(run.settings.report_dir / RESULTS_NAME, data)
             page.write(data, run.settings.report_dir / page.PAGE_NAME)
         finally:  # a report that cannot be written leaves nothing running
@@ -459,21 +461,23 @@ def _seed_line(settings: Settings) -> str:
     return f"seed {settings.seed} (--seed {settings.seed} repeats the run)"
 
 
-def _suite(settings: Settings) -> dict[str, Any]:
-    """How the run was asked for: matrix, seed, gate, search budget, and which part it is."""
+def _suite(settings: Settings, select: str | None) -> dict[str, Any]:
+    """How the run was asked for: matrix (its case ids hashed, and -k), seed, gate, search
+    budget, and which part it is: what tells the parts of one run from another's (merge.py)."""
     suite: dict[str, Any] = {"quick": settings.quick, "seed": settings.seed,
                              "level": settings.level, "budget": settings.budget,
-                             "examples": settings.examples}
+                             "examples": settings.examples,
+                             "matrix": matrix_digest(settings.quick), "select": select}
     shard = settings.shard
     if settings.sharded:
         suite["parts"] = [f"{shard.index}/{shard.count} {shard.part}"]
     return suite
 
 
-def _meta(run: KeepCallSession) -> dict[str, Any]:
+def _meta(run: KeepCallSession, select: str | None) -> dict[str, Any]:
     """What results.json says of the run beside the ledger: suite, target, gate, counters."""
     settings, client = run.settings, run.target.client
-    suite = _suite(settings) | {
+    suite = _suite(settings, select) | {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
         "duration_seconds": round(time.time() - run.started, 3)}
     target = {"url": public_url(run.target.url), "embedded": settings.embedded,
@@ -490,21 +494,23 @@ def _meta(run: KeepCallSession) -> dict[str, Any]:
             "transport_failures": client.transport_failures}
 
 
-def _empty_part(settings: Settings) -> None:
+def _empty_part(settings: Settings, select: str | None) -> None:
     """The cases.json.gz of a part that had no case (an exclusive part with nothing deferred
     and its other tests deselected): it ran, and found nothing."""
     target = {"url": public_url(settings.target), "embedded": settings.embedded,
-              "requests_sent": 0, "retries": 0}
+              "requests_sent": 0, "retries": 0,
+              "reference_switches": list(settings.reference_switches),
+              "reference_faults": list(settings.reference_faults)}
     write_part(settings.report_dir / PART_NAME, {
-        "suite": _suite(settings) | {"duration_seconds": 0.0}, "target": target,
+        "suite": _suite(settings, select) | {"duration_seconds": 0.0}, "target": target,
         "level": settings.level, "allow_untested": settings.allow_untested, "transport_failures": 0,
         "ledger": Ledger().state(), "wording": [], "deferred": []})
 
 
-def _finish(run: KeepCallSession) -> dict[str, Any]:
+def _finish(run: KeepCallSession, select: str | None) -> dict[str, Any]:
     """Write cases.json.gz (the case manifest, and this part's share of a sharded run), then
     return the results.json data: the same fold ``keepcall-conformance merge`` does."""
-    meta = _meta(run)
+    meta = _meta(run, select)
     part = {**meta, "ledger": run.ledger.state(), "wording": run.wording.state(),
             "deferred": run.deferred}
     write_part(run.settings.report_dir / PART_NAME, part)

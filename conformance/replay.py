@@ -5,6 +5,8 @@ with its checks. A matrix case is rebuilt from its id (the matrix is the same fo
 a suite version), set up afresh on the target given (by default the embedded server) and
 judged; the new checks are printed beside the recorded ones. A case of a property search is
 not replayed alone: its example came from the search, so its recorded reproduction is shown.
+A replay that judged nothing the gate reads (the target unreachable, no answer, a case that
+could not be set up) says why and exits 3, as an inconclusive run does: never "passes now".
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from conformance.model import Check
 from conformance.plugin import start_session
 from conformance.report import PART_NAME, load_part
 from conformance.requirements import BY_ID, GATING_LEVELS
-from conformance.runner import run_case
+from conformance.runner import Result, run_case
 from conformance.settings import Settings
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_UNJUDGED = 0, 1, 2, 3
 
 
 class ReplayError(ValueError):
@@ -42,7 +44,8 @@ def recorded(results: Path, case: str) -> tuple[dict[str, Any], list[list[Any]]]
 
 
 def replay(results: Path, case_id: str, settings: Settings, out: TextIO) -> int:
-    """Replay ``case_id``; 0 if it passes now, 1 if it fails at the gating level."""
+    """Replay ``case_id``; 0 if it passes now, 1 if it fails at the gating level, 3 if it
+    could not be judged there."""
     manifest, rows = recorded(results, case_id)
     out.write(f"case {case_id}\nrecorded:\n")
     out.writelines(f"  {line}\n" for line in _recorded_lines(manifest, case_id, rows))
@@ -54,7 +57,8 @@ def replay(results: Path, case_id: str, settings: Settings, out: TextIO) -> int:
     session = start_session(settings)
     try:
         if session.ledger.aborted:
-            raise ReplayError(session.ledger.aborted)
+            out.write(f"could not judge: {session.ledger.aborted}\n")
+            return EXIT_UNJUDGED
         result = run_case(session.target, case, session.numbering)
     finally:
         session.target.client.close()
@@ -65,7 +69,22 @@ def replay(results: Path, case_id: str, settings: Settings, out: TextIO) -> int:
     out.write(f"reproduce:\n{result.reproduction()}\n")
     gate = GATING_LEVELS[settings.level]
     failing = [c for c in result.failures if BY_ID[c.requirement].level in gate]
-    return EXIT_FAIL if failing else EXIT_PASS
+    if failing:
+        return EXIT_FAIL
+    if why := _unjudged(result, gate):
+        out.write(f"could not judge: {why}\n")
+        return EXIT_UNJUDGED
+    return EXIT_PASS
+
+
+def _unjudged(result: Result, gate: frozenset[str]) -> str | None:
+    """Why the replay cannot say the case passes at the gate, or None: a check there left not
+    tested (not set up, not sent, not answered), or none there judged at all."""
+    gating = [c for c in result.checks if BY_ID[c.requirement].level in gate]
+    untested = next((c for c in gating if c.verdict == "not-tested"), None)
+    if untested is not None:
+        return f"{untested.requirement} not tested: {untested.message}"
+    return None if gating else "no check at the gating level"
 
 
 def _recorded_lines(manifest: dict[str, Any], case: str, rows: Sequence[Sequence[Any]]

@@ -1,6 +1,6 @@
 """Shards and workers: the parts of a run, merged, give the verdicts, counts and observations
-of one serial run with the same seed; a part that did not finish voids the verdict; bad parts
-are a one-line usage error.
+of one serial run with the same seed; a part that did not finish voids the verdict; bad parts,
+parts of different runs, a part given twice and a shard missing are a one-line usage error.
 
 The runs go against the embedded reference server with a fault, so that failures, groups and
 observations are all compared, not only passes."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 from killmatrix import EMBEDDED_ENV, CliRun, run_cli
 
 from conformance.cli import main
-from conformance.merge import MergeError, combine, read_part
+from conformance.merge import SOURCE, MergeError, combine, read_part
+from conformance.report import PART_NAME, write_part
 
 pytestmark = pytest.mark.system
 
@@ -67,6 +69,8 @@ def test_shards_merged_equal_a_serial_run(runs: dict[str, CliRun], tmp_path: Pat
     assert code == runs["serial"].exit_code == 1
     merged = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert verdicts(merged) == verdicts(runs["serial"].results)
+    for count in ("cases", "failed_cases", "requirements"):
+        assert merged["summary"][count] == runs["serial"].summary[count], count
     assert merged["suite"]["parts"] == ["1/2 all", "2/2 all"]
     alone = [verdicts(runs[f"shard{i}"].results) for i in (1, 2)]
     assert alone[0] != verdicts(merged) and alone[1] != verdicts(merged)  # each saw a part
@@ -98,3 +102,57 @@ def test_a_part_with_nothing_to_do_still_joins(runs: dict[str, CliRun]) -> None:
     assert run.summary["internal_errors"] == [], run.describe()
     assert run.summary["verdict"] == "not-conformant" and run.summary["cases"] > 300
     assert any("exclusive" in part for part in run.results["suite"]["parts"])  # type: ignore[index]
+
+
+def refusal(capsys: pytest.CaptureFixture[str], tmp_path: Path, *sources: Path) -> str:
+    """``merge`` of ``sources``: exit 2, nothing written, and the one line it printed."""
+    report_dir = tmp_path / "merged"
+    assert main(["merge", *map(str, sources), "--report-dir", str(report_dir)]) == 2
+    assert not (report_dir / "results.json").exists()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keepcall-conformance: error: "), lines
+    return lines[0]
+
+
+def shard(runs: dict[str, CliRun], index: int) -> Path:
+    return runs[f"shard{index}"].report_dir / "results.json"
+
+
+def test_a_shard_missing_is_refused(runs: dict[str, CliRun], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """One shard alone (a CI matrix with a failed runner) gets no verdict."""
+    line = refusal(capsys, tmp_path, shard(runs, 1))
+    assert "incomplete run of 2 shards" in line and "matrix slice 2/2" in line
+    assert "outside the matrix (2/2)" in line
+    assert "matrix slice 1/2" in refusal(capsys, tmp_path, shard(runs, 2))
+
+
+def test_a_part_given_twice_is_refused(runs: dict[str, CliRun], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The same part twice would count its cases twice: by the same path, or a copy."""
+    line = refusal(capsys, tmp_path, shard(runs, 1), shard(runs, 2), shard(runs, 1))
+    assert "duplicate parts: 1/2 all" in line and line.count(str(shard(runs, 1).parent)) == 2
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["shard2"].report_dir, copy)
+    line = refusal(capsys, tmp_path, shard(runs, 1), shard(runs, 2), copy / "results.json")
+    assert "duplicate parts: 2/2 all" in line and str(copy) in line
+
+
+# A field of a part changed as another run would have it: (where, key, value, word in the line)
+OTHER_RUNS: tuple[tuple[str, str, object, str], ...] = (
+    ("suite", "seed", 6, "seed"), ("suite", "quick", False, "quick"),
+    ("suite", "matrix", "0123456789abcdef", "matrix"), ("suite", "select", "test_matrix", "select"),
+    ("suite", "level", "should", "level"), ("target", "reference_faults", [], "reference_faults"),
+    ("suite", "parts", ["2/3 all"], "2/3 all"))
+
+
+@pytest.mark.parametrize(("where", "key", "value", "word"), OTHER_RUNS)
+def test_parts_of_different_runs_are_named(runs: dict[str, CliRun], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str], where: str,
+                                           key: str, value: object, word: str) -> None:
+    other = read_part(shard(runs, 2))
+    assert other[where].get(key) != value  # it is a change
+    other[where][key] = value
+    write_part(tmp_path / "other" / PART_NAME, {k: v for k, v in other.items() if k != SOURCE})
+    line = refusal(capsys, tmp_path, shard(runs, 1), tmp_path / "other" / "results.json")
+    assert "parts of different runs" in line and word in line and str(tmp_path / "other") in line
