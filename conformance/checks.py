@@ -23,11 +23,12 @@ from conformance.model import (
 )
 from conformance.oracle import FLAG_REQUIREMENT
 from conformance.requirements import BY_ID, RequirementId
-from conformance.spec import ACTION, FLAGS, P_ACTION, P_RESPONSE_TYPE
+from conformance.spec import ACTION, FLAGS, MAX_URL_LENGTH_HINT, P_ACTION, P_RESPONSE_TYPE
 from conformance.transport import DROP_PATTERN, DROP_WINDOW, Exchange
 from conformance.validators import (
     code_is_zero,
     content_type_observation,
+    is_envelope,
     sniff_format,
     validate_format,
     validate_xml,
@@ -60,16 +61,21 @@ def judge(exchange: Exchange, request: KeepCallRequest, expectation: Expectation
 
 def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
               before: FlagMap | None, after: FlagMap | None) -> Judgement:
+    method = "" if beyond_the_page(exchange) else request.method  # "": KC-HTTP-004 alone
     if not exchange.ok:
         why = f"no answer: {exchange.error}"
         untested = [Check(r, "not-tested", why) for r in expectation.trace]
-        return Judgement([*broken_checks(exchange, request.method),
-                          *drop_checks(exchange, request.method), *untested])
-    checks, refused = http_checks(exchange, request)
-    checks += drop_checks(exchange, request.method)
+        return Judgement([*broken_checks(exchange, method),
+                          *drop_checks(exchange, method), *untested])
+    checks, refused = http_checks(exchange, request, expectation)
+    checks += drop_checks(exchange, method)
     if refused:  # a redirect or a refused method: nothing else to judge
         return Judgement(checks + [Check(r, "not-tested", "the request was not served")
                                    for r in _gating(expectation.trace)])
+    if front_end_refusal(exchange):
+        found, outcome = outcome_checks("error", expectation, before, after)
+        return Judgement([*checks, Check("KC-HTTP-006", "observed", "refused"), *found],
+                         None, outcome)
     format_found, claim, fmt = format_checks(exchange, request, expectation)
     checks += format_found
     if claim == "error":
@@ -78,12 +84,27 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
     return Judgement(checks + outcome_found, fmt, outcome)
 
 
+def beyond_the_page(exchange: Exchange) -> bool:
+    """A GET longer than the notes' "GET URLs should stay under about 4,000 characters": what
+    a front end (a reverse proxy, a servlet container) may refuse before the application runs."""
+    return exchange.method == "GET" and len(exchange.url) > MAX_URL_LENGTH_HINT
+
+
+def front_end_refusal(exchange: Exchange) -> bool:
+    """A request beyond what the page describes refused without the envelope: the front end's
+    own page (nginx's 414, a container's 400), not the API's answer, judged only as an answer
+    that is no success. A request the page describes gets the API's answer, whatever its
+    status: a crash page there is no answer in the format asked for."""
+    return beyond_the_page(exchange) and _refusal(exchange) and not is_envelope(exchange.body)
+
+
 def invariant_judgement(exchange: Exchange, expectation: Expectation, before: FlagMap | None,
                         after: FlagMap | None) -> Judgement:
     """What holds for any request, however odd its shape or bytes: an answer, no 5xx and no
     redirect; an XML answer well-formed, valid and with its ErrorMessage; flags changed only
     as one reading of the request allows (an error changes none). The format asked for is not
-    judged: the page does not say whether a server reads parameters sent in such shapes."""
+    judged: the page does not say whether a server reads parameters sent in such shapes, and
+    an answer other than the envelope (a front end's page, a WADL to OPTIONS) is a refusal."""
     if not exchange.ok:
         unsent = not exchange.broken  # our client could not send it, or never reached it
         return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
@@ -95,7 +116,7 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
               if broken else Check("KC-HTTP-004", "pass")]
     checks += drop_checks(exchange, "")  # a shape the page never names: SHOULD alone
     claim, fmt = _status_claim(exchange), None
-    if exchange.method != "HEAD" and sniff_format(exchange.body) == "XML":
+    if exchange.method != "HEAD" and is_envelope(exchange.body):
         verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), None)
         failed = {f.requirement for f in verdict.findings}
         checks += [f for f in verdict.findings if f.requirement in _ANY_XML]
@@ -142,12 +163,14 @@ _ANY_XML: tuple[RequirementId, ...] = ("KC-XML-001", "KC-XML-002", "KC-XML-005")
 
 
 # --- HTTP -----------------------------------------------------------------------------------
-def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Check], bool]:
+def http_checks(exchange: Exchange, request: KeepCallRequest,
+                expectation: Expectation) -> tuple[list[Check], bool]:
     """The status line: what it breaks, and whether the request was refused unanswered.
 
     The notes say to judge by the body: a 5xx or a 405 that carries the envelope is still an
     answer (KC-HTTP-004 is SHOULD); only a redirect, or a 405/501 with no envelope to a
-    request naming KeepCall, means the method was not served."""
+    request naming KeepCall that had to succeed, means the method was not served (where an
+    error is allowed, an odd value refused, the body is judged as usual)."""
     status = exchange.status or 0
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
@@ -155,8 +178,8 @@ def http_checks(exchange: Exchange, request: KeepCallRequest) -> tuple[list[Chec
         return [Check("KC-HTTP-004", "fail", redirected),
                 Check(METHOD_REQUIREMENT[request.method], "fail",
                       f"{request.method} is not served at the target URL: {redirected}")], True
-    if status in _REFUSED and request.get(P_ACTION) != ACTION:
-        return [], False  # a missing or unknown action refused: the body is judged as usual
+    if status in _REFUSED and (request.get(P_ACTION) != ACTION or ERROR in expectation.allowed):
+        return [], False  # a missing or unknown action, an odd value: the body is judged
     if status in _REFUSED and sniff_format(exchange.body) != "XML":
         requirement = METHOD_REQUIREMENT[request.method]
         return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
@@ -209,14 +232,17 @@ def format_checks(exchange: Exchange, request: KeepCallRequest,
 
 def _wrong_format(exchange: Exchange, rt_requirement: RequirementId, sniffed: str,
                   formats: frozenset[str], tried: list[Check]) -> list[Check]:
-    """A body in no allowed format. On a non-2xx status it is the HTTP layer's own page (a
-    container's 401 page): SHOULD, since the notes leave status codes to the server."""
+    """A body in no allowed format fails the format asked for, whatever the status: the page
+    says what format the answer is in, the notes say to judge by the body, and a crash page
+    (an HTML traceback on HTTP 500) is no answer in it. On a non-2xx status it fails
+    KC-RT-008 too, the suite's own SHOULD that an error keeps the format."""
     expected = "XML" if "XML" in formats or not formats else sorted(formats)[0]
     why = tried[0].message if tried else (f"asked for {expected}, got {sniffed}: "
                                           f"{exchange.body_excerpt(200)}")
+    found = [Check(rt_requirement, "fail", why)]
     if _refusal(exchange):
-        return [Check("KC-RT-008", "fail", f"HTTP {exchange.status}: {why}")]
-    return [Check(rt_requirement, "fail", why)]
+        found.append(Check("KC-RT-008", "fail", f"HTTP {exchange.status}: {why}"))
+    return found
 
 
 def _refusal(exchange: Exchange) -> bool:

@@ -165,8 +165,29 @@ def open_key_cases(quick: bool) -> list[Case]:
                  token=token) for token, rt, method in rows]
 
 
+# Classic hostile values (label suffix, value): a quote, SQL, XML metacharacters, path segments.
+_HOSTILE: Final[tuple[tuple[str, str], ...]] = (
+    ("quote", "88'56"), ("sql", "' OR '1'='1' --"), ("markup", '<a href="x">&amp;</a>'),
+    ("path", "../../etc/passwd"))
 # (label, identification, status, scenario, overrides): values the page does not list.
-_ODD_VALUES: Final[tuple[tuple[str, Ident, str | None, str, dict[str, object]], ...]] = (
+OddValue = tuple[str, Ident, str | None, str, dict[str, object]]
+
+
+def _hostile_values() -> tuple[OddValue, ...]:
+    """What breaks a query, a path or markup, and other scripts' digits, in each identifier:
+    judged as any identifier that names no call (an error, nothing changed), on a call an
+    injection would reach."""
+    by_id = (*_HOSTILE, ("digits", "\uff10" * 8 + "-0000-0000-0000-" + "\u0660" * 12))
+    by_number = (*_HOSTILE, ("digits", "\u0668\u0668\u0665\u0666"),
+                 ("fullwidth", "\uff18\uff18\uff15\uff16"))
+    cases: list[OddValue] = [(f"callid-{kind}", "callID", None, "ongoing-caller",
+                              {"call_id": value}) for kind, value in by_id]
+    cases += [(f"extension-{kind}", "extension", "ongoing", "ongoing-caller", {"number": value})
+              for kind, value in by_number]
+    return tuple(cases)
+
+
+_ODD_VALUES: Final[tuple[OddValue, ...]] = (
     ("status-upper", "extension", "ONGOING", "ongoing-caller", {}),
     ("status-mixed-case", "extension", "Last,Ongoing", "finished-caller", {}),
     ("status-space", "extension", "ongoing, next", "upcoming-called", {}),
@@ -202,6 +223,7 @@ _ODD_VALUES: Final[tuple[tuple[str, Ident, str | None, str, dict[str, object]], 
      {"extra": (("callid", "{call_id}"),)}),
     ("unmark-true", "callID", None, "ongoing-caller", {"unmark": "true"}),
     ("type-manualrecord-finished", "callID", None, "finished-caller", {"type": "manualRecord"}),
+    *_hostile_values(),
 )
 
 

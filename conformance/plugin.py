@@ -93,7 +93,7 @@ class KeepCallSession:
         if result.format in ("HTML", "TEXT") and clear and exchange is not None and (
                 not result.failures):
             success = outcome is not None and outcome.call_id is not None
-            self.wording.add(result.format, exchange.body, success, item_id)
+            self.wording.add(result.format, exchange.body, success, item_id, exchange.status)
         self._verdict(result, curl)
 
     def _verdict(self, result: Result, curl: str) -> None:

@@ -15,6 +15,7 @@ from conformance.causes import EXCERPT, Answer
 from conformance.checks import (
     FORMAT_REQUIREMENT,
     Judgement,
+    beyond_the_page,
     flag_changes,
     invariant_judgement,
     judgement,
@@ -37,7 +38,7 @@ from conformance.model import (
 from conformance.oracle import TargetAuth, expect
 from conformance.requirements import RequirementId
 from conformance.scenarios import Numbering
-from conformance.spec import MAX_URL_LENGTH_HINT, P_RESPONSE_TYPE, P_STATUS, STATUS_VALUES
+from conformance.spec import P_RESPONSE_TYPE, P_STATUS, STATUS_VALUES
 from conformance.target import Target
 from conformance.timeline import elapsed_bound, expect_over
 from conformance.transport import Exchange
@@ -160,7 +161,8 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
         _judge(result, before, after)
         if after is not None and before is not None and _maybe_deferred(result, before, after):
             _judge_after_start(target, result, before)
-        result.checks += _tripped(target, result.request, result.exchange)
+        if _described(result):  # what the page never names trips no breaker
+            result.checks += _tripped(target, result.request, result.exchange)
     except ControlError as error:
         return _skip(result, f"control protocol: {error}")
     return result
@@ -199,8 +201,7 @@ def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call]
     longer than the notes' 4,000 characters may be refused."""
     expectation = expect_over(request, calls, scenario.controlled, auth, 0.0,
                               elapsed_bound(seconds))
-    if exchange is None or request.method != "GET" or (
-            len(exchange.url) <= MAX_URL_LENGTH_HINT):
+    if exchange is None or request.method != "GET" or not beyond_the_page(exchange):
         return expectation
     refused = Expectation({ERROR: (frozenset({("KC-PARAM-003", "long URL refused")}),)}, (),
                           expectation.formats, {ERROR: ()}, frozenset({"XML"}))
@@ -282,6 +283,16 @@ def _also(expectation: Expectation, requirements: tuple[RequirementId, ...]) -> 
                for o, rs in expectation.because.items()}
     trace = tuple(dict.fromkeys((*expectation.trace, *requirements)))
     return replace(expectation, because=because, trace=trace)
+
+
+def _described(result: Result) -> bool:
+    """Whether the request is one the page describes: a plain GET or POST (a fuzzed one in
+    the plain shape with text values), a GET within the notes' length. An odd shape, bytes
+    that are not UTF-8 or an over-long URL may be refused or dropped by a front end; that is
+    KC-HTTP-004 (SHOULD), never a class of requests the target does not serve."""
+    exchange = result.exchange
+    plain = result.wire is None or result.wire.exact
+    return plain and exchange is not None and not beyond_the_page(exchange)
 
 
 def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> list[Check]:

@@ -366,7 +366,7 @@ def _type_readings(
     """
     actual = response.get("type")
     error = code_is_zero(response.get("code")) is False
-    if actual is None and error:
+    if not (actual or "").strip() and error:  # type="" says no more than no type
         return [], [finding(ENVELOPE_SEEN, ERROR_WITHOUT_TYPE)]
     if expected_type is None or actual == expected_type:
         return [], []
@@ -375,9 +375,12 @@ def _type_readings(
 
 
 def _error_findings(response: etree._Element, error_message: str | None) -> list[Check]:
-    """An error (non-zero code) explains itself in a non-empty ErrorMessage inside Response."""
+    """An error (non-zero code) explains itself in an ErrorMessage inside Response: its text,
+    or the description attribute some versions add (``<ErrorMessage description="Error"/>``)."""
     code = response.get("code")
-    if code_is_zero(code) is not False or (error_message or "").strip():
+    element = response.find(XML_ERROR_MESSAGE)
+    described = element is not None and (element.get("description") or "").strip()
+    if code_is_zero(code) is not False or (error_message or "").strip() or described:
         return []
     return [finding(XML_ERROR, f"code {quote(code or '')} without a non-empty ErrorMessage")]
 
@@ -580,6 +583,12 @@ def sniff_format(body: bytes) -> Format:
     if text.startswith("<"):
         return "HTML" if has_html and not text.startswith("<?xml") else "XML"
     return "HTML" if has_html else "TEXT"
+
+
+def is_envelope(body: bytes) -> bool:
+    """Whether a body is (or tries to be) the API's XML envelope: what a front end's own page
+    or another XML document (a WADL to OPTIONS) never is."""
+    return _ENVELOPE.search(body.decode("utf-8", "replace")) is not None
 
 
 def content_type_observation(content_type: str | None) -> str:

@@ -23,14 +23,18 @@ REQUIREMENT: Final = "KC-RT-010"
 MAX_SIGNATURES: Final = 64
 MAX_SIGNATURE_CHARS: Final = 1000
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_NUMBER = re.compile(r"\+?\d{5,}")
+_NUMBER = re.compile(r"\+?\d+")
 
 
-def signature(body: bytes) -> str:
-    """The answer's words with callIDs and phone numbers masked, and secrets redacted (a
-    target may echo them; signatures are kept in cases.json.gz and quoted in a failure)."""
+def signature(body: bytes, status: int | None = None) -> str:
+    """The answer's words with callIDs and every number masked (phone numbers, and what varies
+    from answer to answer: a timestamp, a request counter), and secrets redacted (a target may
+    echo them; signatures are kept in cases.json.gz and quoted in a failure). An error status
+    tells an answer apart too: an empty TEXT body on 200 and on 404 read differently."""
     text = redact(body.decode("utf-8", "replace").strip())
     text = _NUMBER.sub("#", _GUID.sub("#", text))
+    if status is not None and status >= 400:
+        text = f"[HTTP {status}] {text}"
     if len(text) <= MAX_SIGNATURE_CHARS:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
@@ -46,8 +50,9 @@ class Wording:
     seen: dict[tuple[str, str, bool], str] = field(default_factory=dict)
     kept: Counter[tuple[str, bool]] = field(default_factory=Counter)
 
-    def add(self, fmt: str, body: bytes, success: bool, case: str) -> None:
-        self._keep(fmt, signature(body), success, case)
+    def add(self, fmt: str, body: bytes, success: bool, case: str,
+            status: int | None = None) -> None:
+        self._keep(fmt, signature(body, status), success, case)
 
     def _keep(self, fmt: str, sig: str, success: bool, case: str) -> None:
         if (fmt, sig, success) in self.seen:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks import judge
+from conformance.checks import invariant_judgement, judge
 from conformance.control import Control
-from conformance.model import Check, Flags, KeepCallRequest, Scenario
+from conformance.model import ERROR, Check, Expectation, Flags, KeepCallRequest, Scenario, merged
 from conformance.oracle import expect
 from conformance.reference import ReferenceServer
 from conformance.requirements import RequirementId
+from conformance.runner import SHAPE_REFUSED
 from conformance.scenarios import Numbering, build
 from conformance.target import Credentials, Target
 from conformance.transport import Client, Exchange, TransportSettings
@@ -218,3 +219,75 @@ def test_an_unreached_target_is_not_tested(target: Target) -> None:
     assert exchange.error_kind == "connect" and not exchange.broken
     checks = judge(exchange, request, expect(request, scenario.calls), None, None)
     assert checks and {c.verdict for c in checks} == {"not-tested"}
+
+
+TRACEBACK = (b"<html><head><title>500 Internal Server Error</title></head><body><pre>"
+             b"Traceback (most recent call last):\nValueError: badly formed GUID</pre>"
+             b"</body></html>")
+PROXY_414 = (b"<html><head><title>414 Request-URI Too Large</title></head><body><center>"
+             b"<h1>414 Request-URI Too Large</h1></center><hr><center>nginx</center></body>"
+             b"</html>")
+
+
+def _answered(target: Target, request: KeepCallRequest, body: bytes, status: str,
+              content_type: str = "text/html", method: str = "GET") -> Exchange:
+    with hostile.xml_answer(body, status, content_type) as server, \
+            Client(TransportSettings(retries=0), target.credentials.redactor()) as client:
+        return client.send(method, server.url + hostile.API_PATH, request.params)
+
+
+def test_a_crash_page_to_a_described_request_fails_the_format_must(target: Target) -> None:
+    """P0: a callID that is no GUID answered 500 with an HTML traceback is no answer in the
+    format asked for, whatever the status: the format MUST fails, not only the SHOULDs."""
+    scenario = build("no-call", Numbering(5))
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", "not-a-guid")))
+    exchange = _answered(target, request, TRACEBACK, "500 Internal Server Error")
+    checks = judge(exchange, request, expect(request, scenario.calls), None, None)
+    assert {"KC-RT-001", "KC-RT-008", "KC-HTTP-004"} <= verdicts(checks)["fail"]
+
+
+@pytest.mark.parametrize(("length", "refused"), [(100, False), (10_000, True)])
+def test_a_front_end_page_is_accepted_beyond_the_page_only(target: Target, length: int,
+                                                           refused: bool) -> None:
+    """nginx's own 414 page to a GET past the notes' ~4,000 characters is the front end's
+    refusal: an answer and no success, nothing else judged. The same page to a short GET is
+    the API's answer, and no XML."""
+    scenario = build("ongoing-caller", Numbering(6))
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", scenario.call_id),
+                               ("pad", "x" * length)))
+    exchange = _answered(target, request, PROXY_414, "414 Request-URI Too Large")
+    expectation = merged([expect(request, scenario.calls), Expectation(
+        {ERROR: (frozenset({("KC-PARAM-003", "long URL refused")}),)}, (), frozenset({"XML"}))])
+    checks = judge(exchange, request, expectation, None, None)
+    found = verdicts(checks)
+    assert ("fail" not in found) is refused, found
+    assert (Check("KC-HTTP-006", "observed", "refused") in checks) is refused
+
+
+def test_a_405_to_an_odd_value_is_no_refused_method(target: Target) -> None:
+    """N9: a 405 page to a request an error is due to is judged as an error answer (its
+    format), not as GET being unavailable."""
+    scenario = build("ongoing-caller", Numbering(7))
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", scenario.call_id),
+                               ("type", "keepForever")))
+    exchange = _answered(target, request, b"Method Not Allowed", "405 Method Not Allowed",
+                         "text/plain")
+    failed = verdicts(judge(exchange, request, expect(request, scenario.calls), None, None))
+    assert "KC-HTTP-001" not in failed["fail"] and "KC-RT-001" in failed["fail"]
+
+
+WADL = (b'<?xml version="1.0" encoding="UTF-8"?><application xmlns="http://wadl.dev.java.net/'
+        b'2009/02"><resources base="http://x/"><resource path="verba/api"><method name="GET"'
+        b' id="keep"/></resource></resources></application>')
+
+
+def test_a_foreign_xml_document_to_an_unnamed_shape_is_a_refusal(target: Target) -> None:
+    """N4: OPTIONS answered with Jersey's WADL: a refusal, not a broken envelope."""
+    scenario = build("ongoing-caller", Numbering(8))
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", scenario.call_id)))
+    exchange = _answered(target, request, WADL, "200 OK", "application/vnd.sun.wadl+xml",
+                         method="OPTIONS")
+    expectation = merged([expect(request, scenario.calls), SHAPE_REFUSED])
+    before = {c.call_id: c.flags for c in scenario.calls}
+    checks = invariant_judgement(exchange, expectation, before, before).checks
+    assert "fail" not in verdicts(checks), checks

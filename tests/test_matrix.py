@@ -2,8 +2,9 @@
 
 Counts (documented here, asserted below): lookup 4 idents x 8 statuses x 14 scenarios x 3 types
 x 2 unmarks x 4 formats x 2 methods = 21,504; auth 3 keys x 3 tokens x 4 formats x 2 methods x
-2 idents = 144; open-key 2 tokens x 4 formats x 2 methods = 16; values 28 spellings x 2 methods
-= 56; full matrix 21,720 cases. The quick subset is a few hundred.
+2 idents = 144; open-key 2 tokens x 4 formats x 2 methods = 16; values 43 spellings (11 of
+them hostile: quotes, SQL, markup, paths, other scripts' digits) x 2 methods = 86; edges 72;
+full matrix 21,822 cases. The quick subset is a few hundred.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def test_quick_has_the_full_extension_status_scenario_product() -> None:
                                    METHODS)))),
     ("auth", len(CREDENTIALS) ** 2 * len(FORMATS) * len(METHODS) * 2),
     ("open-key", 2 * len(FORMATS) * len(METHODS)),
-    ("values", 32 * len(METHODS)),
+    ("values", 43 * len(METHODS)),
     ("edges", 72),
 ])
 def test_full_size_is_the_product_of_the_dimensions(part: str, size: int) -> None:
@@ -82,8 +83,8 @@ def test_full_size_is_the_product_of_the_dimensions(part: str, size: int) -> Non
 
 def test_documented_counts() -> None:
     assert part_counts(FULL) == {"lookup": 21_504, "edges": 72, "auth": 144,
-                                 "open-key": 16, "values": 64}
-    assert len(FULL) == 21_800
+                                 "open-key": 16, "values": 86}
+    assert len(FULL) == 21_822
 
 
 def test_quick_is_a_few_hundred_and_a_subset() -> None:
@@ -137,3 +138,13 @@ def test_markers_and_verdicts_come_from_one_expectation() -> None:
     for case in open_key:
         marked = set(case_requirements(case, True))
         assert not marked & {"KC-AUTH-003", "KC-AUTH-004"}, case.id
+
+
+@pytest.mark.parametrize("param", ["callID", "extension"])
+def test_hostile_values_reach_each_identifier_in_quick_too(param: str) -> None:
+    """P0b: a quote, SQL, markup, a path and other scripts' digits in each identifier."""
+    sent = {dict(case.instantiate(Numbering())[1].params).get(param, "")
+            for case in QUICK if case.part == "values"}
+    assert any("'" in v for v in sent) and any("<" in v and "&" in v for v in sent)
+    assert any("../" in v for v in sent) and any(
+        any(c.isdigit() and not c.isascii() for c in v) for v in sent)

@@ -124,6 +124,8 @@ PROBES: dict[str, Probe] = {
                                                  "unmark": "1"}, flags={"protected": True}),
     "flag-on-error": on_calls([("finished", 5)], {"extension": "EXT", "status": "ongoing"}),
     "flag-on-wrong-call": on_calls([("ongoing", 5), ("finished", 5)], BY_ID_),
+    "crash-on-odd-callid": on_calls(ONGOING, {"callID": "not-a-guid"}),
+    "sql-error-on-quote": on_calls(ONGOING, {"extension": "88'56", "status": "ongoing"}),
 }
 
 

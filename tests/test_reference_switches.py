@@ -26,6 +26,7 @@ from reference_helpers import (
     aged_token,
     new_call,
     number,
+    observe,
     on_calls,
     raw,
     running,
@@ -92,11 +93,12 @@ BATTERY: dict[str, Probe] = {
     "html_err": on_calls(ONGOING, {"callID": "GUID", "responseType": "HTML"}),
     "text_ok": on_calls(ONGOING, {**BY_ID, "responseType": "TEXT"}),
     "text_err": on_calls(ONGOING, {"callID": "GUID", "responseType": "TEXT"}),
+    "wrong_login": lambda api: observe(api, api.request_token(auth=("intruder", "guess")), []),
 }
 XML_ERRORS = {"error", "case", "comma", "comma_wide", "trailing", "both_apart", "unknown_param",
               "param_case", "duplicate", "unknown_rt", "old_token", "uncontrolled", "unmark_other",
               "unmark_number", "next_none", "fallback_none", "late_next", "spelling", "long_url",
-              "no_action", "bad_action"}
+              "no_action", "bad_action", "wrong_login"}
 ERRORS = XML_ERRORS | {"html_err", "text_err", "auth_text"}
 KEPT = {"success", "tight", "both", "status_id", "several", "token_open", "keep_upcoming",
         "late_ongoing", "boundary", "post_form", "post_query"}
@@ -228,6 +230,10 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     ({"echo": True}, set(BATTERY),
      {"success": body_has("<!-- request: action=KeepCall"),
       "html_ok": body_has("<!-- request: "), "text_err": body_has("\nrequest: action=")}),
+    # deployed behind a proxy and a container, which answer some requests on their own
+    ({"front_end": "proxy"}, {"long_url", "wrong_login"},
+     {"long_url": all_of(status_is(414), content_type_is("text/html")),
+      "wrong_login": all_of(status_is(401), content_type_is("text/html"))}),
 ]
 
 

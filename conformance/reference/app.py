@@ -73,7 +73,19 @@ class ReferenceApp:
 
     async def _api_reply(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes],
                          authorization: str | None) -> Reply:
-        method: str = scope["method"]
+        if self.service.switches.front_end == "proxy":
+            refused = _front_end(scope, headers)
+            if refused is not None:
+                return refused
+            try:
+                return await self._app_reply(scope, receive, headers, authorization)
+            except _Refused as page:
+                return page.reply
+        return await self._app_reply(scope, receive, headers, authorization)
+
+    async def _app_reply(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes],
+                         authorization: str | None) -> Reply:
+        method: str = "GET" if scope["method"] == "HEAD" and self._proxied else scope["method"]
         answer, switches = self.service.answer, self.service.switches
         if method == "GET" and 0 < switches.url_limit < _url_length(scope, headers):
             return answer([], authorization, ApiError("url-too-long", "The URL is too long.", 414))
@@ -82,6 +94,7 @@ class ReferenceApp:
         try:
             pairs = _query_pairs(scope["query_string"]) if reads_query else []
         except BadEncoding as error:
+            self._refuse(400, "Bad Request")
             return answer([], authorization, self._encoding_error(error))
         if method not in self.service.behaviour.methods:
             refused = ApiError("method", f"Method {method} is not allowed.", 405)
@@ -91,11 +104,24 @@ class ReferenceApp:
                 body = await _form_pairs(headers, receive)
                 pairs = pairs + body if reads_body else pairs
         except (BadEncoding, TooLarge) as error:
+            if not isinstance(error, WrongMediaType):
+                self._refuse(413 if isinstance(error, TooLarge) else 400,
+                             "Request Entity Too Large" if isinstance(error, TooLarge)
+                             else "Bad Request")
             if reads_body:
                 status = None if isinstance(error, TooLarge | WrongMediaType) else \
                     self.service.behaviour.encoding_error_status
                 return answer(pairs, authorization, ApiError("body", str(error), status))
         return answer(pairs, authorization)
+
+    @property
+    def _proxied(self) -> bool:
+        return self.service.switches.front_end == "proxy"
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Behind a front end, what the container cannot decode never reaches the API."""
+        if self._proxied:
+            raise _Refused(front_end_page(status, reason))
 
     def _encoding_error(self, error: BadEncoding) -> ApiError:
         return ApiError("encoding", str(error), self.service.behaviour.encoding_error_status)
@@ -109,6 +135,41 @@ class ReferenceApp:
             status, data = 413, {"error": "body too large"}
         payload = b"" if data is None else _dumps(data)
         await _send(send, status, _JSON if data is not None else "", payload)
+
+
+class _Refused(Exception):
+    """The front end's own answer, before the application runs."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply[0])
+        self.reply = reply
+
+
+def front_end_page(status: int, reason: str) -> Reply:
+    """A reverse proxy's or a servlet container's own error page."""
+    page = (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>"
+            f"{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
+            "</html>\r\n")
+    return status, "text/html", page.encode("ascii")
+
+
+WADL = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<application xmlns='
+        b'"http://wadl.dev.java.net/2009/02"><resources base="/verba/"><resource path="api">'
+        b'<method name="GET" id="get"/><method name="POST" id="post"/></resource></resources>'
+        b'</application>')
+_FRONT_END_URL_LIMIT = 4000
+
+
+def _front_end(scope: Scope, headers: dict[bytes, bytes]) -> Reply | None:
+    """What a proxy and a container answer on their own: long URLs, OPTIONS, other methods."""
+    method: str = scope["method"]
+    if method == "OPTIONS":
+        return 200, "application/vnd.sun.wadl+xml", WADL
+    if method not in ("GET", "POST", "HEAD"):
+        return front_end_page(405, "Not Allowed")
+    if method == "GET" and _url_length(scope, headers) > _FRONT_END_URL_LIMIT:
+        return front_end_page(414, "Request-URI Too Large")
+    return None
 
 
 class WrongMediaType(BadEncoding):

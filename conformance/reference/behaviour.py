@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from conformance.reference import lookup
+from conformance.reference.params import Pairs
 from conformance.reference.render import Style, shown
 from conformance.reference.state import CallRecord, Store
 from conformance.reference.switches import Switches
@@ -81,6 +82,7 @@ class Behaviour:
     quote: Callable[[str], str] = shown  # how an error message quotes a client's value
     encoding_error_status: int | None = None  # HTTP status of a query or body not UTF-8
     crash_above: int | None = None  # a value longer than this is answered 500 (a fault)
+    crash_on: Callable[[Pairs], bytes | None] | None = None  # a 500 page for these (a fault)
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:

@@ -8,17 +8,20 @@ the suite against a server with one fault on must fail that requirement, which t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour, tokens_living
+from conformance.reference.params import Pairs
 from conformance.reference.render import echoed
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import NEXT_WINDOW_SECONDS, TOKEN_ACTION, Flag
+from conformance.spec import NEXT_WINDOW_SECONDS, P_CALL_ID, P_EXTENSION, TOKEN_ACTION, Flag
 
 Change = Callable[[Behaviour], Behaviour]
+_GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,24 @@ def _keep_never_applied(store: Store, call: CallRecord, flag: Flag,
     """Changes of ``kept`` on a call that has not started are dropped; others apply."""
     if flag != "kept":
         change()
+
+
+def _crash_page(title: str, trace: str) -> bytes:
+    """What a framework shows when the application throws."""
+    return (f"<html><head><title>500 {title}</title></head><body><h1>{title}</h1><pre>"
+            f"Traceback (most recent call last):\n{trace}</pre></body></html>").encode()
+
+
+def _odd_callid(pairs: Pairs) -> bytes | None:
+    odd = any(n == P_CALL_ID and not _GUID.fullmatch(v) for n, v in pairs)
+    return _crash_page("Internal Server Error", "ValueError: badly formed hexadecimal UUID "
+                       "string") if odd else None
+
+
+def _quote_in_extension(pairs: Pairs) -> bytes | None:
+    quoted = any(n == P_EXTENSION and "'" in v for n, v in pairs)
+    return _crash_page("Database Error", "sqlite3.OperationalError: near \"56\": syntax "
+                       "error") if quoted else None
 
 
 def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
@@ -213,6 +234,12 @@ FAULTS: tuple[Fault, ...] = (
        _swap("on_no_match", _keep_some_call)),
     _f("flag-on-wrong-call", "KC-FLAG-002", "the flag is set on every call sharing a number",
        _swap("apply_effect", _set_on_number)),
+    _f("crash-on-odd-callid", "KC-RT-001",
+       "a callID that is not a GUID is answered 500 with an HTML traceback",
+       _swap("crash_on", _odd_callid)),
+    _f("sql-error-on-quote", "KC-RT-001",
+       "a quote in the extension is answered 500 with an SQL error page",
+       _swap("crash_on", _quote_in_extension)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

@@ -48,6 +48,9 @@ _PRE_ACTION_KINDS = frozenset({"action", "api-key", "token"})
 _ALWAYS_XML_KINDS = frozenset({"url-too-long"})
 _ACTION_STATUS = {"same": None, "405": 405, "501": 501}
 Reply = tuple[int, str, bytes]
+LOGIN_PAGE = (b"<!doctype html><html lang=\"en\"><head><title>HTTP Status 401 \xe2\x80\x93 "
+              b"Unauthorized</title></head><body><h1>HTTP Status 401 \xe2\x80\x93 Unauthorized"
+              b"</h1></body></html>")
 StatusKey = tuple[str, ...]
 
 
@@ -98,6 +101,9 @@ class KeepCallService:
         crash = self.behaviour.crash_above
         if crash is not None and any(len(v) > crash for _, v in pairs):
             return 500, "text/plain; charset=utf-8", b"Internal Server Error"
+        crashed = self.behaviour.crash_on(pairs) if self.behaviour.crash_on else None
+        if crashed is not None:
+            return 500, "text/html; charset=utf-8", crashed
         params = Params(pairs, self.switches.duplicates, self._spellings)
         type_name = self._type_name(params)
         fmt = self._format(params)
@@ -110,6 +116,8 @@ class KeepCallService:
             result = Result(type_name) if forgiven else Result(
                 type_name, error=error.message, status=error.status)
             fmt = self.behaviour.formats["XML"] if error.kind in self._xml_kinds else fmt
+            if error.kind == "login" and self.switches.front_end == "proxy":
+                return 401, "text/html", LOGIN_PAGE  # the container's Basic authentication
             page = self.behaviour.refusal_page
             if page is not None and error.kind in _PRE_ACTION_KINDS:
                 return page, "text/plain; charset=utf-8", b"Unauthorized"

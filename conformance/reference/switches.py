@@ -136,6 +136,12 @@ class Switches:
                            "base64), in a comment of an XML or HTML body, a last line of a "
                            "TEXT body and X-Echo headers: still conformant; a test that the "
                            "suite writes none of it")
+    # --- deployment ---------------------------------------------------------------------------
+    front_end: Literal["none", "proxy"] = _s(
+        "none", "what answers before the application: nothing / a reverse proxy and a servlet "
+        "container with their own pages: a GET URL over 4,000 characters 414, a query or body "
+        "not UTF-8 400 and an over-long body 413 (HTML), OPTIONS a WADL document, other "
+        "methods 405 (HTML), HEAD as GET without a body, a wrong Basic login 401 (HTML)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
