@@ -124,6 +124,8 @@ PROBES: dict[str, Probe] = {
                                                  "unmark": "1"}, flags={"protected": True}),
     "flag-on-error": on_calls([("finished", 5)], {"extension": "EXT", "status": "ongoing"}),
     "flag-on-wrong-call": on_calls([("ongoing", 5), ("finished", 5)], BY_ID_),
+    "last-ongoing-no-fallback": on_calls(ONGOING, {"extension": "EXT", "status": "last,ongoing"}),
+    "no-status-lists": on_calls(ONGOING, {"extension": "EXT", "status": "ongoing,next"}),
 }
 
 

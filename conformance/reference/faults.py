@@ -16,7 +16,7 @@ from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour, tokens_living
 from conformance.reference.render import echoed
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import NEXT_WINDOW_SECONDS, TOKEN_ACTION, Flag
+from conformance.spec import NEXT_WINDOW_SECONDS, STATUS_LOOKUPS, TOKEN_ACTION, Flag
 
 Change = Callable[[Behaviour], Behaviour]
 
@@ -213,6 +213,10 @@ FAULTS: tuple[Fault, ...] = (
        _swap("on_no_match", _keep_some_call)),
     _f("flag-on-wrong-call", "KC-FLAG-002", "the flag is set on every call sharing a number",
        _swap("apply_effect", _set_on_number)),
+    _f("last-ongoing-no-fallback", "KC-STATUS-006", "last,ongoing behaves like last",
+       _merge("status_lookups", {"last,ongoing": ("last",)})),
+    _f("no-status-lists", "KC-STATUS-005", "a status list is an unknown status value",
+       _swap("status_lookups", {k: v for k, v in STATUS_LOOKUPS.items() if "," not in k})),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}
