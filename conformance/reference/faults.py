@@ -8,6 +8,7 @@ the suite against a server with one fault on must fail that requirement, which t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,9 +17,16 @@ from conformance.reference import lookup
 from conformance.reference.behaviour import Behaviour, tokens_living
 from conformance.reference.render import echoed
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import NEXT_WINDOW_SECONDS, STATUS_LOOKUPS, TOKEN_ACTION, Flag
+from conformance.spec import (
+    NEXT_WINDOW_SECONDS,
+    STATUS_LOOKUPS,
+    TOKEN_ACTION,
+    TOKEN_LIFETIME_SECONDS,
+    Flag,
+)
 
 Change = Callable[[Behaviour], Behaviour]
+_GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,19 @@ def _keep_never_applied(store: Store, call: CallRecord, flag: Flag,
     """Changes of ``kept`` on a call that has not started are dropped; others apply."""
     if flag != "kept":
         change()
+
+
+def _prefix_token_ok(store: Store, token: str | None) -> bool:
+    """A token is accepted when it starts with a living one (a fixed-width comparison)."""
+    living = tokens_living(TOKEN_LIFETIME_SECONDS)
+    return token is not None and any(living(store, t) for t in store.tokens
+                                     if token.startswith(t))
+
+
+def _guid_token_ok(store: Store, token: str | None) -> bool:
+    """A living token, or any GUID-shaped value (the docs' sample token is a GUID)."""
+    guid = token is not None and _GUID.fullmatch(token) is not None
+    return guid or tokens_living(TOKEN_LIFETIME_SECONDS)(store, token)
 
 
 def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
@@ -217,6 +238,10 @@ FAULTS: tuple[Fault, ...] = (
        _merge("status_lookups", {"last,ongoing": ("last",)})),
     _f("no-status-lists", "KC-STATUS-005", "a status list is an unknown status value",
        _swap("status_lookups", {k: v for k, v in STATUS_LOOKUPS.items() if "," not in k})),
+    _f("token-prefix-compared", "KC-AUTH-004",
+       "a token is accepted when it starts with a living one", _swap("token_ok", _prefix_token_ok)),
+    _f("guid-token-accepted", "KC-AUTH-004", "any GUID-shaped token is accepted",
+       _swap("token_ok", _guid_token_ok)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}
