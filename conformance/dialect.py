@@ -6,6 +6,9 @@ and prints ``ongoing, next`` with a space where clients send ``ongoing,next``. A
 serve POST in at least one encoding (KC-HTTP-002) and a status list in at least one spelling
 (KC-STATUS-005/006). Each is probed once with a keep on a fresh call, read back through the
 control protocol; the run then sends every POST and every status list the way the target takes.
+The status list is probed where its first lookup succeeds (``ongoing,next`` on an ongoing call),
+so the probe asks about the spelling alone: a broken fallback cannot make it keep nothing and
+so excuse itself.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from conformance.target import Target
 
 # (reading of KC-HTTP-003, sent in the query string) in the order tried.
 POST_WAYS = (("form body", False), ("query string", True))
-# (spelling, the status list as sent)
-SPELLINGS = (("tight", "last,ongoing"), ("spaced", "last, ongoing"))
+# (spelling, the status list as sent): its first lookup finds the probe's ongoing call.
+SPELLINGS = (("tight", "ongoing,next"), ("spaced", "ongoing, next"))
 
 
 class _Unprobed(Exception):
@@ -41,9 +44,13 @@ class Dialect:
 
     @property
     def spelling(self) -> str | None:
-        """"tight", "spaced", "either", or None (not probed, or neither worked)."""
-        if not self.spellings:
+        """"tight", "spaced", "either", or None (not probed). A target that took neither is
+        held to the tight spelling, the one clients send: its status-list errors are failures
+        of KC-STATUS-005/006, never a reading of KC-STATUS-010."""
+        if self.spellings is None:
             return None
+        if not self.spellings:
+            return "tight"
         return "either" if len(self.spellings) == 2 else self.spellings[0]
 
 

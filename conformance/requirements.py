@@ -99,8 +99,9 @@ CATALOG: Final[tuple[Requirement, ...]] = (
          "base64(login:password)` header", "The token is returned in the XML"), NOTES),
     _r("KC-AUTH-007", "MUST",
        "RequestToken with wrong credentials is an error and returns no token",
-       q("with an `Authorization: Basic base64(login:password)` header (a user with "
-         "administrator and supervisor roles)."), NOTES),
+       q("Unique identifier for authenticated sessions. After successful authentication, the "
+         "API sends back a token", "One `Response` element with `code` (0 = success;"),
+       PAGE_AND_NOTES),
     _r("KC-AUTH-008", "MUST", "A token is rejected once more than one hour has passed",
        q("Tokens live 1 hour."), NOTES),
     _r("KC-AUTH-009", "SHOULD", "A token stays valid within its hour",
@@ -186,7 +187,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     # --- identification -------------------------------------------------------------------
     _r("KC-ID-001", "MUST", "callID of an existing call identifies that call",
        q("Defines the internal ID of the call.")),
-    _r("KC-ID-002", "MUST", "An unknown callID is answered with an error",
+    _r("KC-ID-002", "SHOULD", "An unknown callID is answered with an error",
        q("Defines the internal ID of the call.", "text such as \"Call cannot be found.\""),
        PAGE_AND_NOTES),
     _r("KC-ID-003", "MUST", "Neither callID nor extension is an error",
@@ -232,7 +233,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        q("last, ongoing - the API will look for the last finished call, where the number is "
          "either the calling party or the called party; if no record was found, the API will "
          "look for an ongoing call")),
-    _r("KC-STATUS-007", "MUST", "An unknown status value is an error",
+    _r("KC-STATUS-007", "SHOULD", "An unknown status value is an error",
        q("The following valid values and value combinations apply:")),
     _r("KC-STATUS-008", "SHOULD", "An unlisted combination of status values is an error",
        q("The following valid values and value combinations apply:")),
@@ -244,7 +245,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        readings=("accepted", "rejected", "spaced only")),
     _r("KC-STATUS-011", "OBSERVE", "A call starting exactly one minute after the request",
        "in the upcoming 1 minute time range", readings=("inside the window", "outside")),
-    _r("KC-STATUS-012", "MUST", "No matching call (after any fallback) is an error",
+    _r("KC-STATUS-012", "SHOULD", "No matching call (after any fallback) is an error",
        q("Keeps the on-demand call.", "text such as \"Call cannot be found.\""),
        PAGE_AND_NOTES),
     _r("KC-STATUS-013", "OBSERVE", "status=next when no call is known yet",

@@ -7,24 +7,71 @@ ones and puts them in at the last moment, so nothing above this layer ever holds
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import random
 import re
 import time
+import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from conformance.breaker import Breakers
 from conformance.control import Control
 from conformance.fuzzing import Wire
 from conformance.model import Call, Credential, KeepCallRequest
-from conformance.redact import SECRETS, Redactor
+from conformance.redact import MIN_SECRET_LEN, SECRETS, Redactor
 from conformance.spec import P_ACTION, P_API_KEY, P_RESPONSE_TYPE, P_TOKEN, TOKEN_ACTION
 from conformance.transport import Client, Exchange
 from conformance.validators import validate_xml
 
-# Wrong but well-shaped values: a target must reject them, and they are no one's secret.
+# Wrong but well-shaped values: a target must reject them, and they are no one's secret. Used
+# where no real value is there to derive a wrong one from.
 INVALID_API_KEY = "ffffffff-ffff-4fff-bfff-ffffffffffff"
 INVALID_TOKEN = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+
+
+def _same_shape(real: str) -> str:
+    """Each letter and digit of ``real`` replaced by a random one of its kind, anything else (a
+    GUID's dashes) kept: the real one's shape, none of its characters by more than chance.
+    Seeded by a hash of ``real``, so a run's cases and their replays send the same value."""
+    rng = random.Random(hashlib.sha256(real.encode()).digest())
+    kinds = (str.isdigit, "0123456789"), (str.islower, "abcdef"), (str.isupper, "ABCDEF")
+    def one(char: str) -> str:
+        pool = next((p for test, p in kinds if test(char)), None)
+        return char if pool is None else rng.choice(pool.replace(char, "") or pool)
+    return "".join(one(c) for c in real)
+
+
+# Wrong values derived from the real key or token (envelope notes: opaque strings, GUID-shaped
+# or 32 letters and digits): a target comparing by prefix, by shape, or only part of the value
+# accepts one of them. Each holds the real value whole (redacted to its placeholder wherever it
+# is shown) or none of it, so no report shows a part of a secret; none is registered as one.
+WRONG_FORMS: Final[dict[str, Callable[[str], str]]] = {
+    "longer": lambda real: real + "0",
+    "prefixed": lambda real: "0" + real,
+    "same shape": _same_shape,
+    "GUID": lambda real: str(uuid.uuid5(uuid.NAMESPACE_OID, real)),
+    "empty": lambda real: "",
+}
+
+
+def wrong_value(real: str | None, form: str, fixed: str) -> str:
+    """``real`` made wrong in ``form``; ``fixed`` where there is no real value long enough for
+    the redactor to find inside the wrong one."""
+    if real is None or len(real) < MIN_SECRET_LEN:
+        return fixed
+    wrong = WRONG_FORMS[form](real)
+    return fixed if wrong == real else wrong
+
+
+def wrong_form(request: KeepCallRequest) -> str:
+    """The form a case's wrong value takes: spread over the forms by the case's parameters
+    (its callID and number are the run's own), the same for the case's replay."""
+    forms = tuple(WRONG_FORMS)
+    return forms[zlib.crc32(repr(request.params).encode()) % len(forms)]
 
 # Tokens live an hour (envelope notes); one obtained by RequestToken is renewed well before that,
 # so a run longer than an hour against a remote target keeps authenticating.
@@ -157,12 +204,17 @@ class Target:
         return self.client.send(wire.method, self.url, (), headers=wire.headers,
                                 raw_query=wire.query or None, raw_body=wire.body or None)
 
-    def credential_params(self, request: KeepCallRequest,
-                          open_key: bool = False) -> list[tuple[str, str]] | None:
-        """The apiKey and token parameters, or None when the case needs a secret we lack."""
+    def credential_params(self, request: KeepCallRequest, open_key: bool = False,
+                          form: str | None = None) -> list[tuple[str, str]] | None:
+        """The apiKey and token parameters, or None when the case needs a secret we lack.
+        A wrong one is the real one made wrong in ``form`` (by default one chosen by the
+        case: ``wrong_form``)."""
         key = self.credentials.open_api_key if open_key else self.credentials.api_key
-        values = {P_API_KEY: (request.api_key, key, INVALID_API_KEY),
-                  P_TOKEN: (request.token, None if open_key else self.token(), INVALID_TOKEN)}
+        token = None if open_key else self.token()
+        form = form or wrong_form(request)
+        values = {P_API_KEY: (request.api_key, key, wrong_value(key, form, INVALID_API_KEY)),
+                  P_TOKEN: (request.token, token,
+                            wrong_value(token or self.credentials.token, form, INVALID_TOKEN))}
         params: list[tuple[str, str]] = []
         for name, (wanted, real, wrong) in values.items():
             if wanted is Credential.VALID:

@@ -126,6 +126,15 @@ PROBES: dict[str, Probe] = {
     "flag-on-wrong-call": on_calls([("ongoing", 5), ("finished", 5)], BY_ID_),
     "crash-on-odd-callid": on_calls(ONGOING, {"callID": "not-a-guid"}),
     "sql-error-on-quote": on_calls(ONGOING, {"extension": "88'56", "status": "ongoing"}),
+    "last-ongoing-no-fallback": on_calls(ONGOING, {"extension": "EXT", "status": "last,ongoing"}),
+    "no-status-lists": on_calls(ONGOING, {"extension": "EXT", "status": "ongoing,next"}),
+    "token-prefix-compared": raw(lambda api, i: [("action", "KeepCall"),
+                                                 ("apiKey", api.server.api_key),
+                                                 ("token", api.token + "0"), ("callID", i)]),
+    "guid-token-accepted": raw(lambda api, i: [("action", "KeepCall"),
+                                               ("apiKey", api.server.api_key),
+                                               ("token", "6f1c2a9e-3b7d-4e8a-9c0f-1d2e3f4a5b6c"),
+                                               ("callID", i)]),
 }
 
 

@@ -10,10 +10,17 @@ from dataclasses import replace
 import pytest
 
 from conformance.control import Control
+from conformance.redact import Redactor
 from conformance.reference import ReferenceServer
 from conformance.scenarios import Numbering, build
 from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN
-from conformance.target import TOKEN_RENEW_SECONDS, Credentials, Target
+from conformance.target import (
+    TOKEN_RENEW_SECONDS,
+    WRONG_FORMS,
+    Credentials,
+    Target,
+    wrong_value,
+)
 from conformance.transport import Client, TransportSettings
 from conformance.validators import validate_xml
 
@@ -118,3 +125,24 @@ def test_a_failed_renewal_keeps_the_old_token_and_tries_again(
     target.credentials = login
     renewed = target.token()
     assert renewed and renewed != first
+
+
+@pytest.mark.parametrize("form", list(WRONG_FORMS))
+@pytest.mark.parametrize("real", ["Ab3dEf9hIjKlMn0pQrStUvWxYz123456",
+                                  "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"])
+def test_a_wrong_secret_is_derived_from_the_real_one_and_never_shows_it(form: str,
+                                                                        real: str) -> None:
+    """Wrong, the same every time (a replay sends it again), and no run of three characters of
+    the real one survives redaction: the secret is shown whole as its placeholder, or not at
+    all."""
+    wrong = wrong_value(real, form, "fixed")
+    assert wrong != real and wrong == wrong_value(real, form, "fixed")
+    redactor = Redactor()
+    redactor.add(real, "$KEEPCALL_TOKEN")
+    shown = redactor(f"token={wrong}&x=1").replace("$KEEPCALL_TOKEN", "")
+    pieces = {real[i:i + 3] for i in range(len(real) - 2)} - {"-"}
+    assert [p for p in pieces if p in shown and "-" not in p] == []
+
+
+def test_a_short_or_absent_secret_gets_the_fixed_wrong_value() -> None:
+    assert wrong_value(None, "longer", "fixed") == wrong_value("abc", "longer", "fixed") == "fixed"

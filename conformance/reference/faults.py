@@ -18,7 +18,15 @@ from conformance.reference.behaviour import Behaviour, tokens_living
 from conformance.reference.params import Pairs
 from conformance.reference.render import echoed
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import NEXT_WINDOW_SECONDS, P_CALL_ID, P_EXTENSION, TOKEN_ACTION, Flag
+from conformance.spec import (
+    NEXT_WINDOW_SECONDS,
+    P_CALL_ID,
+    P_EXTENSION,
+    STATUS_LOOKUPS,
+    TOKEN_ACTION,
+    TOKEN_LIFETIME_SECONDS,
+    Flag,
+)
 
 Change = Callable[[Behaviour], Behaviour]
 _GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
@@ -100,6 +108,19 @@ def _quote_in_extension(pairs: Pairs) -> bytes | None:
     quoted = any(n == P_EXTENSION and "'" in v for n, v in pairs)
     return _crash_page("Database Error", "sqlite3.OperationalError: near \"56\": syntax "
                        "error") if quoted else None
+
+
+def _prefix_token_ok(store: Store, token: str | None) -> bool:
+    """A token is accepted when it starts with a living one (a fixed-width comparison)."""
+    living = tokens_living(TOKEN_LIFETIME_SECONDS)
+    return token is not None and any(living(store, t) for t in store.tokens
+                                     if token.startswith(t))
+
+
+def _guid_token_ok(store: Store, token: str | None) -> bool:
+    """A living token, or any GUID-shaped value (the docs' sample token is a GUID)."""
+    guid = token is not None and _GUID.fullmatch(token) is not None
+    return guid or tokens_living(TOKEN_LIFETIME_SECONDS)(store, token)
 
 
 def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
@@ -240,6 +261,14 @@ FAULTS: tuple[Fault, ...] = (
     _f("sql-error-on-quote", "KC-RT-001",
        "a quote in the extension is answered 500 with an SQL error page",
        _swap("crash_on", _quote_in_extension)),
+    _f("last-ongoing-no-fallback", "KC-STATUS-006", "last,ongoing behaves like last",
+       _merge("status_lookups", {"last,ongoing": ("last",)})),
+    _f("no-status-lists", "KC-STATUS-005", "a status list is an unknown status value",
+       _swap("status_lookups", {k: v for k, v in STATUS_LOOKUPS.items() if "," not in k})),
+    _f("token-prefix-compared", "KC-AUTH-004",
+       "a token is accepted when it starts with a living one", _swap("token_ok", _prefix_token_ok)),
+    _f("guid-token-accepted", "KC-AUTH-004", "any GUID-shaped token is accepted",
+       _swap("token_ok", _guid_token_ok)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

@@ -18,6 +18,7 @@ from conformance.requirements import RequirementId
 from conformance.runner import Result, run
 from conformance.scenarios import build
 from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN, TOKEN_ACTION
+from conformance.target import WRONG_FORMS
 from conformance.transport import Exchange
 from conformance.validators import code_is_zero, is_envelope, validate_xml
 
@@ -113,3 +114,28 @@ def test_token_lifetime(kc: KeepCallSession, seconds: int, requirement: Requirem
 def _untested(kc: KeepCallSession, requirement: RequirementId, why: str) -> NoReturn:
     kc.ledger.not_tested("tokens/lifetime", (requirement,), why)
     pytest.skip(f"not tested: {why}")
+
+
+# (secret, requirement): a wrong one of each, in every form derived from the real one.
+WRONG = (("key", "KC-AUTH-002"), ("token", "KC-AUTH-004"))
+
+
+@pytest.mark.parametrize(("secret", "requirement", "form"), [
+    pytest.param(s, r, f, id=f"{s}-{f.replace(' ', '-')}", marks=pytest.mark.requirement(r))
+    for s, r in WRONG for f in WRONG_FORMS])
+def test_a_wrong_secret_near_the_real_one_is_refused(kc: KeepCallSession, secret: str,
+                                                     requirement: RequirementId,
+                                                     form: str) -> None:
+    """A key or token one step from the real one (longer, prefixed, its shape, a GUID, empty)
+    is as wrong as any: a target comparing by prefix or by shape accepts one of them."""
+    scenario = build("ongoing-caller", kc.numbering)
+    key, token = ((Credential.INVALID, Credential.VALID) if secret == "key" else
+                  (Credential.VALID, Credential.INVALID))
+    request = KeepCallRequest(((P_ACTION, ACTION), (P_CALL_ID, scenario.call_id)),
+                              api_key=key, token=token)
+    if secret == "token" and not kc.target.token_required:
+        kc.ledger.not_tested(f"tokens/wrong-{secret}", (requirement,), "the key needs no token")
+        pytest.skip("not tested: the key needs no token")
+    credentials = kc.target.credential_params(request, form=form)
+    result = run(kc.target, scenario, request, credentials=credentials)
+    kc.record(f"tokens/wrong-{secret}/{form.replace(' ', '-')}", result)
