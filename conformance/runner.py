@@ -233,8 +233,10 @@ def _judge_after_start(target: Target, result: Result, before: dict[str, Flags])
         result.deferred = True
         return
     starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
-    if not target.control.advance(max(starts) + START_MARGIN_SECONDS):
-        why = "a change on an upcoming call may wait for its start; the target has no clock"
+    pinned = target.clock_pinned
+    if pinned is not None or not target.control.advance(max(starts) + START_MARGIN_SECONDS):
+        why = ("a change on an upcoming call may wait for its start; "
+               + (pinned or "the target has no clock"))
         result.checks = [Check(c.requirement, "not-tested", why) if c.verdict == "fail" else c
                          for c in result.checks]
         return

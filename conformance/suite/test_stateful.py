@@ -163,7 +163,7 @@ class KeepCallMachine(RuleBasedStateMachine):
         target = self.session.target
         if not (self.search.active and self.run.clock_supported) or target.control is None:
             return
-        if target.token_required and not target.can_request_tokens:
+        if target.clock_pinned is not None:
             return  # a token given by the user ages with the clock and cannot be renewed
         if not target.control.advance(seconds):
             self.run.clock_supported = False
