@@ -6,12 +6,16 @@ is about; ``runner.run`` is what every matrix case goes through.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import pytest
 
 from conformance.control import Control
 from conformance.model import Check, KeepCallRequest
 from conformance.reference import ReferenceServer, Switches
+from conformance.reference.state import CallRecord, Clock, Store
 from conformance.runner import run
 from conformance.scenarios import Numbering, build
 from conformance.target import Credentials, Target
@@ -73,3 +77,22 @@ def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
         found = verdicts(result.checks)
         assert "fail" not in found and "KC-TYPE-001" in found["pass"]
         assert "KC-TYPE-007" in found["observed"]
+
+
+def _until_fraction(low: float, high: float) -> None:
+    """Wait until the fraction of the current monotonic second is between low and high."""
+    while not low <= time.monotonic() % 1 < high:
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize(("whole", "state"), [(True, "ongoing"), (False, "upcoming")])
+def test_a_whole_second_clock_starts_a_call_on_its_start_second(whole: bool,
+                                                                state: str) -> None:
+    """The clock_resolution switch: a call set up late in a second to start in 1 s has
+    started a tenth of a second later, on the next second, on a whole-second clock."""
+    store = Store(Clock(whole))
+    _until_fraction(0.88, 0.92)
+    call = CallRecord("c", "1", "2", start=store.clock.now() + 1, upcoming=True)
+    store.add([call], ())
+    _until_fraction(0.02, 0.06)
+    assert call.state(store.clock.now()) == state

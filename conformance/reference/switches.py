@@ -136,6 +136,10 @@ class Switches:
                            "base64), in a comment of an XML or HTML body, a last line of a "
                            "TEXT body and X-Echo headers: still conformant; a test that the "
                            "suite writes none of it")
+    # --- time -------------------------------------------------------------------------------
+    clock_resolution: Literal["fine", "whole-seconds"] = _s(
+        "fine", "the server's clock: fractions of a second / whole seconds (times stored as "
+                "whole seconds: an upcoming call counts as started from its start second on)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
