@@ -96,3 +96,18 @@ def test_a_whole_second_clock_starts_a_call_on_its_start_second(whole: bool,
     store.add([call], ())
     _until_fraction(0.02, 0.06)
     assert call.state(store.clock.now()) == state
+
+
+def test_a_keep_that_lands_on_an_earlier_cases_call_fails_flag_002() -> None:
+    """P6: the earlier case's call is read back with the next case; its drift fails."""
+    with ReferenceServer(faults=frozenset({"last-call-cache"})) as server, \
+            target_on(server) as target:
+        numbering = Numbering(5)
+        first = build("ongoing-caller", numbering)
+        unmark = KeepCallRequest((*KEEP, ("callID", first.call_id), ("unmark", "1")))
+        assert "fail" not in verdicts(run(target, first, unmark).checks)
+        second = build("finished-caller", numbering)
+        missing = KeepCallRequest((*KEEP, ("extension", second.extension), ("status", "ongoing")))
+        failed = [c for c in run(target, second, missing).checks if c.verdict == "fail"]
+        assert [c.requirement for c in failed] == ["KC-FLAG-002"]
+        assert first.call_id in failed[0].message

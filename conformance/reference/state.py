@@ -97,6 +97,13 @@ class Store:
         self.tokens: dict[str, float] = {}
         self._by_number: dict[str, dict[str, CallRecord]] = {}
         self._deferred: dict[str, list[Callable[[], None]]] = {}
+        self.last_found: CallRecord | None = None  # the call the last request identified
+        self.later: list[Callable[[], None]] = []  # run when the next API request arrives
+
+    def run_later(self) -> None:
+        """Run what an earlier request left for the next one (only faults leave anything)."""
+        while self.later:
+            self.later.pop(0)()
 
     def replace_all(self, calls: Iterable[CallRecord], controlled: Iterable[str]) -> None:
         self.calls.clear()
