@@ -7,6 +7,7 @@ every kind of test provisions, reproduces and judges the same way.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -53,6 +54,53 @@ from conformance.validators import (
 # A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
 # moved this far past the latest start before the flags are read again.
 START_MARGIN_SECONDS = 2
+# Earlier cases' calls read back with each case: the most recently settled ones and a few
+# older ones in turn; how many settled calls are remembered.
+RECENT_READ_BACK, OLDER_READ_BACK, SETTLED_LIMIT = 2, 1, 512
+
+
+@dataclass
+class ReadBack:
+    """Calls of earlier cases whose final flags are known. A sample is read back with every
+    case, so a change that lands on another case's call (a "last looked-up call" cache) or an
+    error's change applied later shows as drift (KC-FLAG-002): no request named them since."""
+
+    known: dict[str, Flags] = field(default_factory=dict)  # oldest first
+    turn: int = 0
+
+    def sample(self, exclude: dict[str, Flags]) -> dict[str, Flags]:
+        ids = [i for i in self.known if i not in exclude]
+        older = ids[:-RECENT_READ_BACK]
+        picked = {*ids[-RECENT_READ_BACK:], *(older[(self.turn + i) % len(older)]
+                                              for i in range(min(OLDER_READ_BACK, len(older))))}
+        self.turn += OLDER_READ_BACK
+        return {i: self.known[i] for i in picked}
+
+    def settle(self, flags: dict[str, Flags]) -> None:
+        for call_id, value in flags.items():
+            self.known.pop(call_id, None)
+            self.known[call_id] = value
+        while len(self.known) > SETTLED_LIMIT:
+            del self.known[next(iter(self.known))]
+
+    def drift(self, sample: dict[str, Flags], read: dict[str, Flags]) -> list[Check]:
+        """A failure per earlier call whose flags moved; each is reported once."""
+        moved = sorted(flag_changes(sample, read))
+        for call_id in {c for c, _, _ in moved}:
+            self.known.pop(call_id, None)
+        return [Check("KC-FLAG-002", "fail",
+                      f"{flag} of call {call_id} (an earlier case's, settled) is now {value}, "
+                      "though no request since named it: a change landed on a call the "
+                      "request did not identify, or an error's change was applied later")
+                for call_id, flag, value in moved]
+
+
+_READ_BACKS: weakref.WeakKeyDictionary[Target, ReadBack] = weakref.WeakKeyDictionary()
+
+
+def read_back(target: Target) -> ReadBack:
+    """The target's settled calls of this run (one per target object)."""
+    return _READ_BACKS.setdefault(target, ReadBack())
 
 
 @dataclass
@@ -155,12 +203,18 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
                            else target.send_wire(result.wire))
         result.expectation = expected(time.monotonic() - started)
         before = after = None
+        drift: list[Check] = []
         if target.control is not None:
             before = {c.call_id: c.flags for c in scenario.calls}
             after = target.control.flags(before)
+            drift = _drift(target, before)
         _judge(result, before, after)
         if after is not None and before is not None and _maybe_deferred(result, before, after):
             _judge_after_start(target, result, before)
+        elif before is not None:
+            _judge_after_pending(target, result, before)
+        _settle(target, result)
+        result.checks += drift
         if _described(result):  # what the page never names trips no breaker
             result.checks += _tripped(target, result.request, result.exchange)
     except ControlError as error:
@@ -234,8 +288,10 @@ def _judge_after_start(target: Target, result: Result, before: dict[str, Flags])
         result.deferred = True
         return
     starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
-    if not target.control.advance(max(starts) + START_MARGIN_SECONDS):
-        why = "a change on an upcoming call may wait for its start; the target has no clock"
+    pinned = target.clock_pinned
+    if pinned is not None or not target.control.advance(max(starts) + START_MARGIN_SECONDS):
+        why = ("a change on an upcoming call may wait for its start; "
+               + (pinned or "the target has no clock"))
         result.checks = [Check(c.requirement, "not-tested", why) if c.verdict == "fail" else c
                          for c in result.checks]
         return
@@ -243,6 +299,57 @@ def _judge_after_start(target: Target, result: Result, before: dict[str, Flags])
     _judge(result, before, target.control.flags(before))
     if not result.failures:
         result.checks.append(Check("KC-TYPE-007", "observed", "when the call starts"))
+
+
+def _drift(target: Target, exclude: dict[str, Flags]) -> list[Check]:
+    """Earlier cases' calls read back (a sample); a call the target no longer has is
+    forgotten, not failed (a target may drop old calls)."""
+    assert target.control is not None
+    earlier = read_back(target).sample(exclude)
+    try:
+        read = target.control.flags(earlier)
+    except ControlError:
+        for call_id in earlier:
+            read_back(target).known.pop(call_id, None)
+        return []
+    return read_back(target).drift(earlier, read)
+
+
+def _judge_after_pending(target: Target, result: Result, before: dict[str, Flags]) -> None:
+    """A pending keep (success, nothing changed) where upcoming calls sit outside next's
+    window: move the clock past their starts and read again. A keep that lands on one of them
+    then (a window too wide, applied at the start) fails, unless a success on that call was
+    allowed too (waiting for its start: KC-TYPE-007); a pending keep may only land on a call
+    set up after the request. Where the clock may not move, nothing more is judged."""
+    assert target.control is not None
+    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+    if not starts or result.outcome is None or not result.outcome.pending or result.failures:
+        return
+    if target.clock_shared:  # judged again in the run's exclusive part (--workers)
+        result.deferred = True
+        return
+    if target.clock_pinned is not None or not target.control.advance(
+            max(starts) + START_MARGIN_SECONDS):
+        return
+    target.forget_token()
+    after = target.control.flags(before)
+    result.after = after
+    waiting = {(o.call_id, o.flag, o.value) for o in result.expectation.deferrable}
+    result.checks += [Check("KC-FLAG-002", "fail",
+                            f"answered as a pending keep (nothing changed), then {flag} of "
+                            f"{call_id} became {value} once the clock passed the calls' starts: "
+                            "a call that stood outside the lookup when the request came")
+                      for call_id, flag, value in sorted(flag_changes(before, after) - waiting)]
+
+
+def _settle(target: Target, result: Result) -> None:
+    """Remember the case's calls once their final flags are known: answered, judged without
+    failure, no change left waiting for a call's start."""
+    exchange = result.exchange
+    if (result.after is None or result.failures or result.deferred or exchange is None
+            or exchange.error or result.expectation.deferrable):
+        return
+    read_back(target).settle(result.after)
 
 
 def run_case(target: Target, case: Case, numbering: Numbering) -> Result:

@@ -58,12 +58,14 @@ SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
                      ("ongoing", 30, "called"), ("finished", 120, "caller"),
                      ("ongoing", 25, "suffix"), ("finished", 60, "inner")),
 }
-# Calls at the edges of a state or of the one-minute window (matrix part "edges").
+# Calls at the edges of a state or of the one-minute window (matrix part "edges"), a whole
+# second and a little more clear of each edge: a target's clock may count whole seconds
+# (timeline.CLOCK_RESOLUTION_SECONDS), which would put a call at 1 s past its start.
 EDGE_SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {
     "finished-just-now": _s(("finished", 0, "caller")),
-    "upcoming-now": _s(("upcoming", 1, "called")),
+    "upcoming-now": _s(("upcoming", 2, "called")),
     "upcoming-59s": _s(("upcoming", 59, "caller")),
-    "upcoming-61s": _s(("upcoming", 61, "caller")),
+    "upcoming-62s": _s(("upcoming", 62, "caller")),
 }
 # Scenarios for single observations, kept out of the matrix product.
 EXTRA_SCENARIOS: Final[dict[str, tuple[CallShape, ...]]] = {

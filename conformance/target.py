@@ -159,6 +159,15 @@ class Target:
     def can_request_tokens(self) -> bool:
         return bool(self.credentials.username and self.credentials.password)
 
+    @property
+    def clock_pinned(self) -> str | None:
+        """Why the target's clock must not move, or None: a token the user gave ages with it
+        and cannot be renewed, so every case after its hour would be an auth error."""
+        if self.token_required and not self.can_request_tokens:
+            return ("moving the target's clock would age the given token, which cannot be "
+                    "renewed (give --username/--password instead of --token)")
+        return None
+
     def token(self) -> str | None:
         """The session token: the one given, or one obtained by RequestToken, cached and
         renewed before its hour is up (a given token cannot be renewed: it is used as is)."""

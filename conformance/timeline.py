@@ -57,6 +57,11 @@ def expect_over(request: KeepCallRequest, calls: Sequence[Call], controlled: Seq
                   for combination in itertools.product(*choices))
 
 
+# A target may store times as whole seconds: between set-up and request its clock may read up
+# to a second more than the time that passed (set up at 10.9 s, stored as 10; asked at 11.0).
+CLOCK_RESOLUTION_SECONDS = 1.0
+
+
 def elapsed_bound(seconds: float) -> float:
     """Seconds measured on this side, with a margin for the target's clock resolution."""
-    return math.ceil(seconds * 100) / 100 + 0.05
+    return math.ceil(seconds * 100) / 100 + CLOCK_RESOLUTION_SECONDS + 0.05

@@ -17,6 +17,7 @@ from reference_helpers import (
     Probe,
     aged_token,
     new_call,
+    number,
     observe,
     on_calls,
     raw,
@@ -48,6 +49,18 @@ def not_utf8(api: Api) -> Observation:
 ONGOING = [("ongoing", 5)]
 BY_ID_ = {"callID": "ID"}
 TEXT_ERROR = {"callID": "GUID", "responseType": "TEXT"}
+def then_elsewhere(first: dict[str, str]) -> Probe:
+    """An ongoing call (no controlled extension) named by ``first``, then a request on a number
+    with no call: what the first answered, and the call's flags after the second."""
+    def probe(api: Api) -> Observation:
+        call = new_call("ongoing")
+        api.provision(call)
+        answer = api.keepcall({k: call["callID"] if v == "ID" else v for k, v in first.items()})
+        api.keepcall({"extension": number(), "status": "ongoing"})
+        return observe(api, answer, [call])
+    return probe
+
+
 PROBES: dict[str, Probe] = {
     "wrong-default-format": on_calls(ONGOING, BY_ID_),
     "html-ignored": on_calls(ONGOING, {**BY_ID_, "responseType": "HTML"}),
@@ -135,6 +148,10 @@ PROBES: dict[str, Probe] = {
                                                ("apiKey", api.server.api_key),
                                                ("token", "6f1c2a9e-3b7d-4e8a-9c0f-1d2e3f4a5b6c"),
                                                ("callID", i)]),
+    "last-call-cache": then_elsewhere({**BY_ID_, "unmark": "1"}),
+    "error-applied-later": then_elsewhere({**BY_ID_, "type": "manualRecord"}),
+    "wide-window-deferred": on_calls([("upcoming", 120)], {"extension": "EXT", "status": "next"},
+                                     wait_after=130),
 }
 
 

@@ -38,6 +38,7 @@ ApplyEffect = Callable[[Store, CallRecord, Flag, bool], None]
 # What becomes of a change (of ``flag``) on a call that has not started yet.
 OnUpcoming = Callable[[Store, CallRecord, Flag, Callable[[], None]], None]
 OnNoMatch = Callable[[Store, str], None]
+OnRefused = Callable[[Store, CallRecord], None]  # a change refused with an error
 Effect = tuple[Flag, bool] | None
 
 # (type, unmark) -> the flag set or cleared; types as the page names them.
@@ -83,6 +84,7 @@ class Behaviour:
     encoding_error_status: int | None = None  # HTTP status of a query or body not UTF-8
     crash_above: int | None = None  # a value longer than this is answered 500 (a fault)
     crash_on: Callable[[Pairs], bytes | None] | None = None  # a 500 page for these (a fault)
+    on_refused: OnRefused = lambda store, call: None  # an error changes nothing (KC-FLAG-001)
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:

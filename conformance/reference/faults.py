@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conformance.reference import lookup
-from conformance.reference.behaviour import Behaviour, tokens_living
+from conformance.reference.behaviour import Behaviour, apply_at_start, tokens_living
 from conformance.reference.params import Pairs
 from conformance.reference.render import echoed
 from conformance.reference.state import CallRecord, Store
@@ -121,6 +121,23 @@ def _guid_token_ok(store: Store, token: str | None) -> bool:
     """A living token, or any GUID-shaped value (the docs' sample token is a GUID)."""
     guid = token is not None and _GUID.fullmatch(token) is not None
     return guid or tokens_living(TOKEN_LIFETIME_SECONDS)(store, token)
+
+
+def _keep_last_found(store: Store, number: str) -> None:
+    """A "last looked-up call" cache: a lookup finding nothing keeps the call found before."""
+    if store.last_found is not None:
+        store.last_found.kept = True
+
+
+def _record_later(store: Store, call: CallRecord) -> None:
+    """A refused recording is queued anyway, and started when the next request arrives."""
+    store.later.append(lambda: call.set_flag("recording", True))
+
+
+def _wide_window_deferred(behaviour: Behaviour) -> Behaviour:
+    """status=next looks 300 s ahead and the change waits for the call's start."""
+    return replace(behaviour, on_upcoming=apply_at_start, in_lookup={
+        **behaviour.in_lookup, "next": lookup.starts_within(300, True)})
 
 
 def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
@@ -269,6 +286,15 @@ FAULTS: tuple[Fault, ...] = (
        "a token is accepted when it starts with a living one", _swap("token_ok", _prefix_token_ok)),
     _f("guid-token-accepted", "KC-AUTH-004", "any GUID-shaped token is accepted",
        _swap("token_ok", _guid_token_ok)),
+    _f("last-call-cache", "KC-FLAG-002",
+       "an extension lookup finding nothing answers the error but keeps the call the last "
+       "request found (another case's)", _swap("on_no_match", _keep_last_found)),
+    _f("error-applied-later", "KC-FLAG-002",
+       "manualRecord refused on an uncontrolled call (error) starts recording anyway when the "
+       "next request arrives", _swap("on_refused", _record_later)),
+    _f("wide-window-deferred", "KC-FLAG-002",
+       "status=next looks 300 s ahead, and the keep waits for the call's start (answered as "
+       "if pending)", ("in_lookup", _wide_window_deferred)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

@@ -156,6 +156,7 @@ class KeepCallService:
 
     # -- the steps -------------------------------------------------------------------------
     def _evaluate(self, params: Params, authorization: str | None) -> Result:
+        self.store.run_later()
         action = self._require_action(params)
         requires_auth = self._require_key(params)
         if action == TOKEN_ACTION:
@@ -168,6 +169,7 @@ class KeepCallService:
         call = self._lookup(parsed)
         if call is None:  # a pending keep (next_pending): success, nothing changes
             return Result(ACTION)
+        self.store.last_found = call
         self._apply(call, parsed)
         return Result(ACTION, call_id=call.call_id)
 
@@ -311,6 +313,7 @@ class KeepCallService:
     def _check_recordable(self, call: CallRecord, now: float) -> None:
         uncontrolled = not self.store.is_controlled(call)
         if uncontrolled and self.switches.manual_record_uncontrolled == "error":
+            self.behaviour.on_refused(self.store, call)
             raise ApiError("uncontrolled", "The call has no controlled extension.")
         not_ongoing = call.state(now) != "ongoing"
         if not_ongoing and self.switches.manual_record_not_ongoing == "refuse":

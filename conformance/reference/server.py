@@ -21,7 +21,7 @@ from conformance.reference.behaviour import default_behaviour
 from conformance.reference.control import ControlApi
 from conformance.reference.faults import check_names, with_faults
 from conformance.reference.keepcall import KeepCallService
-from conformance.reference.state import Store
+from conformance.reference.state import Clock, Store
 from conformance.reference.switches import Switches
 from conformance.spec import API_PATH
 
@@ -51,7 +51,8 @@ class ReferenceServer:
         self.open_api_key = open_api_key or str(uuid.uuid4())
         self.username = username or "conformance"
         self.password = password or secrets.token_urlsafe(18)
-        self.store = Store(late_calls_stay_upcoming=switches.upcoming_starts == "stays-upcoming")
+        self.store = Store(Clock(whole=switches.clock_resolution == "whole-seconds"),
+                           late_calls_stay_upcoming=switches.upcoming_starts == "stays-upcoming")
         behaviour = with_faults(default_behaviour(switches), self.faults)
         keys = {self.api_key: True, self.open_api_key: False}
         service = KeepCallService(self.store, switches, behaviour, keys, self.username,

@@ -8,6 +8,7 @@ start (the defer_upcoming switch) wait in the store until a read of the state se
 
 from __future__ import annotations
 
+import math
 import secrets
 import string
 import time
@@ -21,13 +22,16 @@ _TOKEN_LENGTH = 32
 
 
 class Clock:
-    """Monotonic real time plus an offset that only moves forward."""
+    """Monotonic real time plus an offset that only moves forward; ``whole`` counts whole
+    seconds only (a server that stores times as whole seconds: the clock_resolution switch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole: bool = False) -> None:
         self._offset = 0.0
+        self.whole = whole
 
     def now(self) -> float:
-        return time.monotonic() + self._offset
+        now = time.monotonic() + self._offset
+        return float(math.floor(now)) if self.whole else now
 
     def advance(self, seconds: float) -> None:
         self._offset += seconds
@@ -47,6 +51,7 @@ class CallRecord:
     protected: bool = False
     recording: bool = False
     stays_upcoming: bool = False  # past its start, a late call that has not begun
+    starts_on_its_second: bool = False  # whole seconds: started once the clock reads its start
 
     def state(self, now: float) -> CallState:
         if self.end is not None:
@@ -60,9 +65,12 @@ class CallRecord:
 
         Whole seconds, rounded, so that the milliseconds between provisioning and the request
         do not move a call across the boundary its offset put it on: a call provisioned as
-        upcoming stays before its start through its start second (offset 0).
+        upcoming stays before its start through its start second (offset 0). A whole-second
+        clock (clock_resolution) counts it started from its start second on, as such servers do.
         """
-        return self.end is None and self.upcoming and self.seconds_until_start(now) >= 0
+        until = self.seconds_until_start(now)
+        return self.end is None and self.upcoming and (
+            until > 0 if self.starts_on_its_second else until >= 0)
 
     def seconds_until_start(self, now: float) -> int:
         return round(self.start - now)
@@ -89,6 +97,13 @@ class Store:
         self.tokens: dict[str, float] = {}
         self._by_number: dict[str, dict[str, CallRecord]] = {}
         self._deferred: dict[str, list[Callable[[], None]]] = {}
+        self.last_found: CallRecord | None = None  # the call the last request identified
+        self.later: list[Callable[[], None]] = []  # run when the next API request arrives
+
+    def run_later(self) -> None:
+        """Run what an earlier request left for the next one (only faults leave anything)."""
+        while self.later:
+            self.later.pop(0)()
 
     def replace_all(self, calls: Iterable[CallRecord], controlled: Iterable[str]) -> None:
         self.calls.clear()
@@ -101,6 +116,7 @@ class Store:
         for call in calls:
             self._remove(call.call_id)
             call.stays_upcoming = self.late_calls_stay_upcoming
+            call.starts_on_its_second = self.clock.whole
             self.calls[call.call_id] = call
             for number in set(call.parties()):
                 self._by_number.setdefault(number, {})[call.call_id] = call

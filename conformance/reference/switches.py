@@ -142,6 +142,10 @@ class Switches:
         "container with their own pages: a GET URL over 4,000 characters 414, a query or body "
         "not UTF-8 400 and an over-long body 413 (HTML), OPTIONS a WADL document, other "
         "methods 405 (HTML), HEAD as GET without a body, a wrong Basic login 401 (HTML)")
+    # --- time -------------------------------------------------------------------------------
+    clock_resolution: Literal["fine", "whole-seconds"] = _s(
+        "fine", "the server's clock: fractions of a second / whole seconds (times stored as "
+                "whole seconds: an upcoming call counts as started from its start second on)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():

@@ -59,11 +59,13 @@ from conformance.spec import (
 )
 from conformance.spec import FLAGS as FLAG_NAMES
 from conformance.strategies import OFFSETS, flags
-from conformance.timeline import positions
+from conformance.timeline import CLOCK_RESOLUTION_SECONDS, positions
 
 MAX_CALLS = 5
 MAX_NUMBERS = 3
-SLACK = 0.35  # seconds of uncertainty about the target's clock at a request
+# Seconds of uncertainty about the target's clock at a request: the time around it, and a
+# clock that may count whole seconds.
+SLACK = 0.35 + CLOCK_RESOLUTION_SECONDS
 STEPS, QUICK_STEPS = 20, 10
 QUICK_RUNS = 15
 REQUIREMENTS: tuple[RequirementId, ...] = (*FORM, *FLAGS)
@@ -163,7 +165,7 @@ class KeepCallMachine(RuleBasedStateMachine):
         target = self.session.target
         if not (self.search.active and self.run.clock_supported) or target.control is None:
             return
-        if target.token_required and not target.can_request_tokens:
+        if target.clock_pinned is not None:
             return  # a token given by the user ages with the clock and cannot be renewed
         if not target.control.advance(seconds):
             self.run.clock_supported = False

@@ -1,0 +1,113 @@
+"""The runner and the target's clock: what a case may do to it, and what it reads back after.
+
+Real exchanges with reference servers on loopback, each with the switches or the fault the test
+is about; ``runner.run`` is what every matrix case goes through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from conformance.control import Control
+from conformance.model import Check, KeepCallRequest
+from conformance.reference import ReferenceServer, Switches
+from conformance.reference.state import CallRecord, Clock, Store
+from conformance.runner import run
+from conformance.scenarios import Numbering, build
+from conformance.target import Credentials, Target
+from conformance.transport import Client, TransportSettings
+
+KEEP = (("action", "KeepCall"),)
+
+
+@contextmanager
+def target_on(server: ReferenceServer, given_token: bool = False) -> Iterator[Target]:
+    """A target on ``server``: with a login (tokens renewed), or with a token given as is."""
+    credentials = Credentials(server.api_key, None, server.username, server.password)
+    with Client(TransportSettings(retries=0), credentials.redactor()) as client:
+        target = Target(server.api_url, credentials, client, Control(client, server.control_url))
+        if given_token:
+            token = target.token()
+            credentials = Credentials(server.api_key, token)
+            target = Target(server.api_url, credentials, client,
+                            Control(client, server.control_url))
+        yield target
+
+
+def verdicts(checks: list[Check]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for check in checks:
+        found.setdefault(check.verdict, set()).add(check.requirement)
+    return found
+
+
+def test_a_given_token_pins_the_clock_a_deferred_keep_is_not_tested() -> None:
+    """N1: with --token a case that may wait for its call's start moves no clock; it is
+    not tested, with the reason, and later cases still authenticate."""
+    with ReferenceServer(Switches(defer_upcoming=True)) as server, \
+            target_on(server, given_token=True) as target:
+        assert target.clock_pinned is not None
+        numbering = Numbering(3)
+        clock = server.store.clock.now()
+        for _ in range(3):
+            scenario = build("upcoming-caller", numbering)
+            request = KeepCallRequest((*KEEP, ("callID", scenario.call_id)))
+            result = run(target, scenario, request)
+            found = verdicts(result.checks)
+            assert "fail" not in found, result.checks
+            assert "KC-TYPE-001" in found["not-tested"]
+            assert any("given token" in c.message for c in result.checks)
+        assert server.store.clock.now() - clock < 60  # real time only: no clock moved
+        scenario = build("ongoing-caller", numbering)
+        after = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
+        assert "fail" not in verdicts(after.checks) and after.after is not None
+        assert after.after[scenario.call_id].kept
+
+
+def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
+    """The same case with a login: the clock moves past the start and the keep passes."""
+    with ReferenceServer(Switches(defer_upcoming=True)) as server, target_on(server) as target:
+        assert target.clock_pinned is None
+        scenario = build("upcoming-caller", Numbering(4))
+        result = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
+        found = verdicts(result.checks)
+        assert "fail" not in found and "KC-TYPE-001" in found["pass"]
+        assert "KC-TYPE-007" in found["observed"]
+
+
+def _until_fraction(low: float, high: float) -> None:
+    """Wait until the fraction of the current monotonic second is between low and high."""
+    while not low <= time.monotonic() % 1 < high:
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize(("whole", "state"), [(True, "ongoing"), (False, "upcoming")])
+def test_a_whole_second_clock_starts_a_call_on_its_start_second(whole: bool,
+                                                                state: str) -> None:
+    """The clock_resolution switch: a call set up late in a second to start in 1 s has
+    started a tenth of a second later, on the next second, on a whole-second clock."""
+    store = Store(Clock(whole))
+    _until_fraction(0.88, 0.92)
+    call = CallRecord("c", "1", "2", start=store.clock.now() + 1, upcoming=True)
+    store.add([call], ())
+    _until_fraction(0.02, 0.06)
+    assert call.state(store.clock.now()) == state
+
+
+def test_a_keep_that_lands_on_an_earlier_cases_call_fails_flag_002() -> None:
+    """P6: the earlier case's call is read back with the next case; its drift fails."""
+    with ReferenceServer(faults=frozenset({"last-call-cache"})) as server, \
+            target_on(server) as target:
+        numbering = Numbering(5)
+        first = build("ongoing-caller", numbering)
+        unmark = KeepCallRequest((*KEEP, ("callID", first.call_id), ("unmark", "1")))
+        assert "fail" not in verdicts(run(target, first, unmark).checks)
+        second = build("finished-caller", numbering)
+        missing = KeepCallRequest((*KEEP, ("extension", second.extension), ("status", "ongoing")))
+        failed = [c for c in run(target, second, missing).checks if c.verdict == "fail"]
+        assert [c.requirement for c in failed] == ["KC-FLAG-002"]
+        assert first.call_id in failed[0].message
