@@ -22,7 +22,8 @@ import pytest
 from killmatrix import CliRun, run_cli
 
 HERE = Path(__file__).resolve().parent / "independent"
-SERVERS = sorted(p.stem for p in HERE.glob("server_*.py"))
+DEPLOY = "_deploy"  # server_X_deploy.py starts server X the way its vendor deploys it
+SERVERS = sorted(p.stem for p in HERE.glob("server_*.py") if not p.stem.endswith(DEPLOY))
 FULL_MATRIX_ENV = "KC_FULL_MATRIX"
 FULL_TIMEOUT = 1800.0
 pytestmark = pytest.mark.system  # each test runs the CLI in a child
@@ -39,13 +40,20 @@ _NO_NAGLE = ("import runpy, socketserver, sys; "
 
 @pytest.fixture(scope="module", params=SERVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """The server running on a free loopback port; its first line says where and how."""
-    proc = subprocess.Popen([sys.executable, "-c", _NO_NAGLE, str(HERE / f"{request.param}.py"),
-                             "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE,
-                            text=True)
+    """The server running on a free loopback port; its first line says where and how. A server
+    with a deploy script (server C: gunicorn behind nginx) is started by it, as its vendor
+    deploys it; it says on stderr, exit 2, when its container or proxy is not installed."""
+    deploy = HERE / f"{request.param}{DEPLOY}.py"
+    command = ([sys.executable, str(deploy)] if deploy.is_file() else
+               [sys.executable, "-c", _NO_NAGLE, str(HERE / f"{request.param}.py")])
+    proc = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None
-        info: dict[str, str] = json.loads(proc.stdout.readline())
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        if not line and proc.wait(timeout=30) == 2:
+            pytest.skip(f"{request.param}: {proc.stderr.read().strip()}")
+        info: dict[str, str] = json.loads(line)
         info["name"] = request.param
         yield info
     finally:

@@ -74,14 +74,15 @@ def test_a_target_that_is_not_there_is_not_judged(tmp_path: Path,
     assert "could not judge: target unreachable" in out and "replayed:" not in out
 
 
-def test_a_request_not_answered_is_not_judged(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    """The target answers the preflight (a GET) and never the case's POST."""
+def test_a_request_never_answered_fails(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The target answers the preflight (a GET) and never the case's POST: it was reached and
+    gave no answer, which is its failure (broken is failed), never "passes now"."""
     case = quick_case(scenario_calls=False, method="POST")
     with post_silent() as server:
         code, out = replayed(capsys, manifest(tmp_path, case), case.id, "--target",
                              f"{server.url}/verba/api", "--api-key", "k", "--token", "t",
                              "--timeout", "0.5")
-    assert code == 3, out
-    assert "could not judge:" in out and "no answer" in out.split("could not judge:")[1]
+    assert code == 1, out
+    assert "KC-HTTP-002" in out and "got no whole answer" in out
     assert any(r.method == "POST" for r in server.requests)  # it was sent, not skipped
