@@ -85,9 +85,11 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
 
 
 def beyond_the_page(exchange: Exchange) -> bool:
-    """A GET longer than the notes' "GET URLs should stay under about 4,000 characters": what
-    a front end (a reverse proxy, a servlet container) may refuse before the application runs."""
-    return exchange.method == "GET" and len(exchange.url) > MAX_URL_LENGTH_HINT
+    """A URL longer than the notes' "GET URLs should stay under about 4,000 characters" (a GET's,
+    or a POST's whose parameters travel in the query string, which makes the same request line):
+    what a front end (a reverse proxy, a servlet container) may refuse before the application
+    runs."""
+    return len(exchange.url) > MAX_URL_LENGTH_HINT
 
 
 def front_end_refusal(exchange: Exchange) -> bool:

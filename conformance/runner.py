@@ -252,10 +252,10 @@ def _keys(token_required: bool, open_key: bool) -> TargetAuth:
 def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
              auth: TargetAuth, seconds: float, exchange: Exchange | None) -> Expectation:
     """The expectation once the time between set-up and answer is allowed for, and a GET
-    longer than the notes' 4,000 characters may be refused."""
+    longer than the notes' 4,000 characters (a POST's with the query string too) may be refused."""
     expectation = expect_over(request, calls, scenario.controlled, auth, 0.0,
                               elapsed_bound(seconds))
-    if exchange is None or request.method != "GET" or not beyond_the_page(exchange):
+    if exchange is None or not beyond_the_page(exchange):
         return expectation
     refused = Expectation({ERROR: (frozenset({("KC-PARAM-003", "long URL refused")}),)}, (),
                           expectation.formats, {ERROR: ()}, frozenset({"XML"}))
