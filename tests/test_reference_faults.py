@@ -152,6 +152,8 @@ PROBES: dict[str, Probe] = {
     "error-applied-later": then_elsewhere({**BY_ID_, "type": "manualRecord"}),
     "wide-window-deferred": on_calls([("upcoming", 120)], {"extension": "EXT", "status": "next"},
                                      wait_after=130),
+    "html-xml-lookalike": on_calls(ONGOING, {**BY_ID_, "responseType": "HTML"}),
+    "dtd-defaulted-type": on_calls(ONGOING, BY_ID_),
 }
 
 

@@ -137,7 +137,9 @@ def style_for(switches: Switches) -> Style:
                  pretty=switches.pretty_xml, doctype=switches.doctype, payload=switches.payload,
                  error_description=switches.error_description,
                  error_markup=switches.error_markup, response_text=switches.response_text,
-                 html_style=switches.html_style, text_style=switches.text_style)
+                 html_style=switches.html_style, text_style=switches.text_style,
+                 nested_response=switches.payload_named_response,
+                 legacy_charset=switches.legacy_charset)
 
 
 def pickers_for(switches: Switches) -> dict[Lookup, lookup.Picker]:
