@@ -85,6 +85,7 @@ class Behaviour:
     crash_above: int | None = None  # a value longer than this is answered 500 (a fault)
     crash_on: Callable[[Pairs], bytes | None] | None = None  # a 500 page for these (a fault)
     on_refused: OnRefused = lambda store, call: None  # an error changes nothing (KC-FLAG-001)
+    escape_error_status: int | None = None  # a malformed escape's status, if not the above
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:

@@ -301,6 +301,9 @@ FAULTS: tuple[Fault, ...] = (
     _f("dtd-defaulted-type", "KC-XML-003",
        "KeepCall answers carry no type attribute, only an internal DTD subset defaulting it",
        _style(defaulted_type=True)),
+    _f("malformed-escape-500", "KC-HTTP-004",
+       "a malformed percent-escape sent raw (%zz, a lone %) is answered 500",
+       _swap("escape_error_status", 500)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}
