@@ -1,8 +1,9 @@
 """Fuzzing every byte of a request: any text in any parameter, and the request's shape.
 
 The properties of the suite send values people might send; a generic fuzzer sends what nobody
-would (control characters, NUL, characters outside the BMP, bytes that are not UTF-8, 10,000
-characters, names without ``=``) in shapes the page never names (multipart, a Latin-1 body,
+would (control characters, NUL, characters outside the BMP, bytes that are not UTF-8, escapes
+that are not escapes sent raw (``%zz``, a lone ``%``), 10,000 characters, names without ``=``)
+in shapes the page never names (multipart, a Latin-1 body,
 parameters split between query and body, HEAD, OPTIONS, a missing or wrong Content-Type).
 A ``FuzzPlan`` is a meaningful example (strategies.py) with one or two parameters replaced
 and a shape; ``Wire`` is the exact bytes it sends and the readings a server may take of them.
@@ -55,9 +56,24 @@ SHAPES: Final[tuple[tuple[Shape, int], ...]] = (
 FIELD_WEIGHTS: Final = {**{name: 3 for name in PARAMETERS}, P_ACTION: 5, P_API_KEY: 1,
                         P_TOKEN: 1, "unknown": 3}
 
+# Escapes that are not escapes, sent raw: no hex digit follows any of them in a value built
+# here (MALFORMED_AFTER), so a lenient decoder keeps each as typed and a strict one chokes.
+MALFORMED_ESCAPES: Final = ("%zz", "%", "%4", "%%", "%G1", "%2")
+MALFORMED_AFTER: Final = "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """ASCII put on the wire as it is, never percent-encoded: a value holding an escape that is
+    no escape. A server may read it as typed (Python, PHP, Node keep ``%zz``), drop the
+    parameter (Tomcat, Go) or refuse the request (Jetty's 400)."""
+
+    text: str
+
+
 # A value as sent: text (percent-encoded as UTF-8), raw bytes (percent-encoded as they are,
-# never valid UTF-8) or None (the name alone, without "=").
-Raw = str | bytes | None
+# never valid UTF-8), Verbatim ASCII (not encoded at all) or None (the name alone, without "=").
+Raw = str | bytes | Verbatim | None
 
 
 @dataclass(frozen=True)
@@ -100,10 +116,20 @@ def fuzz_text() -> st.SearchStrategy[str]:
 
 
 @functools.cache
+def malformed_escapes() -> st.SearchStrategy[Verbatim]:
+    """A malformed escape between letters and digits, sent raw (``ab%zzq``, ``7%``)."""
+    before = st.text(st.sampled_from("abcdef0123456789"), max_size=4)
+    after = st.text(st.sampled_from(MALFORMED_AFTER), max_size=4)
+    escape = st.sampled_from(MALFORMED_ESCAPES)
+    return st.tuples(before, escape, after).map(lambda parts: Verbatim("".join(parts)))
+
+
+@functools.cache
 def raw_values() -> st.SearchStrategy[Raw]:
-    """Text, bytes that are not UTF-8 (a lone 0xFF always among them), or no value at all."""
+    """Text, bytes that are not UTF-8 (a lone 0xFF always among them), a malformed escape sent
+    raw, or no value at all."""
     not_utf8 = st.binary(max_size=6).map(lambda b: b + b"\xff")
-    return weighted((fuzz_text(), 8), (not_utf8, 2), (st.none(), 1))
+    return weighted((fuzz_text(), 8), (not_utf8, 2), (malformed_escapes(), 2), (st.none(), 1))
 
 
 @functools.cache
@@ -135,6 +161,8 @@ CORPUS: Final[tuple[FuzzPlan, ...]] = (
     _on_a_call("POST", Fuzz(P_TYPE, "\x1b" * LONG_VALUE), shape="post"),
     _on_a_call("POST", Fuzz(P_TYPE, b"\xfc"), shape="post"),
     _on_a_call("POST", shape="multipart"),
+    _on_a_call("GET", Fuzz(P_TYPE, Verbatim("%zz"))),
+    _on_a_call("POST", Fuzz("unknown", Verbatim("%"), "colour"), shape="post"),
 )
 
 
@@ -197,10 +225,17 @@ def build(plan: FuzzPlan, request: KeepCallRequest, credentials: list[tuple[str,
     view_method: Method = "POST" if method == "POST" else "GET"
     readings = [fields, query_fields, body_fields] if body_fields and query_fields else (
         [fields, query_fields] if body_fields else [fields])
+    readings += [kept for kept in map(_decodable, readings) if kept not in readings]
     views = tuple(dict.fromkeys(_view(f, view_method, secrets, unsent, in_query)
                                 for f in readings))
     exact = shape in PLAIN and all(isinstance(v, str) for _, v in fields)
     return Wire(method, query, body, headers, views, exact)
+
+
+def _decodable(fields: list[Field]) -> list[Field]:
+    """The fields a server keeps that drops what it cannot decode (Tomcat drops a parameter
+    whose bytes are not UTF-8 or whose escape is malformed, and reads the rest)."""
+    return [(n, v) for n, v in fields if not isinstance(v, bytes | Verbatim)]
 
 
 def _body(shape: Shape, fields: list[Field]) -> tuple[bytes, dict[str, str]]:
@@ -227,6 +262,8 @@ def _encode(fields: list[Field], charset: str = "utf-8") -> bytes:
             pieces.append(part(name))
         elif isinstance(value, bytes):
             pieces.append(f"{part(name)}={quote_from_bytes(value, safe='')}")
+        elif isinstance(value, Verbatim):
+            pieces.append(f"{part(name)}={value.text}")
         else:
             pieces.append(f"{part(name)}={part(value)}")
     return "&".join(pieces).encode("ascii")
@@ -235,11 +272,22 @@ def _encode(fields: list[Field], charset: str = "utf-8") -> bytes:
 def _multipart(fields: list[Field]) -> bytes:
     out = b""
     for name, value in fields:
-        data = b"" if value is None else value if isinstance(value, bytes) else value.encode()
+        data = (b"" if value is None else value if isinstance(value, bytes) else
+                value.text.encode() if isinstance(value, Verbatim) else value.encode())
         quoted = quote(name, safe="")
         out += (f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{quoted}\""
                 "\r\n\r\n").encode() + data + b"\r\n"
     return out + f"--{MULTIPART_BOUNDARY}--\r\n".encode()
+
+
+def _as_read(value: Raw) -> str:
+    """A value as a lenient server reads it: bytes decoded with replacement, a malformed escape
+    as typed, a name alone as an empty value."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value.text if isinstance(value, Verbatim) else value
 
 
 def _view(fields: list[Field], method: Method, secrets: dict[str, str],
@@ -251,8 +299,7 @@ def _view(fields: list[Field], method: Method, secrets: dict[str, str],
     seen: set[str] = set()
     params: list[tuple[str, str]] = []
     for name, value in fields:
-        text = "" if value is None else value.decode("utf-8", "replace") if isinstance(
-            value, bytes) else value
+        text = _as_read(value)
         if name in credential and name not in seen:
             seen.add(name)
             credential[name] = Credential.VALID if text == secrets.get(name) else \

@@ -127,7 +127,7 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     _r("KC-RT-007", "OBSERVE", "Content-Type header of each response format",
        "The docs say nothing about HTTP status codes, Content-Type", NOTES,
        readings=("text/xml", "application/xml", "text/html", "text/plain",
-                 "another media type", "no Content-Type")),
+                 "another media type", "no Content-Type", "unlabelled legacy charset")),
     _r("KC-RT-008", "SHOULD",
        "An error answered with a non-2xx HTTP status still comes in the requested format",
        q("The result of a request is carried in the body (`code` attribute), so a suite must "
@@ -160,7 +160,8 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     _r("KC-XML-006", "OBSERVE", "Error code values and the envelope's optional parts",
        "2 in every error sample; some versions add a description attribute; result data inside "
        "or after Response", NOTES,
-       readings=("code 2", "other non-zero codes", "error without type")),
+       readings=("code 2", "other non-zero codes", "error without type",
+                 "ErrorMessage on success")),
     _r("KC-XML-007", "OBSERVE", "DOCTYPE declaration in XML answers (never loaded)",
        "The notes show no DOCTYPE", NOTES, readings=("none", "DOCTYPE declared")),
     # --- HTTP -----------------------------------------------------------------------------

@@ -262,12 +262,17 @@ def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call]
     return merged([expectation, refused])
 
 
+def _judgement(result: Result, before: dict[str, Flags] | None,
+               after: dict[str, Flags] | None) -> Judgement:
+    assert result.exchange is not None
+    return (invariant_judgement(result.exchange, result.expectation, before, after)
+            if result.wire is not None and not result.wire.exact else
+            judgement(result.exchange, result.request, result.expectation, before, after))
+
+
 def _judge(result: Result, before: dict[str, Flags] | None,
            after: dict[str, Flags] | None) -> Judgement:
-    assert result.exchange is not None
-    found = (invariant_judgement(result.exchange, result.expectation, before, after)
-             if result.wire is not None and not result.wire.exact else
-             judgement(result.exchange, result.request, result.expectation, before, after))
+    found = _judgement(result, before, after)
     result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
     result.before, result.after = before, after
     return found
@@ -292,13 +297,21 @@ def _judge_after_start(target: Target, result: Result, before: dict[str, Flags])
     if pinned is not None or not target.control.advance(max(starts) + START_MARGIN_SECONDS):
         why = ("a change on an upcoming call may wait for its start; "
                + (pinned or "the target has no clock"))
-        result.checks = [Check(c.requirement, "not-tested", why) if c.verdict == "fail" else c
-                         for c in result.checks]
+        kept = _failing_whatever_the_flags(result, before)
+        result.checks = [Check(c.requirement, "not-tested", why)
+                         if c.verdict == "fail" and c not in kept else c for c in result.checks]
         return
     target.forget_token()
     _judge(result, before, target.control.flags(before))
     if not result.failures:
         result.checks.append(Check("KC-TYPE-007", "observed", "when the call starts"))
+
+
+def _failing_whatever_the_flags(result: Result, before: dict[str, Flags]) -> list[Check]:
+    """The failures a change waiting for a call's start cannot explain: those the answer has
+    with its flags unread (a body in the wrong format, broken XML, a 5xx). Excusing them with
+    the rest would throw away failures that have nothing to do with time."""
+    return [c for c in _judgement(result, before, None).checks if c.verdict == "fail"]
 
 
 def _drift(target: Target, exclude: dict[str, Flags]) -> list[Check]:

@@ -45,6 +45,7 @@ SHAPE_SEEN: Final = "KC-RT-011"
 ENVELOPE_SEEN: Final = "KC-XML-006"
 DOCTYPE_SEEN: Final = "KC-XML-007"
 ERROR_WITHOUT_TYPE: Final = "error without type"
+MESSAGE_ON_SUCCESS: Final = "ErrorMessage on success"
 NO_DOCTYPE: Final = "none"
 DOCTYPE_DECLARED: Final = "DOCTYPE declared"
 HTML_DOCUMENT: Final = "document"
@@ -53,6 +54,7 @@ HTML_FRAGMENT: Final = "fragment"
 EMPTY_TEXT: Final = "empty TEXT"
 JSON_TEXT: Final = "JSON-like TEXT"
 PLAIN_TEXT: Final = "plain TEXT"
+UNLABELLED_LEGACY: Final = "unlabelled legacy charset"
 
 SCHEMA_PACKAGE: Final = "conformance.schemas"
 SCHEMA_NAME: Final = "keepcall-response.xsd"
@@ -269,28 +271,45 @@ def parse_xml(body: bytes) -> tuple[etree._Element | None, list[Check]]:
 def _schema_findings(root: etree._Element) -> list[Check]:
     """The XSD, plus what XSD 1.0 cannot say: the root, and exactly one Response child.
 
-    The schema lets VerbaApi hold any elements in any order (payload before or after Response),
-    so the count of Response children is checked here.
+    The schema lets VerbaApi hold any elements in any order (payload before or after Response)
+    and skips them all, so a payload element named Response is the target's own; the count of
+    Response children is checked here, and each is validated against the schema as its own root.
     """
     findings: list[Check] = []
+    responses = root.findall(XML_RESPONSE) if root.tag == XML_ROOT else []
     if root.tag != XML_ROOT:
         root_name = quote(str(root.tag))
         findings.append(finding(XML_SCHEMA, f"root element is {root_name}, not {XML_ROOT}"))
-    elif (count := len(root.findall(XML_RESPONSE))) != 1:
+    elif len(responses) != 1:
         findings.append(finding(
-            XML_SCHEMA, f"{XML_ROOT} has {count} {XML_RESPONSE} children, not exactly one"
+            XML_SCHEMA, f"{XML_ROOT} has {len(responses)} {XML_RESPONSE} children, not exactly one"
         ))
-    schema = lxml_schema()
-    try:
-        valid = schema.validate(root)
-    except etree.Error as exc:  # e.g. a tree holding unresolved entity references
-        return [*findings, finding(XML_SCHEMA, f"cannot be validated: {quote(str(exc))}")]
-    if not valid:
-        findings.append(finding(XML_SCHEMA, _explain_invalid(root, schema)))
+    findings += _schema_invalid(root, "")
+    for response in responses:
+        findings += _schema_invalid(_as_sent(response), f"/{XML_ROOT}")
     return findings
 
 
-def _explain_invalid(root: etree._Element, schema: etree.XMLSchema) -> str:
+def _as_sent(response: etree._Element) -> etree._Element:
+    """A Response alone, for the schema: its attributes as sent (entities in them expanded, no
+    DTD default added) and its line. Its content takes anything, so none is copied; a copy keeps
+    the validation away from the document's DTD, which a detached element would lose anyway."""
+    alone = etree.Element(XML_RESPONSE, dict(response.items()))
+    alone.sourceline = response.sourceline  # type: ignore[misc]  # lxml sets it; stubs say no
+    return alone
+
+
+def _schema_invalid(element: etree._Element, above: str) -> list[Check]:
+    """``element`` against the XSD; ``above`` is the path to its parent, for the message."""
+    schema = lxml_schema()
+    try:
+        valid = schema.validate(element)
+    except etree.Error as exc:  # e.g. a tree holding unresolved entity references
+        return [finding(XML_SCHEMA, f"cannot be validated: {quote(str(exc))}")]
+    return [] if valid else [finding(XML_SCHEMA, _explain_invalid(element, schema, above))]
+
+
+def _explain_invalid(root: etree._Element, schema: etree.XMLSchema, above: str) -> str:
     """xmlschema's reason and path when it has one, lxml's own log line otherwise."""
     try:
         error = next(iter(readable_schema().iter_errors(root)), None)
@@ -301,7 +320,7 @@ def _explain_invalid(root: etree._Element, schema: etree.XMLSchema) -> str:
         fallback = f"{last.path}: {last.message}" if last is not None else "invalid"
     if error is not None:
         line = f" (line {error.sourceline})" if error.sourceline else ""
-        return f"schema-invalid at {error.path}{line}: {quote(str(error.reason))}"
+        return f"schema-invalid at {above}{error.path}{line}: {quote(str(error.reason))}"
     return f"schema-invalid: {quote(fallback)}"
 
 
@@ -319,6 +338,13 @@ def pretty_xml(body: bytes) -> str | None:
         return None
     etree.indent(root, space="  ")
     return etree.tostring(root, encoding="unicode")
+
+
+def sent(element: etree._Element, name: str) -> str | None:
+    """An attribute as the document carries it. ``element.get`` also returns a default that an
+    internal DTD subset declares (``<!ATTLIST Response code CDATA "0">``): a client that reads no
+    DTD (most refuse one, for safety) never sees it, so the suite does not either."""
+    return next((str(v) for k, v in element.items() if k == name), None)
 
 
 def _text(element: etree._Element | None) -> str | None:
@@ -364,8 +390,8 @@ def _type_readings(
     a code that says neither; on an error it is only observed: an error may come before any
     action is known (authentication, a bad action), when there is no action name to give.
     """
-    actual = response.get("type")
-    error = code_is_zero(response.get("code")) is False
+    actual = sent(response, "type")
+    error = code_is_zero(sent(response, "code")) is False
     if not (actual or "").strip() and error:  # type="" says no more than no type
         return [], [finding(ENVELOPE_SEEN, ERROR_WITHOUT_TYPE)]
     if expected_type is None or actual == expected_type:
@@ -377,12 +403,20 @@ def _type_readings(
 def _error_findings(response: etree._Element, error_message: str | None) -> list[Check]:
     """An error (non-zero code) explains itself in an ErrorMessage inside Response: its text,
     or the description attribute some versions add (``<ErrorMessage description="Error"/>``)."""
-    code = response.get("code")
+    code = sent(response, "code")
     element = response.find(XML_ERROR_MESSAGE)
-    described = element is not None and (element.get("description") or "").strip()
+    described = element is not None and (sent(element, "description") or "").strip()
     if code_is_zero(code) is not False or (error_message or "").strip() or described:
         return []
     return [finding(XML_ERROR, f"code {quote(code or '')} without a non-empty ErrorMessage")]
+
+
+def _message_on_success(response: etree._Element) -> list[Check]:
+    """KC-XML-006: an ErrorMessage under a success code. The notes show it on errors only and
+    forbid it nowhere, so it is seen, not failed; the code still decides (0 is a success)."""
+    success = code_is_zero(sent(response, "code")) is True
+    present = response.find(XML_ERROR_MESSAGE) is not None
+    return [finding(ENVELOPE_SEEN, MESSAGE_ON_SUCCESS)] if success and present else []
 
 
 def validate_xml(
@@ -408,9 +442,9 @@ def validate_xml(
     findings += type_findings + _error_findings(response, error_message)
     siblings = [e for e in _children(root) if e is not response]
     return XmlVerdict(
-        root, response.get("code"), response.get("type"), error_message,
+        root, sent(response, "code"), sent(response, "type"), error_message,
         _token(response, siblings), _payload(root, response), tuple(findings),
-        tuple(observations + type_observations),
+        tuple(observations + type_observations + _message_on_success(response)),
     )
 
 
@@ -424,12 +458,30 @@ _FORBIDDEN_IN_TEXT = re.compile(r"<\s*(?:VerbaApi|html|body)\b", re.I)
 _MARKUP_START = re.compile(r"<[A-Za-z!?/]")
 _XML_DECL_TEXT = re.compile(r"\A<\?xml\b[^>]*\?>")
 _HTML_DOCUMENT = re.compile(r"<!doctype\s+html|<\s*(?:html|body)\b", re.I)
+# A document: <html> or an HTML DOCTYPE first, after an XML declaration and comments.
+_DOCUMENT_START = re.compile(r"\A(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"
+                             r"(?:<!doctype\s+html\b|<html\b)", re.I | re.S)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _XHTML_NAMESPACE = re.compile(r"""xmlns\s*=\s*["']http://www\.w3\.org/1999/xhtml["']""")
-HTML_TAGS: Final = frozenset(html_defs.tags)
+# HTML's elements (WHATWG, current and obsolete ones browsers still display) lxml's list lacks.
+_MORE_HTML_TAGS: Final = frozenset({
+    "bgsound", "data", "dialog", "frame", "image", "listing", "main", "menuitem", "multicol",
+    "nextid", "nobr", "noembed", "noframes", "picture", "plaintext", "rb", "rtc", "search",
+    "slot", "spacer", "template", "xmp",
+})
+HTML_TAGS: Final = frozenset(html_defs.tags) | _MORE_HTML_TAGS
+# What an unlabelled page that is not UTF-8 is read as: latin-1 maps every byte (windows-1252,
+# a browser's usual guess, leaves five undefined), and only the words matter here.
+LEGACY_CHARSET: Final = "latin-1"
+
+
+def _element_names(text: str) -> list[str]:
+    """The names of complete tags outside comments, lower-cased."""
+    return [m.group(1).lower() for m in _ELEMENT.finditer(_COMMENT.sub("", text))]
 
 
 def _has_html_element(text: str) -> bool:
-    return any(m.group(1).lower() in HTML_TAGS for m in _ELEMENT.finditer(text))
+    return any(name in HTML_TAGS for name in _element_names(text))
 
 
 def _lstrip(text: str) -> str:
@@ -449,8 +501,9 @@ def _decode(body: bytes, charset: str,
         return None, [finding(requirement, f"not {charset} at byte {exc.start}: {bad!r}")]
 
 
-def _html_charset(body: bytes, content_type: str | None) -> str:
-    """Header, then a <meta> in the first 1024 bytes, then XHTML's XML declaration, then UTF-8.
+def _html_charset(body: bytes, content_type: str | None) -> str | None:
+    """Header, then a <meta> in the first 1024 bytes, then XHTML's XML declaration; None when
+    nothing names one.
 
     HTML's own order, with the declaration an XHTML answer carries before the default: a charset
     the body names is a better guess than one it does not.
@@ -462,7 +515,20 @@ def _html_charset(body: bytes, content_type: str | None) -> str:
     if meta:
         return meta.group(1).decode("ascii")
     xml = _XML_DECL.match(body)
-    return xml.group(1).decode("ascii", "replace") if xml else "utf-8"
+    return xml.group(1).decode("ascii", "replace") if xml else None
+
+
+def _read(body: bytes, charset: str | None,
+          requirement: RequirementId) -> tuple[str | None, list[Check], list[Check]]:
+    """Text, findings, observations. A declared charset must decode the body; without one UTF-8
+    is tried, then a legacy charset, seen and not failed: the page names no encoding for HTML
+    or TEXT, and an unlabelled page in the server's own code page displays in a browser."""
+    if charset is not None:
+        return (*_decode(body, charset, requirement), [])
+    try:
+        return body.decode("utf-8"), [], []
+    except UnicodeDecodeError:
+        return body.decode(LEGACY_CHARSET), [], [finding(CONTENT_TYPE_SEEN, UNLABELLED_LEGACY)]
 
 
 def _html_shape(text: str) -> str:
@@ -473,18 +539,24 @@ def _html_shape(text: str) -> str:
 
 
 def _html_structure(text: str) -> FormatVerdict:
-    """Any HTML a browser displays as such: a document, XHTML, or text with HTML elements.
+    """"Standard HTML ... directly displayed in any browser": a document (<html> or an HTML
+    DOCTYPE first, XHTML included), or a fragment: text and elements that are all HTML's.
 
-    Not the XML envelope, not text or markup without a single HTML element.
+    Not the XML envelope, not text or markup without a single HTML element, not a fragment with
+    elements HTML does not have (``<result><code>0</code></result>`` is XML that borrows a name).
     """
     stripped = _lstrip(text)
-    has_html = _has_html_element(stripped)
+    names = _element_names(stripped)
+    foreign = sorted({n for n in names if n not in HTML_TAGS})
     if _ENVELOPE.search(text):
         return _fail(HTML_FORMAT, f"asked for HTML, got the XML envelope: {quote(stripped)}")
-    if not has_html:
-        what = "markup without any HTML element" if _ELEMENT.search(stripped) else "plain text"
+    if len(foreign) == len(set(names)):
+        what = "markup without any HTML element" if names else "plain text"
         what = "XML without any HTML element" if stripped.startswith("<?xml") else what
         return _fail(HTML_FORMAT, f"asked for HTML, got {what}: {quote(stripped)}")
+    if foreign and not _DOCUMENT_START.match(stripped):
+        return _fail(HTML_FORMAT, f"asked for HTML, got a fragment with elements HTML does not "
+                     f"have ({', '.join(foreign[:5])}): {quote(stripped)}")
     try:  # lxml.html refuses a str that still declares its encoding
         lxml.html.document_fromstring(_XML_DECL_TEXT.sub("", stripped, count=1))
     except (etree.ParserError, ValueError) as exc:
@@ -499,10 +571,11 @@ def _fail(requirement: RequirementId, message: str) -> FormatVerdict:
 def _html_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
     if not body.strip():
         return _fail(HTML_FORMAT, "asked for HTML, got an empty body")
-    text, findings = _decode(body, _html_charset(body, content_type), HTML_FORMAT)
+    text, findings, seen = _read(body, _html_charset(body, content_type), HTML_FORMAT)
     if text is None:
         return FormatVerdict(tuple(findings), ())
-    return _html_structure(text)
+    verdict = _html_structure(text)
+    return verdict if verdict.findings else FormatVerdict((), (*verdict.observations, *seen))
 
 
 def _text_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
@@ -513,18 +586,16 @@ def _text_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
     """
     if not body.strip():
         return FormatVerdict((), (finding(SHAPE_SEEN, EMPTY_TEXT),))
-    text, findings = _decode(body, charset_of(content_type) or "utf-8", TEXT_FORMAT)
+    text, findings, seen = _read(body, charset_of(content_type), TEXT_FORMAT)
     if text is None:
         return FormatVerdict(tuple(findings), ())
     stripped = _lstrip(text)
-    if not stripped:
-        return FormatVerdict((), (finding(SHAPE_SEEN, EMPTY_TEXT),))
-    if _looks_like_json(stripped):
-        return FormatVerdict((), (finding(SHAPE_SEEN, JSON_TEXT),))
-    if _MARKUP_START.match(stripped) or _FORBIDDEN_IN_TEXT.search(text):
+    json_like = _looks_like_json(stripped)
+    if not json_like and (_MARKUP_START.match(stripped) or _FORBIDDEN_IN_TEXT.search(text)):
         got = sniff_format(body)
         return _fail(TEXT_FORMAT, f"asked for TEXT, got {got}: {quote(stripped)}")
-    return FormatVerdict((), (finding(SHAPE_SEEN, PLAIN_TEXT),))
+    shape = EMPTY_TEXT if not stripped else JSON_TEXT if json_like else PLAIN_TEXT
+    return FormatVerdict((), (finding(SHAPE_SEEN, shape), *seen))
 
 
 _FORMAT_CHECKS: Final = {"HTML": _html_verdict, "TEXT": _text_verdict}

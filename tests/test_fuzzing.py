@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conformance.fuzzing import (
     CORPUS,
     LONG_VALUE,
+    MALFORMED_ESCAPES,
     SPECIALS,
     Fuzz,
     FuzzPlan,
     Shape,
+    Verbatim,
     Wire,
     build,
     fuzz_plans,
     fuzz_text,
+    malformed_escapes,
 )
 from conformance.model import Credential, KeepCallRequest
 from conformance.scenarios import Numbering
@@ -42,6 +48,40 @@ def test_bytes_that_are_not_utf8_go_out_as_they_are_and_make_the_request_inexact
     sent = wire("post", Fuzz("callID", b"\xfc\xff"))
     assert b"callID=%FC%FF" in sent.body and not sent.exact
     assert sent.views[0].get("callID") == "\ufffd\ufffd"
+
+
+def test_a_parameter_a_server_cannot_decode_may_be_read_as_absent() -> None:
+    """N13: Tomcat drops a parameter whose bytes are not UTF-8 and reads the rest: one more
+    view, without it (the one with it, decoded with replacement, stays)."""
+    sent = wire("query", Fuzz("callID", b"\xfc\xff"))
+    assert [v.get("callID") for v in sent.views] == ["\ufffd\ufffd", None]
+    assert all(v.get("action") == "KeepCall" for v in sent.views)
+
+
+@pytest.mark.parametrize("shape", ["query", "post", "split", "latin1"])
+def test_a_malformed_escape_goes_out_raw(shape: Shape) -> None:
+    """P11: ``%zz`` and a lone ``%`` reach the server unescaped; read as typed or dropped."""
+    sent = wire(shape, Fuzz("type", Verbatim("ab%zz")), Fuzz("unknown", Verbatim("%"), "colour"))
+    assert b"type=ab%zz" in sent.query + sent.body and b"colour=%" in sent.query + sent.body
+    assert not sent.exact
+    readings = {(v.get("type"), v.get("colour")) for v in sent.views}
+    assert ("ab%zz", "%") in readings and (None, None) in readings
+
+
+def test_a_malformed_escape_is_sent_in_every_run() -> None:
+    """The corpus runs however few examples a run allows: both kinds go out raw."""
+    raw = [f.value.text for p in CORPUS for f in p.fuzz if isinstance(f.value, Verbatim)]
+    assert "%zz" in raw and "%" in raw
+
+
+@settings(max_examples=100, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(malformed_escapes())
+def test_a_malformed_escape_never_becomes_a_valid_one(value: Verbatim) -> None:
+    """No hex digit follows the escape, so a lenient decoder keeps it as typed."""
+    assert any(e in value.text for e in MALFORMED_ESCAPES)
+    assert unquote(value.text, errors="strict") == value.text
+    assert value.text.isascii() and not set(value.text) & set("&=#+ ")
 
 
 def test_a_name_without_a_value_has_no_equals_sign() -> None:

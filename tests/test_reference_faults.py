@@ -46,6 +46,15 @@ def not_utf8(api: Api) -> Observation:
     return observe(api, api._answer(response), [call])
 
 
+def malformed_escape(api: Api) -> Observation:
+    """A query with an escape that is no escape, sent raw."""
+    call = new_call("ongoing")
+    api.provision(call)
+    query = urlencode([("action", "KeepCall"), ("apiKey", api.server.open_api_key),
+                       ("callID", call["callID"])]) + "&type=%zz"
+    return observe(api, api._answer(api.client.get(f"{api.server.api_url}?{query}")), [call])
+
+
 ONGOING = [("ongoing", 5)]
 BY_ID_ = {"callID": "ID"}
 TEXT_ERROR = {"callID": "GUID", "responseType": "TEXT"}
@@ -152,6 +161,9 @@ PROBES: dict[str, Probe] = {
     "error-applied-later": then_elsewhere({**BY_ID_, "type": "manualRecord"}),
     "wide-window-deferred": on_calls([("upcoming", 120)], {"extension": "EXT", "status": "next"},
                                      wait_after=130),
+    "html-xml-lookalike": on_calls(ONGOING, {**BY_ID_, "responseType": "HTML"}),
+    "dtd-defaulted-type": on_calls(ONGOING, BY_ID_),
+    "malformed-escape-500": malformed_escape,
 }
 
 

@@ -236,6 +236,13 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
       "wrong_login": all_of(status_is(401), content_type_is("text/html"))}),
     # whole seconds: the battery's calls sit clear of every edge (finer point: test_runner_time)
     ({"clock_resolution": "whole-seconds"}, set(), {}),
+    # a payload element named Response; HTML and TEXT in an unlabelled legacy charset
+    ({"payload_named_response": True}, SUCCESSES_ON_A_CALL,
+     {"success": body_has('<Calls><Response callID="#"/></Calls></Response>')}),
+    ({"legacy_charset": True}, HTML | TEXT,
+     {"text_ok": all_of(lambda obs: obs[1] == "text/plain", body_has("OK\n\ufffd reference")),
+      "html_ok": all_of(lambda obs: obs[1] == "text/html", body_has("<!-- \ufffd reference"),
+                        lambda obs: "charset" not in obs[2])}),
 ]
 
 

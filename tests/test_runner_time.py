@@ -68,6 +68,19 @@ def test_a_given_token_pins_the_clock_a_deferred_keep_is_not_tested() -> None:
         assert after.after[scenario.call_id].kept
 
 
+def test_a_deferral_not_tested_keeps_the_failures_time_cannot_explain() -> None:
+    """P8: where the clock may not move, only the failures a change waiting for the call's
+    start could explain are not tested; a wrong type in the same answer still fails."""
+    with ReferenceServer(Switches(defer_upcoming=True),
+                         faults=frozenset({"wrong-type-attribute"})) as server, \
+            target_on(server, given_token=True) as target:
+        scenario = build("upcoming-caller", Numbering(5))
+        result = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
+        found = verdicts(result.checks)
+        assert found["fail"] == {"KC-XML-003"}, result.checks
+        assert "KC-TYPE-001" in found["not-tested"]
+
+
 def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
     """The same case with a login: the clock moves past the start and the keep passes."""
     with ReferenceServer(Switches(defer_upcoming=True)) as server, target_on(server) as target:

@@ -447,7 +447,6 @@ HTML_BAD: list[tuple[str, bytes, str | None, str]] = [
      b'type="KeepCall"><p>x</p></Response></VerbaApi>', None, "XML envelope"),
     ("not the declared charset", "<html>\u00fc</html>".encode("latin-1"),
      "text/html; charset=utf-8", "not utf-8"),
-    ("not UTF-8, nothing declared", b"<p>Anruf \xfc</p>", None, "not utf-8"),
     ("unknown charset", b"<html></html>", "text/html; charset=klingon", "unknown charset"),
 ]
 TEXT_GOOD: list[tuple[str, bytes, str | None, str]] = [
@@ -471,7 +470,7 @@ TEXT_BAD: list[tuple[str, bytes, str | None, str]] = [
     ("HTML", b"<html><body>ok</body></html>", None, "got HTML"),
     ("markup later", b"Result: <body>ok</body>", None, "got"),
     ("envelope later", b"ok <VerbaApi/>", None, "got"),
-    ("invalid UTF-8", b"Anruf \xff", None, "not utf-8"),
+    ("invalid UTF-8 declared", b"Anruf \xff", "text/plain; charset=utf-8", "not utf-8"),
     ("HTML document type", b"<!DOCTYPE html><p>ok", None, "got HTML"),
     ("tag first", b"<p>Call kept.</p>", None, "got HTML"),
 ]
@@ -511,6 +510,88 @@ def test_text_bad(name: str, body: bytes, content_type: str | None, evidence: st
     assert finding.requirement == "KC-RT-004"
     assert evidence in finding.message
     assert validate_format("TEXT", body, content_type) == ((finding,), ())
+
+
+@pytest.mark.parametrize(("fmt", "body"), [
+    ("HTML", b"<p>Anruf gefunden \xfc</p>"), ("HTML", b"<html><body>\xe9t\xe9</body></html>"),
+    ("TEXT", b"Anruf \xff"), ("TEXT", b"ERROR: Anruf nicht gefunden \xfc"),
+])
+def test_an_unlabelled_legacy_charset_is_seen_not_failed(fmt: str, body: bytes) -> None:
+    """N17: no charset in the header or the body and bytes that are not UTF-8: the page names no
+    encoding for HTML or TEXT, so the body is read in a legacy charset and that is observed."""
+    verdict = validate_format(fmt, body, "text/plain" if fmt == "TEXT" else None)
+    assert verdict.findings == ()
+    assert ("KC-RT-007", "unlabelled legacy charset") in observed(verdict)
+    labelled = validate_format(fmt, body, f"text/{fmt.lower()}; charset=utf-8")
+    assert labelled.findings and "not utf-8" in labelled.findings[0].message
+
+
+@pytest.mark.parametrize(("body", "foreign"), [
+    (b"<result><code>0</code></result>", "result"),
+    (b'<?xml version="1.0"?><result><p>x</p></result>', "result"),
+    (b"<Response code=\"0\"><b>OK</b></Response>", "response"),
+    (b"Call kept. <callid>1</callid><br/>", "callid"),
+    (b"<table><tr><td>0</td></tr></table><status>kept</status>", "status"),
+])
+def test_html_fragment_with_elements_html_does_not_have_fails(body: bytes, foreign: str) -> None:
+    """P9: one element named like an HTML tag no longer makes XML pass as HTML; a fragment is
+    text and HTML elements only."""
+    (found,) = validate_html(body, "text/html")
+    assert found.requirement == "KC-RT-003" and foreign in found.message
+
+
+@pytest.mark.parametrize("body", [
+    b"<!DOCTYPE html><html><body><result>0</result></body></html>",
+    b"<!-- generated --><html><body><main><data value=\"0\">kept</data></main></body></html>",
+    b"<main><p>Call kept.</p></main><template></template>",
+    b"Call kept.<!-- <result/> --><br/>",
+])
+def test_html_documents_and_html5_fragments_pass(body: bytes) -> None:
+    """A document is HTML whatever it holds (a browser displays it); HTML5's own elements and
+    names inside comments do not make a fragment foreign."""
+    assert validate_html(body, "text/html") == ()
+
+
+@pytest.mark.parametrize("body", [
+    b'<VerbaApi><Response code="0" type="KeepCall"/><Data><Response/></Data></VerbaApi>',
+    b'<VerbaApi><Data><Response kind="x"/></Data><Response code="0" type="KeepCall"/></VerbaApi>',
+    b'<VerbaApi><Response code="0" type="KeepCall"><Calls><Response kind="x"/></Calls>'
+    b"</Response></VerbaApi>",
+    b'<VerbaApi><Response code="0" type="KeepCall"><Response>nested</Response></Response>'
+    b"</VerbaApi>",
+])
+def test_payload_named_response_is_payload(body: bytes) -> None:
+    """N12: "A schema must allow both and must not reject extra payload": a payload element
+    named Response is the target's own, not the envelope's Response."""
+    assert validate_xml(body, None).findings == ()
+    assert lxml_schema().validate(etree.fromstring(body))
+
+
+@pytest.mark.parametrize(("body", "failed"), [
+    (b'<!DOCTYPE VerbaApi [<!ATTLIST Response type CDATA "KeepCall">]>'
+     b'<VerbaApi><Response code="0"/></VerbaApi>', "KC-XML-003"),
+    (b'<!DOCTYPE VerbaApi [<!ATTLIST Response code CDATA "0">]>'
+     b'<VerbaApi><Response type="KeepCall"/></VerbaApi>', "KC-XML-002"),
+    (b'<!DOCTYPE VerbaApi [<!ATTLIST ErrorMessage description CDATA "Error">]>'
+     b'<VerbaApi><Response code="2" type="KeepCall"><ErrorMessage/></Response></VerbaApi>',
+     "KC-XML-005"),
+])
+def test_dtd_attribute_defaults_are_not_read(body: bytes, failed: str) -> None:
+    """P9: the document as sent; a default from an internal DTD subset is not an attribute a
+    client that reads no DTD ever sees."""
+    verdict = validate_xml(body, None)
+    assert failed in {f.requirement for f in verdict.findings}
+    assert verdict.code in (None, "0", "2") and (verdict.type is None or failed != "KC-XML-003")
+
+
+def test_error_message_on_a_success_is_observed() -> None:
+    """P9: the notes show ErrorMessage on errors and forbid it nowhere: seen, not failed."""
+    verdict = validate_xml(b'<VerbaApi><Response code="0" type="KeepCall"><ErrorMessage>none'
+                           b"</ErrorMessage></Response></VerbaApi>", None)
+    assert verdict.findings == ()
+    assert ("KC-XML-006", "ErrorMessage on success") in observed(verdict)
+    assert ("KC-XML-006", "ErrorMessage on success") not in observed(
+        validate_xml(VALID["error sample"].encode(), None))
 
 
 def test_validate_format_judges_html_and_text_only() -> None:

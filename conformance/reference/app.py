@@ -18,7 +18,7 @@ from typing import Any
 
 from conformance.reference.control import ControlApi
 from conformance.reference.keepcall import ApiError, KeepCallService, Reply
-from conformance.reference.params import BadEncoding, Pairs, decode_pairs
+from conformance.reference.params import BadEncoding, MalformedEscape, Pairs, decode_pairs
 from conformance.spec import API_PATH
 
 Scope = dict[str, Any]
@@ -110,7 +110,7 @@ class ReferenceApp:
                              else "Bad Request")
             if reads_body:
                 status = None if isinstance(error, TooLarge | WrongMediaType) else \
-                    self.service.behaviour.encoding_error_status
+                    self._encoding_status(error)
                 return answer(pairs, authorization, ApiError("body", str(error), status))
         return answer(pairs, authorization)
 
@@ -124,7 +124,12 @@ class ReferenceApp:
             raise _Refused(front_end_page(status, reason))
 
     def _encoding_error(self, error: BadEncoding) -> ApiError:
-        return ApiError("encoding", str(error), self.service.behaviour.encoding_error_status)
+        return ApiError("encoding", str(error), self._encoding_status(error))
+
+    def _encoding_status(self, error: BadEncoding) -> int | None:
+        behaviour = self.service.behaviour
+        escape = behaviour.escape_error_status if isinstance(error, MalformedEscape) else None
+        return escape or behaviour.encoding_error_status
 
     async def _control(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         try:

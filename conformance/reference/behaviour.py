@@ -85,6 +85,7 @@ class Behaviour:
     crash_above: int | None = None  # a value longer than this is answered 500 (a fault)
     crash_on: Callable[[Pairs], bytes | None] | None = None  # a 500 page for these (a fault)
     on_refused: OnRefused = lambda store, call: None  # an error changes nothing (KC-FLAG-001)
+    escape_error_status: int | None = None  # a malformed escape's status, if not the above
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:
@@ -137,7 +138,9 @@ def style_for(switches: Switches) -> Style:
                  pretty=switches.pretty_xml, doctype=switches.doctype, payload=switches.payload,
                  error_description=switches.error_description,
                  error_markup=switches.error_markup, response_text=switches.response_text,
-                 html_style=switches.html_style, text_style=switches.text_style)
+                 html_style=switches.html_style, text_style=switches.text_style,
+                 nested_response=switches.payload_named_response,
+                 legacy_charset=switches.legacy_charset)
 
 
 def pickers_for(switches: Switches) -> dict[Lookup, lookup.Picker]:

@@ -295,6 +295,15 @@ FAULTS: tuple[Fault, ...] = (
     _f("wide-window-deferred", "KC-FLAG-002",
        "status=next looks 300 s ahead, and the keep waits for the call's start (answered as "
        "if pending)", ("in_lookup", _wide_window_deferred)),
+    _f("html-xml-lookalike", "KC-RT-003",
+       "responseType=HTML is answered with XML elements (result, code, type, message) that "
+       "borrow one HTML tag's name", _style(html_style="xml-lookalike")),
+    _f("dtd-defaulted-type", "KC-XML-003",
+       "KeepCall answers carry no type attribute, only an internal DTD subset defaulting it",
+       _style(defaulted_type=True)),
+    _f("malformed-escape-500", "KC-HTTP-004",
+       "a malformed percent-escape sent raw (%zz, a lone %) is answered 500",
+       _swap("escape_error_status", 500)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

@@ -21,10 +21,14 @@ class BadEncoding(ValueError):
     """A query string or body that is not valid percent-encoded UTF-8."""
 
 
+class MalformedEscape(BadEncoding):
+    """A ``%`` not followed by two hex digits (``%zz``, a lone ``%``)."""
+
+
 def decode_pairs(raw: bytes) -> Pairs:
     """``a=1&b=2`` -> [("a", "1"), ("b", "2")]; BadEncoding on any malformed piece."""
     if _BAD_ESCAPE.search(raw):
-        raise BadEncoding("Malformed percent-encoding in the parameters.")
+        raise MalformedEscape("Malformed percent-encoding in the parameters.")
     pairs: Pairs = []
     for piece in raw.split(b"&"):
         if piece:

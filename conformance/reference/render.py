@@ -30,10 +30,13 @@ _XML_DECLARATION = '<?xml version="1.0" encoding="{}"?>\n'
 _XHTML_DOCTYPE = ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
                   '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n')
 SERVER_ELEMENT = "<Server>reference</Server>"
+_DEFAULTED_TYPE = "KeepCall"
+_DEFAULTS_SUBSET = (f'<!DOCTYPE {{}} [<!ATTLIST {XML_RESPONSE} type CDATA "{_DEFAULTED_TYPE}">]>'
+                    "\n")
 
 Rendered = tuple[str, bytes]
 Payload = Literal["inside", "none", "after", "before"]
-HtmlStyle = Literal["document", "bare", "xhtml", "fragment"]
+HtmlStyle = Literal["document", "bare", "xhtml", "fragment", "xml-lookalike"]
 TextStyle = Literal["plain", "keyvalue", "empty-success"]
 
 
@@ -74,6 +77,9 @@ class Style:
     errors_read_as_success: bool = False  # HTML and TEXT only (a fault)
     strip_forbidden: bool = True  # XML ErrorMessage: drop what XML 1.0 cannot carry (faults)
     escape_markup: bool = True
+    defaulted_type: bool = False  # KeepCall's type only as a DTD subset's default (a fault)
+    nested_response: bool = False  # success payload holds <Calls><Response callID=.../></Calls>
+    legacy_charset: bool = False  # HTML and TEXT in Latin-1, labelled nowhere, signed
 
 
 def shown(value: str) -> str:
@@ -102,9 +108,13 @@ def _content_type(media_type: str, style: Style) -> str:
 def _attributes(result: Result, style: Style) -> str:
     code = style.success_code if result.error is None else style.error_code
     attrs = f" code={_attr(code)}"
-    if result.type_name is not None:
+    if result.type_name is not None and not _defaulted(result, style):
         attrs += f" type={_attr(style.type_names.get(result.type_name, result.type_name))}"
     return attrs + (f" token={_attr(result.token)}" if result.token is not None else "")
+
+
+def _defaulted(result: Result, style: Style) -> bool:
+    return style.defaulted_type and result.type_name == _DEFAULTED_TYPE
 
 
 def _error_message(error: str, style: Style) -> str:
@@ -125,7 +135,10 @@ def _payload(result: Result, style: Style) -> tuple[list[str], list[str], list[s
     call_id = [f"<CallID>{_text(result.call_id)}</CallID>"] if result.call_id else []
     places = {"none": ([], [], []), "inside": ([], call_id, []), "after": ([], [], call_id),
               "before": ([SERVER_ELEMENT], [], [])}
-    return places[style.payload]
+    before, inside, after = places[style.payload]
+    nested = [f"<Calls><{XML_RESPONSE} callID={_attr(result.call_id)}/></Calls>"] if (
+        style.nested_response and result.call_id) else []
+    return before, inside + nested, after
 
 
 def _response_content(result: Result, style: Style, inside: list[str]) -> list[str]:
@@ -152,6 +165,7 @@ def render_xml(result: Result, style: Style) -> Rendered:
              close]
     prolog = _XML_DECLARATION.format(style.declared_encoding)
     prolog += f"<!DOCTYPE {style.root}>\n" if style.doctype else ""
+    prolog += _DEFAULTS_SUBSET.format(style.root) if style.defaulted_type else ""
     body = prolog + nl.join(lines) + "\n"
     return _content_type("text/xml", style), body.encode("utf-8")
 
@@ -194,11 +208,27 @@ _HTML: Mapping[HtmlStyle, Callable[[Result], str]] = {
                         + f'<html xmlns="http://www.w3.org/1999/xhtml">{_XHTML_HEAD}'
                         f"<body>{_table(r)}</body></html>\n"),
     "fragment": lambda r: f"{html_escape(_NOT_XML.sub('?', _summary(r)))}<br/>\n",
+    # XML that borrows HTML's names (code, title) and nothing else of HTML (a fault)
+    "xml-lookalike": lambda r: "<result>" + "".join(
+        f"<{k}>{html_escape(_NOT_XML.sub('?', v))}</{k}>" for k, v in _rows(r)) + "</result>\n",
 }
+
+
+# What a page in a legacy code page carries: no label, and a character UTF-8 cannot read.
+LEGACY_SIGNATURE = "\u00a9 reference"
+_LABELS = re.compile(r'<meta charset="utf-8">|<meta http-equiv="Content-Type"[^>]*/>'
+                     r'| encoding="UTF-8"')
+
+
+def _legacy(media_type: str, body: str, signed: str) -> Rendered:
+    """Latin-1 bytes with no charset anywhere (the legacy_charset switch)."""
+    return media_type, _LABELS.sub("", body + signed).encode("latin-1", "replace")
 
 
 def render_html(result: Result, style: Style) -> Rendered:
     body = _HTML[style.html_style](_as_shown(result, style))
+    if style.legacy_charset:
+        return _legacy("text/html", body, f"<!-- {LEGACY_SIGNATURE} -->\n")
     return _content_type("text/html", style), body.encode("utf-8")
 
 
@@ -218,6 +248,8 @@ _TEXT: Mapping[TextStyle, Callable[[Result], list[str]]] = {
 def render_text(result: Result, style: Style) -> Rendered:
     lines = _TEXT[style.text_style](_as_shown(result, style))
     body = "".join(line + "\n" for line in lines)
+    if style.legacy_charset:
+        return _legacy("text/plain", body, LEGACY_SIGNATURE + "\n" if body else "")
     return _content_type("text/plain", style), body.encode("utf-8")
 
 

@@ -146,6 +146,13 @@ class Switches:
     clock_resolution: Literal["fine", "whole-seconds"] = _s(
         "fine", "the server's clock: fractions of a second / whole seconds (times stored as "
                 "whole seconds: an upcoming call counts as started from its start second on)")
+    # --- answers (round 3) --------------------------------------------------------------------
+    payload_named_response: bool = _s(
+        False, "a success's payload inside Response holds <Calls><Response callID=\"...\"/>"
+               "</Calls>: a payload element named Response")
+    legacy_charset: bool = _s(
+        False, "HTML and TEXT answers in ISO-8859-1 with no charset anywhere (no Content-Type "
+               "parameter, no <meta>, no encoding in XHTML's declaration), signed \u00a9 reference")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
