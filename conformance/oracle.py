@@ -18,6 +18,7 @@ from conformance.model import (
     ERROR,
     PENDING,
     Call,
+    Choice,
     Credential,
     Expectation,
     KeepCallRequest,
@@ -173,8 +174,8 @@ class _Chooser:
 
     def reading(self) -> Reading:
         """The readings taken, as catalog readings (a tie's chosen callID is not one)."""
-        return frozenset((point.requirement, option) for point, option in self._taken.items()
-                         if option in point.options)
+        return frozenset(Choice(point.requirement, option, point.aspect)
+                         for point, option in self._taken.items() if option in point.options)
 
     def next_path(self) -> list[int] | None:
         """The next combination to try (odometer order), or None when all were tried."""

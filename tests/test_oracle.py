@@ -243,16 +243,16 @@ def test_readings_name_the_open_point(r: Row) -> None:
     """Each outcome of an open point is reached through a reading of its OBSERVE requirement."""
     expectation = _expect(r)
     named = {point for readings in expectation.allowed.values()
-             for reading in readings for point, _ in reading}
+             for reading in readings for point, _, _ in reading}
     assert r.points <= named
     for readings in expectation.allowed.values():
         for reading in readings:
-            for point, value in reading:
+            for point, value, _ in reading:
                 assert BY_ID[point].level == "OBSERVE"
                 assert value in BY_ID[point].readings, (point, value)
     if r.points and len(r.allowed) > 1:  # each outcome names the point's own reading
         for readings in expectation.allowed.values():
-            assert all({p for p, _ in reading} & r.points for reading in readings)
+            assert all({p for p, _, _ in reading} & r.points for reading in readings)
 
 
 @pytest.mark.parametrize("r", params(when=lambda r: bool(r.decided_by)))
@@ -283,7 +283,7 @@ def test_tied_readings_are_listed_readings() -> None:
     request = KeepCallRequest((("action", "KeepCall"), ("extension", N), ("status", "last")))
     for readings in expect(request, calls).allowed.values():
         for reading in readings:
-            assert all(v in BY_ID[p].readings for p, v in reading), sorted(reading)
+            assert all(v in BY_ID[p].readings for p, v, _ in reading), sorted(reading)
 
 
 # (responseType values, formats the answer may come in)
