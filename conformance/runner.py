@@ -439,8 +439,11 @@ def case_requirements(case: Case, token_required: bool) -> list[RequirementId]:
                                    _keys(token_required, case.part == "open-key"))
     ids: set[RequirementId] = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001",
                                "KC-FLAG-002", CONTENT_TYPE_SEEN}
-    ids.update(choice.requirement for readings in expectation.allowed.values()
-               for reading in readings for choice in reading)
+    points = {choice.requirement for readings in expectation.allowed.values()
+              for reading in readings for choice in reading}
+    ids.update(points)
+    if points:
+        ids.add("KC-READ-001")  # the run-wide comparison of readings (consistency.py)
     formats = expectation.formats | expectation.error_formats  # as checks.format_checks tries
     for fmt in formats:
         ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))

@@ -7,6 +7,7 @@ client sees (status, Content-Type, body with IDs and tokens masked, the calls' f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -59,6 +60,18 @@ def then_elsewhere(first: dict[str, str]) -> Probe:
         api.keepcall({"extension": number(), "status": "ongoing"})
         return observe(api, answer, [call])
     return probe
+
+
+def both_ids_twice(api: Api) -> Observation:
+    """Twice: callID names one ongoing call, extension another; which call each kept."""
+    calls: list[dict[str, Any]] = []
+    for _ in range(2):
+        by_id, by_number = new_call("ongoing"), new_call("ongoing")
+        api.provision(by_id, by_number)
+        answer = api.keepcall({"callID": by_id["callID"], "extension": by_number["caller"],
+                               "status": "ongoing"})
+        calls += [by_id, by_number]
+    return observe(api, answer, calls)
 
 
 PROBES: dict[str, Probe] = {
@@ -152,6 +165,7 @@ PROBES: dict[str, Probe] = {
     "error-applied-later": then_elsewhere({**BY_ID_, "type": "manualRecord"}),
     "wide-window-deferred": on_calls([("upcoming", 120)], {"extension": "EXT", "status": "next"},
                                      wait_after=130),
+    "both-ids-in-turn": both_ids_twice,
 }
 
 

@@ -85,6 +85,9 @@ class Behaviour:
     crash_above: int | None = None  # a value longer than this is answered 500 (a fault)
     crash_on: Callable[[Pairs], bytes | None] | None = None  # a 500 page for these (a fault)
     on_refused: OnRefused = lambda store, call: None  # an error changes nothing (KC-FLAG-001)
+    # The both_ids reading a request with callID and extension gets: the switch's (a fault
+    # may flip it from one request to the next).
+    both_ids: Callable[[str], str] = lambda chosen: chosen
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:
