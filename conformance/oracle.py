@@ -354,7 +354,8 @@ class _Evaluation:
         """The page prints ``ongoing, next``; ``ongoing,next`` is the tight spelling. A target
         must take one of them (KC-STATUS-005/006): the probe says which, else all are open."""
         tight = value.replace(", ", ",")
-        if tight not in STATUS_LOOKUPS or "," not in tight:
+        odd_case = value == tight and tight.lower() in STATUS_LOOKUPS  # Last,Ongoing
+        if (tight not in STATUS_LOOKUPS and not odd_case) or "," not in tight:
             return value
         reading = SPELLING_READING.get(self.auth.status_spelling or "") or self.choose(SPELLING)
         spaced = value != tight

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conformance import page, sink
-from conformance.checks import broken_checks
+from conformance.checks import broken_checks, flag_changes
 from conformance.consistency import Readings
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
@@ -96,7 +96,11 @@ class KeepCallSession:
                 not result.failures):
             success = outcome is not None and outcome.call_id is not None
             self.wording.add(result.format, exchange.body, success, item_id, exchange.status)
-        if outcome is not None and outcome in result.expectation.allowed:
+        # Readings only where the outcome was seen, not assumed: a flag changed, or the XML
+        # code said it (an HTML or TEXT answer that changed nothing is taken as an error).
+        told = result.format == "XML" or bool(
+            result.before and result.after and flag_changes(result.before, result.after))
+        if outcome is not None and outcome in result.expectation.allowed and told:
             self.readings.add(result.expectation.allowed[outcome], item_id)
         self._verdict(result, curl)
 

@@ -177,6 +177,10 @@ ROWS = (
         "KC-STATUS-010", spelling=None),
     row("status-space-case", FINISHED, EXT + "Last, Ongoing", "error kept+F",
         "KC-STATUS-009 KC-STATUS-010"),
+    # A target taking only the spaced spelling refuses a tight list in any letter case: its
+    # error is the spelling's, not a reading of the letter case (KC-READ-001 compares those).
+    row("status-tight-case-probed-spaced", FINISHED, EXT + "Last,Ongoing", "error",
+        by="KC-STATUS-010", spelling="spaced"),
     # --- 6. type and unmark ----------------------------------------------------------------
     row("type-none", ONGOING, CID, "kept+A", by="KC-TYPE-001"),
     row("type-manualrecord", ONGOING, f"{CID}&type=manualRecord", "recording+A",
