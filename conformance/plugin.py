@@ -97,9 +97,11 @@ class KeepCallSession:
             success = outcome is not None and outcome.call_id is not None
             self.wording.add(result.format, exchange.body, success, item_id, exchange.status)
         # Readings only where the outcome was seen, not assumed: a flag changed, or the XML
-        # code said it (an HTML or TEXT answer that changed nothing is taken as an error).
-        told = result.format == "XML" or bool(
-            result.before and result.after and flag_changes(result.before, result.after))
+        # code said it (an HTML or TEXT answer that changed nothing is taken as an error), and
+        # no success may be waiting for its call's start (it would read as a pending keep).
+        told = bool(result.before and result.after and flag_changes(
+            result.before, result.after)) or (
+            result.format == "XML" and not result.expectation.deferrable)
         if outcome is not None and outcome in result.expectation.allowed and told:
             self.readings.add(result.expectation.allowed[outcome], item_id)
         self._verdict(result, curl)
