@@ -20,6 +20,7 @@ from conformance.model import (
     KeepCallRequest,
     Outcome,
     Reading,
+    decisive,
 )
 from conformance.oracle import FLAG_REQUIREMENT
 from conformance.requirements import BY_ID, RequirementId
@@ -404,16 +405,10 @@ def _claim_only(claim: Claim, expectation: Expectation) -> list[Check]:
 
 
 def observations(readings: Sequence[Reading]) -> list[Check]:
-    """The readings every path to the observed outcome agrees on, as observations."""
-    if not readings:
-        return []
-    points = set.intersection(*({p for p, _ in r} for r in readings))
-    checks = []
-    for point in sorted(points):
-        options = {o for r in readings for p, o in r if p == point}
-        if len(options) == 1:
-            checks.append(Check(point, "observed", options.pop()))
-    return checks
+    """The readings every path to the observed outcome agrees on, as observations (one per
+    aspect of a requirement)."""
+    return [Check(requirement, "observed", option)
+            for (requirement, _), option in sorted(decisive(readings).items())]
 
 
 def _fail(requirements: Sequence[RequirementId], why: str) -> list[Check]:

@@ -224,6 +224,10 @@ _ODD_VALUES: Final[tuple[OddValue, ...]] = (
     ("unmark-true", "callID", None, "ongoing-caller", {"unmark": "true"}),
     ("type-manualrecord-finished", "callID", None, "finished-caller", {"type": "manualRecord"}),
     *_hostile_values(),
+    # callID and extension naming two different calls: the answer tells which one won, so a
+    # target reading KC-ID-004 one way here and another there is seen (KC-READ-001).
+    ("both-disagree-ongoing", "both", "ongoing", "ongoing-and-upcoming", {}),
+    ("both-disagree-last", "both", "last", "finished-and-ongoing", {}),
 )
 
 

@@ -1,10 +1,10 @@
 """Parts of a run joined into one: shards run on several machines, or the workers of one.
 
 Each part writes ``cases.json.gz`` beside its results.json: its ledger's state (every case with
-its checks, the evidence, the root-cause groups), the answers the wording check compares, and
-its counters. Joining folds the states into one ledger the way a single run folds its cases
-(``Ledger.merge``), so the verdicts, counts and observations equal an unsharded run's; the
-JUnit files are joined case by case.
+its checks, the evidence, the root-cause groups), the answers the wording check compares, the
+readings each open point was seen in, and its counters. Joining folds the states into one
+ledger the way a single run folds its cases (``Ledger.merge``), so the verdicts, counts and
+observations equal an unsharded run's; the JUnit files are joined case by case.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from conformance import sink
+from conformance.consistency import Readings
 from conformance.expect import Expected
 from conformance.ledger import Ledger
 from conformance.report import PART_NAME, finished, load_part
@@ -59,12 +60,13 @@ def combine(parts: Sequence[Mapping[str, Any]], problems: Sequence[str] = (),
     cannot stand without every part, so a set they leave incomplete is merged, inconclusive."""
     _same_run(parts)
     _whole(parts, missing_ok=bool(problems))
-    ledger, wording = Ledger(), Wording()
+    ledger, wording, readings = Ledger(), Wording(), Readings()
     for part in parts:
         ledger.merge(part["ledger"])
         wording.merge(part["wording"])
+        readings.merge(part.get("readings", []))
     ledger.internal_errors += problems
-    return finished(ledger, wording, _meta(parts), expected)
+    return finished(ledger, wording, _meta(parts), expected, readings)
 
 
 def _same_run(parts: Sequence[Mapping[str, Any]]) -> None:

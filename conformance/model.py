@@ -6,10 +6,10 @@ provisioning and the reference server all speak the same language without import
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from conformance.requirements import RequirementId
 from conformance.spec import FLAGS, CallState, Flag
@@ -144,7 +144,38 @@ class Outcome:
 ERROR = Outcome()
 PENDING = Outcome(pending=True)
 
-Reading = frozenset[tuple[RequirementId, str]]
+
+
+class Choice(NamedTuple):
+    """One open point's reading on one path: the OBSERVE requirement, the option taken, and
+    the aspect of the requirement met (one requirement may cover several points: the three
+    ``unmark`` aspects of KC-UNMARK-004 must not be confused)."""
+
+    requirement: RequirementId
+    option: str
+    aspect: str = ""
+
+    @property
+    def point(self) -> tuple[RequirementId, str]:
+        return (self.requirement, self.aspect)
+
+
+Reading = frozenset[Choice]
+
+
+def decisive(readings: Sequence[Reading]) -> dict[tuple[RequirementId, str], str]:
+    """The points (requirement, aspect) that every combination in ``readings`` reads one
+    same way: what an outcome reached by exactly these combinations tells of the target. A
+    point some combination does not meet, or meets another way, tells nothing."""
+    if not readings:
+        return {}
+    points = set.intersection(*({c.point for c in r} for r in readings))
+    options: dict[tuple[RequirementId, str], set[str]] = {}
+    for reading in readings:
+        for choice in reading:
+            if choice.point in points:
+                options.setdefault(choice.point, set()).add(choice.option)
+    return {point: found.pop() for point, found in options.items() if len(found) == 1}
 
 
 @dataclass(frozen=True)

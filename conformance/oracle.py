@@ -18,6 +18,7 @@ from conformance.model import (
     ERROR,
     PENDING,
     Call,
+    Choice,
     Credential,
     Expectation,
     KeepCallRequest,
@@ -100,7 +101,11 @@ RT_UNKNOWN = OpenPoint("KC-RT-005", ("error", "default to XML"))
 RT_JSON = OpenPoint("KC-RT-005", ("XML", "JSON"), "json")
 RT_CASE = OpenPoint("KC-RT-006", _CASE)
 BOTH_IDS = OpenPoint("KC-ID-004", ("callID wins", "extension wins", "rejected"))
-STATUS_WITH_CALL_ID = OpenPoint("KC-ID-005", ("status ignored", "status applied to the call"))
+# status with callID: a value the page lists may be applied to the call or not, and one it does
+# not list refused or not; a target may validate the value yet never apply it (two aspects).
+_WITH_CALL_ID = ("status ignored", "status applied to the call")
+STATUS_WITH_CALL_ID = OpenPoint("KC-ID-005", _WITH_CALL_ID, "listed")
+UNLISTED_WITH_CALL_ID = OpenPoint("KC-ID-005", _WITH_CALL_ID, "unlisted")
 SEVERAL_LAST_NEXT = OpenPoint("KC-EXT-005", ("error", "the most recent / the soonest call"))
 TIE = OpenPoint("KC-EXT-005", ("error",), "tie")  # the tied callIDs are options too
 STATUS_CASE = OpenPoint("KC-STATUS-009", _CASE, "status")
@@ -110,7 +115,10 @@ WINDOW_EDGE = OpenPoint("KC-STATUS-011", ("inside the window", "outside"))
 NEXT_NO_CALL = OpenPoint("KC-STATUS-013", ("error", "pending keep"))
 EMPTY_PARTS = OpenPoint("KC-STATUS-014", ("rejected", "empty parts dropped"))
 UNCONTROLLED = OpenPoint("KC-TYPE-005", ("error", "recording started anyway"))
-NOT_IN_PROGRESS = OpenPoint("KC-TYPE-006", ("allowed", "refused"))
+# manualRecord on a finished call, on one not started yet: a target may refuse the first and
+# allow the second (a recording can still begin), so they are two aspects.
+NOT_IN_PROGRESS = OpenPoint("KC-TYPE-006", ("allowed", "refused"), "finished")
+NOT_STARTED = OpenPoint("KC-TYPE-006", ("allowed", "refused"), "upcoming")
 UNMARK_ZERO = OpenPoint("KC-UNMARK-004", ("normal", "rejected"), "zero")
 UNMARK_OTHER = OpenPoint("KC-UNMARK-004", ("ignored", "error", "unmark"), "value")
 ALREADY_SET = OpenPoint("KC-UNMARK-004", ("success", "rejected"), "already")
@@ -173,8 +181,8 @@ class _Chooser:
 
     def reading(self) -> Reading:
         """The readings taken, as catalog readings (a tie's chosen callID is not one)."""
-        return frozenset((point.requirement, option) for point, option in self._taken.items()
-                         if option in point.options)
+        return frozenset(Choice(point.requirement, option, point.aspect)
+                         for point, option in self._taken.items() if option in point.options)
 
     def next_path(self) -> list[int] | None:
         """The next combination to try (odometer order), or None when all were tried."""
@@ -346,7 +354,8 @@ class _Evaluation:
         """The page prints ``ongoing, next``; ``ongoing,next`` is the tight spelling. A target
         must take one of them (KC-STATUS-005/006): the probe says which, else all are open."""
         tight = value.replace(", ", ",")
-        if tight not in STATUS_LOOKUPS or "," not in tight:
+        odd_case = value == tight and tight.lower() in STATUS_LOOKUPS  # Last,Ongoing
+        if (tight not in STATUS_LOOKUPS and not odd_case) or "," not in tight:
             return value
         reading = SPELLING_READING.get(self.auth.status_spelling or "") or self.choose(SPELLING)
         spaced = value != tight
@@ -368,7 +377,9 @@ class _Evaluation:
 
     def by_call_id(self, call_id: str) -> Call:
         status = self.value(P_STATUS)
-        applied = status is not None and self.choose(STATUS_WITH_CALL_ID) != "status ignored"
+        point = STATUS_WITH_CALL_ID if status is not None and _listed(status) else (
+            UNLISTED_WITH_CALL_ID)
+        applied = status is not None and self.choose(point) != "status ignored"
         call = next((c for c in self.calls if c.call_id == call_id), None)
         if call is None:
             call = next((c for c in self.calls if _same_id(c.call_id, call_id)), None)
@@ -452,7 +463,7 @@ class _Evaluation:
                 self.choose(UNCONTROLLED) == "error"):
             raise _Failed("KC-TYPE-005")
         if flag == "recording" and call.state != "ongoing" and self.choose(
-                NOT_IN_PROGRESS) == "refused":
+                NOT_STARTED if call.state == "upcoming" else NOT_IN_PROGRESS) == "refused":
             raise _Failed("KC-TYPE-006")
         if call.flags.get(flag) == value and self.choose(ALREADY_SET) == "rejected":
             raise _Failed()
@@ -481,6 +492,11 @@ class _Evaluation:
             return PENDING
         self.upcoming = call.state == "upcoming"
         return outcome
+
+
+def _listed(status: str) -> bool:
+    """Whether a status value is one the page lists, whatever its letter case or spacing."""
+    return "".join(status.split()).lower() in STATUS_LOOKUPS
 
 
 def _same_id(known: str, given: str) -> bool:

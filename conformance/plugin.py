@@ -22,6 +22,7 @@ import pytest
 
 from conformance import page, sink
 from conformance.checks import broken_checks
+from conformance.consistency import Readings
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import Ledger
@@ -64,6 +65,7 @@ class KeepCallSession:
     started: float = field(default_factory=time.time)
     dialect: Dialect = field(default_factory=Dialect)
     wording: Wording = field(default_factory=Wording)
+    readings: Readings = field(default_factory=Readings)
     clock: Callable[[], float] = time.monotonic
     begun: float = field(default_factory=time.monotonic)
     deferred: list[str] = field(default_factory=list)  # matrix cases for the exclusive part
@@ -94,6 +96,13 @@ class KeepCallSession:
                 not result.failures):
             success = outcome is not None and outcome.call_id is not None
             self.wording.add(result.format, exchange.body, success, item_id, exchange.status)
+        # Readings only where the outcome was seen, not assumed: a flag changed, or the XML
+        # code said it (an HTML or TEXT answer that changed nothing is taken as an error), and
+        # no success may be waiting for its call's start (it would read as a pending keep).
+        told = outcome is not None and (outcome.call_id is not None or (
+            result.format == "XML" and not result.expectation.deferrable))
+        if outcome is not None and outcome in result.expectation.allowed and told:
+            self.readings.add(result.expectation.allowed[outcome], item_id)
         self._verdict(result, curl)
 
     def _verdict(self, result: Result, curl: str) -> None:
@@ -504,7 +513,7 @@ def _empty_part(settings: Settings, select: str | None) -> None:
     write_part(settings.report_dir / PART_NAME, {
         "suite": _suite(settings, select) | {"duration_seconds": 0.0}, "target": target,
         "level": settings.level, "allow_untested": settings.allow_untested, "transport_failures": 0,
-        "ledger": Ledger().state(), "wording": [], "deferred": []})
+        "ledger": Ledger().state(), "wording": [], "readings": [], "deferred": []})
 
 
 def _finish(run: KeepCallSession, select: str | None) -> dict[str, Any]:
@@ -512,6 +521,6 @@ def _finish(run: KeepCallSession, select: str | None) -> dict[str, Any]:
     return the results.json data: the same fold ``keepcall-conformance merge`` does."""
     meta = _meta(run, select)
     part = {**meta, "ledger": run.ledger.state(), "wording": run.wording.state(),
-            "deferred": run.deferred}
+            "readings": run.readings.state(), "deferred": run.deferred}
     write_part(run.settings.report_dir / PART_NAME, part)
-    return finished(run.ledger, run.wording, meta, run.settings.expected)
+    return finished(run.ledger, run.wording, meta, run.settings.expected, run.readings)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance import DISTRIBUTION, __version__, sink
+from conformance.consistency import CASE as READINGS_CASE
+from conformance.consistency import Readings
 from conformance.ledger import Ledger
 from conformance.wording import Wording
 
@@ -72,14 +74,18 @@ def results(ledger: Ledger, level: str, suite: Mapping[str, Any],
 
 
 def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
-             expected: Sequence[Expected] = ()) -> dict[str, Any]:
-    """The results.json data of a run, or of parts merged: the wording is compared over every
-    answer first (it is a run-wide check); known failures (--expect) judged last."""
+             expected: Sequence[Expected] = (), readings: Readings | None = None,
+             ) -> dict[str, Any]:
+    """The results.json data of a run, or of parts merged: the wording and the readings are
+    compared over every answer first (run-wide checks); known failures (--expect) judged
+    last."""
     from conformance.expect import apply
 
     found = wording.checks()
     if found:
         ledger.record("wording", found)
+    if readings is not None:
+        ledger.record(READINGS_CASE, readings.checks())
     data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
     return apply(data, expected, datetime.now(UTC).date()) if expected else data

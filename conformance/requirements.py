@@ -30,7 +30,7 @@ RequirementId = Literal[
     "KC-STATUS-014", "KC-TYPE-001", "KC-TYPE-002", "KC-TYPE-003", "KC-TYPE-004",
     "KC-TYPE-005", "KC-TYPE-006", "KC-TYPE-007", "KC-UNMARK-001", "KC-UNMARK-002",
     "KC-UNMARK-003", "KC-UNMARK-004", "KC-FLAG-001", "KC-FLAG-002", "KC-PARAM-001",
-    "KC-PARAM-002", "KC-PARAM-003", "KC-PARAM-004", "KC-TIME-001",
+    "KC-PARAM-002", "KC-PARAM-003", "KC-PARAM-004", "KC-TIME-001", "KC-READ-001",
 ]
 
 Gate = Literal["must", "should"]  # the level a run gates on: MUST, or MUST and SHOULD
@@ -305,6 +305,14 @@ CATALOG: Final[tuple[Requirement, ...]] = (
        "What the target does when time passes an upcoming call's start is **not** fixed by "
        "this protocol", CONTROL,
        readings=("becomes ongoing", "stays upcoming", "found by neither status")),
+    # --- readings across a run ------------------------------------------------------------
+    # The suite's own recommendation (docs/SEMANTICS.md): the notes list the open points; a
+    # target may read each either way, but one way throughout a run (conformance/consistency.py).
+    _r("KC-READ-001", "SHOULD", "A target takes one reading of each open point across a run",
+       q("It does not say what happens when both `callID` and `extension` are given, whether "
+         "`status` is read when only `callID` is given, whether values are case-sensitive, "
+         "whether whitespace after the comma in `ongoing, next` is allowed, or what `next` "
+         "does when no call has started yet."), NOTES),
 )
 
 BY_ID: Final[dict[str, Requirement]] = {r.id: r for r in CATALOG}

@@ -28,6 +28,7 @@ from conformance.model import (
     ERROR,
     Call,
     Check,
+    Choice,
     Credential,
     Expectation,
     Flags,
@@ -144,7 +145,7 @@ class Result:
             "body": exchange.body_excerpt(EXCERPT, pretty_xml(exchange.body)),
             "expected": ", ".join(sorted(str(o) for o in self.expectation.outcomes)),
             "allowed": [{"outcome": str(o), "readings": sorted(
-                f"{rid}: {reading}" for combo in combos for rid, reading in combo)}
+                f"{c.requirement}: {c.option}" for combo in combos for c in combo)}
                 for o, combos in sorted(self.expectation.allowed.items(), key=lambda i: str(i[0]))],
             "findings": [{"requirement": c.requirement, "message": c.message}
                          for c in self.failures],
@@ -222,9 +223,11 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
     return result
 
 
+# A GET past the notes' ~4,000 characters may be refused (KC-PARAM-003).
+LONG_URL_REFUSED = Choice("KC-PARAM-003", "long URL refused", "url")
 # A request in a shape the page does not name may be refused, in any format (KC-HTTP-006).
 SHAPE_REFUSED: Expectation = Expectation(
-    {ERROR: (frozenset({("KC-HTTP-006", "refused")}),)}, (), frozenset(), {ERROR: ()},
+    {ERROR: (frozenset({Choice("KC-HTTP-006", "refused")}),)}, (), frozenset(), {ERROR: ()},
     frozenset({"XML", "HTML", "TEXT"}))
 
 
@@ -257,8 +260,8 @@ def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call]
                               elapsed_bound(seconds))
     if exchange is None or not beyond_the_page(exchange):
         return expectation
-    refused = Expectation({ERROR: (frozenset({("KC-PARAM-003", "long URL refused")}),)}, (),
-                          expectation.formats, {ERROR: ()}, frozenset({"XML"}))
+    refused = Expectation({ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), expectation.formats,
+                          {ERROR: ()}, frozenset({"XML"}))
     return merged([expectation, refused])
 
 
@@ -449,8 +452,11 @@ def case_requirements(case: Case, token_required: bool) -> list[RequirementId]:
                                    _keys(token_required, case.part == "open-key"))
     ids: set[RequirementId] = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001",
                                "KC-FLAG-002", CONTENT_TYPE_SEEN}
-    ids.update(point for readings in expectation.allowed.values() for reading in readings
-               for point, _ in reading)
+    points = {choice.requirement for readings in expectation.allowed.values()
+              for reading in readings for choice in reading}
+    ids.update(points)
+    if points:
+        ids.add("KC-READ-001")  # the run-wide comparison of readings (consistency.py)
     formats = expectation.formats | expectation.error_formats  # as checks.format_checks tries
     for fmt in formats:
         ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))

@@ -19,7 +19,7 @@ from conformance.model import ERROR, Check, Expectation, Flags, KeepCallRequest,
 from conformance.oracle import expect
 from conformance.reference import ReferenceServer
 from conformance.requirements import RequirementId
-from conformance.runner import SHAPE_REFUSED
+from conformance.runner import LONG_URL_REFUSED, SHAPE_REFUSED
 from conformance.scenarios import Numbering, build
 from conformance.target import Credentials, Target
 from conformance.transport import Client, Exchange, TransportSettings
@@ -257,7 +257,7 @@ def test_a_front_end_page_is_accepted_beyond_the_page_only(target: Target, lengt
                                ("pad", "x" * length)))
     exchange = _answered(target, request, PROXY_414, "414 Request-URI Too Large")
     expectation = merged([expect(request, scenario.calls), Expectation(
-        {ERROR: (frozenset({("KC-PARAM-003", "long URL refused")}),)}, (), frozenset({"XML"}))])
+        {ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), frozenset({"XML"}))])
     checks = judge(exchange, request, expectation, None, None)
     found = verdicts(checks)
     assert ("fail" not in found) is refused, found

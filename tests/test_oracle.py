@@ -177,6 +177,10 @@ ROWS = (
         "KC-STATUS-010", spelling=None),
     row("status-space-case", FINISHED, EXT + "Last, Ongoing", "error kept+F",
         "KC-STATUS-009 KC-STATUS-010"),
+    # A target taking only the spaced spelling refuses a tight list in any letter case: its
+    # error is the spelling's, not a reading of the letter case (KC-READ-001 compares those).
+    row("status-tight-case-probed-spaced", FINISHED, EXT + "Last,Ongoing", "error",
+        by="KC-STATUS-010", spelling="spaced"),
     # --- 6. type and unmark ----------------------------------------------------------------
     row("type-none", ONGOING, CID, "kept+A", by="KC-TYPE-001"),
     row("type-manualrecord", ONGOING, f"{CID}&type=manualRecord", "recording+A",
@@ -243,16 +247,16 @@ def test_readings_name_the_open_point(r: Row) -> None:
     """Each outcome of an open point is reached through a reading of its OBSERVE requirement."""
     expectation = _expect(r)
     named = {point for readings in expectation.allowed.values()
-             for reading in readings for point, _ in reading}
+             for reading in readings for point, _, _ in reading}
     assert r.points <= named
     for readings in expectation.allowed.values():
         for reading in readings:
-            for point, value in reading:
+            for point, value, _ in reading:
                 assert BY_ID[point].level == "OBSERVE"
                 assert value in BY_ID[point].readings, (point, value)
     if r.points and len(r.allowed) > 1:  # each outcome names the point's own reading
         for readings in expectation.allowed.values():
-            assert all({p for p, _ in reading} & r.points for reading in readings)
+            assert all({p for p, _, _ in reading} & r.points for reading in readings)
 
 
 @pytest.mark.parametrize("r", params(when=lambda r: bool(r.decided_by)))
@@ -283,7 +287,7 @@ def test_tied_readings_are_listed_readings() -> None:
     request = KeepCallRequest((("action", "KeepCall"), ("extension", N), ("status", "last")))
     for readings in expect(request, calls).allowed.values():
         for reading in readings:
-            assert all(v in BY_ID[p].readings for p, v in reading), sorted(reading)
+            assert all(v in BY_ID[p].readings for p, v, _ in reading), sorted(reading)
 
 
 # (responseType values, formats the answer may come in)

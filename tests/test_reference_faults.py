@@ -7,6 +7,7 @@ client sees (status, Content-Type, body with IDs and tokens masked, the calls' f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -68,6 +69,18 @@ def then_elsewhere(first: dict[str, str]) -> Probe:
         api.keepcall({"extension": number(), "status": "ongoing"})
         return observe(api, answer, [call])
     return probe
+
+
+def both_ids_twice(api: Api) -> Observation:
+    """Twice: callID names one ongoing call, extension another; which call each kept."""
+    calls: list[dict[str, Any]] = []
+    for _ in range(2):
+        by_id, by_number = new_call("ongoing"), new_call("ongoing")
+        api.provision(by_id, by_number)
+        answer = api.keepcall({"callID": by_id["callID"], "extension": by_number["caller"],
+                               "status": "ongoing"})
+        calls += [by_id, by_number]
+    return observe(api, answer, calls)
 
 
 PROBES: dict[str, Probe] = {
@@ -164,6 +177,7 @@ PROBES: dict[str, Probe] = {
     "html-xml-lookalike": on_calls(ONGOING, {**BY_ID_, "responseType": "HTML"}),
     "dtd-defaulted-type": on_calls(ONGOING, BY_ID_),
     "malformed-escape-500": malformed_escape,
+    "both-ids-in-turn": both_ids_twice,
 }
 
 

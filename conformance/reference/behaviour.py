@@ -86,6 +86,9 @@ class Behaviour:
     crash_on: Callable[[Pairs], bytes | None] | None = None  # a 500 page for these (a fault)
     on_refused: OnRefused = lambda store, call: None  # an error changes nothing (KC-FLAG-001)
     escape_error_status: int | None = None  # a malformed escape's status, if not the above
+    # The both_ids reading a request with callID and extension gets: the switch's (a fault
+    # may flip it from one request to the next).
+    both_ids: Callable[[str], str] = lambda chosen: chosen
 
 
 def known_key(keys: Mapping[str, bool], given: str | None) -> bool | None:

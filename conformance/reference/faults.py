@@ -7,6 +7,7 @@ the suite against a server with one fault on must fail that requirement, which t
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -138,6 +139,13 @@ def _wide_window_deferred(behaviour: Behaviour) -> Behaviour:
     """status=next looks 300 s ahead and the change waits for the call's start."""
     return replace(behaviour, on_upcoming=apply_at_start, in_lookup={
         **behaviour.in_lookup, "next": lookup.starts_within(300, True)})
+
+
+def _both_ids_in_turn(behaviour: Behaviour) -> Behaviour:
+    """callID and extension both given: callID wins, then the extension, in turn (each answer
+    is an allowed reading; together they are no reading at all)."""
+    turns = itertools.cycle(("callid-wins", "extension-wins"))
+    return replace(behaviour, both_ids=lambda chosen: next(turns))
 
 
 def _f(name: str, requirement: str, description: str, how: tuple[str, Change]) -> Fault:
@@ -304,6 +312,9 @@ FAULTS: tuple[Fault, ...] = (
     _f("malformed-escape-500", "KC-HTTP-004",
        "a malformed percent-escape sent raw (%zz, a lone %) is answered 500",
        _swap("escape_error_status", 500)),
+    _f("both-ids-in-turn", "KC-READ-001",
+       "callID and extension both given: the callID's call on one request, the extension's on "
+       "the next, in turn", ("both_ids", _both_ids_in_turn)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

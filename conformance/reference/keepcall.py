@@ -220,9 +220,10 @@ class KeepCallService:
         if call_id is None and extension is None:
             raise ApiError("no-id", "Either callID or extension is required.")
         both = call_id is not None and extension is not None
-        if both and self.switches.both_ids == "reject":
+        rule = self.behaviour.both_ids(self.switches.both_ids) if both else None
+        if rule == "reject":
             raise ApiError("both-ids", "Give callID or extension, not both.")
-        if both and self.switches.both_ids == "extension-wins":
+        if rule == "extension-wins":
             call_id = None
         by_id = call_id is not None
         status_read = not by_id or self.switches.status_with_callid == "applied"
