@@ -236,6 +236,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
       "wrong_login": all_of(status_is(401), content_type_is("text/html"))}),
     # whole seconds: the battery's calls sit clear of every edge (finer point: test_runner_time)
     ({"clock_resolution": "whole-seconds"}, set(), {}),
+    # a pending keep applied to the next call set up on the number (finer point below)
+    ({"next_pending": True, "pending_applied": True}, {"next_none", "fallback_none", "late_next"},
+     {"next_none": changed_nothing, "fallback_none": changed_nothing}),
 ]
 
 
@@ -408,6 +411,23 @@ def test_a_pending_keep_is_never_applied() -> None:
         assert api.flags(call) == CLEAR
         by_id = api.keepcall({"callID": "no-such-call", "status": "next"})
         assert not by_id.ok  # a callID lookup is not a pending keep
+
+
+def test_a_pending_keep_applies_to_the_next_call_on_the_number() -> None:
+    with running(Switches(next_pending=True, pending_applied=True)) as api:
+        extension, other = number(), number()
+        for params in ({"type": "do_not_delete"}, {}):
+            assert api.keepcall({"extension": extension, "status": "next", **params}).ok
+        assert api.keepcall({"extension": other, "status": "ongoing,next", "unmark": "1"}).ok
+        first, second = new_call("upcoming", 500, called=extension), new_call("ongoing", 5,
+                                                                             caller=extension)
+        api.provision(first)
+        api.provision(second)
+        assert api.flags(first) == {**CLEAR, "protected": True, "kept": True}
+        assert api.flags(second) == CLEAR  # each pending keep lands once
+        unmarked = new_call("upcoming", 500, caller=other, kept=True)
+        api.provision(unmarked)
+        assert api.flags(unmarked) == CLEAR
 
 
 @pytest.mark.parametrize(("grace", "late", "accepted"), [

@@ -167,7 +167,8 @@ class KeepCallService:
         parsed = self._validate(params)
         self.store.settle()
         call = self._lookup(parsed)
-        if call is None:  # a pending keep (next_pending): success, nothing changes
+        if call is None:  # a pending keep (next_pending): success, nothing changes yet
+            self._pend(parsed)
             return Result(ACTION)
         self.store.last_found = call
         self._apply(call, parsed)
@@ -296,6 +297,15 @@ class KeepCallService:
         if call is None:
             raise ApiError("several", "More than one call found.")
         return call
+
+    def _pend(self, parsed: Parsed) -> None:
+        """Under pending_applied, the pending keep waits for the next call on the number."""
+        effect = self.behaviour.effects.get((parsed.type, parsed.unmark))
+        if not (self.switches.pending_applied and effect and parsed.extension):
+            return
+        flag, value = effect
+        self.store.pend(parsed.extension,
+                        lambda call: self.behaviour.apply_effect(self.store, call, flag, value))
 
     def _apply(self, call: CallRecord, parsed: Parsed) -> None:
         now = self.store.clock.now()

@@ -97,6 +97,7 @@ class Store:
         self.tokens: dict[str, float] = {}
         self._by_number: dict[str, dict[str, CallRecord]] = {}
         self._deferred: dict[str, list[Callable[[], None]]] = {}
+        self._pending: dict[str, list[Callable[[CallRecord], None]]] = {}  # by number
         self.last_found: CallRecord | None = None  # the call the last request identified
         self.later: list[Callable[[], None]] = []  # run when the next API request arrives
 
@@ -109,6 +110,7 @@ class Store:
         self.calls.clear()
         self._by_number.clear()
         self._deferred.clear()
+        self._pending.clear()
         self.controlled = set()
         self.add(calls, controlled)
 
@@ -120,7 +122,14 @@ class Store:
             self.calls[call.call_id] = call
             for number in set(call.parties()):
                 self._by_number.setdefault(number, {})[call.call_id] = call
+                for change in self._pending.pop(number, []):
+                    change(call)
         self.controlled.update(controlled)
+
+    def pend(self, number: str, change: Callable[[CallRecord], None]) -> None:
+        """Run ``change`` on the next call set up with ``number`` as a party (a pending keep
+        that the pending_applied switch applies when its call appears)."""
+        self._pending.setdefault(number, []).append(change)
 
     def _remove(self, call_id: str) -> None:
         self._deferred.pop(call_id, None)  # a replaced call is a new call

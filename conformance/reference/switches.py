@@ -146,6 +146,10 @@ class Switches:
     clock_resolution: Literal["fine", "whole-seconds"] = _s(
         "fine", "the server's clock: fractions of a second / whole seconds (times stored as "
                 "whole seconds: an upcoming call counts as started from its start second on)")
+    # --- time, round 3 ----------------------------------------------------------------------
+    pending_applied: bool = _s(
+        False, "with next_pending: a pending keep is applied to the next call set up on the "
+               "number afterwards (the flag and value its type and unmark name)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
