@@ -239,6 +239,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # a pending keep applied to the next call set up on the number (finer point below)
     ({"next_pending": True, "pending_applied": True}, {"next_none", "fallback_none", "late_next"},
      {"next_none": changed_nothing, "fallback_none": changed_nothing}),
+    # ongoing calls end 90 s after set-up: the battery is answered long before (finer point
+    # below)
+    ({"calls_end": 90}, set(), {}),
 ]
 
 
@@ -428,6 +431,16 @@ def test_a_pending_keep_applies_to_the_next_call_on_the_number() -> None:
         unmarked = new_call("upcoming", 500, caller=other, kept=True)
         api.provision(unmarked)
         assert api.flags(unmarked) == CLEAR
+
+
+def test_an_ongoing_call_ends_some_time_after_its_set_up() -> None:
+    with running(Switches(calls_end=90)) as api:
+        call = new_call("ongoing", 5)
+        api.provision(call)
+        api.advance(100)
+        found = {status: api.keepcall({"extension": call["caller"], "status": status}).ok
+                 for status in ("ongoing", "last")}
+        assert found == {"ongoing": False, "last": True}
 
 
 @pytest.mark.parametrize(("grace", "late", "accepted"), [

@@ -13,12 +13,14 @@ from contextlib import contextmanager
 import pytest
 
 from conformance.control import Control
-from conformance.model import Check, KeepCallRequest
+from conformance.model import Call, Check, KeepCallRequest
 from conformance.reference import ReferenceServer, Switches
 from conformance.reference.state import CallRecord, Clock, Store
 from conformance.runner import run
 from conformance.scenarios import Numbering, build
+from conformance.spec import CallState
 from conformance.target import Credentials, Target
+from conformance.timeline import positions
 from conformance.transport import Client, TransportSettings
 
 KEEP = (("action", "KeepCall"),)
@@ -111,3 +113,42 @@ def test_a_keep_that_lands_on_an_earlier_cases_call_fails_flag_002() -> None:
         failed = [c for c in run(target, second, missing).checks if c.verdict == "fail"]
         assert [c.requirement for c in failed] == ["KC-FLAG-002"]
         assert first.call_id in failed[0].message
+
+
+@pytest.mark.parametrize(("state", "offset", "high", "ended"), [
+    ("ongoing", 5, 30.0, set()), ("ongoing", 5, 60.0, set()), ("ongoing", 5, 125.0, {0, 65}),
+    ("upcoming", 10, 60.0, set()), ("upcoming", 10, 100.0, {0, 30}),
+    ("finished", 5, 300.0, set()),
+])
+def test_a_call_may_have_ended_only_once_it_may_have_run_a_minute(
+        state: CallState, offset: int, high: float, ended: set[int]) -> None:
+    """Control protocol 1.1: an ongoing call may end, but not within the minute the suite lets
+    it run; past that, ended just now or as long ago as it may have (N6)."""
+    call = Call("c", "1", "2", state, offset)
+    found = {c.offset_seconds for c in positions(call, 0.0, high)
+             if c.state == "finished" and state != "finished"}
+    assert found == ended
+
+
+def test_a_call_ends_some_time_after_its_set_up_or_its_start() -> None:
+    """The calls_end switch: a call ongoing at set-up ends that long after it; an upcoming one
+    that long after its start; a late call that stays upcoming never began, so never ends."""
+    store, late = Store(calls_end=90), Store(late_calls_stay_upcoming=True, calls_end=90)
+    now = store.clock.now()
+    ongoing = CallRecord("o", "1", "2", start=now - 30)
+    upcoming = CallRecord("u", "3", "4", start=now + 30, upcoming=True)
+    waiting = CallRecord("w", "5", "6", start=late.clock.now() + 30, upcoming=True)
+    store.add([ongoing, upcoming], ())
+    late.add([waiting], ())
+    states = []
+    for seconds in (80, 20, 40):
+        store.clock.advance(seconds)
+        late.clock.advance(seconds)
+        store.settle()
+        late.settle()
+        states.append((ongoing.state(store.clock.now()), upcoming.state(store.clock.now()),
+                       waiting.state(late.clock.now())))
+    assert states == [("ongoing", "ongoing", "upcoming"), ("finished", "ongoing", "upcoming"),
+                      ("finished", "finished", "upcoming")]
+    assert ongoing.end is not None and upcoming.end is not None
+    assert upcoming.end - ongoing.end == pytest.approx(30)

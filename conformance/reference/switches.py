@@ -20,6 +20,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 URL_LIMIT_MIN = 4000  # the API overview: GET URLs should stay under about 4,000 characters
 TOKEN_GRACE_MAX = 600
 LATENCY_MAX = 10_000  # ms; beyond the suite's default timeouts every request would time out
+CALLS_END_MIN = 60  # the suite lets a call set up as ongoing run at least a minute
 # Switches that are no reading to cross: when an answer leaves (latency), and a debug echo
 # of the request's credentials that leaves every answer conformant (echo).
 TIMING = frozenset({"latency", "echo"})
@@ -150,6 +151,9 @@ class Switches:
     pending_applied: bool = _s(
         False, "with next_pending: a pending keep is applied to the next call set up on the "
                "number afterwards (the flag and value its type and unmark name)")
+    calls_end: int = _s(
+        0, "seconds after its set-up (or its start, if later) a call that is ongoing ends "
+           "(0: ongoing calls run on)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
@@ -188,6 +192,7 @@ INT_RULES: dict[str, tuple[Callable[[int], bool], str]] = {
     "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
     "url_limit": (lambda v: v == 0 or v >= URL_LIMIT_MIN, f"0 or at least {URL_LIMIT_MIN}"),
     "latency": (lambda v: 0 <= v <= LATENCY_MAX, f"0 to {LATENCY_MAX}"),
+    "calls_end": (lambda v: v == 0 or v >= CALLS_END_MIN, f"0 or at least {CALLS_END_MIN}"),
 }
 
 
