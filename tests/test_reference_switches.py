@@ -242,6 +242,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # ongoing calls end 90 s after set-up: the battery is answered long before (finer point
     # below)
     ({"calls_end": 90}, set(), {}),
+    # next held back until its call starts (at most 1 s here): later answers, the same answers
+    # (finer point: test_runner_time)
+    ({"next_hold": 1}, set(), {}),
 ]
 
 

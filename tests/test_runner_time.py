@@ -24,13 +24,15 @@ from conformance.timeline import positions
 from conformance.transport import Client, TransportSettings
 
 KEEP = (("action", "KeepCall"),)
+NO_RETRIES = TransportSettings(retries=0)
 
 
 @contextmanager
-def target_on(server: ReferenceServer, given_token: bool = False) -> Iterator[Target]:
+def target_on(server: ReferenceServer, given_token: bool = False,
+              settings: TransportSettings = NO_RETRIES) -> Iterator[Target]:
     """A target on ``server``: with a login (tokens renewed), or with a token given as is."""
     credentials = Credentials(server.api_key, None, server.username, server.password)
-    with Client(TransportSettings(retries=0), credentials.redactor()) as client:
+    with Client(settings, credentials.redactor()) as client:
         target = Target(server.api_url, credentials, client, Control(client, server.control_url))
         if given_token:
             token = target.token()
@@ -152,3 +154,33 @@ def test_a_call_ends_some_time_after_its_set_up_or_its_start() -> None:
                       ("finished", "finished", "upcoming")]
     assert ongoing.end is not None and upcoming.end is not None
     assert upcoming.end - ongoing.end == pytest.approx(30)
+
+
+# Timeouts far shorter than the target's hold of a next (2 s, the call's start; 3 s at most).
+SHORT = TransportSettings(read_timeout=0.5, total_timeout=1.0, retries=0)
+
+
+@pytest.mark.parametrize(("scenario", "status"), [
+    ("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller", "next")])
+def test_a_next_held_past_the_timeouts_is_an_answer(scenario: str, status: str) -> None:
+    """N3: a target that holds next until the call starts (or waits for one) answers past the
+    client's timeouts; the request's own deadline allows it, and the case passes."""
+    with ReferenceServer(Switches(next_hold=3)) as server, \
+            target_on(server, settings=SHORT) as target:
+        built = build(scenario, Numbering(5))
+        request = KeepCallRequest((*KEEP, ("extension", built.extension), ("status", status)))
+        result = run(target, built, request)
+        assert result.exchange is not None and result.exchange.error is None
+        assert "fail" not in verdicts(result.checks), result.checks
+
+
+def test_only_a_next_gets_the_longer_deadline() -> None:
+    """Any other request keeps the client's timeouts: a slow answer is still a timeout."""
+    with ReferenceServer(Switches(latency=1500)) as server, \
+            target_on(server, settings=SHORT) as target:
+        built = build("ongoing-caller", Numbering(6))
+        ongoing, held = (KeepCallRequest((*KEEP, ("extension", built.extension),
+                                          ("status", status))) for status in ("ongoing", "next"))
+        late = target.send(ongoing, target.credential_params(ongoing) or [])
+        assert (late.error or "").startswith("timeout")
+        assert target.send(held, target.credential_params(held) or []).error is None
