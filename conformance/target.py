@@ -23,7 +23,15 @@ from conformance.control import Control
 from conformance.fuzzing import Wire
 from conformance.model import Call, Credential, KeepCallRequest
 from conformance.redact import MIN_SECRET_LEN, SECRETS, Redactor
-from conformance.spec import P_ACTION, P_API_KEY, P_RESPONSE_TYPE, P_TOKEN, TOKEN_ACTION
+from conformance.spec import (
+    NEXT_WINDOW_SECONDS,
+    P_ACTION,
+    P_API_KEY,
+    P_RESPONSE_TYPE,
+    P_STATUS,
+    P_TOKEN,
+    TOKEN_ACTION,
+)
 from conformance.transport import Client, Exchange
 from conformance.validators import validate_xml
 
@@ -76,6 +84,16 @@ def wrong_form(request: KeepCallRequest) -> str:
 # Tokens live an hour (envelope notes); one obtained by RequestToken is renewed well before that,
 # so a run longer than an hour against a remote target keeps authenticating.
 TOKEN_RENEW_SECONDS = 50 * 60
+# A target may hold a `next` request until the call it finds starts, or up to the minute for
+# one to appear (implementation-defined): such a request may take this much longer than the
+# transport's timeouts allow any other, and a wait within it is a reading, not a timeout.
+NEXT_HOLD_SECONDS: Final = float(NEXT_WINDOW_SECONDS)
+
+
+def next_hold(request: KeepCallRequest) -> float:
+    """Seconds the target may hold ``request`` before it answers: the window for a status
+    that reaches `next` (any spelling), none for any other."""
+    return NEXT_HOLD_SECONDS if "next" in (request.get(P_STATUS) or "").lower() else 0.0
 
 PLACEHOLDERS = {"api_key": "$KEEPCALL_API_KEY", "open_api_key": "$KEEPCALL_OPEN_API_KEY",
                 "token": "$KEEPCALL_TOKEN", "password": "$KEEPCALL_PASSWORD"}
@@ -210,8 +228,10 @@ class Target:
     # --- KeepCall -------------------------------------------------------------------------
     def send_wire(self, wire: Wire) -> Exchange:
         """A fuzzed request, byte for byte as built (fuzzing.Wire)."""
+        hold = max(map(next_hold, wire.views), default=0.0)
         return self.client.send(wire.method, self.url, (), headers=wire.headers,
-                                raw_query=wire.query or None, raw_body=wire.body or None)
+                                raw_query=wire.query or None, raw_body=wire.body or None,
+                                hold=hold)
 
     def credential_params(self, request: KeepCallRequest, open_key: bool = False,
                           form: str | None = None) -> list[tuple[str, str]] | None:
@@ -240,4 +260,5 @@ class Target:
         params = [*credentials, *request.params]
         in_query = request.post_in_query or self.post_encoding == "query"
         in_body = request.method == "POST" and not in_query
-        return self.client.send(request.method, self.url, params, in_body=in_body)
+        return self.client.send(request.method, self.url, params, in_body=in_body,
+                                hold=next_hold(request))

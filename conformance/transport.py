@@ -54,6 +54,7 @@ httpx mapping old classes while new ones are raised: a reset would read as "unex
 # Past the deadline, the time the loop may take to close what it cancelled. Only a connection
 # that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
 CLOSE_SECONDS: Final = 5.0
+_HOLD: Final = "keepcall_hold"  # a request's extension: seconds the target may hold it
 
 # Error kinds (``Exchange.error_kind``) of a request that never reached the target's HTTP server
 # (nothing to judge: inconclusive), and of an attempt the target dropped (it reset or closed the
@@ -250,14 +251,16 @@ class Client:
     def send(
         self, method: str, url: str, params: Sequence[tuple[str, str]], *,
         in_body: bool = False, headers: Mapping[str, str] | None = None,
-        raw_query: bytes | None = None, raw_body: bytes | None = None,
+        raw_query: bytes | None = None, raw_body: bytes | None = None, hold: float = 0.0,
     ) -> Exchange:
         """Send one API request: ``params`` in the query, or form-encoded in the body when
-        ``in_body`` (see ``RequestParts``); a non-empty body defaults to the form type."""
+        ``in_body`` (see ``RequestParts``); a non-empty body defaults to the form type.
+        ``hold``: seconds the target may hold this request before it answers, added to the
+        read timeout and the total deadline of this request alone."""
         parts = RequestParts(method, url, query=() if in_body else tuple(params),
                              form=tuple(params) if in_body else (), headers=dict(headers or {}),
                              raw_query=raw_query, raw_body=raw_body)
-        return self._perform(self._prepare(parts))
+        return self._perform(self._prepare(parts, hold))
 
     def send_json(
         self, method: str, url: str, payload: object | None
@@ -290,13 +293,15 @@ class Client:
 
     # --- preparing --------------------------------------------------------------------------
 
-    def _prepare(self, parts: RequestParts) -> _Outgoing:
+    def _prepare(self, parts: RequestParts, hold: float = 0.0) -> _Outgoing:
         curl = functools.partial(render, parts, self.redactor, self.settings.verify)
         url = join_query(parts.url, urlencode(parts.query), parts.raw_query)
         body = _wire_body(parts)
         try:
             request = self._http.build_request(parts.method, url, content=body,
-                                               headers=_wire_headers(parts.headers, body))
+                                               headers=_wire_headers(parts.headers, body),
+                                               timeout=_timeout(self.settings, hold))
+            request.extensions[_HOLD] = hold
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
             return _Outgoing(None, parts.method, self.redactor(url), curl,
                              _message("request", exc))
@@ -336,7 +341,7 @@ class Client:
         cancelled attempt has closed its connection before this returns."""
         progress = _Progress()
         request.extensions["trace"] = progress.trace
-        total = self.settings.total_timeout
+        total = self.settings.total_timeout + request.extensions.get(_HOLD, 0.0)
         try:
             async with asyncio.timeout(total):
                 await self._attempts(request, progress)
@@ -516,11 +521,13 @@ async def _close_quietly(response: httpx.Response) -> None:
         await response.aclose()
 
 
+def _timeout(settings: TransportSettings, hold: float = 0.0) -> httpx.Timeout:
+    return httpx.Timeout(connect=settings.connect_timeout, read=settings.read_timeout + hold,
+                         write=settings.read_timeout, pool=settings.connect_timeout)
+
+
 def _make_http_client(settings: TransportSettings) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(
-        connect=settings.connect_timeout, read=settings.read_timeout,
-        write=settings.read_timeout, pool=settings.connect_timeout,
-    )
+    timeout = _timeout(settings)
     verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
         else ssl.create_default_context(cafile=settings.verify)
     # A jar that accepts no cookie: a target's session state must not leak between cases.

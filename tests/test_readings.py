@@ -22,7 +22,8 @@ from conformance.reference.switches import Switches, switch_choices
 ERROR_STATUSES = ("200", "400", "404")
 # The values that stand for each free-form (whole-number) switch.
 FREE_FORM = {"error_status": ERROR_STATUSES, "token_grace": ("0", "300"),
-             "url_limit": ("0", "4000")}
+             "url_limit": ("0", "4000"), "calls_end": ("0", "90"),
+             "next_hold": ("0", "1")}  # a held next: 1 s, within the hang limit
 FULL_MATRIX_ENV = "KC_FULL_MATRIX"
 FULL_TIMEOUT = 1800.0
 # The Hypothesis part of each pairwise run, bounded by examples (not by time: see

@@ -243,6 +243,15 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
      {"text_ok": all_of(lambda obs: obs[1] == "text/plain", body_has("OK\n\ufffd reference")),
       "html_ok": all_of(lambda obs: obs[1] == "text/html", body_has("<!-- \ufffd reference"),
                         lambda obs: "charset" not in obs[2])}),
+    # a pending keep applied to the next call set up on the number (finer point below)
+    ({"next_pending": True, "pending_applied": True}, {"next_none", "fallback_none", "late_next"},
+     {"next_none": changed_nothing, "fallback_none": changed_nothing}),
+    # ongoing calls end 90 s after set-up: the battery is answered long before (finer point
+    # below)
+    ({"calls_end": 90}, set(), {}),
+    # next held back until its call starts (at most 1 s here): later answers, the same answers
+    # (finer point: test_runner_time)
+    ({"next_hold": 1}, set(), {}),
 ]
 
 
@@ -415,6 +424,33 @@ def test_a_pending_keep_is_never_applied() -> None:
         assert api.flags(call) == CLEAR
         by_id = api.keepcall({"callID": "no-such-call", "status": "next"})
         assert not by_id.ok  # a callID lookup is not a pending keep
+
+
+def test_a_pending_keep_applies_to_the_next_call_on_the_number() -> None:
+    with running(Switches(next_pending=True, pending_applied=True)) as api:
+        extension, other = number(), number()
+        for params in ({"type": "do_not_delete"}, {}):
+            assert api.keepcall({"extension": extension, "status": "next", **params}).ok
+        assert api.keepcall({"extension": other, "status": "ongoing,next", "unmark": "1"}).ok
+        first, second = new_call("upcoming", 500, called=extension), new_call("ongoing", 5,
+                                                                             caller=extension)
+        api.provision(first)
+        api.provision(second)
+        assert api.flags(first) == {**CLEAR, "protected": True, "kept": True}
+        assert api.flags(second) == CLEAR  # each pending keep lands once
+        unmarked = new_call("upcoming", 500, caller=other, kept=True)
+        api.provision(unmarked)
+        assert api.flags(unmarked) == CLEAR
+
+
+def test_an_ongoing_call_ends_some_time_after_its_set_up() -> None:
+    with running(Switches(calls_end=90)) as api:
+        call = new_call("ongoing", 5)
+        api.provision(call)
+        api.advance(100)
+        found = {status: api.keepcall({"extension": call["caller"], "status": status}).ok
+                 for status in ("ongoing", "last")}
+        assert found == {"ongoing": False, "last": True}
 
 
 @pytest.mark.parametrize(("grace", "late", "accepted"), [

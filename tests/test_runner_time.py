@@ -13,22 +13,26 @@ from contextlib import contextmanager
 import pytest
 
 from conformance.control import Control
-from conformance.model import Check, KeepCallRequest
+from conformance.model import Call, Check, KeepCallRequest
 from conformance.reference import ReferenceServer, Switches
 from conformance.reference.state import CallRecord, Clock, Store
 from conformance.runner import run
 from conformance.scenarios import Numbering, build
+from conformance.spec import CallState
 from conformance.target import Credentials, Target
+from conformance.timeline import positions
 from conformance.transport import Client, TransportSettings
 
 KEEP = (("action", "KeepCall"),)
+NO_RETRIES = TransportSettings(retries=0)
 
 
 @contextmanager
-def target_on(server: ReferenceServer, given_token: bool = False) -> Iterator[Target]:
+def target_on(server: ReferenceServer, given_token: bool = False,
+              settings: TransportSettings = NO_RETRIES) -> Iterator[Target]:
     """A target on ``server``: with a login (tokens renewed), or with a token given as is."""
     credentials = Credentials(server.api_key, None, server.username, server.password)
-    with Client(TransportSettings(retries=0), credentials.redactor()) as client:
+    with Client(settings, credentials.redactor()) as client:
         target = Target(server.api_url, credentials, client, Control(client, server.control_url))
         if given_token:
             token = target.token()
@@ -124,3 +128,72 @@ def test_a_keep_that_lands_on_an_earlier_cases_call_fails_flag_002() -> None:
         failed = [c for c in run(target, second, missing).checks if c.verdict == "fail"]
         assert [c.requirement for c in failed] == ["KC-FLAG-002"]
         assert first.call_id in failed[0].message
+
+
+@pytest.mark.parametrize(("state", "offset", "high", "ended"), [
+    ("ongoing", 5, 30.0, set()), ("ongoing", 5, 60.0, set()), ("ongoing", 5, 125.0, {0, 65}),
+    ("upcoming", 10, 60.0, set()), ("upcoming", 10, 100.0, {0, 30}),
+    ("finished", 5, 300.0, set()),
+])
+def test_a_call_may_have_ended_only_once_it_may_have_run_a_minute(
+        state: CallState, offset: int, high: float, ended: set[int]) -> None:
+    """Control protocol 1.1: an ongoing call may end, but not within the minute the suite lets
+    it run; past that, ended just now or as long ago as it may have (N6)."""
+    call = Call("c", "1", "2", state, offset)
+    found = {c.offset_seconds for c in positions(call, 0.0, high)
+             if c.state == "finished" and state != "finished"}
+    assert found == ended
+
+
+def test_a_call_ends_some_time_after_its_set_up_or_its_start() -> None:
+    """The calls_end switch: a call ongoing at set-up ends that long after it; an upcoming one
+    that long after its start; a late call that stays upcoming never began, so never ends."""
+    store, late = Store(calls_end=90), Store(late_calls_stay_upcoming=True, calls_end=90)
+    now = store.clock.now()
+    ongoing = CallRecord("o", "1", "2", start=now - 30)
+    upcoming = CallRecord("u", "3", "4", start=now + 30, upcoming=True)
+    waiting = CallRecord("w", "5", "6", start=late.clock.now() + 30, upcoming=True)
+    store.add([ongoing, upcoming], ())
+    late.add([waiting], ())
+    states = []
+    for seconds in (80, 20, 40):
+        store.clock.advance(seconds)
+        late.clock.advance(seconds)
+        store.settle()
+        late.settle()
+        states.append((ongoing.state(store.clock.now()), upcoming.state(store.clock.now()),
+                       waiting.state(late.clock.now())))
+    assert states == [("ongoing", "ongoing", "upcoming"), ("finished", "ongoing", "upcoming"),
+                      ("finished", "finished", "upcoming")]
+    assert ongoing.end is not None and upcoming.end is not None
+    assert upcoming.end - ongoing.end == pytest.approx(30)
+
+
+# Timeouts far shorter than the target's hold of a next (2 s, the call's start; 3 s at most).
+SHORT = TransportSettings(read_timeout=0.5, total_timeout=1.0, retries=0)
+
+
+@pytest.mark.parametrize(("scenario", "status"), [
+    ("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller", "next")])
+def test_a_next_held_past_the_timeouts_is_an_answer(scenario: str, status: str) -> None:
+    """N3: a target that holds next until the call starts (or waits for one) answers past the
+    client's timeouts; the request's own deadline allows it, and the case passes."""
+    with ReferenceServer(Switches(next_hold=3)) as server, \
+            target_on(server, settings=SHORT) as target:
+        built = build(scenario, Numbering(5))
+        request = KeepCallRequest((*KEEP, ("extension", built.extension), ("status", status)))
+        result = run(target, built, request)
+        assert result.exchange is not None and result.exchange.error is None
+        assert "fail" not in verdicts(result.checks), result.checks
+
+
+def test_only_a_next_gets_the_longer_deadline() -> None:
+    """Any other request keeps the client's timeouts: a slow answer is still a timeout."""
+    with ReferenceServer(Switches(latency=1500)) as server, \
+            target_on(server, settings=SHORT) as target:
+        built = build("ongoing-caller", Numbering(6))
+        ongoing, held = (KeepCallRequest((*KEEP, ("extension", built.extension),
+                                          ("status", status))) for status in ("ongoing", "next"))
+        late = target.send(ongoing, target.credential_params(ongoing) or [])
+        assert (late.error or "").startswith("timeout")
+        assert target.send(held, target.credential_params(held) or []).error is None

@@ -64,8 +64,9 @@ class ReferenceApp:
         auth = headers.get(b"authorization")
         authorization = None if auth is None else auth.decode("latin-1")
         status, content_type, body = await self._api_reply(scope, receive, headers, authorization)
-        if self.delay:
-            await asyncio.sleep(self.delay)  # answered, then held back: other requests go on
+        delay = self.delay + self.service.take_held()  # latency, and a next held (next_hold)
+        if delay:
+            await asyncio.sleep(delay)  # answered, then held back: other requests go on
         extra = [(b"allow", b"GET, POST")] if status == 405 else []
         if self.service.switches.echo:
             body, extra = _echo(body, content_type, scope["query_string"], auth, extra)

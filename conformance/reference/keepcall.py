@@ -81,6 +81,7 @@ class KeepCallService:
     def __init__(self, store: Store, switches: Switches, behaviour: Behaviour,
                  keys: Mapping[str, bool], username: str, password: str) -> None:
         self.store, self.switches, self.behaviour = store, switches, behaviour
+        self.held = 0.0  # seconds the last answer is held back (see take_held)
         self.keys, self.username, self.password = keys, username, password
         fold = switches.case_insensitive
         self._actions = _vocabulary(behaviour.actions, fold)
@@ -97,7 +98,9 @@ class KeepCallService:
 
     def answer(self, pairs: Pairs, authorization: str | None,
                failure: ApiError | None = None) -> Reply:
-        """The status, Content-Type and body for one request (``failure``: fail regardless)."""
+        """The status, Content-Type and body for one request (``failure``: fail regardless);
+        ``held`` then says how long the answer waits (the next_hold switch)."""
+        self.held = 0.0
         crash = self.behaviour.crash_above
         if crash is not None and any(len(v) > crash for _, v in pairs):
             return 500, "text/plain; charset=utf-8", b"Internal Server Error"
@@ -122,6 +125,11 @@ class KeepCallService:
             if page is not None and error.kind in _PRE_ACTION_KINDS:
                 return page, "text/plain; charset=utf-8", b"Unauthorized"
         return self._reply(fmt, result)
+
+    def take_held(self) -> float:
+        """How long the answer just made waits before it is sent; read once."""
+        held, self.held = self.held, 0.0
+        return held
 
     def _quote(self, value: str) -> str:
         return self.behaviour.quote(value)
@@ -167,7 +175,8 @@ class KeepCallService:
         parsed = self._validate(params)
         self.store.settle()
         call = self._lookup(parsed)
-        if call is None:  # a pending keep (next_pending): success, nothing changes
+        if call is None:  # a pending keep (next_pending): success, nothing changes yet
+            self._pend(parsed)
             return Result(ACTION)
         self.store.last_found = call
         self._apply(call, parsed)
@@ -273,11 +282,19 @@ class KeepCallService:
         for name in parsed.lookups or ():
             found = [c for c in candidates if self.behaviour.in_lookup[name](c, now)]
             if found:
-                return self._pick(name, found)
+                call = self._pick(name, found)
+                self._hold(call.start - now if name == "next" else 0.0)
+                return call
+        if "next" in (parsed.lookups or ()):
+            self._hold(self.switches.next_hold)  # waits for a call to appear
         if self.switches.next_pending and "next" in (parsed.lookups or ()):
             return None
         self.behaviour.on_no_match(self.store, number)
         raise ApiError("no-match", "Call cannot be found.")
+
+    def _hold(self, seconds: float) -> None:
+        """The answer waits up to next_hold seconds (until the call found starts)."""
+        self.held = min(max(seconds, 0.0), float(self.switches.next_hold))
 
     def _by_id(self, call_id: str, lookups: Iterable[Lookup] | None, now: float) -> CallRecord:
         call = self.store.calls.get(call_id)
@@ -297,6 +314,15 @@ class KeepCallService:
         if call is None:
             raise ApiError("several", "More than one call found.")
         return call
+
+    def _pend(self, parsed: Parsed) -> None:
+        """Under pending_applied, the pending keep waits for the next call on the number."""
+        effect = self.behaviour.effects.get((parsed.type, parsed.unmark))
+        if not (self.switches.pending_applied and effect and parsed.extension):
+            return
+        flag, value = effect
+        self.store.pend(parsed.extension,
+                        lambda call: self.behaviour.apply_effect(self.store, call, flag, value))
 
     def _apply(self, call: CallRecord, parsed: Parsed) -> None:
         now = self.store.clock.now()

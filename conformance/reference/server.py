@@ -52,7 +52,8 @@ class ReferenceServer:
         self.username = username or "conformance"
         self.password = password or secrets.token_urlsafe(18)
         self.store = Store(Clock(whole=switches.clock_resolution == "whole-seconds"),
-                           late_calls_stay_upcoming=switches.upcoming_starts == "stays-upcoming")
+                           late_calls_stay_upcoming=switches.upcoming_starts == "stays-upcoming",
+                           calls_end=switches.calls_end)
         behaviour = with_faults(default_behaviour(switches), self.faults)
         keys = {self.api_key: True, self.open_api_key: False}
         service = KeepCallService(self.store, switches, behaviour, keys, self.username,

@@ -8,6 +8,8 @@ start (the defer_upcoming switch) wait in the store until a read of the state se
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import secrets
 import string
@@ -52,6 +54,7 @@ class CallRecord:
     recording: bool = False
     stays_upcoming: bool = False  # past its start, a late call that has not begun
     starts_on_its_second: bool = False  # whole seconds: started once the clock reads its start
+    lasts_until: float | None = None  # ongoing by then, it ends then (the calls_end switch)
 
     def state(self, now: float) -> CallState:
         if self.end is not None:
@@ -88,15 +91,19 @@ class CallRecord:
 class Store:
     """Calls by ID and by party number, controlled extensions, tokens by value."""
 
-    def __init__(self, clock: Clock | None = None, late_calls_stay_upcoming: bool = False
-                 ) -> None:
+    def __init__(self, clock: Clock | None = None, late_calls_stay_upcoming: bool = False,
+                 calls_end: float = 0.0) -> None:
         self.clock = clock or Clock()
         self.late_calls_stay_upcoming = late_calls_stay_upcoming
+        self.calls_end = calls_end
+        self._ends: list[tuple[float, int, CallRecord]] = []  # a heap: calls that will end
+        self._order = itertools.count()
         self.calls: dict[str, CallRecord] = {}
         self.controlled: set[str] = set()
         self.tokens: dict[str, float] = {}
         self._by_number: dict[str, dict[str, CallRecord]] = {}
         self._deferred: dict[str, list[Callable[[], None]]] = {}
+        self._pending: dict[str, list[Callable[[CallRecord], None]]] = {}  # by number
         self.last_found: CallRecord | None = None  # the call the last request identified
         self.later: list[Callable[[], None]] = []  # run when the next API request arrives
 
@@ -109,6 +116,8 @@ class Store:
         self.calls.clear()
         self._by_number.clear()
         self._deferred.clear()
+        self._pending.clear()
+        self._ends.clear()
         self.controlled = set()
         self.add(calls, controlled)
 
@@ -117,10 +126,20 @@ class Store:
             self._remove(call.call_id)
             call.stays_upcoming = self.late_calls_stay_upcoming
             call.starts_on_its_second = self.clock.whole
+            if self.calls_end and call.end is None:
+                call.lasts_until = max(call.start, self.clock.now()) + self.calls_end
+                heapq.heappush(self._ends, (call.lasts_until, next(self._order), call))
             self.calls[call.call_id] = call
             for number in set(call.parties()):
                 self._by_number.setdefault(number, {})[call.call_id] = call
+                for change in self._pending.pop(number, []):
+                    change(call)
         self.controlled.update(controlled)
+
+    def pend(self, number: str, change: Callable[[CallRecord], None]) -> None:
+        """Run ``change`` on the next call set up with ``number`` as a party (a pending keep
+        that the pending_applied switch applies when its call appears)."""
+        self._pending.setdefault(number, []).append(change)
 
     def _remove(self, call_id: str) -> None:
         self._deferred.pop(call_id, None)  # a replaced call is a new call
@@ -146,6 +165,15 @@ class Store:
         for call_id in started:
             for change in self._deferred.pop(call_id):
                 change()
+        self._end_calls(now)
+
+    def _end_calls(self, now: float) -> None:
+        """Calls past their ``lasts_until`` end then, if they were ongoing (a late call that
+        stays upcoming never began, so never ends)."""
+        while self._ends and self._ends[0][0] <= now:
+            until, _, call = heapq.heappop(self._ends)
+            if self.calls.get(call.call_id) is call and call.state(until) == "ongoing":
+                call.end = until
 
     def is_controlled(self, call: CallRecord) -> bool:
         return any(p in self.controlled for p in call.parties())

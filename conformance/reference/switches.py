@@ -20,6 +20,8 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 URL_LIMIT_MIN = 4000  # the API overview: GET URLs should stay under about 4,000 characters
 TOKEN_GRACE_MAX = 600
 LATENCY_MAX = 10_000  # ms; beyond the suite's default timeouts every request would time out
+CALLS_END_MIN = 60  # the suite lets a call set up as ongoing run at least a minute
+NEXT_HOLD_MAX = 60  # next looks a minute ahead: a server may wait that long for the call
 # Switches that are no reading to cross: when an answer leaves (latency), and a debug echo
 # of the request's credentials that leaves every answer conformant (echo).
 TIMING = frozenset({"latency", "echo"})
@@ -153,6 +155,17 @@ class Switches:
     legacy_charset: bool = _s(
         False, "HTML and TEXT answers in ISO-8859-1 with no charset anywhere (no Content-Type "
                "parameter, no <meta>, no encoding in XHTML's declaration), signed \u00a9 reference")
+    # --- time, round 3 ----------------------------------------------------------------------
+    pending_applied: bool = _s(
+        False, "with next_pending: a pending keep is applied to the next call set up on the "
+               "number afterwards (the flag and value its type and unmark name)")
+    calls_end: int = _s(
+        0, "seconds after its set-up (or its start, if later) a call that is ongoing ends "
+           "(0: ongoing calls run on)")
+    next_hold: int = _s(
+        0, "seconds status=next (and ongoing,next that reaches next) may hold its answer: "
+           "until the call it found starts, or, finding none, this long while it waits for "
+           "one (0: answered at once; the lookup is made when the request arrives)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
@@ -191,6 +204,8 @@ INT_RULES: dict[str, tuple[Callable[[int], bool], str]] = {
     "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
     "url_limit": (lambda v: v == 0 or v >= URL_LIMIT_MIN, f"0 or at least {URL_LIMIT_MIN}"),
     "latency": (lambda v: 0 <= v <= LATENCY_MAX, f"0 to {LATENCY_MAX}"),
+    "calls_end": (lambda v: v == 0 or v >= CALLS_END_MIN, f"0 or at least {CALLS_END_MIN}"),
+    "next_hold": (lambda v: 0 <= v <= NEXT_HOLD_MAX, f"0 to {NEXT_HOLD_MAX}"),
 }
 
 

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 
 from conformance.checks import judge
 from conformance.model import (
+    PENDING,
     Call,
     Check,
     Expectation,
@@ -53,6 +54,7 @@ from conformance.spec import (
     P_UNMARK,
     RESPONSE_TYPES,
     STATUS_VALUES,
+    TYPE_FLAGS,
     TYPE_VALUES,
     UNMARK_VALUE,
     CallState,
@@ -117,6 +119,7 @@ class KeepCallMachine(RuleBasedStateMachine):
         self.steps: list[str] = []
         self.checks: list[Check] = []
         self.pending: set[tuple[str, str, bool]] = set()  # changes a target may apply later
+        self.pending_keeps: set[tuple[str, str, bool]] = set()  # by number (KC-STATUS-013)
 
     # --- rules ----------------------------------------------------------------------------
     @precondition(lambda self: len(self.calls) < MAX_CALLS)
@@ -140,6 +143,8 @@ class KeepCallMachine(RuleBasedStateMachine):
         self.steps.append(f"# setup: {setup}")
         self.flags[call.call_id] = initial
         self.controlled.update(controlled)
+        self.pending |= {(call.call_id, flag, value) for number, flag, value
+                         in self.pending_keeps if number in call.parties()}
 
     @precondition(lambda self: bool(self.calls))
     @rule(index=st.integers(0, MAX_CALLS - 1), type_=_TYPES, unmark=_UNMARKS,
@@ -208,6 +213,8 @@ class KeepCallMachine(RuleBasedStateMachine):
         checks = judge(exchange, request, expectation, dict(self.flags), after)
         if after == self.flags and expectation.deferrable:
             checks = self._deferred(expectation, checks)
+        if after == self.flags and PENDING in expectation.allowed:
+            self._pending_keep(dict(ident), type_, unmark)
         self._settle(checks, after, (request, expectation, exchange))
 
     def _deferred(self, expectation: Expectation, checks: list[Check]) -> list[Check]:
@@ -219,6 +226,12 @@ class KeepCallMachine(RuleBasedStateMachine):
         if any(c.verdict == "fail" for c in checks):
             return [Check("KC-TYPE-007", "observed", "when the call starts")]
         return checks
+
+    def _pending_keep(self, params: dict[str, str], type_: str | None,
+                      unmark: str | None) -> None:
+        """Nothing changed where a pending keep was allowed: the target may apply it to a call
+        set up later on the number (KC-STATUS-013), the flag and value the request names."""
+        self.pending_keeps.add((params[P_EXTENSION], TYPE_FLAGS[type_], unmark != UNMARK_VALUE))
 
     def _sync(self) -> None:
         """Read the flags between steps: only a change left pending may have happened."""
