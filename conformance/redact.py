@@ -25,6 +25,7 @@ end. Empty secrets are ignored: there is nothing to leak.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
@@ -34,6 +35,7 @@ from typing import Final
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MIN_SECRET_LEN: Final = 4
+CHUNK: Final = 8  # secrets a literal pattern holds
 # A secret's base64 inside a longer base64 text is matched by its stable middle part, which is
 # this many bytes shorter than the secret; shorter secrets' middles would match by chance.
 MIN_BASE64_LEN: Final = 8
@@ -134,10 +136,14 @@ class Redactor:
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self._secrets: dict[str, str] = {}
         self._basic: dict[str, BasicCredential] = {}
-        self._literal: re.Pattern[str] | None = None
-        self._mixed: list[tuple[re.Pattern[str], str]] = []
+        self._literal: list[re.Pattern[str]] | None = None
+        # The literal patterns of each CHUNK secrets in turn, kept: a secret added later
+        # recompiles only its own chunk's.
+        self._chunks: dict[tuple[str, ...], re.Pattern[str]] = {}
         self._lookup: dict[str, str] = {}
-        self._needles: list[str] = []  # what the mixed pattern finds, once decoded
+        # Each secret's forms, made once: a run that learns a token a case (a target whose
+        # RequestToken answers cannot be read) must not rebuild them all each time.
+        self._pieces: dict[str, _Pieces] = {}
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
@@ -170,15 +176,17 @@ class Redactor:
 
     def segments(self, text: str) -> list[Segment]:
         """Split text into literal pieces and placeholders (curl lines quote them differently)."""
-        literal = self._compiled()
-        if literal is None:
+        literals = self._compiled()
+        if not literals:
             return [Segment(text, False)] if text else []
         spans = [(m.start(), m.end(), self._lookup[m.group(0)], m.group(0) not in self._secrets)
-                 for m in literal.finditer(text)]
-        if _MIXED_SIGNS.search(text) and self._hidden(_replaced(text, spans)):
-            spans = _union(spans, [(m.start(), m.end(), placeholder, True)
-                                   for pattern, placeholder in self._mixed
-                                   for m in pattern.finditer(text)])
+                 for literal in literals for m in literal.finditer(text)]
+        spans = _union(spans, []) if len(literals) > 1 else spans
+        hiding = self._hidden(_replaced(text, spans)) if _MIXED_SIGNS.search(text) else []
+        if hiding:
+            spans = _union(spans, [(m.start(), m.end(), self._secrets[secret], True)
+                                   for secret in hiding
+                                   for m in _mixed(self._pieces[secret].needles).finditer(text)])
         out: list[Segment] = []
         position = 0
         for start, end, placeholder, encoded in spans:
@@ -214,10 +222,10 @@ class Redactor:
         """Headers as an exchange records them: lower-case names, values redacted."""
         return {name.lower(): self.header(name, value) for name, value in items}
 
-    def _hidden(self, text: str) -> bool:
-        """Whether a secret may still hide in ``text`` in a mixed form: one stands in it once
+    def _hidden(self, text: str) -> list[str]:
+        """The secrets that may still hide in ``text`` in a mixed form: each stands in it once
         references, escapes and line breaks are decoded (the cheap test before the slow
-        pattern; the literal forms are gone from ``text`` already)."""
+        pattern, compiled for those alone; the literal forms are gone from ``text`` already)."""
         plain = text
         for _ in range(_UNESCAPE_DEPTH):
             plain, found = _REFERENCE.subn(_referenced_char, plain)
@@ -226,7 +234,9 @@ class Redactor:
         plain = _JSON_ESCAPE.sub(_json_char, plain)
         plain = _LINE_BREAK.sub("", plain)
         views = {plain, unquote(plain, errors="replace"), unquote_plus(plain, errors="replace")}
-        return any(needle in view for needle in self._needles for view in views)
+        return [secret for secret in self._secrets if self._pieces[secret].needles
+                and any(needle in view for needle in self._pieces[secret].needles
+                        for view in views)]
 
     def _masked_tail(self, text: str) -> str:
         """``text`` without a trailing start of a secret (in a literal form) of MIN_SECRET_LEN
@@ -238,27 +248,46 @@ class Redactor:
                     return text[:-length] + placeholder
         return text
 
-    def _compiled(self) -> re.Pattern[str] | None:
-        if self._literal is None and self._secrets:
+    def _compiled(self) -> list[re.Pattern[str]]:
+        if self._literal is None:
             self._lookup = {}
-            long_forms: list[str] = []
-            short_forms: list[str] = []
-            self._mixed = []
-            self._needles = []
             for secret, placeholder in self._secrets.items():
-                long = len(secret) >= MIN_SECRET_LEN
-                forms = encoded_forms(secret) if long else _url_forms(secret)
-                for form in forms:
+                pieces = self._pieces.get(secret) or self._pieces.setdefault(
+                    secret, _pieces(secret))
+                for form in pieces.forms:
                     self._lookup.setdefault(form, placeholder)
-                    (long_forms if long else short_forms).append(form)
-                if long:
-                    mixed = [secret, *base64_forms(secret)]
-                    self._needles += mixed
-                    self._mixed.append((re.compile("|".join(
-                        mixed_pattern(m) for m in sorted(mixed, key=len, reverse=True))),
-                        placeholder))
-            self._literal = re.compile("|".join(_alternatives(long_forms, short_forms)))
-        return self._literal
+            secrets = list(self._secrets)
+            chunks = [tuple(secrets[i:i + CHUNK]) for i in range(0, len(secrets), CHUNK)]
+            self._literal = [self._chunks.get(chunk) or self._chunks.setdefault(
+                chunk, self._chunk_pattern(chunk)) for chunk in chunks]
+        return self._literal or []
+
+    def _chunk_pattern(self, chunk: tuple[str, ...]) -> re.Pattern[str]:
+        long_forms = [f for s in chunk if self._pieces[s].needles for f in self._pieces[s].forms]
+        short_forms = [f for s in chunk if not self._pieces[s].needles
+                       for f in self._pieces[s].forms]
+        return re.compile("|".join(_alternatives(long_forms, short_forms)))
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """What one secret adds to the patterns: its literal forms, and (for one long enough to be
+    found anywhere) what its mixed forms read as once decoded (none for a short one)."""
+
+    forms: tuple[str, ...]
+    needles: tuple[str, ...]
+
+
+def _pieces(secret: str) -> _Pieces:
+    if len(secret) < MIN_SECRET_LEN:
+        return _Pieces(_url_forms(secret), ())
+    return _Pieces(encoded_forms(secret), (secret, *base64_forms(secret)))
+
+
+@functools.lru_cache(maxsize=256)
+def _mixed(needles: tuple[str, ...]) -> re.Pattern[str]:
+    """The pattern of a secret's mixed forms, compiled the first time one may hide somewhere."""
+    return re.compile("|".join(mixed_pattern(m) for m in sorted(needles, key=len, reverse=True)))
 
 
 def _url_forms(secret: str) -> tuple[str, ...]:
