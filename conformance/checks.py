@@ -87,10 +87,11 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
 
 def beyond_the_page(exchange: Exchange) -> bool:
     """A URL longer than the notes' "GET URLs should stay under about 4,000 characters" (a GET's,
-    or a POST's whose parameters travel in the query string, which makes the same request line):
-    what a front end (a reverse proxy, a servlet container) may refuse before the application
-    runs."""
-    return len(exchange.url) > MAX_URL_LENGTH_HINT
+    or a POST's whose parameters travel in the query string, which makes the same request line),
+    or a POST body carrying more than that (the same parameters, sent another way): what a
+    front end (a reverse proxy's body limit, a servlet container) may refuse before the
+    application runs."""
+    return max(len(exchange.url), len(exchange.request_body or "")) > MAX_URL_LENGTH_HINT
 
 
 def front_end_refusal(exchange: Exchange) -> bool:

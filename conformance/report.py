@@ -84,8 +84,8 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
     found = wording.checks()
     if found:
         ledger.record("wording", found)
-    if readings is not None:
-        ledger.record(READINGS_CASE, readings.checks())
+    if readings is not None:  # a case only where some answer showed a reading
+        ledger.record(READINGS_CASE, readings.checks(), counted=bool(readings.seen))
     data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
     return apply(data, expected, datetime.now(UTC).date()) if expected else data
