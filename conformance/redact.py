@@ -258,8 +258,9 @@ class Redactor:
                     self._lookup.setdefault(form, placeholder)
             secrets = list(self._secrets)
             chunks = [tuple(secrets[i:i + CHUNK]) for i in range(0, len(secrets), CHUNK)]
-            self._literal = [self._chunks.get(chunk) or self._chunks.setdefault(
-                chunk, self._chunk_pattern(chunk)) for chunk in chunks]
+            self._chunks = {chunk: self._chunks.get(chunk) or self._chunk_pattern(chunk)
+                            for chunk in chunks}  # a chunk grown or gone is dropped
+            self._literal = list(self._chunks.values())
         return self._literal or []
 
     def _chunk_pattern(self, chunk: tuple[str, ...]) -> re.Pattern[str]:
