@@ -133,7 +133,8 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
 
 
 def broken_checks(exchange: Exchange, method: str) -> list[Check]:
-    """A request that reached the target and got no whole answer (a stall after the headers,
+    """(``method`` names the clause: "" for a request beyond the page, KC-HTTP-004 alone.) A
+    request that reached the target and got no whole answer (a stall after the headers,
     a drip, a reset, a bomb, bytes that are no HTTP) fails the clause that the function is
     available by that method, with what came before it broke; one that never reached it is
     nobody's failure (nothing to judge)."""
@@ -142,7 +143,7 @@ def broken_checks(exchange: Exchange, method: str) -> list[Check]:
     got = (f"HTTP {exchange.status}, {len(exchange.body)} bytes of body, then "
            if exchange.status is not None else "")
     return [Check(METHOD_REQUIREMENT.get(method, "KC-HTTP-004"), "fail",
-                  f"{method} got no whole answer: {got}{exchange.error}")]
+                  f"{exchange.method} got no whole answer: {got}{exchange.error}")]
 
 
 def drop_checks(exchange: Exchange, method: str) -> list[Check]:
