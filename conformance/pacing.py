@@ -31,14 +31,20 @@ class Pacer:
 
     def wait_turn(self) -> float:
         """Sleep until the rate limit and any Retry-After allow the next request; the wait."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def reserve(self) -> float:
+        """Take the next slot without sleeping; the wait its request owes before it is sent
+        (requests in flight together each take their own slot, so the rate holds overall)."""
         now = self._clock()
         start = max(now + self._pause, self._next_slot)
         self._pause = 0.0
         if self.rate:
             self._next_slot = start + 1.0 / self.rate
-        if start > now:
-            self._sleep(start - now)
-        return start - now
+        return max(0.0, start - now)
 
     def retry_after(self, status: int | None, value: str | None) -> float | None:
         """Owe the target the wait it asked for with a throttling status; that wait, or None

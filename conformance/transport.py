@@ -97,6 +97,7 @@ class TransportSettings:
     retries: int = 1
     rate: float | None = None
     max_retry_after: float = 30.0
+    concurrency: int = 1  # requests in flight at most (send_many); the pool holds as many
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,27 @@ class Exchange:
         whole = len(text) <= window and len(self.body) <= window
         return self.redactor.excerpt(text[:window], limit,
                                      cut=not whole or self.truncated)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A request for ``Client.send_many``: the arguments ``Client.send`` takes."""
+
+    method: str
+    url: str
+    params: Sequence[tuple[str, str]] = ()
+    in_body: bool = False
+    headers: Mapping[str, str] | None = None
+    raw_query: bytes | None = None
+    raw_body: bytes | None = None
+    hold: float = 0.0
+
+    def parts(self) -> RequestParts:
+        return RequestParts(self.method, self.url,
+                            query=() if self.in_body else tuple(self.params),
+                            form=tuple(self.params) if self.in_body else (),
+                            headers=dict(self.headers or {}), raw_query=self.raw_query,
+                            raw_body=self.raw_body)
 
 
 @dataclass
@@ -262,6 +284,31 @@ class Client:
                              raw_query=raw_query, raw_body=raw_body)
         return self._perform(self._prepare(parts, hold))
 
+    def send_many(self, outbounds: Sequence[Outbound],
+                  limit: int | None = None) -> list[tuple[Exchange, float]]:
+        """Send all of ``outbounds`` on the client's loop, at most ``limit`` (default: the
+        settings' concurrency) in flight at once, each paced and deadlined as ``send`` does;
+        each exchange in the order given, with the monotonic time its answer was complete."""
+        prepared = [self._prepare(o.parts(), o.hold) for o in outbounds]
+        gate = max(1, min(limit or self.settings.concurrency, self.settings.concurrency))
+        with self._lock:
+            return self._loop.run_until_complete(self._many(prepared, gate))
+
+    async def _many(self, prepared: Sequence[_Outgoing],
+                    limit: int) -> list[tuple[Exchange, float]]:
+        gate = asyncio.Semaphore(limit)
+
+        async def one(out: _Outgoing) -> tuple[Exchange, float]:
+            async with gate:
+                if out.request is None:
+                    progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+                else:
+                    progress, elapsed, waited = await self._send_paced_async(out.request)
+                self._count(progress)
+                return self._exchange(out, progress, elapsed, waited), time.monotonic()
+
+        return list(await asyncio.gather(*(one(out) for out in prepared)))
+
     def send_json(
         self, method: str, url: str, payload: object | None
     ) -> tuple[Exchange, object | None]:
@@ -329,6 +376,30 @@ class Client:
             elapsed += more
             self._owe_retry_after(progress)
         return progress, elapsed, waited
+
+    async def _send_paced_async(self, request: httpx.Request
+                                ) -> tuple[_Progress, float, float]:
+        """``_send_paced`` inside the loop: the pacer's wait is awaited, not slept."""
+        waited = await self._turn()
+        progress, elapsed = await self._timed(request)
+        if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
+            waited += await self._turn()
+            resent, more = await self._timed(request)
+            progress = resent.following(progress, "resent once after the Retry-After wait")
+            elapsed += more
+            self._owe_retry_after(progress)
+        return progress, elapsed, waited
+
+    async def _timed(self, request: httpx.Request) -> tuple[_Progress, float]:
+        started = time.monotonic()
+        progress = await self._within_deadline(request)
+        return progress, time.monotonic() - started
+
+    async def _turn(self) -> float:
+        wait = self._pacer.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
 
     def _run(self, request: httpx.Request) -> tuple[_Progress, float]:
         """Run all attempts of one request in the loop until they end; the time taken."""
@@ -535,5 +606,6 @@ def _make_http_client(settings: TransportSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=timeout, verify=verify, follow_redirects=False, trust_env=False,
         headers=DEFAULT_HEADERS, cookies=no_cookies,
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+        limits=httpx.Limits(max_connections=max(4, settings.concurrency),
+                            max_keepalive_connections=max(2, settings.concurrency)),
     )

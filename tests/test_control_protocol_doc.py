@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.control import CALLS_SCHEMA, FLAGS_SCHEMA, violation
+from conformance.control import CALLS_SCHEMA, FLAGS_SCHEMA, MANY_FLAGS_SCHEMA, violation
 from conformance.requirements import CATALOG, CONTROL, Requirement, quotes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +30,18 @@ def test_the_page_keeps_the_quoted_sentences(entry: Requirement) -> None:
     assert any(_squeezed(sentence) in page for sentence in quotes(entry)), entry.clause
 
 
+def _schema_of(block: dict[str, object]) -> str:
+    """The body an example shows: calls to set up, one call's flags, or many calls' flags."""
+    calls = block.get("calls")
+    if isinstance(calls, list) and calls and "state" not in calls[0]:
+        return MANY_FLAGS_SCHEMA
+    return CALLS_SCHEMA if "calls" in block else FLAGS_SCHEMA
+
+
 def test_the_examples_validate() -> None:
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", PAGE.read_text(), re.S)]
-    schemas = [CALLS_SCHEMA if "calls" in block else FLAGS_SCHEMA for block in blocks]
-    assert sorted(set(schemas)) == sorted({CALLS_SCHEMA, FLAGS_SCHEMA})
+    schemas = [_schema_of(block) for block in blocks]
+    assert sorted(set(schemas)) == sorted({CALLS_SCHEMA, FLAGS_SCHEMA, MANY_FLAGS_SCHEMA})
     assert [violation(s, b) for s, b in zip(schemas, blocks, strict=True)] == [None] * len(blocks)
 
 

@@ -252,6 +252,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # next held back until its call starts (at most 1 s here): later answers, the same answers
     # (finer point: test_runner_time)
     ({"next_hold": 1}, set(), {}),
+    # POST {control}/flags not served: the API answers the same (finer point below)
+    ({"flags_endpoint": "404"}, set(), {}),
+    ({"flags_endpoint": "405"}, set(), {}),
 ]
 
 
@@ -614,3 +617,32 @@ def test_latency_reaches_the_server_over_http() -> None:
         elapsed = time.monotonic() - started
         assert delayed == prompt.keepcall({"callID": "unknown"}, auth=False)
     assert elapsed >= LATENCY_MS / 1000 - 0.001  # a lower bound, as above
+
+
+# --- POST {control}/flags: many calls' flags in one request (control protocol 1.2) ----------
+@pytest.mark.parametrize("served", ["served", "404", "405"])
+def test_flags_of_many_calls(servers: Callable[..., Api], served: str) -> None:
+    """Served: each asked call as GET gives it, in the order asked, an unknown one missing;
+    switched off: the status a target without the endpoint answers."""
+    api = servers(flags_endpoint=served)
+    kept, plain = new_call("ongoing", 5, kept=True), new_call("finished", 5)
+    api.provision(kept, plain)
+    asked = [plain["callID"], "no-such-call", kept["callID"]]
+    response = api.client.post(f"{api.server.control_url}/flags", json={"callIDs": asked})
+    if served != "served":
+        assert response.status_code == int(served)
+        return
+    assert response.status_code == 200
+    assert response.json() == {"calls": [
+        {"callID": plain["callID"], **api.flags(plain)}, {"callID": "no-such-call",
+                                                           "missing": True},
+        {"callID": kept["callID"], **api.flags(kept)}]}
+
+
+@pytest.mark.parametrize("body", [{"callIDs": "x"}, {"callIDs": [1]}, {"ids": []},
+                                  {"callIDs": ["a"] * 1001}, [1]])
+def test_flags_of_many_calls_refuses_a_body_it_cannot_read(servers: Callable[..., Api],
+                                                          body: object) -> None:
+    api = servers()
+    response = api.client.post(f"{api.server.control_url}/flags", json=body)
+    assert response.status_code == 400 and response.json()["error"]

@@ -1,4 +1,5 @@
-"""The conformance control protocol (docs/CONTROL-PROTOCOL.md): fixtures, calls, flags, clock.
+"""The conformance control protocol (docs/CONTROL-PROTOCOL.md): fixtures, calls, flags, clock;
+and, where the ``flags_endpoint`` switch serves it, many calls' flags at once (1.2).
 
 Bodies are validated completely before anything changes, so a 400 never leaves half a fixture.
 """
@@ -18,6 +19,7 @@ _CALL_FIELDS = frozenset({"callID", "caller", "called", "state", "offsetSeconds"
 _REQUIRED = ("callID", "caller", "called", "state", "offsetSeconds")
 _BODY_FIELDS = frozenset({"calls", "controlledExtensions"})
 _MAX_SECONDS = 10**9  # about 30 years; beyond that float time loses meaning
+MAX_FLAGS_IDS = 1000  # callIDs one POST /flags may ask for
 
 
 class Invalid(ValueError):
@@ -85,13 +87,19 @@ def _fixtures(body: bytes, now: float) -> tuple[list[CallRecord], list[str]]:
 class ControlApi:
     """Routes control requests (path below the control prefix) to the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, flags_endpoint: str = "served") -> None:
+        """``flags_endpoint``: POST /flags served, or answered 404 or 405 (the switch)."""
         self.store = store
         self._routes: dict[tuple[str, str], Callable[[bytes], JsonReply]] = {
             ("PUT", "/fixtures"): self._put_fixtures,
             ("POST", "/calls"): self._post_calls,
             ("POST", "/clock"): self._post_clock,
         }
+        if flags_endpoint == "served":
+            self._routes["POST", "/flags"] = self._post_flags
+        # Paths answered 405 to a method they do not serve (404: a path unknown).
+        self._paths = {p for _, p in self._routes} | (
+            {"/flags"} if flags_endpoint == "405" else set())
 
     def handle(self, method: str, path: str, body: bytes) -> JsonReply:
         route = self._routes.get((method, path))
@@ -102,7 +110,7 @@ class ControlApi:
                 return self._get_call(path.removeprefix("/calls/"))
         except Invalid as invalid:
             return 400, {"error": str(invalid)}
-        known = any(p == path for _, p in self._routes) or path.startswith("/calls/")
+        known = path in self._paths or path.startswith("/calls/")
         return (405, {"error": "method not allowed"}) if known else (404, {"error": "not found"})
 
     def _put_fixtures(self, body: bytes) -> JsonReply:
@@ -117,6 +125,19 @@ class ControlApi:
         self.store.settle()  # changes deferred to a call's start show once it has started
         call = self.store.calls.get(call_id)
         return (404, {"error": "no such call"}) if call is None else (200, call.flags_json())
+
+    def _post_flags(self, body: bytes) -> JsonReply:
+        data = _object(body)
+        ids: Any = data.get("callIDs")
+        if set(data) != {"callIDs"} or not isinstance(ids, list) or not all(
+                isinstance(i, str) and i for i in ids):
+            raise Invalid('body must be {"callIDs": [<callID>, ...]}')
+        if len(ids) > MAX_FLAGS_IDS:
+            raise Invalid(f"at most {MAX_FLAGS_IDS} callIDs")
+        self.store.settle()  # as GET /calls/{callID}: deferred changes show once started
+        calls = [self.store.calls.get(i) for i in ids]
+        return 200, {"calls": [{"callID": i, "missing": True} if c is None else c.flags_json()
+                               for i, c in zip(ids, calls, strict=True)]}
 
     def _post_clock(self, body: bytes) -> JsonReply:
         data = _object(body)

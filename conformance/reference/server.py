@@ -58,7 +58,7 @@ class ReferenceServer:
         keys = {self.api_key: True, self.open_api_key: False}
         service = KeepCallService(self.store, switches, behaviour, keys, self.username,
                                   self.password)
-        self.app = ReferenceApp(service, ControlApi(self.store))
+        self.app = ReferenceApp(service, ControlApi(self.store, switches.flags_endpoint))
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -166,6 +166,11 @@ class Switches:
         0, "seconds status=next (and ongoing,next that reaches next) may hold its answer: "
            "until the call it found starts, or, finding none, this long while it waits for "
            "one (0: answered at once; the lookup is made when the request arrives)")
+    # --- control protocol 1.2 -----------------------------------------------------------------
+    flags_endpoint: Literal["served", "404", "405"] = _s(
+        "served", "POST {control}/flags (many calls' flags in one request, optional): served / "
+                  "answered 404 / answered 405, as by a target without it (the suite then "
+                  "reads calls one by one)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
