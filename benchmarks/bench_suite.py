@@ -13,10 +13,10 @@ import time
 
 import httpx
 
+from conformance.batch import run_case
 from conformance.control import Control
 from conformance.matrix import all_cases
 from conformance.reference import ReferenceServer
-from conformance.runner import run_case
 from conformance.scenarios import Numbering
 from conformance.target import Credentials, Target
 from conformance.transport import Client, TransportSettings

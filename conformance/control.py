@@ -98,7 +98,7 @@ class Control:
             found[rest[0]] = _caught(partial(self._flags, rest[0]))
         elif rest:
             answers = self._client.send_many(
-                [Outbound("GET", f"{self.base_url}/calls/{i}") for i in rest])
+                [Outbound("GET", f"{self.base_url}/calls/{i}") for i in rest], control=True)
             for call_id, (exchange, _) in zip(rest, answers, strict=True):
                 found[call_id] = _caught(partial(_one, call_id, exchange, _decoded(exchange)))
         return {i: found[i] for i in ids}

@@ -106,6 +106,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("insecure", None, False, "do not verify TLS certificates", "transport"),
     Option("rate", float, None, "at most this many requests per second", "transport",
            positive=True),
+    Option("concurrency", int, 8, "requests in flight at most against the target, within "
+           "one process: matrix cases run in batches of 8 x N, set up with one control "
+           "request and read back with one; 1: one case at a time", "transport",
+           positive=True, metavar="N"),
     Option("total_timeout", float, None, "total seconds per request", "transport",
            flag="timeout", positive=True),
     Option("connect_timeout", float, None, "seconds to connect", "transport", positive=True),

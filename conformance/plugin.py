@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conformance import page, sink
+from conformance.batch import Batches, case_requirements, run_case
 from conformance.checks import broken_checks
 from conformance.consistency import Readings
 from conformance.control import Control, ControlError
@@ -39,7 +40,7 @@ from conformance.report import (
     write_results,
 )
 from conformance.requirements import BY_ID, GATING_LEVELS
-from conformance.runner import Result, case_requirements
+from conformance.runner import Result
 from conformance.scenarios import Numbering
 from conformance.settings import Settings, SettingsError, Shard
 from conformance.spec import P_ACTION
@@ -69,6 +70,13 @@ class KeepCallSession:
     clock: Callable[[], float] = time.monotonic
     begun: float = field(default_factory=time.monotonic)
     deferred: list[str] = field(default_factory=list)  # matrix cases for the exclusive part
+    batches: Batches | None = None  # the matrix cases of this session, run in batches
+
+    def matrix_result(self, case: Case) -> Result:
+        """A matrix case's result: from its batch, or run alone (no batches: a replay)."""
+        if self.batches is None:
+            return run_case(self.target, case, self.numbering)
+        return self.batches.result(case)
 
     def remaining(self) -> float | None:
         """Seconds left of --max-duration (None: unbounded)."""
@@ -203,6 +211,7 @@ class KeepCallPlugin:
         self.session: KeepCallSession | None = None
         self.results: dict[str, Any] | None = None
         self.select: str | None = None  # pytest's -k: which cases of the matrix the run asked for
+        self.matrix: list[Case] = []  # the matrix cases collected, in the order they run
 
     @property
     def verdict(self) -> str | None:
@@ -229,6 +238,8 @@ class KeepCallPlugin:
     def kc(self) -> Iterator[KeepCallSession]:
         """The conformance run; the first test that needs it starts it."""
         self.session = start_session(self.settings)
+        self.session.batches = Batches(self.session.target, self.session.numbering, self.matrix,
+                                       self.settings.transport.concurrency)
         try:
             if self.session.ledger.aborted:
                 pytest.exit(self.session.ledger.aborted, returncode=EXIT_CODES["inconclusive"])
@@ -270,6 +281,8 @@ class KeepCallPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.progress.total = sum(_in_suite(item) for item in session.items)
+        self.matrix = [item.callspec.params["kc_case"] for item in session.items  # type: ignore[attr-defined]
+                       if _in_suite(item) and _matrix_case(item) is not None]
         if self.progress.total and self.console:
             where = public_url(self.settings.target) or "the embedded reference server"
             print(f"keepcall-conformance: {self.progress.total} cases "
@@ -494,6 +507,8 @@ def _meta(run: KeepCallSession, select: str | None) -> dict[str, Any]:
               if run.target.control else None,
               "token_required": run.target.token_required,
               "requests_sent": client.requests_sent, "retries": client.retries_total,
+              "api_requests": client.requests_sent - client.control_requests,
+              "control_requests": client.control_requests,
               "transport": {k: v for k, v in vars(settings.transport).items() if k != "verify"}
               | {"tls_verify": settings.transport.verify is not False},
               "reference_switches": list(settings.reference_switches),

@@ -15,12 +15,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from conformance.batch import run_case
 from conformance.matrix import all_cases
 from conformance.model import Check
 from conformance.plugin import start_session
 from conformance.report import PART_NAME, load_part
 from conformance.requirements import BY_ID, GATING_LEVELS
-from conformance.runner import Result, run_case
+from conformance.runner import Result
 from conformance.settings import Settings
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_UNJUDGED = 0, 1, 2, 3

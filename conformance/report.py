@@ -88,6 +88,9 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
         ledger.record(READINGS_CASE, readings.checks(), counted=bool(readings.seen))
     data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
+    sent, cases = data["target"].get("requests_sent"), data["summary"]["cases"]
+    if sent is not None and cases:  # of a run or of its parts merged: counted once, here
+        data["target"]["requests_per_case"] = round(sent / cases, 3)
     return apply(data, expected, datetime.now(UTC).date()) if expected else data
 
 

@@ -1,20 +1,21 @@
 """Running one request on one scenario against a target: set up, send, read back, judge.
 
 The matrix, the Hypothesis properties and the single-clause tests all go through ``run``, so
-every kind of test provisions, reproduces and judges the same way.
+every kind of test provisions, reproduces and judges the same way. ``run`` is three steps:
+``prepare`` (the expectation, the credentials, what skips the case), then set-up and send, then
+``finish`` (read back, judge); a batch of matrix cases (batch.py) shares the middle step and the
+read-back of its cases.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from conformance.breaker import probe_for
 from conformance.causes import EXCERPT, Answer
 from conformance.checks import (
-    FORMAT_REQUIREMENT,
     Judgement,
     beyond_the_page,
     flag_changes,
@@ -23,13 +24,11 @@ from conformance.checks import (
 )
 from conformance.control import ControlError
 from conformance.fuzzing import FuzzPlan, Wire, build
-from conformance.matrix import Case
 from conformance.model import (
     ERROR,
     Call,
     Check,
     Choice,
-    Credential,
     Expectation,
     Flags,
     KeepCallRequest,
@@ -37,73 +36,18 @@ from conformance.model import (
     Scenario,
     merged,
 )
-from conformance.oracle import TargetAuth, expect
+from conformance.oracle import TargetAuth
+from conformance.readback import Reads, own, read_back
 from conformance.requirements import RequirementId
-from conformance.scenarios import Numbering
-from conformance.spec import P_RESPONSE_TYPE, P_STATUS, STATUS_VALUES
+from conformance.spec import P_STATUS, STATUS_VALUES
 from conformance.target import Target
 from conformance.timeline import elapsed_bound, expect_over
 from conformance.transport import Exchange
-from conformance.validators import (
-    CONTENT_TYPE_SEEN,
-    DOCTYPE_SEEN,
-    ENVELOPE_SEEN,
-    SHAPE_SEEN,
-    pretty_xml,
-)
+from conformance.validators import pretty_xml
 
 # A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
 # moved this far past the latest start before the flags are read again.
 START_MARGIN_SECONDS = 2
-# Earlier cases' calls read back with each case: the most recently settled ones and a few
-# older ones in turn; how many settled calls are remembered.
-RECENT_READ_BACK, OLDER_READ_BACK, SETTLED_LIMIT = 2, 1, 512
-
-
-@dataclass
-class ReadBack:
-    """Calls of earlier cases whose final flags are known. A sample is read back with every
-    case, so a change that lands on another case's call (a "last looked-up call" cache) or an
-    error's change applied later shows as drift (KC-FLAG-002): no request named them since."""
-
-    known: dict[str, Flags] = field(default_factory=dict)  # oldest first
-    turn: int = 0
-
-    def sample(self, exclude: dict[str, Flags]) -> dict[str, Flags]:
-        ids = [i for i in self.known if i not in exclude]
-        older = ids[:-RECENT_READ_BACK]
-        picked = {*ids[-RECENT_READ_BACK:], *(older[(self.turn + i) % len(older)]
-                                              for i in range(min(OLDER_READ_BACK, len(older))))}
-        self.turn += OLDER_READ_BACK
-        return {i: self.known[i] for i in picked}
-
-    def settle(self, flags: dict[str, Flags]) -> None:
-        for call_id, value in flags.items():
-            self.known.pop(call_id, None)
-            self.known[call_id] = value
-        while len(self.known) > SETTLED_LIMIT:
-            del self.known[next(iter(self.known))]
-
-    def drift(self, sample: dict[str, Flags], read: dict[str, Flags]) -> list[Check]:
-        """A failure per earlier call whose flags moved; each is reported once."""
-        moved = sorted(flag_changes(sample, read))
-        for call_id in {c for c, _, _ in moved}:
-            self.known.pop(call_id, None)
-        return [Check("KC-FLAG-002", "fail",
-                      f"{flag} of call {call_id} (an earlier case's, settled) is now {value}, "
-                      "though no request since named it: a change landed on a call the "
-                      "request did not identify, or an error's change was applied later")
-                for call_id, flag, value in moved]
-
-
-_READ_BACKS: weakref.WeakKeyDictionary[Target, ReadBack] = weakref.WeakKeyDictionary()
-
-
-def read_back(target: Target) -> ReadBack:
-    """The target's settled calls of this run (one per target object)."""
-    return _READ_BACKS.setdefault(target, ReadBack())
-
-
 @dataclass
 class Result:
     """What one run of a request produced, with what is needed to reproduce it."""
@@ -114,6 +58,7 @@ class Result:
     checks: list[Check] = field(default_factory=list)
     exchange: Exchange | None = None
     setup: str = ""
+    setup_line: Callable[[], str] | None = None  # renders ``setup`` where a batch set it up
     skipped: str | None = None
     format: str | None = None
     outcome: Outcome | None = None
@@ -155,7 +100,8 @@ class Result:
 
     def reproduction(self) -> str:
         """The control call that set the scenario up, then the request, as curl lines."""
-        lines = [f"# setup: {self.setup}"] if self.setup else []
+        setup = self.setup or (self.setup_line() if self.setup_line else "")
+        lines = [f"# setup: {setup}"] if setup else []
         if self.exchange is not None:
             lines.append(self.exchange.curl)
         return "\n".join(lines)
@@ -173,53 +119,98 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
     the oracle (a token's age: the oracle only sees a valid or an invalid token); ``fuzz``
     replaces parameters and the request's shape (fuzzing.py).
     """
+    pending = prepare(target, scenario, request, fresh, open_key, also, credentials,
+                      decided_by, fuzz)
+    return pending if isinstance(pending, Result) else run_alone(target, pending)
+
+
+def run_alone(target: Target, pending: Pending) -> Result:
+    """Set up, send, read back and judge one prepared case."""
+    result = pending.result
+    try:
+        started = time.monotonic()
+        if target.control is not None and result.scenario.calls:
+            result.setup = target.control.add(result.scenario)
+        exchange = (target.send(result.request, pending.credentials) if result.wire is None
+                    else target.send_wire(result.wire))
+        return finish(target, pending, exchange, time.monotonic() - started)
+    except ControlError as error:
+        return skip(result, f"control protocol: {error}")
+
+
+@dataclass
+class Pending:
+    """A case ready to be set up and sent: its result so far, and how to judge its answer."""
+
+    result: Result
+    credentials: list[tuple[str, str]]
+    calls: Sequence[Call]
+    auth: TargetAuth
+    also: tuple[RequirementId, ...]
+    decided_by: RequirementId | None
+
+    def expected(self, seconds: float) -> Expectation:
+        """The expectation once ``seconds`` passed between set-up and answer."""
+        result, wire = self.result, self.result.wire
+        views = (wire.views[:1] if wire and wire.exact else wire.views if wire
+                 else (result.request,))
+        found = merged([_in_time(result.scenario, v, self.calls, self.auth, seconds,
+                                 result.exchange) for v in views]
+                       + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
+        return _decided(also_checks(found, self.also), self.decided_by)
+
+
+def prepare(target: Target, scenario: Scenario, request: KeepCallRequest,
+            fresh: bool = True, open_key: bool = False, also: tuple[RequirementId, ...] = (),
+            credentials: list[tuple[str, str]] | None = None,
+            decided_by: RequirementId | None = None,
+            fuzz: FuzzPlan | None = None) -> Pending | Result:
+    """The case ready to send, or its result where it is skipped (``run``'s arguments)."""
     auth = traits(target, open_key)
     request = in_spelling(request, target.status_spelling)
     calls = scenario.calls if target.control else target.static_calls
-    def expected(seconds: float) -> Expectation:
-        wire = result.wire
-        views = wire.views[:1] if wire and wire.exact else wire.views if wire else (request,)
-        found = merged([_in_time(scenario, v, calls, auth, seconds, result.exchange)
-                        for v in views] + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
-        return _decided(_also(found, also), decided_by)
-
     result = Result(scenario, request, Expectation({}, (), frozenset()))
     if credentials is None:
         credentials = target.credential_params(request, open_key)
     if credentials is not None and fuzz is not None:
         result.wire = build(fuzz, request, credentials, target.post_encoding == "query")
         result.request = result.wire.views[0]
-    result.expectation = expected(0.0)
+    pending = Pending(result, credentials or [], calls, auth, also, decided_by)
+    result.expectation = pending.expected(0.0)
     if credentials is None:
-        return _skip(result, "the case needs a secret that was not given")
+        return skip(result, "the case needs a secret that was not given")
     if fresh and target.control is None:
-        return _skip(result, "the scenario needs a control URL (--control-url)")
+        return skip(result, "the scenario needs a control URL (--control-url)")
     if blocked := target.breakers.blocked(result.request):
-        return _skip(result, blocked)
-    try:
-        started = time.monotonic()
-        if target.control is not None and scenario.calls:
-            result.setup = target.control.add(scenario)
-        result.exchange = (target.send(request, credentials) if result.wire is None
-                           else target.send_wire(result.wire))
-        result.expectation = expected(time.monotonic() - started)
-        before = after = None
-        drift: list[Check] = []
-        if target.control is not None:
-            before = {c.call_id: c.flags for c in scenario.calls}
-            after = target.control.flags(before)
-            drift = _drift(target, before)
-        _judge(result, before, after)
-        if after is not None and before is not None and _maybe_deferred(result, before, after):
-            _judge_after_start(target, result, before)
-        elif before is not None:
-            _judge_after_pending(target, result, before)
-        _settle(target, result)
-        result.checks += drift
-        if _described(result):  # what the page never names trips no breaker
-            result.checks += _tripped(target, result.request, result.exchange)
-    except ControlError as error:
-        return _skip(result, f"control protocol: {error}")
+        return skip(result, blocked)
+    return pending
+
+
+def finish(target: Target, pending: Pending, exchange: Exchange, seconds: float,
+           reads: Reads | None = None) -> Result:
+    """Read back (``reads``: a batch did), judge and settle a case answered ``seconds`` after
+    its set-up began; a ControlError where its own calls could not be read."""
+    result = pending.result
+    result.exchange = exchange
+    result.expectation = pending.expected(seconds)
+    before = after = None
+    drift: list[Check] = []
+    if target.control is not None:
+        before = {c.call_id: c.flags for c in result.scenario.calls}
+        if reads is None:
+            sample = read_back(target).sample(before)
+            reads = Reads(target.control.read([*before, *sample]), sample)
+        after = own(before, reads.flags)
+        drift = read_back(target).drift(reads.sample, reads.flags)
+    _judge(result, before, after)
+    if after is not None and before is not None and _maybe_deferred(result, before, after):
+        _judge_after_start(target, result, before)
+    elif before is not None:
+        _judge_after_pending(target, result, before)
+    _settle(target, result)
+    result.checks += drift
+    if _described(result):  # what the page never names trips no breaker
+        result.checks += _tripped(target, result.request, exchange)
     return result
 
 
@@ -243,10 +234,10 @@ def in_spelling(request: KeepCallRequest, spelling: str | None) -> KeepCallReque
 
 def traits(target: Target, open_key: bool = False) -> TargetAuth:
     """What the oracle must know of the target: its keys, the spelling its probe found."""
-    return replace(_keys(target.token_required, open_key), status_spelling=target.status_spelling)
+    return replace(keys(target.token_required, open_key), status_spelling=target.status_spelling)
 
 
-def _keys(token_required: bool, open_key: bool) -> TargetAuth:
+def keys(token_required: bool, open_key: bool) -> TargetAuth:
     """The target's keys as a case uses them, for its verdict and its marker alike: the open
     key never needs a token; the other as the target's ``token_required`` says."""
     return TargetAuth(token_required=token_required and not open_key)
@@ -317,20 +308,6 @@ def _failing_whatever_the_flags(result: Result, before: dict[str, Flags]) -> lis
     return [c for c in _judgement(result, before, None).checks if c.verdict == "fail"]
 
 
-def _drift(target: Target, exclude: dict[str, Flags]) -> list[Check]:
-    """Earlier cases' calls read back (a sample); a call the target no longer has is
-    forgotten, not failed (a target may drop old calls)."""
-    assert target.control is not None
-    earlier = read_back(target).sample(exclude)
-    try:
-        read = target.control.flags(earlier)
-    except ControlError:
-        for call_id in earlier:
-            read_back(target).known.pop(call_id, None)
-        return []
-    return read_back(target).drift(earlier, read)
-
-
 def _judge_after_pending(target: Target, result: Result, before: dict[str, Flags]) -> None:
     """A pending keep (success, nothing changed) where upcoming calls sit outside next's
     window: move the clock past their starts and read again. A keep that lands on one of them
@@ -368,29 +345,6 @@ def _settle(target: Target, result: Result) -> None:
     read_back(target).settle(result.after)
 
 
-def run_case(target: Target, case: Case, numbering: Numbering) -> Result:
-    scenario, request = case.instantiate(numbering)
-    open_key = case.part == "open-key"
-    if open_key and not target.credentials.open_api_key:
-        result = Result(scenario, request, case_expectation(case, scenario, request,
-                                                            traits(target, open_key)))
-        return _skip(result, "no API key without authentication was given")
-    return run(target, scenario, request, fresh=case.needs_fresh_scenario, open_key=open_key,
-               also=_case_also(case))
-
-
-def case_expectation(case: Case, scenario: Scenario, request: KeepCallRequest,
-                     auth: TargetAuth) -> Expectation:
-    """What a matrix case is judged on: the one place both its run and its marker ask."""
-    return _also(expect(request, scenario.calls, scenario.controlled, auth), _case_also(case))
-
-
-def _case_also(case: Case) -> tuple[RequirementId, ...]:
-    """A valid key and token in the auth part also checks that they are accepted."""
-    valid = (case.api_key, case.token) == (Credential.VALID, Credential.VALID)
-    return ("KC-AUTH-005",) if case.part == "auth" and valid else ()
-
-
 def _decided(expectation: Expectation, requirement: RequirementId | None) -> Expectation:
     if requirement is None:
         return expectation
@@ -399,7 +353,7 @@ def _decided(expectation: Expectation, requirement: RequirementId | None) -> Exp
     return replace(expectation, trace=(requirement,), because=because)
 
 
-def _also(expectation: Expectation, requirements: tuple[RequirementId, ...]) -> Expectation:
+def also_checks(expectation: Expectation, requirements: tuple[RequirementId, ...]) -> Expectation:
     if not requirements:
         return expectation
     because = {o: (*rs, *requirements) if not o.is_error else rs
@@ -431,46 +385,10 @@ def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> li
     return found
 
 
-def _skip(result: Result, why: str) -> Result:
+def skip(result: Result, why: str) -> Result:
     result.skipped = why
     result.checks = [Check(r, "not-tested", why) for r in result.expectation.trace]
     return result
-
-
-# Checked on every answer in a format: the rendering clauses, and what is observed of it.
-_FORMAT_REQUIREMENTS: dict[str, tuple[RequirementId, ...]] = {
-    "XML": ("KC-XML-001", "KC-XML-002", "KC-XML-003", "KC-XML-004", DOCTYPE_SEEN),
-    "HTML": ("KC-RT-010", SHAPE_SEEN), "TEXT": ("KC-RT-010", SHAPE_SEEN)}
-
-
-def case_requirements(case: Case, token_required: bool) -> list[RequirementId]:
-    """The requirements a case checks, for its marker: the oracle's trace, the open points its
-    readings reach, and the rendering. ``token_required``: whether the target's key needs a
-    token, as the run will judge it (``Settings.needs_token``)."""
-    scenario, request = case.instantiate(Numbering())
-    expectation = case_expectation(case, scenario, request,
-                                   _keys(token_required, case.part == "open-key"))
-    ids: set[RequirementId] = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001",
-                               "KC-FLAG-002", CONTENT_TYPE_SEEN}
-    points = {choice.requirement for readings in expectation.allowed.values()
-              for reading in readings for choice in reading}
-    ids.update(points)
-    if points:
-        ids.add("KC-READ-001")  # the run-wide comparison of readings (consistency.py)
-    formats = expectation.formats | expectation.error_formats  # as checks.format_checks tries
-    for fmt in formats:
-        ids.update(_FORMAT_REQUIREMENTS.get(fmt, ()))
-    if ERROR in expectation.allowed:
-        ids.add("KC-HTTP-005")  # observed on every error answer (checks.judgement)
-        if "XML" in formats:  # judged on every XML error answer (checks._xml_checks)
-            ids.update(("KC-XML-005", ENVELOPE_SEEN))
-    if expectation.error_formats:
-        ids.add("KC-RT-009")
-    if expectation.deferrable:
-        ids.add("KC-TYPE-007")
-    asked = request.get(P_RESPONSE_TYPE)
-    ids.add(FORMAT_REQUIREMENT.get(asked, "KC-RT-005"))
-    return sorted(ids)
 
 
 def _flags(flags: Flags | None) -> str:

@@ -69,6 +69,7 @@ class Options:
     ca_bundle: str | None = _option("ca_bundle")
     insecure: bool = _option("insecure")
     rate: float | None = _option("rate")
+    concurrency: int = _option("concurrency")
     total_timeout: float | None = _option("total_timeout")
     connect_timeout: float | None = _option("connect_timeout")
     read_timeout: float | None = _option("read_timeout")
@@ -263,6 +264,7 @@ def _transport(options: Options, profile: Profile) -> TransportSettings:
     ca_bundle = options.ca_bundle or overrides.ca_bundle
     if ca_bundle and not Path(ca_bundle).is_file():
         raise SettingsError(f"--ca-bundle: no such file '{ca_bundle}'")
+    settings = replace(settings, concurrency=options.concurrency)
     if options.insecure or overrides.insecure:
         return replace(settings, verify=False)
     return replace(settings, verify=ca_bundle) if ca_bundle else settings

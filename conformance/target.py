@@ -32,7 +32,7 @@ from conformance.spec import (
     P_TOKEN,
     TOKEN_ACTION,
 )
-from conformance.transport import Client, Exchange
+from conformance.transport import Client, Exchange, Outbound
 from conformance.validators import validate_xml
 
 # Wrong but well-shaped values: a target must reject them, and they are no one's secret. Used
@@ -257,8 +257,15 @@ class Target:
         return params
 
     def send(self, request: KeepCallRequest, credentials: list[tuple[str, str]]) -> Exchange:
+        out = self.outbound(request, credentials)
+        return self.client.send(out.method, out.url, out.params, in_body=out.in_body,
+                                hold=out.hold)
+
+    def outbound(self, request: KeepCallRequest, credentials: list[tuple[str, str]]
+                 ) -> Outbound:
+        """The request as the client sends it (``send``, or many at once: batch.py)."""
         params = [*credentials, *request.params]
         in_query = request.post_in_query or self.post_encoding == "query"
         in_body = request.method == "POST" and not in_query
-        return self.client.send(request.method, self.url, params, in_body=in_body,
-                                hold=next_hold(request))
+        return Outbound(request.method, self.url, params, in_body=in_body,
+                        hold=next_hold(request))

@@ -254,6 +254,7 @@ class Client:
         self.settings = settings
         self.redactor = redactor
         self.requests_sent = 0
+        self.control_requests = 0  # of them, to the control protocol (send_json, control=True)
         self.transport_failures = 0
         self.retries_total = 0
         self.consecutive_failures = 0
@@ -284,15 +285,18 @@ class Client:
                              raw_query=raw_query, raw_body=raw_body)
         return self._perform(self._prepare(parts, hold))
 
-    def send_many(self, outbounds: Sequence[Outbound],
-                  limit: int | None = None) -> list[tuple[Exchange, float]]:
+    def send_many(self, outbounds: Sequence[Outbound], limit: int | None = None,
+                  control: bool = False) -> list[tuple[Exchange, float]]:
         """Send all of ``outbounds`` on the client's loop, at most ``limit`` (default: the
         settings' concurrency) in flight at once, each paced and deadlined as ``send`` does;
-        each exchange in the order given, with the monotonic time its answer was complete."""
+        each exchange in the order given, with the monotonic time its answer was complete.
+        ``control``: they are control-protocol requests (counted as such)."""
         prepared = [self._prepare(o.parts(), o.hold) for o in outbounds]
         gate = max(1, min(limit or self.settings.concurrency, self.settings.concurrency))
         with self._lock:
-            return self._loop.run_until_complete(self._many(prepared, gate))
+            sent = self._loop.run_until_complete(self._many(prepared, gate))
+        self.control_requests += len(sent) if control else 0
+        return sent
 
     async def _many(self, prepared: Sequence[_Outgoing],
                     limit: int) -> list[tuple[Exchange, float]]:
@@ -316,6 +320,7 @@ class Client:
         body = b"" if payload is None else json.dumps(payload).encode()
         headers = {"Content-Type": JSON_TYPE} if body else {}
         exchange = self.send(method, url, (), headers=headers, raw_body=body or None)
+        self.control_requests += 1
         return exchange, _decode_json(exchange)
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from conformance.batch import case_requirements
 from conformance.matrix import (
     CREDENTIALS,
     FORMATS,
@@ -28,7 +29,6 @@ from conformance.matrix import (
     all_cases,
     part_counts,
 )
-from conformance.runner import case_requirements
 from conformance.scenarios import Numbering
 from conformance.spec import STATUS_VALUES
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Run
 
+from conformance.batch import case_requirements
 from conformance.matrix import all_cases
 from conformance.requirements import (
     BY_ID,
@@ -25,7 +26,6 @@ from conformance.requirements import (
     quotes,
     requirement,
 )
-from conformance.runner import case_requirements
 
 ID = re.compile(r"KC-[A-Z]+-\d{3}")
 OBSERVE = [r.id for r in CATALOG if r.level == "OBSERVE"]

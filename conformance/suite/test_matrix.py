@@ -1,11 +1,13 @@
-"""The parameter matrix: every case of conformance.matrix, judged against the oracle."""
+"""The parameter matrix: every case of conformance.matrix, judged against the oracle.
+
+Cases run in batches (conformance/batch.py): the first item of a batch sets up, sends and reads
+back the next ones too; each item records its own result."""
 
 from __future__ import annotations
 
 from conformance.matrix import Case
 from conformance.plugin import KeepCallSession
-from conformance.runner import run_case
 
 
 def test_case(kc: KeepCallSession, kc_case: Case) -> None:
-    kc.record(kc_case.id, run_case(kc.target, kc_case, kc.numbering))
+    kc.record(kc_case.id, kc.matrix_result(kc_case))
