@@ -1,0 +1,71 @@
+"""Verdicts identical whatever the batching: one case at a time, batches of 64 and of 512, with
+``POST {control}/flags`` served and answered 404 or 405 (the fallback, one GET per call), on
+the reference server and on the servers others wrote from the spec (tests/independent/, which
+do not serve /flags: the fallback path). Each run is the CLI in a child: system lane.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from killmatrix import CliRun, run_cli
+from test_independent import _certify, quick, server
+
+pytestmark = pytest.mark.system
+__all__ = ["quick", "server"]  # the independent servers' fixtures, used here too
+
+BUDGET = ("--budget", "10")
+# name -> the options of a --quick run of the embedded reference server
+RUNS: dict[str, tuple[str, ...]] = {
+    "serial": ("--concurrency", "1"),
+    "batches": (),  # the default: --concurrency 8, batches of 64
+    "large-batches": ("--concurrency", "64"),  # batches of 512
+    "no-flags-404": ("--reference-switch", "flags_endpoint=404"),
+    "no-flags-405-serial": ("--reference-switch", "flags_endpoint=405", "--concurrency", "1"),
+}
+
+
+def verdicts(run: CliRun) -> tuple[dict[str, str], Any]:
+    """Each requirement's verdict, and the cases run (how many examples a property search
+    draws is Hypothesis's to decide, so the examples themselves are not compared)."""
+    assert run.results is not None, run.stdout[-2000:]
+    return ({r["id"]: r["verdict"] for r in run.results["requirements"]},
+            run.results["summary"]["cases"])
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
+    return {name: run_cli(["--quick", *BUDGET, *args], tmp_path_factory.mktemp(name))
+            for name, args in RUNS.items()}
+
+
+def test_the_reference_server_gets_the_same_verdicts_every_way(
+        reference_runs: dict[str, CliRun]) -> None:
+    serial = verdicts(reference_runs["serial"])
+    assert {name: run.exit_code for name, run in reference_runs.items()} == dict.fromkeys(
+        RUNS, 0)
+    assert {name: verdicts(run) == serial for name, run in reference_runs.items()} == \
+        dict.fromkeys(RUNS, True)
+
+
+def test_batches_and_post_flags_cut_the_requests(reference_runs: dict[str, CliRun]) -> None:
+    """The counters results.json keeps: requests to the API and to the control URL add up,
+    and a batched run sends far fewer control requests per case than a serial one."""
+    targets = {name: run.results["target"] for name, run in reference_runs.items()
+               if run.results is not None}
+    for target in targets.values():
+        assert target["api_requests"] + target["control_requests"] == target["requests_sent"]
+    per_case = {name: target["control_requests"] / target["api_requests"]
+                for name, target in targets.items()}
+    assert per_case["batches"] < per_case["serial"] / 4
+    assert per_case["no-flags-404"] < per_case["serial"]
+
+
+def test_an_independent_server_gets_the_same_verdicts_batched_and_serial(
+        server: dict[str, str], quick: CliRun, tmp_path: Path) -> None:
+    """``quick`` is the default run (batches of 64, /flags asked once, then one GET per
+    call); a serial run of the same server must judge every requirement alike."""
+    serial = _certify(server, tmp_path, "--quick", "--concurrency", "1")
+    assert verdicts(quick) == verdicts(serial)
