@@ -59,7 +59,7 @@ def test_batches_and_post_flags_cut_the_requests(reference_runs: dict[str, CliRu
         assert target["api_requests"] + target["control_requests"] == target["requests_sent"]
     per_case = {name: target["control_requests"] / target["api_requests"]
                 for name, target in targets.items()}
-    assert per_case["batches"] < per_case["serial"] / 4
+    assert per_case["batches"] < per_case["serial"] / 2  # searches, stateful: not batched
     assert per_case["no-flags-404"] < per_case["serial"]
 
 
