@@ -297,7 +297,7 @@ FAULTS: tuple[Fault, ...] = (
     _f("last-call-cache", "KC-FLAG-002",
        "an extension lookup finding nothing answers the error but keeps the call the last "
        "request found (another case's)", _swap("on_no_match", _keep_last_found)),
-    _f("error-applied-later", "KC-FLAG-002",
+    _f("error-applied-later", "KC-FLAG-001",
        "manualRecord refused on an uncontrolled call (error) starts recording anyway when the "
        "next request arrives", _swap("on_refused", _record_later)),
     _f("wide-window-deferred", "KC-FLAG-002",
