@@ -28,9 +28,10 @@ import pytest
 from conformance import __version__, sink
 from conformance.certify import LOCKED
 from conformance.entrypoint import NAME as ENTRY_POINT
+from conformance.ledger import EXIT_CODES
 from conformance.options import grouped, keywords
 from conformance.page import PAGE_NAME
-from conformance.report import EXIT_CODES, JUNIT_NAME, RESULTS_NAME, RESULTS_SCHEMA
+from conformance.report import JUNIT_NAME, RESULTS_NAME, RESULTS_SCHEMA
 from conformance.settings import Settings, SettingsError, options_from, resolve
 
 EXIT_USAGE = 2
@@ -193,7 +194,7 @@ def _with_workers(args: argparse.Namespace, settings: Settings) -> int:
     from conformance import workers
 
     try:
-        return _written(workers.run(args, settings), settings.report_dir)
+        return _written(workers.run(args, settings, main), settings.report_dir)
     except OSError as error:
         if _within(error.filename, settings.report_dir):
             return _report_dir_error(error)

@@ -25,11 +25,10 @@ from conformance.checks import METHOD_REQUIREMENT, broken_checks
 from conformance.consistency import Readings
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
-from conformance.ledger import Ledger
+from conformance.ledger import EXIT_CODES, Ledger
 from conformance.matrix import Case, all_cases, matrix_digest
 from conformance.progress import Progress
 from conformance.report import (
-    EXIT_CODES,
     PART_NAME,
     RESULTS_NAME,
     finished,

@@ -9,10 +9,10 @@ from test_ledger import OTHER_MUST, all_gating_passed
 
 from conformance.causes import Answer
 from conformance.control import violation
-from conformance.ledger import Ledger
+from conformance.ledger import EXIT_CODES, Ledger
 from conformance.model import Cause, Check
 from conformance.page import render
-from conformance.report import EXIT_CODES, results, summary_lines
+from conformance.report import results, summary_lines
 from conformance.requirements import RequirementId
 
 TARGET = {"url": "http://127.0.0.1:9/verba/api"}
