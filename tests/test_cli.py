@@ -24,8 +24,9 @@ import pytest
 from conftest import Run, clean_env, run_cli
 from lxml import etree
 
-from conformance.cli import _exit_code, main
+from conformance.cli import main
 from conformance.control import violation
+from conformance.launch import _exit_code
 from conformance.merge import read_part
 from conformance.reference import ReferenceServer
 
