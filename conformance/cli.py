@@ -184,11 +184,12 @@ def certify(args: argparse.Namespace) -> int:
     """The locked profile's run, then its reports sealed and signed, whatever the verdict."""
     from conformance import evidence
     from conformance.certify import configuration, locked
+    from conformance.signing import EvidenceError, load_private_key
 
     args = locked(args)
     try:  # what sealing needs, checked before the run (minutes), as run checks its own inputs
         report_dir = resolve(options_from(args)).report_dir
-        _sealable("--private-key", lambda: evidence.load_private_key(args.private_key))
+        _sealable("--private-key", lambda: load_private_key(args.private_key))
         _sealable("--bundle", lambda: evidence.check_destination(args.bundle, report_dir))
     except SettingsError as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
@@ -199,7 +200,7 @@ def certify(args: argparse.Namespace) -> int:
     try:
         sealed = evidence.bundle(report_dir, args.bundle, configuration=configuration(args),
                                  private_key=args.private_key)
-    except (evidence.EvidenceError, OSError) as error:
+    except (EvidenceError, OSError) as error:
         print(f"keepcall-conformance: error: --bundle: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"  sealed {sealed} (verify: keepcall-conformance verify {sealed} --public-key KEY)")
@@ -208,7 +209,7 @@ def certify(args: argparse.Namespace) -> int:
 
 def _sealable(flag: str, check: Callable[[], object]) -> None:
     """``check`` the input of ``flag``; a SettingsError naming it (one line) if it fails."""
-    from conformance.evidence import EvidenceError
+    from conformance.signing import EvidenceError
 
     try:
         check()
@@ -217,15 +218,15 @@ def _sealable(flag: str, check: Callable[[], object]) -> None:
 
 
 def keygen(private: Path, public: Path) -> int:
-    from conformance import evidence
+    from conformance import signing
 
     try:
-        evidence.keygen(private, public)
-    except (evidence.EvidenceError, OSError) as error:
+        signing.keygen(private, public)
+    except (signing.EvidenceError, OSError) as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"  wrote {private} (keep it secret) and {public} "
-          f"(publish it; fingerprint {evidence.fingerprint(public)})")
+          f"(publish it; fingerprint {signing.fingerprint(public)})")
     return 0
 
 
@@ -258,9 +259,9 @@ def merge(sources: Sequence[Path], report_dir: Path, expect: Path | None) -> int
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from conformance import evidence
+    from conformance import verification
 
-    return evidence.main_verify(args.bundle, args.public_key, sys.stdout)
+    return verification.main_verify(args.bundle, args.public_key, sys.stdout)
 
 
 def _diff(args: argparse.Namespace) -> int:

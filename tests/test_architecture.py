@@ -65,8 +65,10 @@ def test_the_reference_server_is_outside_the_layers() -> None:
 # Modules that may write a file themselves, and why; every other writes through ``sink``.
 OWN_WRITERS = {
     "sink.py": "the redaction sink itself",
-    "evidence.py": "key files, and the sealed bundle: its files passed the sink before they "
-                   "were hashed and signed (redacting after signing would break the seal)",
+    "evidence.py": "the sealed bundle: its files passed the sink before they were hashed and "
+                   "signed (redacting after signing would break the seal)",
+    "signing.py": "key files, created exclusively with their mode (a secret key, no secret "
+                  "of the run)",
     "workers.py": "a part's stderr.txt, the file its process's stderr (a redacting stream "
                   "inherited from the parent) writes to",
 }
