@@ -2,21 +2,20 @@
 
 One fault of a target fails many requirements at once: a server that matches only the calling
 party fails the called-party clause and, through the same wrong answer, every status and type
-clause whose cases look a call up by the called party. A case's cause is what its first failed
-check says, with what varies from case to case taken out (IDs, numbers, the expected list): the
-kind of wrong outcome ("an error where a change was expected"), or the envelope or HTTP defect
-as its message words it. Cases with the same cause form a group; a group carries every
-requirement its cases failed, its count, and its first case as the representative exchange.
+clause whose cases look a call up by the called party. A case's cause is the ``Cause`` its first
+failed check carries, set where the check was made (never read back from its wording): a wrong
+outcome of any kind is one cause across requirements, any other cause is one per requirement.
+Cases with the same cause form a group; a group carries every requirement its cases failed, its
+count, and its first case as the representative exchange.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from conformance.model import Check
+from conformance.model import Cause, Check
 from conformance.requirements import CATALOG
 
 MAX_GROUPS: Final = 50
@@ -26,48 +25,24 @@ MAX_GROUPS: Final = 50
 Answer = dict[str, Any]
 EXCERPT: Final = 2000
 # The flags read back tell a wrong outcome (an error, a change where an error was due, another
-# change): one bug shows all three kinds across cases, so they are one cause.
+# change, none): one bug shows every kind across cases, so they are one cause.
 WRONG_OUTCOME: Final = "flags changed otherwise than the spec allows"
+# Causes that are one group whatever requirement they fail, and what the group is called.
+ACROSS_REQUIREMENTS: Final[dict[Cause, str]] = {
+    Cause.ERROR_FOR_CHANGE: WRONG_OUTCOME, Cause.CHANGE_FOR_ERROR: WRONG_OUTCOME,
+    Cause.OTHER_CHANGE: WRONG_OUTCOME, Cause.NO_CHANGE: WRONG_OUTCOME,
+    Cause.SIDE_EFFECTS: Cause.SIDE_EFFECTS.value}
 _ORDER: Final[dict[str, int]] = {r.id: i for i, r in enumerate(CATALOG)}
-_VOLATILE: Final = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\+?\d+(?:\.\d+)?", re.I)
-_OUTCOME: Final = re.compile(r"^expected (?P<expected>.*), target did: (?P<did>.*)$", re.S)
-_CHANGE: Final = re.compile(r"(set|clear) (\w+) on ")
-_CONTEXT: Final = re.compile(r"^[A-Z]\w+: ")
-_FORMAT: Final = re.compile(r"asked for \w+, got (the XML envelope|XML that is no error|\w+)")
-# Messages whose wording varies with the calls: what they mean, once. A success that changed
-# no flag where a change was due is a wrong outcome like the others.
-_FIXED: Final = (("code 0 but no flag changed", WRONG_OUTCOME),
-                 ("one request changed", "one request changed several flags"))
 
 
 def cause(check: Check) -> str:
     """What went wrong in ``check``, the same for every case the same bug breaks."""
-    if _OUTCOME.match(check.message):
-        return WRONG_OUTCOME
-    for start, said in _FIXED:
-        if check.message.startswith(start):
-            return said
-    message = _CONTEXT.sub("", check.message)  # "RequestToken: " and the like
-    wrong_format = _FORMAT.search(message)  # the body shown after it differs case by case
-    if wrong_format:
-        message = wrong_format[0]
-    return f"{check.requirement}: {_VOLATILE.sub('#', message)[:160]}"
+    return ACROSS_REQUIREMENTS.get(check.cause, f"{check.requirement}: {check.cause.value}")
 
 
-def outcome_kind(message: str) -> str:
-    """The kind of wrong outcome a message tells, for the reader of a group."""
-    if message.startswith("code 0 but no flag changed"):
-        return "a success that changed no flag where a change was expected"
-    outcome = _OUTCOME.match(message)
-    if outcome is None:
-        return ""
-    if outcome["did"].startswith("error"):
-        return "an error where a change was expected"
-    expected = outcome["expected"].replace("error or ", "")
-    if "error" in outcome["expected"] and not _CHANGE.search(expected):
-        return "a change where an error was expected"
-    return "another change than expected"
+def outcome_kind(check: Check) -> str:
+    """The kind of wrong outcome a check tells, for the reader of a group ("" for none)."""
+    return check.cause.value if ACROSS_REQUIREMENTS.get(check.cause) == WRONG_OUTCOME else ""
 
 
 @dataclass
@@ -79,13 +54,14 @@ class Group:
     cases: int = 0
     case: str = ""
     message: str = ""
+    kind: str = ""  # the representative's kind of wrong outcome, if it is one
     curl: str = ""
     answer: Answer | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"cause": self.cause, "cases": self.cases, "requirements": list(self.requirements),
                 "representative": {"case": self.case, "message": self.message,
-                                   "kind": outcome_kind(self.message), "curl": self.curl,
+                                   "kind": self.kind, "curl": self.curl,
                                    "answer": self.answer}}
 
 
@@ -113,6 +89,7 @@ class Causes:
         group.requirements.update(dict.fromkeys(c.requirement for c in failed))
         if not group.case or (answer is not None and (lead or group.answer is None)):
             group.case, group.message, group.curl = case, first.message, curl
+            group.kind = outcome_kind(first)
             group.answer = answer
 
     def state(self) -> dict[str, Any]:

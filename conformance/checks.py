@@ -14,6 +14,7 @@ from typing import Literal
 from conformance.model import (
     ERROR,
     PENDING,
+    Cause,
     Check,
     Expectation,
     Flags,
@@ -62,14 +63,14 @@ def judge(exchange: Exchange, request: KeepCallRequest, expectation: Expectation
 
 def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
               before: FlagMap | None, after: FlagMap | None) -> Judgement:
-    method = "" if beyond_the_page(exchange) else request.method  # "": KC-HTTP-004 alone
+    available = availability(exchange, request)
     if not exchange.ok:
         why = f"no answer: {exchange.error}"
         untested = [Check(r, "not-tested", why) for r in expectation.trace]
-        return Judgement([*broken_checks(exchange, method),
-                          *drop_checks(exchange, method), *untested])
+        return Judgement([*broken_checks(exchange, available),
+                          *drop_checks(exchange, available), *untested])
     checks, refused = http_checks(exchange, request, expectation)
-    checks += drop_checks(exchange, method)
+    checks += drop_checks(exchange, available)
     if refused:  # a redirect or a refused method: nothing else to judge
         return Judgement(checks + [Check(r, "not-tested", "the request was not served")
                                    for r in _gating(expectation.trace)])
@@ -83,6 +84,12 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
         checks.append(Check("KC-HTTP-005", "observed", _status_reading(exchange.status)))
     outcome_found, outcome = outcome_checks(claim, expectation, before, after)
     return Judgement(checks + outcome_found, fmt, outcome)
+
+
+def availability(exchange: Exchange, request: KeepCallRequest) -> RequirementId:
+    """The clause that the function is available by the method sent; for a request beyond the
+    page, KC-HTTP-004 alone (a SHOULD: a front end may refuse it)."""
+    return "KC-HTTP-004" if beyond_the_page(exchange) else METHOD_REQUIREMENT[request.method]
 
 
 def beyond_the_page(exchange: Exchange) -> bool:
@@ -112,13 +119,13 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     if not exchange.ok:
         unsent = not exchange.broken  # our client could not send it, or never reached it
         return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
-                                f"no answer: {exchange.error}")])
+                                f"no answer: {exchange.error}", Cause.NO_ANSWER)])
     status = exchange.status or 0
     # 405/501 refuse a method or an action, as for the matrix's unknown actions (KC-HTTP-005)
     broken = (status >= 500 and status not in _REFUSED) or 300 <= status < 400
-    checks = [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")
-              if broken else Check("KC-HTTP-004", "pass")]
-    checks += drop_checks(exchange, "")  # a shape the page never names: SHOULD alone
+    checks = [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}",
+                    Cause.HTTP_STATUS) if broken else Check("KC-HTTP-004", "pass")]
+    checks += drop_checks(exchange, "KC-HTTP-004")  # a shape the page never names: SHOULD alone
     claim, fmt = _status_claim(exchange), None
     if exchange.method != "HEAD" and is_envelope(exchange.body):
         verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), None)
@@ -132,33 +139,34 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     return Judgement(checks + found, fmt, outcome)
 
 
-def broken_checks(exchange: Exchange, method: str) -> list[Check]:
-    """(``method`` names the clause: "" for a request beyond the page, KC-HTTP-004 alone.) A
-    request that reached the target and got no whole answer (a stall after the headers,
-    a drip, a reset, a bomb, bytes that are no HTTP) fails the clause that the function is
-    available by that method, with what came before it broke; one that never reached it is
-    nobody's failure (nothing to judge)."""
+def broken_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
+    """A request that reached the target and got no whole answer (a stall after the headers,
+    a drip, a reset, a bomb, bytes that are no HTTP) fails ``available``, the clause that the
+    function is available (``availability``), with what came before it broke; one that never
+    reached it is nobody's failure (nothing to judge)."""
     if not exchange.broken:
         return []
     got = (f"HTTP {exchange.status}, {len(exchange.body)} bytes of body, then "
            if exchange.status is not None else "")
-    return [Check(METHOD_REQUIREMENT.get(method, "KC-HTTP-004"), "fail",
-                  f"{exchange.method} got no whole answer: {got}{exchange.error}")]
+    return [Check(available, "fail",
+                  f"{exchange.method} got no whole answer: {got}{exchange.error}",
+                  Cause.NO_ANSWER)]
 
 
-def drop_checks(exchange: Exchange, method: str) -> list[Check]:
+def drop_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
     """Dropped attempts are evidence, never absorbed: one that a retry recovered is a SHOULD
     finding; a target that keeps dropping requests (DROP_PATTERN among the last DROP_WINDOW)
-    fails the clause that the function is available by that method."""
+    fails ``available``, the clause that the function is available."""
     if not exchange.drops_nearby:  # this request was not dropped
         return []
     found = [Check("KC-HTTP-004", "fail", f"dropped without an answer, then answered on a "
-                   f"retry: {'; '.join(exchange.dropped)}")] if exchange.dropped else []
+                   f"retry: {'; '.join(exchange.dropped)}", Cause.DROPPED)
+             ] if exchange.dropped else []
     if exchange.drops_nearby >= DROP_PATTERN:
-        found.append(Check(METHOD_REQUIREMENT.get(method, "KC-HTTP-004"), "fail",
+        found.append(Check(available, "fail",
                            f"the target dropped {exchange.drops_nearby} of the last "
                            f"{DROP_WINDOW} requests (reset or closed without an answer): a "
-                           "pattern, not a blip"))
+                           "pattern, not a blip", Cause.DROPPED))
     return found
 
 
@@ -180,16 +188,19 @@ def http_checks(exchange: Exchange, request: KeepCallRequest,
     if 300 <= status < 400:
         where = exchange.headers.get("location", "?")
         redirected = f"HTTP {status} redirect to {where} (redirects are not followed)"
-        return [Check("KC-HTTP-004", "fail", redirected),
+        return [Check("KC-HTTP-004", "fail", redirected, Cause.REDIRECT),
                 Check(METHOD_REQUIREMENT[request.method], "fail",
-                      f"{request.method} is not served at the target URL: {redirected}")], True
+                      f"{request.method} is not served at the target URL: {redirected}",
+                      Cause.REDIRECT)], True
     if status in _REFUSED and (request.get(P_ACTION) != ACTION or ERROR in expectation.allowed):
         return [], False  # a missing or unknown action, an odd value: the body is judged
     if status in _REFUSED and sniff_format(exchange.body) != "XML":
         requirement = METHOD_REQUIREMENT[request.method]
-        return [Check(requirement, "fail", f"{request.method} answered HTTP {status}")], True
+        return [Check(requirement, "fail", f"{request.method} answered HTTP {status}",
+                      Cause.METHOD_REFUSED)], True
     if status >= 500 or status < 200:
-        return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}")], False
+        return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}",
+                      Cause.HTTP_STATUS)], False
     return [Check("KC-HTTP-004", "pass")], False
 
 
@@ -221,7 +232,8 @@ def format_checks(exchange: Exchange, request: KeepCallRequest,
         if "XML" not in expectation.formats:  # allowed for errors raised before the action
             xml_checks.append(Check("KC-RT-009", "observed", "XML") if claim == "error" else
                               Check(rt_requirement, "fail", f"asked for {asked}, got XML that "
-                                    f"is no error: {exchange.body_excerpt(200)}"))
+                                    f"is no error: {exchange.body_excerpt(200)}",
+                                    Cause.WRONG_FORMAT))
         return checks + xml_checks, claim, "XML"
     tried: list[Check] = []
     for fmt in sorted(formats & {"HTML", "TEXT"}, key=lambda f: f != sniffed):
@@ -244,9 +256,10 @@ def _wrong_format(exchange: Exchange, rt_requirement: RequirementId, sniffed: st
     expected = "XML" if "XML" in formats or not formats else sorted(formats)[0]
     why = tried[0].message if tried else (f"asked for {expected}, got {sniffed}: "
                                           f"{exchange.body_excerpt(200)}")
-    found = [Check(rt_requirement, "fail", why)]
+    found = [Check(rt_requirement, "fail", why, Cause.WRONG_FORMAT)]
     if _refusal(exchange):
-        found.append(Check("KC-RT-008", "fail", f"HTTP {exchange.status}: {why}"))
+        found.append(Check("KC-RT-008", "fail", f"HTTP {exchange.status}: {why}",
+                           Cause.WRONG_FORMAT))
     return found
 
 
@@ -271,7 +284,8 @@ def _xml_checks(exchange: Exchange, request: KeepCallRequest,
         if "KC-XML-005" not in failed:
             checks.append(Check("KC-XML-005", "pass"))
     if claim == "success" and _refusal(exchange):
-        checks.append(Check("KC-HTTP-004", "fail", f"code 0 with HTTP {exchange.status}"))
+        checks.append(Check("KC-HTTP-004", "fail", f"code 0 with HTTP {exchange.status}",
+                            Cause.HTTP_STATUS))
     return checks, claim
 
 
@@ -303,22 +317,24 @@ def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | Non
                             f"answered with an error but changed {_show(changes)}"
                             if changes else ""))
     if len(changes) > 1:
-        checks.append(Check("KC-FLAG-002", "fail", f"one request changed {_show(changes)}"))
+        checks.append(Check("KC-FLAG-002", "fail", f"one request changed {_show(changes)}",
+                            Cause.SIDE_EFFECTS))
         intended = {(o.call_id, o.flag, o.value) for o in expectation.successes}
         if intended & changes:  # the right change, plus side effects
             return checks, None
         return checks + _fail(_selection(expectation), f"expected {_expected(expectation)}, "
-                                                       f"changed {_show(changes)}"), None
+                              f"changed {_show(changes)}", Cause.OTHER_CHANGE), None
     outcome = _changed_outcome(changes, claim, expectation, before)
     if outcome is None:  # success claimed, nothing changed, no no-op success allowed
         why = f"code 0 but no flag changed; expected {_expected(expectation)}"
         effects = _effects(expectation.successes)
         blamed = effects or _gating(expectation.blame([ERROR]))
-        return checks + _fail(blamed, why) + _claim_contradicted(blamed, why), None
+        return checks + _fail(blamed, why, Cause.NO_CHANGE) + _claim_contradicted(
+            blamed, why), None
     if outcome not in allowed:
         why = f"expected {_expected(expectation)}, target did: {outcome}"
         blamed = _blame_wrong(outcome, expectation)
-        checks += _fail(blamed, why)
+        checks += _fail(blamed, why, _wrong_kind(outcome, expectation))
         if claim == "error" and not outcome.is_error:
             checks += _claim_contradicted(blamed, f"error code, yet {outcome}")
         return checks, outcome
@@ -333,8 +349,15 @@ def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | Non
 def _claim_contradicted(blamed: Sequence[RequirementId], why: str) -> list[Check]:
     """The code contradicts the flags: KC-XML-004, but only where a MUST decides what should
     have happened (a SHOULD deviation must not fail a MUST through its code)."""
-    return [Check("KC-XML-004", "fail", why)] if any(
+    return [Check("KC-XML-004", "fail", why, Cause.CLAIM_CONTRADICTED)] if any(
         BY_ID[r].level == "MUST" for r in blamed) else []
+
+
+def _wrong_kind(outcome: Outcome, expectation: Expectation) -> Cause:
+    """The kind of wrong outcome, for the reader of its group."""
+    if outcome.is_error:
+        return Cause.ERROR_FOR_CHANGE
+    return Cause.OTHER_CHANGE if expectation.successes else Cause.CHANGE_FOR_ERROR
 
 
 def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[RequirementId]:
@@ -395,7 +418,8 @@ def _claim_only(claim: Claim, expectation: Expectation) -> list[Check]:
     if not wanted[claim]:
         why = f"answered {claim}; expected {_expected(expectation)}"
         blamed = _gating(expectation.blame(successes if claim == "error" else errors))
-        return [*_fail(blamed, why), *_claim_contradicted(blamed, why)]
+        kind = Cause.ERROR_FOR_CHANGE if claim == "error" else Cause.CHANGE_FOR_ERROR
+        return [*_fail(blamed, why, kind), *_claim_contradicted(blamed, why)]
     if claim == "error":
         checks = [Check(r, "pass") for r in _gating(expectation.blame(errors))]
     else:
@@ -413,8 +437,8 @@ def observations(readings: Sequence[Reading]) -> list[Check]:
             for (requirement, _), option in sorted(decisive(readings).items())]
 
 
-def _fail(requirements: Sequence[RequirementId], why: str) -> list[Check]:
-    return [Check(r, "fail", why) for r in requirements]
+def _fail(requirements: Sequence[RequirementId], why: str, cause: Cause) -> list[Check]:
+    return [Check(r, "fail", why, cause) for r in requirements]
 
 
 def _expected(expectation: Expectation) -> str:

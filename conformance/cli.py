@@ -3,37 +3,28 @@
 Commands: ``run`` (the suite; ``--expect`` known failures, ``--shard``/``--workers``), ``merge``
 (shards joined), ``report`` (the page rebuilt), ``diff`` (two runs compared), ``replay`` (one
 case again), ``certify`` (the locked profile, signed), ``verify`` and ``keygen`` (the bundle's
-signature), ``serve`` (the reference server). Each one's exit codes are in ``EXITS`` and its
-``--help``; a run's: 0 conformant, 1 not conformant, 2 usage or profile error, 3 inconclusive,
-4 partial. The ``run`` options are built from ``conformance.options``, the table the pytest
-plugin's ``--kc-*`` options come from too. Secrets given here reach the run's plugin object
-directly, never through pytest's argument list, so no report or log can echo them.
+signature), ``serve`` (the reference server): one row each of ``COMMANDS``. Each one's exit
+codes are in ``_EXITS`` and its ``--help``; a run's: 0 conformant, 1 not conformant, 2 usage
+or profile error, 3 inconclusive, 4 partial. The ``run`` options are built from
+``conformance.options``, the table the pytest plugin's ``--kc-*`` options come from too.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from conformance import __version__, sink
+from conformance import __version__, launch, sink
 from conformance.certify import LOCKED
-from conformance.entrypoint import NAME as ENTRY_POINT
+from conformance.launch import EXIT_USAGE
 from conformance.options import grouped, keywords
 from conformance.page import PAGE_NAME
-from conformance.report import EXIT_CODES, JUNIT_NAME, RESULTS_NAME, RESULTS_SCHEMA
-from conformance.settings import Settings, SettingsError, options_from, resolve
-
-EXIT_USAGE = 2
+from conformance.report import JUNIT_NAME, RESULTS_SCHEMA
+from conformance.settings import SettingsError, options_from, resolve
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -44,64 +35,27 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+@dataclass(frozen=True)
+class Command:
+    """One command: its name, what it does, its exit codes (in its --help), its arguments and
+    what it does with them; ``redacted``: what it prints passes the redaction sink."""
+
+    name: str
+    summary: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    action: Callable[[argparse.Namespace], int]
+    redacted: bool = True
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="keepcall-conformance",
                              description=__doc__.split("\n")[0].replace("``", ""))
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = _command(commands, "run", "test a KeepCall endpoint (default: the embedded "
-                   "reference server)")
-    _run_options(run)
-    run.add_argument("-k", dest="select", help="only cases matching this pytest expression")
-    certify = _command(commands, "certify", "the locked certification profile (full matrix, "
-                       "pinned seed and budget, --level should), sealed in a signed bundle")
-    _run_options(certify, without=LOCKED)
-    certify.add_argument("--private-key", type=Path, required=True,
-                         help="the signer's Ed25519 private key (keepcall-conformance keygen)")
-    certify.add_argument("--bundle", type=Path, required=True,
-                         help="the evidence bundle's directory (new or empty)")
-    verify = _command(commands, "verify", "check an evidence bundle offline: signature, "
-                      "hashes, no file added or missing")
-    verify.add_argument("bundle", type=Path, help="the bundle's directory")
-    verify.add_argument("--public-key", type=Path, required=True,
-                        help="the signer's public key, as published")
-    keygen = _command(commands, "keygen", "make an Ed25519 key pair for certify and verify")
-    keygen.add_argument("--private-key", type=Path, default=Path("keepcall-signing.pem"),
-                        help="where the private key goes (default: keepcall-signing.pem)")
-    keygen.add_argument("--public-key", type=Path, default=Path("keepcall-signing.pub.pem"),
-                        help="where the public key goes (default: keepcall-signing.pub.pem)")
-    replay = _command(commands, "replay", "set up one case of a run again, send it, and "
-                      "print the new outcome beside the recorded one")
-    replay.add_argument("results", type=Path, help="the run's results.json (its cases.json.gz "
-                        "beside it)")
-    replay.add_argument("case", help="the case id, as results.json, junit.xml or the page "
-                        "name it")
-    _run_options(replay, only=("target", "credentials", "transport", "reference"))
-    replay.add_argument("--level", choices=("must", "should"), default="must",
-                        help="the level whose failure makes exit 1 (default: must)")
-    report = _command(commands, "report", "rebuild the compliance page from a results.json "
-                      "(offline, nothing but the file is read)")
-    report.add_argument("results", type=Path, help="a run's results.json")
-    report.add_argument("-o", "--output", type=Path,
-                        help=f"where to write it (default: {PAGE_NAME} beside results.json)")
-    joined = _command(commands, "merge", "join the results of a run's shards (--shard I/N) "
-                      "into one run's reports")
-    joined.add_argument("results", type=Path, nargs="+",
-                        help="each shard's results.json (its cases.json.gz beside it)")
-    joined.add_argument("--report-dir", type=Path, default=Path("reports"),
-                        help="where the joined reports go (default: reports)")
-    joined.add_argument("--expect", type=Path, metavar="FILE",
-                        help="known failures, judged on the joined run (as run --expect)")
-    compared = _command(commands, "diff", "compare two runs' results.json (two releases, or "
-                        "staging and production); exit 1 on a regression")
-    compared.add_argument("old", type=Path, help="the earlier (or reference) results.json")
-    compared.add_argument("new", type=Path, help="the later (or candidate) results.json")
-    compared.add_argument("--markdown", type=Path, metavar="FILE",
-                          help="also write the diff as Markdown (a pull-request comment)")
-    serve = _command(commands, "serve", "run the reference server standalone")
-    from conformance.reference.serve import add_arguments
-
-    add_arguments(serve)
+    for command in COMMANDS:
+        command.arguments(commands.add_parser(
+            command.name, help=command.summary, description=command.summary,
+            epilog=f"exit codes: {_EXITS[command.name]}"))
     return parser
 
 
@@ -110,7 +64,7 @@ RUN_EXITS = ("0 conformant, 1 not conformant, 2 usage error (an option, or a fil
              "it names unusable: checked before any request), 3 inconclusive (target "
              "unreachable, run aborted or cut short, suite error), 4 partial (a gating "
              "requirement untested)")
-EXITS: dict[str, str] = {
+_EXITS: dict[str, str] = {
     "run": RUN_EXITS,
     "certify": RUN_EXITS + "; 2 also for an unusable --private-key or --bundle (new or empty, "
                "writable, not the --report-dir), checked before the run; the bundle is "
@@ -125,12 +79,6 @@ EXITS: dict[str, str] = {
               "3 could not judge it (target unreachable, no answer, not set up: no "
               "--control-url, say; the reason is printed)",
     "serve": "0 stopped, 2 usage error"}
-
-
-def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=summary, description=summary, epilog=f"exit codes: {EXITS[name]}")
-    return parser
 
 
 def _run_options(parser: argparse.ArgumentParser, without: frozenset[str] = frozenset(),
@@ -149,126 +97,68 @@ def _run_options(parser: argparse.ArgumentParser, without: frozenset[str] = froz
                             help="no progress line (the summary and the verdict are printed)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from conformance.plugin import KeepCallPlugin
-
-    try:
-        plugin = KeepCallPlugin(resolve(options_from(args)), console=True, quiet=args.quiet)
-        writable(plugin.settings.report_dir, "--report-dir")
-    except SettingsError as error:
-        print(f"keepcall-conformance: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as error:
-        return _report_dir_error(error)
-    if plugin.settings.workers:
-        return _with_workers(args, plugin.settings)
-    report_dir = plugin.settings.report_dir
-    with _hypothesis_storage():
-        code = pytest.main(_pytest_args(report_dir, args.select), plugins=[plugin])
-    _announce(report_dir)
-    return _exit_code(int(code), plugin.verdict)
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    _run_options(parser)
+    parser.add_argument("-k", dest="select", help="only cases matching this pytest expression")
 
 
-@contextlib.contextmanager
-def _hypothesis_storage() -> Iterator[None]:
-    """Hypothesis's files (the caches it writes; the suite keeps no example database) go to a
-    scratch directory removed on every way out of the run. A directory the user chose
-    (HYPOTHESIS_STORAGE_DIRECTORY) is theirs: it is used and stays."""
-    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        yield
-        return
-    from hypothesis.configuration import set_hypothesis_home_dir
-
-    with tempfile.TemporaryDirectory(prefix="keepcall-hypothesis-") as scratch:
-        set_hypothesis_home_dir(scratch)
-        try:
-            yield
-        finally:
-            set_hypothesis_home_dir(None)
+def _certify_arguments(parser: argparse.ArgumentParser) -> None:
+    _run_options(parser, without=LOCKED)
+    parser.add_argument("--private-key", type=Path, required=True,
+                        help="the signer's Ed25519 private key (keepcall-conformance keygen)")
+    parser.add_argument("--bundle", type=Path, required=True,
+                        help="the evidence bundle's directory (new or empty)")
 
 
-def _with_workers(args: argparse.Namespace, settings: Settings) -> int:
-    """``--workers``: an error writing the report directory is a usage error; any other
-    error is the suite's (exit 3, its traceback on stderr), never a verdict."""
-    from conformance import workers
-
-    try:
-        return _written(workers.run(args, settings), settings.report_dir)
-    except OSError as error:
-        if _within(error.filename, settings.report_dir):
-            return _report_dir_error(error)
-        return _suite_error(settings)
-    except Exception:  # a bug of the suite: exit 1 would read as the target's failure
-        return _suite_error(settings)
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, help="the bundle's directory")
+    parser.add_argument("--public-key", type=Path, required=True,
+                        help="the signer's public key, as published")
 
 
-def _within(filename: object, report_dir: Path) -> bool:
-    """Whether an OSError's file is the report directory, in it, or on the way to it."""
-    if not isinstance(filename, (str, os.PathLike)):
-        return False
-    where, root = Path(os.path.abspath(filename)), Path(os.path.abspath(report_dir))
-    return where == root or root in where.parents or where in root.parents
+def _keygen_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--private-key", type=Path, default=Path("keepcall-signing.pem"),
+                        help="where the private key goes (default: keepcall-signing.pem)")
+    parser.add_argument("--public-key", type=Path, default=Path("keepcall-signing.pub.pem"),
+                        help="where the public key goes (default: keepcall-signing.pub.pem)")
 
 
-def _report_dir_error(error: OSError) -> int:
-    print(f"keepcall-conformance: error: --report-dir: {error.strerror}", file=sys.stderr)
-    return EXIT_USAGE
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="the run's results.json (its cases.json.gz "
+                        "beside it)")
+    parser.add_argument("case", help="the case id, as results.json, junit.xml or the page "
+                        "name it")
+    _run_options(parser, only=("target", "credentials", "transport", "reference"))
+    parser.add_argument("--level", choices=("must", "should"), default="must",
+                        help="the level whose failure makes exit 1 (default: must)")
 
 
-def _suite_error(settings: Settings) -> int:
-    """The traceback of the exception being handled, redacted, on stderr; exit 3."""
-    trace = settings.credentials.redactor()(traceback.format_exc())
-    print(f"keepcall-conformance: suite error (the run is inconclusive):\n{trace}",
-          file=sys.stderr, flush=True)
-    return EXIT_CODES["inconclusive"]
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="a run's results.json")
+    parser.add_argument("-o", "--output", type=Path,
+                        help=f"where to write it (default: {PAGE_NAME} beside results.json)")
 
 
-# Plugins of the environment a conformance run has no use for (pytest-html's page is replaced by
-# report.html; the others are the project's own test tools): each costs import time per run.
-_UNUSED = ("html", "html_fixtures", "metadata", "xdist", "xdist.looponfail", "timeout",
-           "schemathesis", "randomly")
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, nargs="+",
+                        help="each shard's results.json (its cases.json.gz beside it)")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports"),
+                        help="where the joined reports go (default: reports)")
+    parser.add_argument("--expect", type=Path, metavar="FILE",
+                        help="known failures, judged on the joined run (as run --expect)")
 
 
-def _pytest_args(report_dir: Path, select: str | None) -> list[str]:
-    """The suite, with this tool's plugin object instead of the entry point's; junit.xml as
-    xunit1, the family that allows each case's ``requirements`` property."""
-    # --noconftest: run from a checkout, pytest would load the project's own tests/conftest.py
-    # (it looks in test* folders of the current directory); the shipped suite needs none.
-    args = ["--pyargs", "conformance.suite", "--noconftest", "-p", f"no:{ENTRY_POINT}",
-            "-p", "no:terminal",
-            # its collection at exit costs a full gc of a large heap (5% of a quick run)
-            "-p", "no:unraisableexception",
-            "-p", "no:cacheprovider", *[arg for name in _UNUSED for arg in ("-p", f"no:{name}")],
-            f"--junitxml={report_dir / JUNIT_NAME}",
-            "-o", "junit_family=xunit1", "-o", "junit_logging=no",
-            # no assertion rewriting: verdicts are pytest.fail/skip, and rewriting the plugins'
-            # packages (hypothesis, the suite) on import costs seconds per run
-            "--assert=plain", "--rootdir", str(Path.cwd())]
-    return [*args, "-k", select] if select else args
+def _diff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", type=Path, help="the earlier (or reference) results.json")
+    parser.add_argument("new", type=Path, help="the later (or candidate) results.json")
+    parser.add_argument("--markdown", type=Path, metavar="FILE",
+                        help="also write the diff as Markdown (a pull-request comment)")
 
 
-def _exit_code(code: int, verdict: str | None) -> int:
-    """pytest's code in this tool's terms; a partial verdict's 4 is pytest's USAGE_ERROR."""
-    if verdict == "partial" and code == EXIT_CODES["partial"]:
-        return code
-    return _PYTEST_EXIT.get(pytest.ExitCode(code), code)
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from conformance.reference.serve import add_arguments
 
-
-# pytest's own exit codes, in this tool's terms: 0, 1, 3 and 4 are the verdicts the plugin sets.
-_PYTEST_EXIT: dict[pytest.ExitCode, int] = {
-    pytest.ExitCode.USAGE_ERROR: EXIT_USAGE, pytest.ExitCode.INTERRUPTED: 3,
-                pytest.ExitCode.INTERNAL_ERROR: 3, pytest.ExitCode.NO_TESTS_COLLECTED: 3}
-
-
-def writable(directory: Path, flag: str) -> None:
-    """``directory`` made if need be, and a file created and removed in it: a command that
-    could not write its reports fails before its first request, not after its last."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory).close()
-    except OSError as error:
-        raise SettingsError(f"{flag} {directory}: cannot write a file there "
-                            f"({error.strerror or error})") from None
+    add_arguments(parser)
 
 
 def rebuild(results: Path, output: Path | None) -> int:
@@ -294,22 +184,23 @@ def certify(args: argparse.Namespace) -> int:
     """The locked profile's run, then its reports sealed and signed, whatever the verdict."""
     from conformance import evidence
     from conformance.certify import configuration, locked
+    from conformance.signing import EvidenceError, load_private_key
 
     args = locked(args)
     try:  # what sealing needs, checked before the run (minutes), as run checks its own inputs
         report_dir = resolve(options_from(args)).report_dir
-        _sealable("--private-key", lambda: evidence.load_private_key(args.private_key))
+        _sealable("--private-key", lambda: load_private_key(args.private_key))
         _sealable("--bundle", lambda: evidence.check_destination(args.bundle, report_dir))
     except SettingsError as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    code = run(args)
+    code = launch.run(args, main)
     if code == EXIT_USAGE:
         return code
     try:
         sealed = evidence.bundle(report_dir, args.bundle, configuration=configuration(args),
                                  private_key=args.private_key)
-    except (evidence.EvidenceError, OSError) as error:
+    except (EvidenceError, OSError) as error:
         print(f"keepcall-conformance: error: --bundle: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"  sealed {sealed} (verify: keepcall-conformance verify {sealed} --public-key KEY)")
@@ -318,7 +209,7 @@ def certify(args: argparse.Namespace) -> int:
 
 def _sealable(flag: str, check: Callable[[], object]) -> None:
     """``check`` the input of ``flag``; a SettingsError naming it (one line) if it fails."""
-    from conformance.evidence import EvidenceError
+    from conformance.signing import EvidenceError
 
     try:
         check()
@@ -327,15 +218,15 @@ def _sealable(flag: str, check: Callable[[], object]) -> None:
 
 
 def keygen(private: Path, public: Path) -> int:
-    from conformance import evidence
+    from conformance import signing
 
     try:
-        evidence.keygen(private, public)
-    except (evidence.EvidenceError, OSError) as error:
+        signing.keygen(private, public)
+    except (signing.EvidenceError, OSError) as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"  wrote {private} (keep it secret) and {public} "
-          f"(publish it; fingerprint {evidence.fingerprint(public)})")
+          f"(publish it; fingerprint {signing.fingerprint(public)})")
     return 0
 
 
@@ -358,64 +249,65 @@ def merge(sources: Sequence[Path], report_dir: Path, expect: Path | None) -> int
     try:
         expected = load(expect) if expect else []
         data = combine([read_part(source) for source in sources], expected=expected)
-        writable(report_dir, "--report-dir")
+        launch.writable(report_dir, "--report-dir")
         join_junit([source.with_name(JUNIT_NAME) for source in sources],
                    report_dir / JUNIT_NAME)
     except (MergeError, ExpectError, SettingsError) as error:
         print(f"keepcall-conformance: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return _written(data, report_dir)
+    return launch.written(data, report_dir)
 
 
-def _written(data: dict[str, Any], report_dir: Path) -> int:
-    """A run's results.json data written with its page, summed up; its exit code."""
-    from conformance import page
-    from conformance.report import summary_lines, write_results
+def _verify(args: argparse.Namespace) -> int:
+    from conformance import verification
 
-    write_results(report_dir / RESULTS_NAME, data)
-    page.write(data, report_dir / PAGE_NAME)
-    print("\n".join(summary_lines(data)), flush=True)
-    _announce(report_dir)
-    return int(data["summary"]["exit_code"])
+    return verification.main_verify(args.bundle, args.public_key, sys.stdout)
 
 
-def _announce(report_dir: Path) -> None:
-    for name in (RESULTS_NAME, JUNIT_NAME, PAGE_NAME):
-        path = report_dir / name
-        if path.exists():
-            print(f"  wrote {path}")
+def _diff(args: argparse.Namespace) -> int:
+    from conformance import diff
+
+    return diff.main(args.old, args.new, args.markdown, sys.stdout)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from conformance.reference.serve import run as serve
+
+    return serve(args)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "test a KeepCall endpoint (default: the embedded reference server)",
+            _run_arguments, lambda args: launch.run(args, main)),
+    Command("certify", "the locked certification profile (full matrix, pinned seed and "
+            "budget, --level should), sealed in a signed bundle", _certify_arguments, certify),
+    Command("verify", "check an evidence bundle offline: signature, hashes, no file added or "
+            "missing", _verify_arguments, _verify),
+    Command("keygen", "make an Ed25519 key pair for certify and verify", _keygen_arguments,
+            lambda args: keygen(args.private_key, args.public_key)),
+    Command("replay", "set up one case of a run again, send it, and print the new outcome "
+            "beside the recorded one", _replay_arguments, replay),
+    Command("report", "rebuild the compliance page from a results.json (offline, nothing but "
+            "the file is read)", _report_arguments,
+            lambda args: rebuild(args.results, args.output)),
+    Command("merge", "join the results of a run's shards (--shard I/N) into one run's reports",
+            _merge_arguments, lambda args: merge(args.results, args.report_dir, args.expect)),
+    Command("diff", "compare two runs' results.json (two releases, or staging and "
+            "production); exit 1 on a regression", _diff_arguments, _diff),
+    # the reference server prints its own keys: they are for you
+    Command("serve", "run the reference server standalone", _serve_arguments, _serve,
+            redacted=False),
+)
+_BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":  # the reference server prints its own keys: they are for you
-        from conformance.reference.serve import run as serve
-
-        return serve(args)
+    command = _BY_NAME[args.command]
+    if not command.redacted:
+        return command.action(args)
     with sink.redacted_streams():  # everything a command prints passes the redaction sink
-        return _dispatch(args)
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "report":
-        return rebuild(args.results, args.output)
-    if args.command == "certify":
-        return certify(args)
-    if args.command == "verify":
-        from conformance import evidence
-
-        return evidence.main_verify(args.bundle, args.public_key, sys.stdout)
-    if args.command == "keygen":
-        return keygen(args.private_key, args.public_key)
-    if args.command == "replay":
-        return replay(args)
-    if args.command == "diff":
-        from conformance import diff
-
-        return diff.main(args.old, args.new, args.markdown, sys.stdout)
-    if args.command == "merge":
-        return merge(args.results, args.report_dir, args.expect)
-    return run(args)
+        return command.action(args)
 
 
 if __name__ == "__main__":

@@ -20,28 +20,21 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import html
 import importlib.metadata
 import importlib.resources
 import json
-import os
 import platform
 import shutil
-import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
-from functools import partial
-from itertools import islice
 from pathlib import Path
-from typing import Any, Final, Literal, TextIO
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jsonschema import Draft202012Validator
 from lxml import etree
 
@@ -49,6 +42,7 @@ from conformance import DISTRIBUTION, __version__, sink
 from conformance.redact import MIN_SECRET_LEN, encoded_forms
 from conformance.report import JUNIT_NAME, PART_NAME, RESULTS_NAME, RESULTS_SCHEMA, public_url
 from conformance.requirements import CATALOG
+from conformance.signing import EvidenceError, key_fingerprint, load_private_key, sha256
 from conformance.validators import SCHEMA_PACKAGE, schema_file
 
 FORMAT: Final = "keepcall-conformance-evidence/1"
@@ -71,7 +65,6 @@ PACKAGES: Final = ("pytest", "hypothesis", "httpx", "lxml", "xmlschema", "pytest
 # flag and the credential headers the redactor masks.
 SECRET_MARKERS: Final = ("apikey", "api_key", "api-key", "token", "password", "secret",
                          "authorization", "cookie")
-FINGERPRINT_PREFIX: Final = "sha256:"
 URL_SCHEMES: Final = ("http://", "https://")  # configuration URLs keep no user info or query
 
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -106,14 +99,10 @@ MANIFEST_SCHEMA: Final[Mapping[str, Any]] = {
                             "count": {"type": ["integer", "null"], "minimum": 0}}}]},
     },
 }
-_MANIFEST_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)
-_MESSAGE_CHARS = 160
+MANIFEST_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)
+MESSAGE_CHARS: Final = 160  # of a library's message quoted in a problem
 MAX_SCHEMA_ERRORS: Final = 20  # a hostile manifest may break the form a million times
 MAX_MANIFEST_BYTES: Final = 1 << 20  # a real one is about 1.5 kB; 1 MiB validates in 0.3 s
-
-
-class EvidenceError(ValueError):
-    """Unusable input (a key, a report directory, a destination): one line saying which."""
 
 
 # --- hashing and canonical forms ------------------------------------------------------------------
@@ -123,10 +112,6 @@ def canonical(data: Any) -> bytes:
     """One byte string per JSON value, so a hash names content, not formatting."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def catalog_digest(records: Iterable[Mapping[str, Any]]) -> str:
@@ -169,83 +154,6 @@ def case_manifest(files: Mapping[str, bytes]) -> dict[str, Any] | None:
         ids = junit_case_ids(files[JUNIT])
         return {"source": JUNIT, "sha256": sha256(canonical(ids)), "count": len(ids)}
     return None
-
-
-# --- keys -----------------------------------------------------------------------------------------
-
-
-def keygen(private_path: Path, public_path: Path) -> None:
-    """A new Ed25519 key pair as PEM: the private key PKCS8, unencrypted, mode 0600.
-
-    Never overwrites (each file is created exclusively, and a pair is written whole or not at
-    all): a signing key replaced by accident cannot be got back, and every bundle it signed
-    would lose its verifier."""
-    if private_path.resolve() == public_path.resolve():
-        raise EvidenceError(f"the private and public key paths are the same: {private_path}")
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    _create(private_path, private, 0o600)
-    try:
-        _create(public_path, public, 0o644)
-    except EvidenceError:
-        private_path.unlink()  # no half pair left behind
-        raise
-
-
-def _create(path: Path, data: bytes, mode: int) -> None:
-    """Write a new file, created with ``mode`` (O_EXCL: never a file that appeared meanwhile)."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        raise EvidenceError(f"refusing to overwrite {path}") from None
-    except OSError as exc:
-        raise EvidenceError(f"cannot create {path}: {exc.strerror}") from None
-    with os.fdopen(descriptor, "wb") as out:
-        os.fchmod(out.fileno(), mode)  # the umask may only have narrowed it; make it exact
-        out.write(data)
-
-
-def _read_key(path: Path, kind: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise EvidenceError(f"cannot read the {kind} key {path}: {exc.strerror}") from None
-
-
-def load_private_key(path: Path) -> Ed25519PrivateKey:
-    data = _read_key(path, "private")
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise EvidenceError(f"{path} is not an unencrypted PEM private key ({exc})") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise EvidenceError(f"{path} is not an Ed25519 private key")
-    return key
-
-
-def load_public_key(path: Path) -> Ed25519PublicKey:
-    data = _read_key(path, "public")
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise EvidenceError(f"{path} is not a PEM public key ({exc})") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise EvidenceError(f"{path} is not an Ed25519 public key")
-    return key
-
-
-def key_fingerprint(key: Ed25519PublicKey) -> str:
-    """``sha256:`` and the hex SHA-256 of the 32 raw public key bytes."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return FINGERPRINT_PREFIX + sha256(raw)
-
-
-def fingerprint(public_key: Path) -> str:
-    """The fingerprint of a public key file, to compare with what its owner published."""
-    return key_fingerprint(load_public_key(public_key))
 
 
 # --- the configuration, without secrets -----------------------------------------------------------
@@ -375,7 +283,7 @@ def _check_results(data: bytes) -> None:
     error = next(iter(Draft202012Validator(schema).iter_errors(results)), None)
     if error is not None:
         raise EvidenceError(f"{RESULTS} does not follow {RESULTS_SCHEMA}: "
-                            f"{_where(error.absolute_path)}{error.message[:_MESSAGE_CHARS]}")
+                            f"{json_path(error.absolute_path)}{error.message[:MESSAGE_CHARS]}")
     version = results["suite"]["version"]
     if version != __version__:
         raise EvidenceError(f"{RESULTS} was written by suite {version}, this is {__version__}: "
@@ -462,247 +370,7 @@ def _write_whole(out_dir: Path, files: Mapping[str, bytes]) -> None:
         raise
 
 
-# --- verification ---------------------------------------------------------------------------------
-
-Kind = Literal["problem", "note"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One line of a verification: a problem invalidates the bundle, a note does not."""
-
-    kind: Kind
-    text: str
-
-
-def _problem(subject: str, text: str) -> Finding:
-    return Finding("problem", f"{subject}: {text}")
-
-
-def _note(subject: str, text: str) -> Finding:
-    return Finding("note", f"{subject}: {text}")
-
-
-def _read(root: Path, name: str) -> bytes | None:
-    """A regular file of the bundle (never through a link), or None."""
-    try:
-        path = root / name
-        return path.read_bytes() if stat.S_ISREG(path.lstat().st_mode) else None
-    except OSError:
-        return None
-
-
-@dataclass(frozen=True)
-class _Opened:
-    """A bundle as read from disk, each part None where it could not be read."""
-
-    root: Path
-    key: Ed25519PublicKey
-    manifest_bytes: bytes | None
-    signature: bytes | None
-    manifest: dict[str, Any] | None  # only when it follows MANIFEST_SCHEMA
-    findings: tuple[Finding, ...]  # what opening found wrong with the seal
-
-    def read(self, name: str) -> bytes | None:
-        return _read(self.root, name)
-
-
-@dataclass(frozen=True)
-class Verification:
-    """The problems (empty: valid) and the notes of one bundle's verification."""
-
-    problems: tuple[str, ...]
-    notes: tuple[str, ...]
-    manifest: Mapping[str, Any] | None
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems
-
-
-def _open(bundle_dir: Path, key: Ed25519PublicKey) -> _Opened:
-    if not bundle_dir.is_dir():
-        raise EvidenceError(f"{bundle_dir} is not a directory")
-    if not any((bundle_dir / name).exists() or (bundle_dir / name).is_symlink()
-               for name in SEAL):
-        raise EvidenceError(f"{bundle_dir} is not an evidence bundle (no {MANIFEST}, "
-                            f"no {SIGNATURE})")
-    manifest_bytes, signature = _read(bundle_dir, MANIFEST), _read(bundle_dir, SIGNATURE)
-    findings = [_problem(name, "missing, or not a regular file")
-                for name, data in ((MANIFEST, manifest_bytes), (SIGNATURE, signature))
-                if data is None]
-    manifest, problems = (_parse_manifest(manifest_bytes) if manifest_bytes is not None
-                          else (None, []))
-    return _Opened(bundle_dir, key, manifest_bytes, signature, manifest,
-                   (*findings, *problems))
-
-
-def _parse_manifest(data: bytes) -> tuple[dict[str, Any] | None, list[Finding]]:
-    """The manifest if it follows MANIFEST_SCHEMA, else why not (bounded: read offline from
-    anywhere, a manifest must not be able to keep a verifier busy for minutes)."""
-    if len(data) > MAX_MANIFEST_BYTES:
-        return None, [_problem(MANIFEST, f"larger than {MAX_MANIFEST_BYTES} bytes: not read")]
-    try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return None, [_problem(MANIFEST, f"not UTF-8 JSON ({str(exc)[:_MESSAGE_CHARS]})")]
-    errors = list(islice(_MANIFEST_VALIDATOR.iter_errors(manifest), MAX_SCHEMA_ERRORS + 1))
-    shown = [_problem(MANIFEST, f"{_where(e.absolute_path)}{e.message[:_MESSAGE_CHARS]}")
-             for e in errors[:MAX_SCHEMA_ERRORS]]
-    if len(errors) > MAX_SCHEMA_ERRORS:
-        shown.append(_problem(MANIFEST, "more errors not shown"))
-    return (None, shown) if errors else (manifest, [])
-
-
-def _where(path: Iterable[object]) -> str:
+def json_path(path: Iterable[object]) -> str:
+    """Where in a JSON document a schema error is, as a problem line starts."""
     steps = "/".join(str(step) for step in path)
     return f"at {steps}: " if steps else ""
-
-
-def _signature(opened: _Opened) -> Iterator[Finding]:
-    """manifest.sig: exactly the base64 of 64 bytes (one newline allowed), which verifies."""
-    if opened.signature is None or opened.manifest_bytes is None:
-        return
-    text = opened.signature.removesuffix(b"\n")
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError:
-        raw = b""
-    if len(raw) != 64 or base64.b64encode(raw) != text:
-        yield _problem(SIGNATURE, "not the base64 text of an Ed25519 signature")
-        return
-    try:
-        opened.key.verify(raw, opened.manifest_bytes)
-    except InvalidSignature:
-        yield _problem(f"{MANIFEST}, {SIGNATURE}",
-                       "the signature does not verify under the given public key")
-
-
-def _signer(opened: _Opened, manifest: Mapping[str, Any]) -> Iterator[Finding]:
-    given = key_fingerprint(opened.key)
-    named = manifest["signer"]["fingerprint"]
-    if named != given:
-        yield _problem(MANIFEST, f"names signer {named}, the given public key is {given}")
-
-
-def _listed(opened: _Opened, manifest: Mapping[str, Any]) -> Iterator[Finding]:
-    for name, digest in sorted(manifest["files"].items()):
-        data = opened.read(name)
-        if data is None:
-            yield _problem(name, "listed in the manifest but missing, or not a regular file")
-        elif sha256(data) != digest:
-            yield _problem(name, "SHA-256 differs from the manifest's")
-
-
-def _unlisted(opened: _Opened, manifest: Mapping[str, Any]) -> Iterator[Finding]:
-    present = sorted(entry.name for entry in os.scandir(opened.root))
-    for name in present:
-        if name not in manifest["files"] and name not in SEAL:
-            yield _problem(name, "present but not listed in the manifest")
-
-
-def _results_catalog(opened: _Opened, manifest: Mapping[str, Any]) -> Iterator[Finding]:
-    """results.json's verdicts are on the catalog the manifest names, by the same suite."""
-    data = opened.read(RESULTS)
-    if data is None:
-        return  # _listed says so
-    try:
-        results = json.loads(data)
-        digest = catalog_digest(results["requirements"])
-        version = results["suite"]["version"]
-    except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
-        yield _problem(RESULTS, f"unreadable as a results file ({type(exc).__name__})")
-        return
-    if digest != manifest["catalog"]["sha256"]:
-        yield _problem(RESULTS, "its requirements are not the catalog the manifest names")
-    if version != manifest["suite"]["version"]:
-        yield _problem(RESULTS, f"written by suite {version!r}, the manifest names "
-                                f"{manifest['suite']['version']!r}")
-
-
-def _cases(opened: _Opened, manifest: Mapping[str, Any]) -> Iterator[Finding]:
-    """The case manifest matches the file it was taken from."""
-    cases = manifest["cases"]
-    if cases is None:
-        return
-    source = cases["source"]
-    data = opened.read(source)
-    if data is None or source not in manifest["files"]:
-        yield _problem(source, "the case manifest's source is not in the bundle")
-        return
-    try:
-        found = case_manifest({source: data})
-    except etree.XMLSyntaxError:
-        found = None
-    if found is None or found["sha256"] != cases["sha256"]:
-        yield _problem(source, "its cases do not hash to the manifest's case manifest")
-
-
-def _installed_suite(opened: _Opened, manifest: Mapping[str, Any]) -> Iterator[Finding]:
-    """Catalog and XSDs against the installed suite's: a problem when the bundle says it was
-    made by this very version (then they must be equal), a note across versions (a newer suite
-    may change both, and still verify older bundles)."""
-    version = manifest["suite"]["version"]
-    found = _problem if version == __version__ else _note
-    comparisons = (("catalog", manifest["catalog"]["sha256"], installed_catalog()),
-                   ("schemas", manifest["schemas"], installed_schemas()))
-    for what, sealed, installed in comparisons:
-        if sealed != installed:
-            yield found(what, f"differs from the installed suite {__version__}'s "
-                              f"(the bundle was made with {version})")
-
-
-BundleCheck = Callable[[_Opened, Mapping[str, Any]], Iterator[Finding]]
-# Each reads the bundle and a manifest that follows MANIFEST_SCHEMA (so indexing it is safe).
-CHECKS: Final[tuple[BundleCheck, ...]] = (_signer, _listed, _unlisted, _results_catalog, _cases,
-                                    _installed_suite)
-
-
-def verify_bundle(bundle_dir: Path, public_key: Path) -> Verification:
-    """Verify a bundle offline; problems and notes. Raises EvidenceError only for unusable
-    input (a key that cannot be read as Ed25519, a path that is no bundle at all); a defect of
-    the bundle itself, however malformed, is a problem line, and a check that breaks on one
-    is a problem too (fail closed)."""
-    opened = _open(bundle_dir, load_public_key(public_key))
-    findings = [*opened.findings, *_guarded("signature", partial(_signature, opened))]
-    if opened.manifest is not None:
-        for each in CHECKS:
-            findings += _guarded(each.__name__.strip("_"),
-                                 partial(each, opened, opened.manifest))
-    return Verification(tuple(f.text for f in findings if f.kind == "problem"),
-                        tuple(f.text for f in findings if f.kind == "note"), opened.manifest)
-
-
-def _guarded(name: str, run: Callable[[], Iterable[Finding]]) -> list[Finding]:
-    try:
-        return list(run())
-    except Exception as exc:  # fail closed: an unexpected error is a defect, never a pass
-        return [_problem(name, f"could not be checked ({type(exc).__name__}: "
-                               f"{str(exc)[:_MESSAGE_CHARS]})")]
-
-
-def verify(bundle_dir: Path, public_key: Path) -> list[str]:
-    """The problems of a bundle, offline; empty means valid (see ``verify_bundle``)."""
-    return list(verify_bundle(bundle_dir, public_key).problems)
-
-
-def main_verify(bundle_dir: Path, public_key: Path, out: TextIO) -> int:
-    """``keepcall-conformance verify``: 0 valid, 1 invalid (each problem printed), 2 unusable
-    input (one line)."""
-    try:
-        result = verify_bundle(bundle_dir, public_key)
-    except EvidenceError as exc:
-        print(f"keepcall-conformance verify: {exc}", file=out)
-        return 2
-    for line in result.problems:
-        print(f"PROBLEM {line}", file=out)
-    for line in result.notes:
-        print(f"note    {line}", file=out)
-    if result.problems:
-        print(f"INVALID: {bundle_dir}: {len(result.problems)} problem(s)", file=out)
-        return 1
-    manifest = result.manifest or {}  # valid: it follows MANIFEST_SCHEMA
-    print(f"VALID: {bundle_dir}: {len(manifest['files'])} files sealed by "
-          f"{manifest['signer']['fingerprint']}, suite {manifest['suite']['version']}, "
-          f"created {manifest['created']}", file=out)
-    return 0

@@ -21,8 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from conformance.ledger import RunVerdict, decide
-from conformance.report import EXIT_CODES
+from conformance.ledger import EXIT_CODES, RunVerdict, decide
 from conformance.requirements import BY_ID, GATING_LEVELS
 
 KEYS = frozenset({"requirement", "reason", "link", "expires", "cases"})

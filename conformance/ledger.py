@@ -21,6 +21,9 @@ from conformance.model import Check, Verdict
 from conformance.requirements import CATALOG, Gate, Requirement, RequirementId, gating
 
 RunVerdict = Literal["conformant", "not-conformant", "partial", "inconclusive"]
+# The CLI's exit code for each verdict (2, a usage error, is no verdict).
+EXIT_CODES: dict[RunVerdict, int] = {
+    "conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
 MAX_EVIDENCE = 5
 
 

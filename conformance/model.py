@@ -29,6 +29,27 @@ class Credential(StrEnum):
 Verdict = Literal["pass", "fail", "observed", "not-tested"]
 
 
+class Cause(StrEnum):
+    """Why a check failed, said where it is made, so failures group by it (``causes``) and
+    never by their wording. The value is what a reader of a group sees."""
+
+    DEFECT = "what the clause requires does not hold"  # the clause's own check
+    # The outcome the flags tell, against the allowed ones: one bug shows all of these.
+    ERROR_FOR_CHANGE = "an error where a change was expected"
+    CHANGE_FOR_ERROR = "a change where an error was expected"
+    OTHER_CHANGE = "another change than expected"
+    NO_CHANGE = "a success that changed no flag where a change was expected"
+    SIDE_EFFECTS = "one request changed several flags"
+    CLAIM_CONTRADICTED = "the code contradicts what the flags tell"
+    # The answer itself.
+    NO_ANSWER = "no whole answer"
+    DROPPED = "requests dropped without an answer"
+    HTTP_STATUS = "an HTTP status that is no answer"
+    REDIRECT = "a redirect instead of an answer"
+    METHOD_REFUSED = "the method is not served"
+    WRONG_FORMAT = "an answer in another format than asked for"
+
+
 @dataclass(frozen=True)
 class Check:
     """One verdict on one requirement, with redacted evidence (a finding, an observation, or
@@ -37,6 +58,7 @@ class Check:
     requirement: RequirementId
     verdict: Verdict
     message: str = ""
+    cause: Cause = Cause.DEFECT  # of a failure; set where the check is made
 
 
 @dataclass(frozen=True)

@@ -420,8 +420,8 @@ class _Evaluation:
         parties = call.parties()
         if number in parties:
             return parties.index(number)
-        wanted = _normal_number(number)
-        index = next((i for i, p in enumerate(parties) if _normal_number(p) == wanted), None)
+        wanted = normal_number(number)
+        index = next((i for i, p in enumerate(parties) if normal_number(p) == wanted), None)
         return index if index is not None and self.normalizes("number") else None
 
     def normalizes(self, kind: str) -> bool:
@@ -500,14 +500,19 @@ def _listed(status: str) -> bool:
 
 
 def _same_id(known: str, given: str) -> bool:
-    return _normal_id(known) == _normal_id(given)
+    return normal_call_id(known) == normal_call_id(given)
 
 
-def _normal_id(value: str) -> str:
+def normal_call_id(value: str) -> str:
+    """A callID as a lenient target may compare it: NFKC, no braces or spaces around it, any
+    case. Written apart from the reference server's on purpose; tests/test_normalisation.py
+    pins both to one table."""
     return unicodedata.normalize("NFKC", value).strip().strip("{}").strip().casefold()
 
 
-def _normal_number(value: str) -> str:
+def normal_number(value: str) -> str:
+    """A number as a lenient target may compare it: NFKC, no spaces, no + or 00 in front
+    (pinned with the reference server's by tests/test_normalisation.py)."""
     value = unicodedata.normalize("NFKC", value).strip().replace(" ", "")
     value = value.removeprefix("+")
     return value.removeprefix("00")

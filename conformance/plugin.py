@@ -22,15 +22,14 @@ import pytest
 
 from conformance import page, sink
 from conformance.batch import Batches, case_requirements, run_case
-from conformance.checks import broken_checks
+from conformance.checks import METHOD_REQUIREMENT, broken_checks
 from conformance.consistency import Readings
 from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
-from conformance.ledger import Ledger
+from conformance.ledger import EXIT_CODES, Ledger
 from conformance.matrix import Case, all_cases, matrix_digest
 from conformance.progress import Progress
 from conformance.report import (
-    EXIT_CODES,
     PART_NAME,
     RESULTS_NAME,
     finished,
@@ -178,7 +177,8 @@ def _preflight(session: KeepCallSession) -> None:
     target = session.target
     probe = target.client.send("GET", target.url, [(P_ACTION, "KeepCall")])
     if probe.broken:  # reached, and its answer broke: the target's failure; the run goes on
-        session.ledger.record(PREFLIGHT, broken_checks(probe, "GET"), probe.curl)
+        found = broken_checks(probe, METHOD_REQUIREMENT["GET"])
+        session.ledger.record(PREFLIGHT, found, probe.curl)
     elif not probe.ok:
         session.ledger.aborted = f"target unreachable: {probe.error}"
         return

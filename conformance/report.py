@@ -11,20 +11,18 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance import DISTRIBUTION, __version__, sink
 from conformance.consistency import CASE as READINGS_CASE
 from conformance.consistency import Readings
-from conformance.ledger import Ledger
+from conformance.expect import Expected, apply
+from conformance.expect import summary_lines as expected_lines
+from conformance.ledger import EXIT_CODES, Ledger
 from conformance.wording import Wording
 
-if TYPE_CHECKING:  # expect imports this module's exit codes
-    from conformance.expect import Expected
-
 SPEC = "KeepCall HTTP API page (keepcall-api.txt) with envelope-notes.md"
-EXIT_CODES = {"conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
 _VERDICT_ORDER = {"fail": 0, "not-tested": 1, "pass": 2, "observed": 3}
 
 
@@ -79,8 +77,6 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
     """The results.json data of a run, or of parts merged: the wording and the readings are
     compared over every answer first (run-wide checks); known failures (--expect) judged
     last."""
-    from conformance.expect import apply
-
     found = wording.checks()
     if found:
         ledger.record("wording", found)
@@ -128,8 +124,6 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         heads = [error.split("\n", 1)[0] for error in summary["internal_errors"][:3]]
         lines.append(f"suite errors (the verdict cannot stand; tracebacks in results.json): "
                      f"{heads}")
-    from conformance.expect import summary_lines as expected_lines
-
     lines += expected_lines(data)
     for group in summary.get("groups", [])[:3]:
         lines.append(f"root cause ({group['cases']} cases): {group['cause']}; fails "

@@ -27,6 +27,7 @@ from conformance.fuzzing import FuzzPlan, Wire, build
 from conformance.model import (
     ERROR,
     Call,
+    Cause,
     Check,
     Choice,
     Expectation,
@@ -381,7 +382,7 @@ def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> li
         credentials = target.credential_params(probe)
         if credentials is not None and target.send(probe, credentials).ok:
             trip = target.breakers.trip(name, exchange.error)
-            found.append(Check(trip.requirement, "fail", trip.message))
+            found.append(Check(trip.requirement, "fail", trip.message, Cause.NO_ANSWER))
     return found
 
 

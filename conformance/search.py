@@ -12,16 +12,34 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import hypothesis
 import pytest
 from hypothesis import HealthCheck, Phase, Verbosity
 from hypothesis.errors import Flaky
 
+from conformance.ledger import Ledger
 from conformance.model import Check
-from conformance.plugin import KeepCallSession
 from conformance.requirements import RequirementId, gating
 from conformance.runner import Result
+from conformance.settings import Settings
+from conformance.target import Target
+
+
+class RunSession(Protocol):
+    """What a search needs of the run (the plugin's session is one): the property machinery
+    sits below the plugin and never imports it."""
+
+    settings: Settings
+    target: Target
+    ledger: Ledger
+
+    def remaining(self) -> float | None: ...
+
+    def record(self, item_id: str, result: Result, reproduction: str | None = None,
+               lead: bool = False) -> None: ...
+
 
 QUICK_EXAMPLES = 50
 SHRINK_SECONDS, QUICK_SHRINK_SECONDS = 30, 5
@@ -92,7 +110,7 @@ class PropertyRun:
     budget: Budget
     seed: int
 
-    def settings(self, kc: KeepCallSession, steps: int | None = None) -> hypothesis.settings:
+    def settings(self, kc: RunSession, steps: int | None = None) -> hypothesis.settings:
         examples = kc.settings.examples
         if kc.settings.quick:
             examples = min(examples, QUICK_EXAMPLES)
@@ -108,7 +126,7 @@ class PropertyRun:
 _RUN = pytest.StashKey[PropertyRun]()
 
 
-def property_run(kc: KeepCallSession, config: pytest.Config) -> PropertyRun:
+def property_run(kc: RunSession, config: pytest.Config) -> PropertyRun:
     """The run's shared settings: Hypothesis seeded with the run's seed (--seed N, or the one
     drawn for the run, printed at its start and recorded in results.json)."""
     if _RUN not in config.stash:
@@ -125,7 +143,7 @@ class Search:
     ``reproduction`` is how to repeat it (a stateful search writes its steps there).
     """
 
-    def __init__(self, kc: KeepCallSession, item_id: str, deadline: Deadline,
+    def __init__(self, kc: RunSession, item_id: str, deadline: Deadline,
                  shared: PropertyRun) -> None:
         self.kc, self.item_id, self.deadline, self.shared = kc, item_id, deadline, shared
         self.ran = 0
@@ -206,7 +224,7 @@ def _shrinking_limited(seconds: int) -> Iterator[None]:
         engine.MAX_SHRINKING_SECONDS = old
 
 
-def start(kc: KeepCallSession, request: pytest.FixtureRequest,
+def start(kc: RunSession, request: pytest.FixtureRequest,
           share: float) -> tuple[Search, PropertyRun]:
     shared = property_run(kc, request.config)
     return Search(kc, request.node.nodeid, shared.budget.share(share), shared), shared

@@ -28,7 +28,7 @@ import xmlschema
 from lxml import etree
 from lxml.html import defs as html_defs
 
-from conformance.model import Check, Verdict
+from conformance.model import Cause, Check, Verdict
 from conformance.redact import SECRETS
 from conformance.requirements import BY_ID, RequirementId
 from conformance.spec import ACTION, SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
@@ -64,11 +64,11 @@ TOKEN_ELEMENT: Final = "Token"
 Format = Literal["XML", "HTML", "TEXT", "JSON", "EMPTY"]
 
 
-def finding(requirement: RequirementId, message: str) -> Check:
+def finding(requirement: RequirementId, message: str, cause: Cause = Cause.DEFECT) -> Check:
     """What a body breaks, or on an OBSERVE requirement the reading it shows; the message
     quotes at most ~200 characters of evidence."""
     verdict: Verdict = "observed" if BY_ID[requirement].level == "OBSERVE" else "fail"
-    return Check(requirement, verdict, message)
+    return Check(requirement, verdict, message, cause)
 
 
 @dataclass(frozen=True)
@@ -565,7 +565,8 @@ def _html_structure(text: str) -> FormatVerdict:
 
 
 def _fail(requirement: RequirementId, message: str) -> FormatVerdict:
-    return FormatVerdict((finding(requirement, message),), ())
+    """A body not in the format asked for."""
+    return FormatVerdict((finding(requirement, message, Cause.WRONG_FORMAT),), ())
 
 
 def _html_verdict(body: bytes, content_type: str | None) -> FormatVerdict:

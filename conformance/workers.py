@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from argparse import Namespace
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,11 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
     return env
 
 
-def run(args: Namespace, settings: Settings) -> dict[str, Any]:
+# The CLI's main, handed in by the CLI (a part is one ``run`` of it): no import back.
+Main = Callable[[list[str]], int]
+
+
+def run(args: Namespace, settings: Settings, main: Main) -> dict[str, Any]:
     """Both parts, then the merged results.json data (the reports written in report_dir)."""
     count = settings.workers or 1
     base = ["run", *child_argv(args), "--seed", str(settings.seed), "-q"]
@@ -86,17 +90,17 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     print(f"keepcall-conformance: {count} workers, then the exclusive part; seed "
           f"{settings.seed}", flush=True)
     with _stopped_at_exit() as running:
-        return _parts(settings, base, env, started, running)
+        return _parts(settings, base, env, started, running, main)
 
 
 def _parts(settings: Settings, base: list[str], env: Mapping[str, str], started: float,
-           running: list[BaseProcess]) -> dict[str, Any]:
+           running: list[BaseProcess], main: Main) -> dict[str, Any]:
     """The parallel part, then the exclusive one, merged; each part started is in ``running``."""
     count, report_dir = settings.workers or 1, settings.report_dir
     parts = report_dir / PARTS_DIR
     parallel = [parts / str(i) for i in range(1, count + 1)]
     _wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
-                   *_bounds(settings, started, count)], where, env, running)
+                   *_bounds(settings, started, count)], where, env, running, main)
            for i, where in enumerate(parallel, start=1)], "parallel part")
     deferred = sorted({case for where in parallel if (where / PART_NAME).is_file()
                        for case in read_part(where)["deferred"]})
@@ -105,7 +109,7 @@ def _parts(settings: Settings, base: list[str], env: Mapping[str, str], started:
     listed = exclusive / "deferred.txt"
     sink.write_text(listed, "".join(f"{case}\n" for case in deferred))
     _wait([_start([*base, "--shard", f"{count}/{count}", "--part", "exclusive", "--deferred",
-                   str(listed), *_bounds(settings, started, 1)], exclusive, env, running)],
+                   str(listed), *_bounds(settings, started, 1)], exclusive, env, running, main)],
           f"exclusive part ({len(deferred)} deferred cases)")
     done = [*parallel, exclusive]
     missing = [f"the part in {where} wrote no {PART_NAME} (see its stderr.txt)"
@@ -160,23 +164,22 @@ def _stopped_at_exit() -> Iterator[list[BaseProcess]]:
 
 
 def _start(argv: list[str], where: Path, env: Mapping[str, str],
-           running: list[BaseProcess]) -> BaseProcess:
+           running: list[BaseProcess], main: Main) -> BaseProcess:
     where.mkdir(parents=True, exist_ok=True)
-    child = _FORK.Process(target=_part, args=([*argv, "--report-dir", str(where)], where, env))
+    child = _FORK.Process(target=_part, args=([*argv, "--report-dir", str(where)], where, env,
+                                              main))
     child.start()
     running.append(child)
     return child
 
 
-def _part(argv: list[str], where: Path, env: Mapping[str, str]) -> None:
+def _part(argv: list[str], where: Path, env: Mapping[str, str], main: Main) -> None:
     """A part, in the forked child: its own environment (the secrets), output to its dir."""
     os.environ.clear()
     os.environ.update(env)
     with (where / "stderr.txt").open("wb") as err, open(os.devnull, "wb") as out:
         os.dup2(err.fileno(), 2)
         os.dup2(out.fileno(), 1)
-    from conformance.cli import main
-
     code = main(argv)
     sys.stdout.flush()
     sys.stderr.flush()

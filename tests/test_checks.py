@@ -15,7 +15,16 @@ import pytest
 
 from conformance.checks import invariant_judgement, judge
 from conformance.control import Control
-from conformance.model import ERROR, Check, Expectation, Flags, KeepCallRequest, Scenario, merged
+from conformance.model import (
+    ERROR,
+    Cause,
+    Check,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Scenario,
+    merged,
+)
 from conformance.oracle import expect
 from conformance.reference import ReferenceServer
 from conformance.requirements import RequirementId
@@ -97,6 +106,7 @@ def test_a_wrong_format_fails_the_format_requirement(
     checks = judge(exchange, request, expect(request, scenario.calls), None, None)
     assert requirement in verdicts(checks).get("fail", set())
     assert {c.requirement for c in checks if c.verdict == "fail"} == {requirement}
+    assert {c.cause for c in checks if c.verdict == "fail"} == {Cause.WRONG_FORMAT}
 
 
 def test_code_0_without_a_flag_change_fails(target: Target, numbering: Numbering) -> None:
@@ -105,6 +115,8 @@ def test_code_0_without_a_flag_change_fails(target: Target, numbering: Numbering
     exchange, request, before, _ = _send(target, scenario, (("callID", scenario.call_id),))
     checks = judge(exchange, request, expect(request, scenario.calls), before, before)
     assert verdicts(checks)["fail"] == {"KC-XML-004", "KC-TYPE-001"}
+    assert [c.cause for c in checks if c.verdict == "fail"] == [
+        Cause.NO_CHANGE, Cause.CLAIM_CONTRADICTED]
 
 
 def test_a_flag_changed_on_an_error_fails_flag_001(target: Target,
@@ -128,6 +140,7 @@ def test_two_flags_changed_fails_flag_002(target: Target, numbering: Numbering) 
     found = verdicts(checks)
     assert "KC-FLAG-002" in found["fail"]
     assert "KC-TYPE-001" not in found["fail"]  # the named flag was set: the side effect fails
+    assert {c.cause for c in checks if c.verdict == "fail"} == {Cause.SIDE_EFFECTS}
 
 
 def test_a_wrong_call_blames_selection_not_the_flag(target: Target,
@@ -142,6 +155,7 @@ def test_a_wrong_call_blames_selection_not_the_flag(target: Target,
     failed = verdicts(checks)["fail"]
     assert "KC-STATUS-001" in failed
     assert not failed & {"KC-TYPE-001", "KC-FLAG-001", "KC-FLAG-002"}
+    assert {c.cause for c in checks if c.verdict == "fail"} == {Cause.OTHER_CHANGE}
 
 
 @pytest.mark.parametrize(("params", "claim"), [
@@ -206,7 +220,7 @@ def test_a_reset_fails_the_method_and_leaves_the_rest_untested(target: Target) -
     checks = judge(exchange, request, expect(request, scenario.calls), None, None)
     failed = [c for c in checks if c.verdict == "fail"]
     assert [c.requirement for c in failed] == ["KC-HTTP-001"], failed
-    assert "reset" in failed[0].message
+    assert "reset" in failed[0].message and failed[0].cause == Cause.NO_ANSWER
     assert {c.verdict for c in checks if c not in failed} == {"not-tested"}
 
 

@@ -24,8 +24,9 @@ import pytest
 from conftest import Run, clean_env, run_cli
 from lxml import etree
 
-from conformance.cli import _exit_code, main
+from conformance.cli import main
 from conformance.control import violation
+from conformance.launch import _exit_code
 from conformance.merge import read_part
 from conformance.reference import ReferenceServer
 
@@ -308,7 +309,7 @@ def test_the_seed_printed_at_the_start_repeats_the_run(
     assert not [d for d in ("a", "b") if (tmp_path / d / ".hypothesis").exists()]
 
 
-def _sleeping_part(_argv: list[str], _where: Path, _env: object) -> None:
+def _sleeping_part(_argv: list[str], _where: Path, _env: object, _main: object) -> None:
     time.sleep(120)  # a part that would outlive its run
 
 
@@ -320,7 +321,7 @@ def _interrupted(_children: object, _what: str) -> None:
 def test_an_interrupted_run_with_workers_leaves_no_part_running(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from conformance import workers
-    from conformance.cli import _parser
+    from conformance.cli import _parser, main
     from conformance.settings import options_from, resolve
 
     args = _parser().parse_args(["run", "--workers", "2", "--report-dir", str(tmp_path)])
@@ -328,5 +329,5 @@ def test_an_interrupted_run_with_workers_leaves_no_part_running(
     monkeypatch.setattr(workers, "_part", _sleeping_part)
     monkeypatch.setattr(workers, "_wait", _interrupted)
     with pytest.raises(KeyboardInterrupt):
-        workers.run(args, resolve(options_from(args), {}))
+        workers.run(args, resolve(options_from(args), {}), main)
     assert multiprocessing.active_children() == []

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jsonschema import Draft202012Validator
 
-from conformance import DISTRIBUTION, __version__
+from conformance import DISTRIBUTION, __version__, signing, verification
 from conformance import evidence as ev
 from conformance.report import RESULTS_SCHEMA
 from conformance.requirements import CATALOG
@@ -67,7 +67,7 @@ class Keys:
 def _keys(directory: Path) -> Keys:
     directory.mkdir()
     keys = Keys(directory / "signer.pem", directory / "signer.pub.pem")
-    ev.keygen(keys.private, keys.public)
+    signing.keygen(keys.private, keys.public)
     return keys
 
 
@@ -146,18 +146,18 @@ def resign(bundle: Path, keys: Keys, edit: Callable[[dict[str, Any]], object],
     for name, data in (files or {}).items():
         (bundle / name).write_bytes(data)
     manifest = manifest_of(bundle)
-    manifest["files"] = {name: ev.sha256((bundle / name).read_bytes())
+    manifest["files"] = {name: signing.sha256((bundle / name).read_bytes())
                          for name in manifest["files"]}
     edit(manifest)
     data = json.dumps(manifest).encode()
     (bundle / "manifest.json").write_bytes(data)
-    signature = ev.load_private_key(keys.private).sign(data)
+    signature = signing.load_private_key(keys.private).sign(data)
     (bundle / "manifest.sig").write_bytes(base64.b64encode(signature) + b"\n")
 
 
 def run_verify(bundle: Path, public: Path) -> tuple[int, list[str]]:
     out = io.StringIO()
-    code = ev.main_verify(bundle, public, out)
+    code = verification.main_verify(bundle, public, out)
     return code, out.getvalue().splitlines()
 
 
@@ -174,7 +174,7 @@ def test_keygen_writes_an_ed25519_pair_the_private_half_0600(keys: Keys) -> None
     assert isinstance(private, Ed25519PrivateKey) and isinstance(public, Ed25519PublicKey)
     signature = private.sign(b"round trip")
     public.verify(signature, b"round trip")  # raises if the halves do not belong together
-    assert ev.fingerprint(keys.public) == ev.key_fingerprint(private.public_key())
+    assert signing.fingerprint(keys.public) == signing.key_fingerprint(private.public_key())
 
 
 @pytest.mark.parametrize("existing", ["private", "public", "both"])
@@ -183,8 +183,8 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path, existing: str) -> None:
     taken = list(paths) if existing == "both" else [existing]
     for name in taken:
         paths[name].write_bytes(b"an older key")
-    with pytest.raises(ev.EvidenceError) as raised:
-        ev.keygen(paths["private"], paths["public"])
+    with pytest.raises(signing.EvidenceError) as raised:
+        signing.keygen(paths["private"], paths["public"])
     assert "\n" not in str(raised.value) and "overwrite" in str(raised.value)
     for name, path in paths.items():
         assert (path.read_bytes() == b"an older key") if name in taken else not path.exists()
@@ -195,7 +195,7 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path, existing: str) -> None:
 
 def test_a_fresh_bundle_verifies(sealed: Path, keys: Keys) -> None:
     assert sorted(p.name for p in sealed.iterdir()) == list(FILES)
-    assert ev.verify(sealed, keys.public) == []
+    assert verification.verify(sealed, keys.public) == []
     code, lines = run_verify(sealed, keys.public)
     assert code == 0 and lines[-1].startswith("VALID:"), lines
     assert sorted(manifest_of(sealed)["files"]) == list(SEALED)
@@ -210,13 +210,13 @@ def test_the_manifest_pins_catalog_schemas_cases_and_signer(sealed: Path, keys: 
                for r in fake_results()["requirements"]]
     assert ev.catalog_digest(changed) != manifest["catalog"]["sha256"]
     xsd = schema_file("keepcall-response.xsd").read_bytes()
-    assert manifest["schemas"] == {"keepcall-response.xsd": ev.sha256(xsd)}
+    assert manifest["schemas"] == {"keepcall-response.xsd": signing.sha256(xsd)}
     ids = sorted(f"{c}::{n}" for c, n in JUNIT_CASES)
     assert manifest["cases"] == {"source": "junit.xml", "count": len(JUNIT_CASES),
-                                 "sha256": ev.sha256(json.dumps(ids, separators=(",", ":"))
+                                 "sha256": signing.sha256(json.dumps(ids, separators=(",", ":"))
                                                      .encode())}
     assert manifest["signer"] == {"algorithm": "Ed25519",
-                                  "fingerprint": ev.fingerprint(keys.public)}
+                                  "fingerprint": signing.fingerprint(keys.public)}
     environment = json.loads((sealed / "environment.json").read_bytes())
     assert environment["suite"]["version"] == __version__
     assert set(environment["packages"]) >= {"pytest", "hypothesis", "httpx", "lxml",
@@ -230,10 +230,10 @@ def test_cases_json_is_the_case_manifest_when_the_run_wrote_one(
     (report_dir / "cases.json.gz").write_bytes(cases)
     bundle = ev.bundle(report_dir, tmp_path / "b", configuration={}, private_key=keys.private)
     manifest = manifest_of(bundle)
-    assert manifest["cases"] == {"source": "cases.json.gz", "sha256": ev.sha256(cases),
+    assert manifest["cases"] == {"source": "cases.json.gz", "sha256": signing.sha256(cases),
                                  "count": None}
-    assert manifest["files"]["cases.json.gz"] == ev.sha256(cases)
-    assert ev.verify(bundle, keys.public) == []
+    assert manifest["files"]["cases.json.gz"] == signing.sha256(cases)
+    assert verification.verify(bundle, keys.public) == []
 
 
 # --- tampering ------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def test_one_flipped_byte_of_any_file_is_named(sealed: Path, keys: Keys, name: s
     position = {"first": 0, "middle": len(data) // 2, "last": len(data) - 1}[where]
     data[position] ^= 0x01
     path.write_bytes(bytes(data))
-    problems = ev.verify(sealed, keys.public)
+    problems = verification.verify(sealed, keys.public)
     assert name in subjects(problems), problems
     assert run_verify(sealed, keys.public)[0] == 1
 
@@ -256,7 +256,7 @@ def test_one_flipped_byte_of_any_file_is_named(sealed: Path, keys: Keys, name: s
 @pytest.mark.parametrize("name", FILES)
 def test_a_missing_file_is_named(sealed: Path, keys: Keys, name: str) -> None:
     (sealed / name).unlink()
-    problems = ev.verify(sealed, keys.public)
+    problems = verification.verify(sealed, keys.public)
     assert name in subjects(problems), problems
 
 
@@ -267,7 +267,7 @@ def test_a_file_not_listed_is_named(sealed: Path, keys: Keys, extra: str) -> Non
         (sealed / extra / "results.json").write_text("{}")
     else:
         (sealed / extra).write_text("added after sealing")
-    assert subjects(ev.verify(sealed, keys.public)) == {extra}
+    assert subjects(verification.verify(sealed, keys.public)) == {extra}
 
 
 def test_a_file_replaced_by_a_link_is_named(sealed: Path, keys: Keys, tmp_path: Path) -> None:
@@ -276,13 +276,13 @@ def test_a_file_replaced_by_a_link_is_named(sealed: Path, keys: Keys, tmp_path: 
     outside.write_bytes((sealed / "results.json").read_bytes())
     (sealed / "results.json").unlink()
     (sealed / "results.json").symlink_to(outside)
-    assert "results.json" in subjects(ev.verify(sealed, keys.public))
+    assert "results.json" in subjects(verification.verify(sealed, keys.public))
 
 
 def test_another_public_key_is_refused(sealed: Path, other_keys: Keys) -> None:
-    problems = ev.verify(sealed, other_keys.public)
+    problems = verification.verify(sealed, other_keys.public)
     assert {"manifest.json", "manifest.sig"} <= subjects(problems), problems
-    assert any(ev.fingerprint(other_keys.public) in line for line in problems)
+    assert any(signing.fingerprint(other_keys.public) in line for line in problems)
     assert run_verify(sealed, other_keys.public)[0] == 1
 
 
@@ -290,8 +290,9 @@ def test_a_bundle_resigned_with_another_key_is_refused(sealed: Path, keys: Keys,
                                                        other_keys: Keys) -> None:
     """A valid signature by the wrong key is still the wrong signer."""
     resign(sealed, other_keys, lambda m: None)
-    assert ev.verify(sealed, other_keys.public) != []  # the manifest names the first signer
-    assert "manifest.sig" in subjects(ev.verify(sealed, keys.public))
+    # the manifest names the first signer
+    assert verification.verify(sealed, other_keys.public) != []
+    assert "manifest.sig" in subjects(verification.verify(sealed, keys.public))
 
 
 MALFORMED: dict[str, bytes] = {
@@ -311,7 +312,7 @@ MALFORMED: dict[str, bytes] = {
 def test_a_malformed_manifest_is_a_problem_never_an_exception(sealed: Path, keys: Keys,
                                                               content: bytes) -> None:
     (sealed / "manifest.json").write_bytes(content)
-    problems = ev.verify(sealed, keys.public)
+    problems = verification.verify(sealed, keys.public)
     assert "manifest.json" in subjects(problems), problems[:5]
     assert len(problems) <= ev.MAX_SCHEMA_ERRORS + 1 + len(FILES)  # readable, however broken
     assert run_verify(sealed, keys.public)[0] == 1
@@ -320,7 +321,7 @@ def test_a_malformed_manifest_is_a_problem_never_an_exception(sealed: Path, keys
 def test_a_manifest_too_large_is_not_read(sealed: Path, keys: Keys) -> None:
     """Bounded work: a manifest cannot keep an offline verifier busy for minutes."""
     (sealed / "manifest.json").write_bytes(MALFORMED["too large"])
-    problems = ev.verify(sealed, keys.public)
+    problems = verification.verify(sealed, keys.public)
     assert any(p.startswith("manifest.json: larger than") for p in problems), problems
 
 
@@ -342,7 +343,7 @@ def test_a_signed_but_inconsistent_manifest_is_invalid(sealed: Path, keys: Keys,
                                                                       object]) -> None:
     """Even the key's owner cannot seal a bundle whose parts disagree."""
     resign(sealed, keys, edit)
-    problems = ev.verify(sealed, keys.public)
+    problems = verification.verify(sealed, keys.public)
     assert problems != [] and not any("could not be checked" in p for p in problems), problems
 
 
@@ -358,11 +359,11 @@ def test_schemas_differing_from_the_installed_suite(sealed: Path, keys: Keys,
 
     results = json.dumps(fake_results(stated)).encode()
     resign(sealed, keys, edit, {"results.json": results})
-    verification = ev.verify_bundle(sealed, keys.public)
+    found = verification.verify_bundle(sealed, keys.public)
     if version == "same":
-        assert subjects(verification.problems) == {"schemas"} and verification.notes == ()
+        assert subjects(found.problems) == {"schemas"} and found.notes == ()
     else:
-        assert verification.problems == () and subjects(verification.notes) == {"schemas"}
+        assert found.problems == () and subjects(found.notes) == {"schemas"}
         code, lines = run_verify(sealed, keys.public)
         assert code == 0 and any(line.startswith("note") for line in lines)
 
@@ -372,23 +373,23 @@ def test_results_judged_on_another_catalog_are_named(sealed: Path, keys: Keys) -
     results = fake_results()
     results["requirements"][0]["title"] = "a requirement the catalog does not have"
     resign(sealed, keys, lambda m: None, {"results.json": json.dumps(results).encode()})
-    assert subjects(ev.verify(sealed, keys.public)) == {"results.json"}
+    assert subjects(verification.verify(sealed, keys.public)) == {"results.json"}
 
 
 def test_a_check_that_breaks_is_a_problem(sealed: Path, keys: Keys,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail closed: a check that raises on some bundle makes it invalid, never valid."""
-    def breaks(opened: object, manifest: object) -> Iterator[ev.Finding]:
+    def breaks(opened: object, manifest: object) -> Iterator[verification.Finding]:
         raise RuntimeError("a bundle nobody foresaw")
 
-    monkeypatch.setattr(ev, "CHECKS", (*ev.CHECKS, breaks))
-    assert subjects(ev.verify(sealed, keys.public)) == {"breaks"}
+    monkeypatch.setattr(verification, "CHECKS", (*verification.CHECKS, breaks))
+    assert subjects(verification.verify(sealed, keys.public)) == {"breaks"}
 
 
 def test_results_of_another_suite_version_are_named(sealed: Path, keys: Keys) -> None:
     results = json.dumps(fake_results("0+another")).encode()
     resign(sealed, keys, lambda m: None, {"results.json": results})
-    assert subjects(ev.verify(sealed, keys.public)) == {"results.json"}
+    assert subjects(verification.verify(sealed, keys.public)) == {"results.json"}
 
 
 # --- unusable input: exit 2, one line -------------------------------------------------------------
@@ -414,8 +415,8 @@ def test_an_unusable_key_exits_2_with_one_line(sealed: Path, keys: Keys, tmp_pat
                                                make: Callable[[Path, Keys], Path]) -> None:
     code, lines = run_verify(sealed, make(tmp_path, keys))
     assert (code, len(lines)) == (2, 1), lines
-    with pytest.raises(ev.EvidenceError):
-        ev.verify(sealed, make(tmp_path, keys))
+    with pytest.raises(signing.EvidenceError):
+        verification.verify(sealed, make(tmp_path, keys))
 
 
 @pytest.mark.parametrize("what", ["an empty directory", "a file", "nothing"])
@@ -463,7 +464,7 @@ def test_bundle_refuses_unusable_input(report_dir: Path, keys: Keys, tmp_path: P
     out = tmp_path / "bundle"
     spoil(report_dir, out)
     before = sorted(p.name for p in tmp_path.iterdir())
-    with pytest.raises(ev.EvidenceError) as raised:
+    with pytest.raises(signing.EvidenceError) as raised:
         ev.bundle(report_dir, out, configuration={}, private_key=keys.private)
     assert "\n" not in str(raised.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no half bundle, no staging
@@ -471,7 +472,7 @@ def test_bundle_refuses_unusable_input(report_dir: Path, keys: Keys, tmp_path: P
 
 def test_bundle_refuses_a_public_key_as_the_signing_key(report_dir: Path, keys: Keys,
                                                         tmp_path: Path) -> None:
-    with pytest.raises(ev.EvidenceError, match="private key"):
+    with pytest.raises(signing.EvidenceError, match="private key"):
         ev.bundle(report_dir, tmp_path / "b", configuration={}, private_key=keys.public)
 
 
@@ -485,7 +486,7 @@ def test_canary_secrets_never_reach_the_bundle(report_dir: Path, keys: Keys,
     assert_no_leak(bundle, CANARIES)
     recorded = json.loads((bundle / "configuration.json").read_bytes())
     assert recorded == SAFE_CONFIGURATION  # dropped exactly the secrets, kept the rest
-    assert ev.verify(bundle, keys.public) == []
+    assert verification.verify(bundle, keys.public) == []
 
 
 def test_safe_configuration_drops_every_secret_spelling() -> None:
@@ -500,7 +501,7 @@ def test_a_report_holding_a_configuration_secret_is_not_bundled(
     """The tripwire: a redaction that missed a secret stops the bundle, in any encoding."""
     secret = "canary pass/word&1"
     (report_dir / "report.html").write_text("<p>canary%20pass%2Fword%261</p>")
-    with pytest.raises(ev.EvidenceError, match=r"report\.html"):
+    with pytest.raises(signing.EvidenceError, match=r"report\.html"):
         ev.bundle(report_dir, tmp_path / "b", configuration={"password": secret},
                   private_key=keys.private)
     assert not (tmp_path / "b").exists()
@@ -509,7 +510,7 @@ def test_a_report_holding_a_configuration_secret_is_not_bundled(
 def test_a_secret_inside_the_gzipped_case_manifest_trips_it_too(
         report_dir: Path, keys: Keys, tmp_path: Path) -> None:
     (report_dir / "cases.json.gz").write_bytes(gzip.compress(b'{"curl": "canary pass/word&1"}'))
-    with pytest.raises(ev.EvidenceError, match=r"cases\.json\.gz"):
+    with pytest.raises(signing.EvidenceError, match=r"cases\.json\.gz"):
         ev.bundle(report_dir, tmp_path / "b", configuration={"password": "canary pass/word&1"},
                   private_key=keys.private)
 
@@ -518,7 +519,7 @@ def test_a_report_holding_a_configuration_url_password_is_not_bundled(
         report_dir: Path, keys: Keys, tmp_path: Path) -> None:
     """A URL's password and secret-named query values are dropped, so they trip it too."""
     (report_dir / "junit.xml").write_bytes(junit([("x", "canary-url-pass-61b2")]))
-    with pytest.raises(ev.EvidenceError, match=r"junit\.xml"):
+    with pytest.raises(signing.EvidenceError, match=r"junit\.xml"):
         ev.bundle(report_dir, tmp_path / "b", configuration=SECRET_CONFIGURATION,
                   private_key=keys.private)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hostile import Server, recorder
 
-from conformance import evidence
+from conformance import signing
 from conformance.cli import main
 from conformance.ledger import Ledger
 from conformance.report import JUNIT_NAME, PART_NAME, write_part
@@ -26,7 +26,7 @@ needs_proc = pytest.mark.skipif(not Path(UNWRITABLE).is_dir(), reason="no /proc"
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, str]:
     """The paths the arguments name: a key pair, a file that is no key, a full directory."""
-    evidence.keygen(tmp_path / "key.pem", tmp_path / "key.pub.pem")
+    signing.keygen(tmp_path / "key.pem", tmp_path / "key.pub.pem")
     (tmp_path / "junk.pem").write_text("not a key\n", encoding="utf-8")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "something").write_text("", encoding="utf-8")

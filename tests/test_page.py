@@ -11,7 +11,7 @@ import pytest
 from test_ledger import all_gating_passed
 
 from conformance.cli import main
-from conformance.model import Check
+from conformance.model import Cause, Check
 from conformance.page import PAGE_NAME, chart, render, why
 from conformance.report import results
 
@@ -33,8 +33,8 @@ ANSWER = {"method": "GET", "url": URL, "status": 200, "reason": "OK", "content_t
 
 def failing_results() -> dict[str, object]:
     ledger = all_gating_passed()
-    ledger.record("case-1", [Check("KC-EXT-002", "fail",
-                                   "expected set kept on a, target did: error")], "curl one",
+    ledger.record("case-1", [Check("KC-EXT-002", "fail", "expected set kept on a, target did: "
+                                   "error", Cause.ERROR_FOR_CHANGE)], "curl one",
                   answer=ANSWER)
     return results(ledger, "must", {"name": "keepcall-conformance", "version": "0", "spec": "s",
                                     **SUITE}, TARGET)

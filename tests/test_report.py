@@ -9,10 +9,10 @@ from test_ledger import OTHER_MUST, all_gating_passed
 
 from conformance.causes import Answer
 from conformance.control import violation
-from conformance.ledger import Ledger
-from conformance.model import Check
+from conformance.ledger import EXIT_CODES, Ledger
+from conformance.model import Cause, Check
 from conformance.page import render
-from conformance.report import EXIT_CODES, results, summary_lines
+from conformance.report import results, summary_lines
 from conformance.requirements import RequirementId
 
 TARGET = {"url": "http://127.0.0.1:9/verba/api"}
@@ -94,7 +94,7 @@ def test_results_json_of_a_failing_run_matches_its_schema() -> None:
               "status": 200, "content_type": "text/xml", "error": None, "body": "<VerbaApi/>",
               "expected": "error"}
     ledger.record("case-1", [Check("KC-EXT-002", "fail", "expected set kept on a, target did: "
-                                   "error")], "curl x", answer=answer)
+                                   "error", Cause.ERROR_FOR_CHANGE)], "curl x", answer=answer)
     data = results(ledger, "must", {"quick": True, "seed": 1}, TARGET)
     assert data["summary"]["groups"][0]["representative"]["answer"] == answer
     assert violation(RESULTS_SCHEMA, data) is None
