@@ -166,6 +166,11 @@ class Switches:
         0, "seconds status=next (and ongoing,next that reaches next) may hold its answer: "
            "until the call it found starts, or, finding none, this long while it waits for "
            "one (0: answered at once; the lookup is made when the request arrives)")
+    # --- parameters, round 3 ----------------------------------------------------------------
+    undecodable: Literal["error", "absent"] = _s(
+        "error", "a parameter whose bytes are not UTF-8 or whose escape is malformed (%zz, a "
+                 "lone %): the request is an error / that parameter is left out and the rest "
+                 "read (Tomcat)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():
