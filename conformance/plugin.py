@@ -143,7 +143,7 @@ def start_session(settings: Settings) -> KeepCallSession:
         client = undo.enter_context(Client(settings.transport, credentials.redactor()))
         control = Control(client, control_url) if control_url else None
         target = Target(url, credentials, client, control, settings.needs_token,
-                        settings.profile.calls)
+                        settings.profile.calls, calls_valid_at=settings.profile.calls_valid_at)
         shard = settings.shard
         target.clock_shared = shard.part == "parallel"
         block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0

@@ -176,10 +176,11 @@ def run(target: Target, scenario: Scenario, request: KeepCallRequest,
     auth = traits(target, open_key)
     request = in_spelling(request, target.status_spelling)
     calls = scenario.calls if target.control else target.static_calls
+    aged = target.calls_age()  # a static profile's calls age with the wall clock
     def expected(seconds: float) -> Expectation:
         wire = result.wire
         views = wire.views[:1] if wire and wire.exact else wire.views if wire else (request,)
-        found = merged([_in_time(scenario, v, calls, auth, seconds, result.exchange)
+        found = merged([_in_time(scenario, v, calls, auth, seconds, result.exchange, aged)
                         for v in views] + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
         return _decided(_also(found, also), decided_by)
 
@@ -253,11 +254,13 @@ def _keys(token_required: bool, open_key: bool) -> TargetAuth:
 
 
 def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
-             auth: TargetAuth, seconds: float, exchange: Exchange | None) -> Expectation:
-    """The expectation once the time between set-up and answer is allowed for, and a GET
-    longer than the notes' 4,000 characters (a POST's with the query string too) may be refused."""
-    expectation = expect_over(request, calls, scenario.controlled, auth, 0.0,
-                              elapsed_bound(seconds))
+             auth: TargetAuth, seconds: float, exchange: Exchange | None,
+             aged: float = 0.0) -> Expectation:
+    """The expectation once the time between set-up (``aged`` seconds before the request
+    was sent) and answer is allowed for, and a GET longer than the notes' 4,000 characters (a
+    POST's with the query string too) may be refused."""
+    expectation = expect_over(request, calls, scenario.controlled, auth, aged,
+                              aged + elapsed_bound(seconds))
     if exchange is None or not beyond_the_page(exchange):
         return expectation
     refused = Expectation({ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), expectation.formats,
