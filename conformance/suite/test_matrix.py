@@ -8,4 +8,4 @@ from conformance.runner import run_case
 
 
 def test_case(kc: KeepCallSession, kc_case: Case) -> None:
-    kc.record(kc_case.id, run_case(kc.target, kc_case, kc.numbering))
+    kc.record(kc_case.id, run_case(kc.target, kc_case, kc.numbering), twin=kc_case.twin)
