@@ -83,26 +83,20 @@ class KeepCallSession:
         return None if bound is None else max(0.0, bound - (self.clock() - self.begun))
 
     def record(self, item_id: str, result: Result, reproduction: str | None = None,
-               lead: bool = False) -> None:
+               lead: bool = False, twin: str | None = None) -> None:
         """Put a result in the ledger, then pass, skip or fail the running test with it.
 
         ``reproduction`` replaces the result's own (a search's shrunk steps); ``lead`` puts
-        its evidence first."""
+        its evidence first; ``twin`` is the key a matrix case shares with its twins in the
+        other formats (the wording check)."""
         if result.deferred:
             self.deferred.append(item_id)
             pytest.skip("deferred: judging it moves the target's clock (the exclusive part)")
         # The curl line only where a failure shows it (rendering it costs ~1 ms a case).
         curl = reproduction or (result.reproduction() if result.failures else "")
         self.ledger.record(item_id, result.checks, curl, lead=lead, answer=result.answer())
-        # Wording is compared only where the flags leave no doubt: a flag changed, or nothing
-        # but an error was allowed (an unchanged answer may be a pending keep or a no-op).
-        outcome, exchange = result.outcome, result.exchange
-        clear = outcome is not None and (outcome.call_id is not None
-                                         or result.expectation.always_error)
-        if result.format in ("HTML", "TEXT") and clear and exchange is not None and (
-                not result.failures):
-            success = outcome is not None and outcome.call_id is not None
-            self.wording.add(result.format, exchange.body, success, item_id, exchange.status)
+        self._wording(item_id, result, twin)
+        outcome = result.outcome
         # Readings only where the outcome was seen, not assumed: a flag changed, or the XML
         # code said it (an HTML or TEXT answer that changed nothing is taken as an error), and
         # no success may be waiting for its call's start (it would read as a pending keep).
@@ -111,6 +105,21 @@ class KeepCallSession:
         if outcome is not None and outcome in result.expectation.allowed and told:
             self.readings.add(result.expectation.allowed[outcome], item_id)
         self._verdict(result, curl)
+
+    def _wording(self, item_id: str, result: Result, twin: str | None) -> None:
+        """HTML and TEXT answers labelled where the flags leave no doubt (a flag changed, or
+        nothing but an error was allowed), else by their XML twin's code; XML outcomes kept
+        for their twins."""
+        outcome, exchange = result.outcome, result.exchange
+        if outcome is None or exchange is None or result.failures:
+            return
+        if result.format == "XML" and twin is not None:
+            self.wording.twin(twin, not outcome.is_error)
+        elif result.format in ("HTML", "TEXT"):
+            success = True if outcome.call_id is not None else (
+                False if result.expectation.always_error else None)
+            self.wording.add(result.format, exchange.body, success, item_id, exchange.status,
+                             twin)
 
     def _verdict(self, result: Result, curl: str) -> None:
         gate = GATING_LEVELS[self.settings.level]
@@ -150,7 +159,7 @@ def start_session(settings: Settings) -> KeepCallSession:
         client = undo.enter_context(Client(settings.transport, credentials.redactor()))
         control = Control(client, control_url) if control_url else None
         target = Target(url, credentials, client, control, settings.needs_token,
-                        settings.profile.calls)
+                        settings.profile.calls, calls_valid_at=settings.profile.calls_valid_at)
         shard = settings.shard
         target.clock_shared = shard.part == "parallel"
         block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0

@@ -6,6 +6,7 @@ target = "https://staging.example/verba/api"
 control_url = "https://staging.example/_conformance"   # optional
 token_required = true
 username = "conformance"            # password from KEEPCALL_PASSWORD
+calls_valid_at = 2026-12-07T10:00:00Z  # when the offsets below held (default: the run's start)
 [transport]
 read_timeout = 10.0
 [[calls]]                           # calls known to exist, for targets without control
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,9 @@ class Profile:
     username: str | None = None
     calls: tuple[Call, ...] = ()
     transport: TransportOverrides = field(default_factory=TransportOverrides)
+    # When the calls' offsets held (seconds since the epoch); None: when the run starts. The
+    # calls age from then on: an upcoming call 30 s out is ongoing (or may be) 40 s later.
+    calls_valid_at: float | None = None
 
 
 _SECRET_KEYS = {"api_key", "apiKey", "token", "password"}
@@ -82,7 +87,18 @@ def parse(data: dict[str, Any]) -> Profile:
     _typed(data, "token_required", bool)
     calls = tuple(_call(i, c) for i, c in enumerate(_list(data.get("calls", []))))
     return Profile(data.get("target"), data.get("control_url"), data.get("token_required"),
-                   data.get("username"), calls, _transport(data.get("transport", {})))
+                   data.get("username"), calls, _transport(data.get("transport", {})),
+                   _moment(data.get("calls_valid_at")))
+
+
+def _moment(value: object) -> float | None:
+    """An offset date-time (TOML's ``2026-12-07T10:00:00Z``) as seconds since the epoch."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ProfileError("'calls_valid_at' must be a date-time with an offset "
+                           "(2026-12-07T10:00:00Z)")
+    return value.timestamp()
 
 
 def _typed(data: dict[str, Any], key: str, kind: type) -> None:

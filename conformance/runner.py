@@ -149,6 +149,7 @@ class Pending:
     auth: TargetAuth
     also: tuple[RequirementId, ...]
     decided_by: RequirementId | None
+    aged: float = 0.0  # a static profile's calls age with the wall clock (profile.py)
 
     def expected(self, seconds: float) -> Expectation:
         """The expectation once ``seconds`` passed between set-up and answer."""
@@ -156,7 +157,7 @@ class Pending:
         views = (wire.views[:1] if wire and wire.exact else wire.views if wire
                  else (result.request,))
         found = merged([_in_time(result.scenario, v, self.calls, self.auth, seconds,
-                                 result.exchange) for v in views]
+                                 result.exchange, self.aged) for v in views]
                        + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
         return _decided(also_checks(found, self.also), self.decided_by)
 
@@ -176,7 +177,8 @@ def prepare(target: Target, scenario: Scenario, request: KeepCallRequest,
     if credentials is not None and fuzz is not None:
         result.wire = build(fuzz, request, credentials, target.post_encoding == "query")
         result.request = result.wire.views[0]
-    pending = Pending(result, credentials or [], calls, auth, also, decided_by)
+    pending = Pending(result, credentials or [], calls, auth, also, decided_by,
+                      target.calls_age())
     result.expectation = pending.expected(0.0)
     if credentials is None:
         return skip(result, "the case needs a secret that was not given")
@@ -245,11 +247,13 @@ def keys(token_required: bool, open_key: bool) -> TargetAuth:
 
 
 def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
-             auth: TargetAuth, seconds: float, exchange: Exchange | None) -> Expectation:
-    """The expectation once the time between set-up and answer is allowed for, and a GET
-    longer than the notes' 4,000 characters (a POST's with the query string too) may be refused."""
-    expectation = expect_over(request, calls, scenario.controlled, auth, 0.0,
-                              elapsed_bound(seconds))
+             auth: TargetAuth, seconds: float, exchange: Exchange | None,
+             aged: float = 0.0) -> Expectation:
+    """The expectation once the time between set-up (``aged`` seconds before the request
+    was sent) and answer is allowed for, and a GET longer than the notes' 4,000 characters (a
+    POST's with the query string too) may be refused."""
+    expectation = expect_over(request, calls, scenario.controlled, auth, aged,
+                              aged + elapsed_bound(seconds))
     if exchange is None or not beyond_the_page(exchange):
         return expectation
     refused = Expectation({ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), expectation.formats,

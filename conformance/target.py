@@ -152,12 +152,15 @@ class Target:
     def __init__(self, url: str, credentials: Credentials, client: Client,
                  control: Control | None = None, token_required: bool | None = None,
                  static_calls: tuple[Call, ...] = (),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 calls_valid_at: float | None = None) -> None:
         self.url = url
         self.credentials = credentials
         self.client = client
         self.control = control
         self.static_calls = static_calls
+        # When the static calls' offsets held (epoch seconds): a profile's, or now.
+        self.calls_valid_at = time.time() if calls_valid_at is None else calls_valid_at
         self.token_required = needs_token(token_required, bool(credentials.token),
                                           bool(credentials.username and credentials.password))
         self._token: str | None = credentials.token
@@ -171,6 +174,11 @@ class Target:
         # Other processes of the run send cases to this target now: its clock is not ours to
         # move (the parallel part of --workers).
         self.clock_shared = False
+
+    def calls_age(self) -> float:
+        """Seconds the static calls have aged since their offsets held (0 with a control URL,
+        whose calls are set up for each case)."""
+        return 0.0 if self.control is not None else max(0.0, time.time() - self.calls_valid_at)
 
     # --- tokens ---------------------------------------------------------------------------
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,8 @@ BAD: tuple[tuple[dict[str, object], tuple[str, ...]], ...] = (
     ({"transport": {"rate": True}}, ("transport.rate",)),
     ({"transport": {"insecure": "no"}}, ("transport.insecure",)),
     ({"transport": {"ca_bundle": 1}}, ("transport.ca_bundle",)),
+    ({"calls_valid_at": "2026-12-07"}, ("calls_valid_at", "offset")),
+    ({"calls_valid_at": datetime(2026, 12, 7, 10)}, ("calls_valid_at", "offset")),
 )
 
 
@@ -57,6 +60,14 @@ def test_a_full_profile_parses() -> None:
     assert profile.calls == (Call("c1", "8856", "+3612345678", "finished", 600),)
     assert profile.transport.read_timeout == 10 and profile.transport.insecure is True
     assert parse({}) == Profile()
+
+
+def test_calls_valid_at_is_read_from_toml(tmp_path: Path) -> None:
+    """N15: when the listed calls' offsets held, as TOML writes a moment."""
+    path = tmp_path / "p.toml"
+    path.write_text("calls_valid_at = 2026-12-07T10:00:00Z\n")
+    moment = datetime(2026, 12, 7, 10, tzinfo=UTC).timestamp()
+    assert load(path).calls_valid_at == moment
 
 
 # (file content, words the message must contain)

@@ -178,6 +178,8 @@ PROBES: dict[str, Probe] = {
     "dtd-defaulted-type": on_calls(ONGOING, BY_ID_),
     "malformed-escape-500": malformed_escape,
     "both-ids-in-turn": both_ids_twice,
+    "html-text-unfound-as-success": on_calls(ONGOING, {"extension": "EXT", "status": "next",
+                                                       "responseType": "TEXT"}),
 }
 
 
@@ -221,6 +223,7 @@ SHOWS: dict[str, Check] = {
     "next-misses-imminent": _not_found,
     "next-window-58": _not_found,
     "html-text-claim-success": _reads_as_success,
+    "html-text-unfound-as-success": _reads_as_success,
     "defer-never-applied": _answered_but_never_kept,
 }
 

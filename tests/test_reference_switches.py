@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import pytest
 from reference_helpers import (
@@ -45,6 +46,19 @@ EXT_ONGOING = {"extension": "EXT", "status": "ongoing"}
 
 def ext(status: str) -> dict[str, str]:
     return {"extension": "EXT", "status": status}
+
+
+def undecodable(value: str) -> Probe:
+    """An ongoing call kept by callID, with ``type`` sent raw as ``value`` (bytes that are not
+    UTF-8, a malformed escape): an error, or (left out) a plain keep."""
+    def probe(api: Api) -> Observation:
+        call = new_call("ongoing")
+        api.provision(call)
+        query = urlencode([("action", "KeepCall"), ("apiKey", api.server.api_key),
+                           ("token", api.token), ("callID", call["callID"])])
+        url = f"{api.server.api_url}?{query}&type={value}"
+        return observe(api, Api._answer(api.client.get(url)), [call])
+    return probe
 
 
 def open_key(*pairs: tuple[str, str]) -> Probe:
@@ -94,12 +108,15 @@ BATTERY: dict[str, Probe] = {
     "text_ok": on_calls(ONGOING, {**BY_ID, "responseType": "TEXT"}),
     "text_err": on_calls(ONGOING, {"callID": "GUID", "responseType": "TEXT"}),
     "wrong_login": lambda api: observe(api, api.request_token(auth=("intruder", "guess")), []),
+    "not_utf8": undecodable("%FF"),
+    "bad_escape": undecodable("%zz"),
 }
 XML_ERRORS = {"error", "case", "comma", "comma_wide", "trailing", "both_apart", "unknown_param",
               "param_case", "duplicate", "unknown_rt", "old_token", "uncontrolled", "unmark_other",
               "unmark_number", "next_none", "fallback_none", "late_next", "spelling", "long_url",
-              "no_action", "bad_action", "wrong_login"}
+              "no_action", "bad_action", "wrong_login", "not_utf8", "bad_escape"}
 ERRORS = XML_ERRORS | {"html_err", "text_err", "auth_text"}
+UNDECODABLE = {"not_utf8", "bad_escape"}  # refused before the action is read
 KEPT = {"success", "tight", "both", "status_id", "several", "token_open", "keep_upcoming",
         "late_ongoing", "boundary", "post_form", "post_query"}
 SUCCESSES_ON_A_CALL = KEPT | {"record_upcoming"}
@@ -194,9 +211,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
      {"success": all_of(content_type_is("text/xml; charset=ISO-8859-1"),
                         body_has(XML_START)),
       "html_ok": content_type_is("text/html; charset=ISO-8859-1")}),
-    ({"error_type": "absent"}, {"no_action", "bad_action"},
+    ({"error_type": "absent"}, {"no_action", "bad_action", *UNDECODABLE},
      {"bad_action": all_of(error, lambda obs: "type=" not in obs[2])}),
-    ({"error_type": "as-sent"}, {"no_action", "bad_action"},
+    ({"error_type": "as-sent"}, {"no_action", "bad_action", *UNDECODABLE},
      {"bad_action": body_has('type="Other&lt;x"'),
       "no_action": all_of(error, lambda obs: "type=" not in obs[2])}),
     ({"pretty_xml": True}, XML, {"success": body_has('\n  <Response code="0"')}),
@@ -231,7 +248,7 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
      {"success": body_has("<!-- request: action=KeepCall"),
       "html_ok": body_has("<!-- request: "), "text_err": body_has("\nrequest: action=")}),
     # deployed behind a proxy and a container, which answer some requests on their own
-    ({"front_end": "proxy"}, {"long_url", "wrong_login"},
+    ({"front_end": "proxy"}, {"long_url", "wrong_login", "not_utf8", "bad_escape"},
      {"long_url": all_of(status_is(414), content_type_is("text/html")),
       "wrong_login": all_of(status_is(401), content_type_is("text/html"))}),
     # whole seconds: the battery's calls sit clear of every edge (finer point: test_runner_time)
@@ -255,6 +272,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # POST {control}/flags not served: the API answers the same (finer point below)
     ({"flags_endpoint": "404"}, set(), {}),
     ({"flags_endpoint": "405"}, set(), {}),
+    # a parameter that cannot be decoded is left out (Tomcat): the rest is a plain keep
+    ({"undecodable": "absent"}, {"not_utf8", "bad_escape"},
+     {"not_utf8": ok, "bad_escape": ok}),
 ]
 
 

@@ -7,13 +7,15 @@ is about; ``runner.run`` is what every matrix case goes through.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 
 from conformance.control import Control
-from conformance.model import Call, Check, KeepCallRequest
+from conformance.model import Call, Check, KeepCallRequest, Scenario
 from conformance.reference import ReferenceServer, Switches
 from conformance.reference.state import CallRecord, Clock, Store
 from conformance.runner import run
@@ -197,3 +199,27 @@ def test_only_a_next_gets_the_longer_deadline() -> None:
         late = target.send(ongoing, target.credential_params(ongoing) or [])
         assert (late.error or "").startswith("timeout")
         assert target.send(held, target.credential_params(held) or []).error is None
+
+
+def test_static_profile_calls_age_with_the_wall_clock() -> None:
+    """N15: a profile's upcoming call 30 s out, listed 40 s before the request, may have
+    started: a target that no longer finds it by ``next`` is not failed; told the offsets hold
+    now, the same answer fails (the suite then assumes the call is still 30 s out)."""
+    call = Call(str(uuid.uuid4()), "4711", "+3612345678", "upcoming", 30)
+    with ReferenceServer() as server:
+        control = f"{server.control_url}"
+        assert httpx.put(f"{control}/fixtures", json={"calls": [call.to_control()],
+                                                      "controlledExtensions": []}
+                         ).status_code == 204
+        assert httpx.post(f"{control}/clock", json={"advanceSeconds": 40}).status_code == 204
+        credentials = Credentials(server.api_key, None, server.username, server.password)
+        request = KeepCallRequest((*KEEP, ("extension", "4711"), ("status", "next")))
+        scenario = Scenario("profile", (), call.caller, call.call_id)
+        found = {}
+        with Client(NO_RETRIES, credentials.redactor()) as client:
+            for valid_at in (time.time() - 40, None):
+                target = Target(server.api_url, credentials, client, static_calls=(call,),
+                                calls_valid_at=valid_at)
+                result = run(target, scenario, request, fresh=False)
+                found[valid_at is None] = verdicts(result.checks).get("fail", set())
+    assert found == {False: set(), True: found[True]} and found[True], found

@@ -3,6 +3,8 @@ different answers a target gives, and a success worded as an error is still foun
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.wording import MAX_SIGNATURE_CHARS, MAX_SIGNATURES, Wording, signature
 
 
@@ -48,8 +50,56 @@ def test_what_varies_does_not_hide_a_clash() -> None:
 
 
 def test_an_error_status_tells_two_empty_bodies_apart() -> None:
-    """N15: an empty TEXT success on 200 and an empty TEXT error on 404 are told apart."""
+    """An empty TEXT success on 200 and an empty TEXT error on 404 are told apart."""
     wording = Wording()
     wording.add("TEXT", b"", True, "a", 200)
     wording.add("TEXT", b"", False, "b", 404)
+    assert "fail" not in [c.verdict for c in wording.checks()]
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n", b"<html><body><p></p></body></html>\n"])
+def test_what_says_nothing_is_not_judged(body: bytes) -> None:
+    """N16: an empty TEXT body, or a page without a word, on 200 for a success and an error
+    claims neither: not failed (a success with words and an error with words still are)."""
+    wording = Wording()
+    wording.add("TEXT", body, True, "a", 200)
+    wording.add("TEXT", body, False, "b", 200)
+    assert [c.verdict for c in wording.checks()] == []
+    wording.add("TEXT", b"Done.", True, "c", 200)
+    wording.add("TEXT", b"Done.", False, "d", 200)
+    assert [c.verdict for c in wording.checks()] == ["fail"]
+
+
+def test_a_generic_page_on_an_error_status_is_not_failed() -> None:
+    """N16: one page for every answer (a proxy's), the errors on 4xx: the status tells."""
+    page = b"<html><body><h1>Request processed</h1></body></html>"
+    wording = Wording()
+    wording.add("HTML", page, True, "a", 200)
+    wording.add("HTML", page, False, "b", 404)
     assert [c.verdict for c in wording.checks()] == ["pass"]
+
+
+def test_an_answer_the_flags_cannot_label_takes_its_xml_twins_code() -> None:
+    """P4: a TEXT "OK" to a lookup that found nothing (no flag changed: an error or a pending
+    keep) is an error where its XML twin's code says so, and then reads like a success; where
+    the twin succeeded (a pending keep), it is a success and nothing clashes."""
+    def run(xml_success: bool, shards: int) -> list[str]:
+        parts = [Wording() for _ in range(shards)]
+        parts[0].add("TEXT", b"OK (ref 7b1e)", True, "kept", 200)
+        parts[0].add("TEXT", b"ERROR: bad type", False, "refused", 200)
+        parts[-1].add("TEXT", b"OK (ref a3f9c2)", None, "next-text", 200, twin="next|rt=*")
+        parts[0].twin("next|rt=*", xml_success)
+        joined = Wording()
+        for part in parts:
+            joined.merge(part.state())
+        return [c.verdict for c in joined.checks()]
+    assert run(False, 1) == run(False, 2) == ["fail"]
+    assert run(True, 1) == run(True, 2) == ["pass"]
+
+
+def test_an_answer_without_its_twin_is_not_compared() -> None:
+    wording = Wording()
+    wording.add("TEXT", b"OK", True, "kept", 200)
+    wording.add("TEXT", b"OK", None, "next-text", 200, twin="no-such-twin")
+    wording.twin("another", False)
+    assert [c.verdict for c in wording.checks()] == ["not-tested"]

@@ -93,7 +93,7 @@ class ReferenceApp:
         reads_query, reads_body = (_POST_SOURCES[switches.post_encoding] if method == "POST"
                                    else (True, False))
         try:
-            pairs = _query_pairs(scope["query_string"]) if reads_query else []
+            pairs = _query_pairs(scope["query_string"], self._drops) if reads_query else []
         except BadEncoding as error:
             self._refuse(400, "Bad Request")
             return answer([], authorization, self._encoding_error(error))
@@ -102,7 +102,7 @@ class ReferenceApp:
             return answer(pairs, authorization, refused)
         try:
             if method == "POST":
-                body = await _form_pairs(headers, receive)
+                body = await _form_pairs(headers, receive, self._drops)
                 pairs = pairs + body if reads_body else pairs
         except (BadEncoding, TooLarge) as error:
             if not isinstance(error, WrongMediaType):
@@ -114,6 +114,11 @@ class ReferenceApp:
                     self._encoding_status(error)
                 return answer(pairs, authorization, ApiError("body", str(error), status))
         return answer(pairs, authorization)
+
+    @property
+    def _drops(self) -> bool:
+        """A parameter that cannot be decoded is left out, the rest read (Tomcat)."""
+        return self.service.switches.undecodable == "absent"
 
     @property
     def _proxied(self) -> bool:
@@ -190,18 +195,19 @@ def _url_length(scope: Scope, headers: dict[bytes, bytes]) -> int:
     return len(scope["scheme"]) + 3 + len(host) + len(path) + (len(query) + 1 if query else 0)
 
 
-def _query_pairs(query: bytes) -> Pairs:
+def _query_pairs(query: bytes, drop_undecodable: bool) -> Pairs:
     if len(query) > MAX_QUERY_BYTES:
         raise BadEncoding("The query string is too long.")
-    return decode_pairs(query)
+    return decode_pairs(query, drop_undecodable)
 
 
-async def _form_pairs(headers: dict[bytes, bytes], receive: Receive) -> Pairs:
+async def _form_pairs(headers: dict[bytes, bytes], receive: Receive,
+                      drop_undecodable: bool) -> Pairs:
     body = await _read_body(receive, _content_length(headers), MAX_BODY_BYTES)
     media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if body and media_type not in _FORM_TYPES:
         raise WrongMediaType("The body must be application/x-www-form-urlencoded.")
-    return decode_pairs(body)
+    return decode_pairs(body, drop_undecodable)
 
 
 def _content_length(headers: dict[bytes, bytes]) -> int:

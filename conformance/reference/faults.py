@@ -315,6 +315,10 @@ FAULTS: tuple[Fault, ...] = (
     _f("both-ids-in-turn", "KC-READ-001",
        "callID and extension both given: the callID's call on one request, the extension's on "
        "the next, in turn", ("both_ids", _both_ids_in_turn)),
+    _f("html-text-unfound-as-success", "KC-RT-010",
+       "HTML and TEXT answers to a lookup that finds no call are worded as successes (the XML "
+       "twin's error stays right, nothing changes)",
+       _style(read_as_success=frozenset({"Call cannot be found."}))),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

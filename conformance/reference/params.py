@@ -25,16 +25,29 @@ class MalformedEscape(BadEncoding):
     """A ``%`` not followed by two hex digits (``%zz``, a lone ``%``)."""
 
 
-def decode_pairs(raw: bytes) -> Pairs:
-    """``a=1&b=2`` -> [("a", "1"), ("b", "2")]; BadEncoding on any malformed piece."""
-    if _BAD_ESCAPE.search(raw):
+def decode_pairs(raw: bytes, drop_undecodable: bool = False) -> Pairs:
+    """``a=1&b=2`` -> [("a", "1"), ("b", "2")]; BadEncoding on any malformed piece, or with
+    ``drop_undecodable`` that piece left out and the rest read (Tomcat: "Character decoding
+    failed ... has been ignored")."""
+    if _BAD_ESCAPE.search(raw) and not drop_undecodable:
         raise MalformedEscape("Malformed percent-encoding in the parameters.")
     pairs: Pairs = []
     for piece in raw.split(b"&"):
-        if piece:
-            name, _, value = piece.partition(b"=")
-            pairs.append((_decode(name), _decode(value)))
+        if not piece:
+            continue
+        try:
+            pairs.append(_pair(piece))
+        except BadEncoding:
+            if not drop_undecodable:
+                raise
     return pairs
+
+
+def _pair(piece: bytes) -> tuple[str, str]:
+    if _BAD_ESCAPE.search(piece):
+        raise MalformedEscape("Malformed percent-encoding in the parameters.")
+    name, _, value = piece.partition(b"=")
+    return _decode(name), _decode(value)
 
 
 def _decode(part: bytes) -> str:

@@ -80,6 +80,7 @@ class Style:
     defaulted_type: bool = False  # KeepCall's type only as a DTD subset's default (a fault)
     nested_response: bool = False  # success payload holds <Calls><Response callID=.../></Calls>
     legacy_charset: bool = False  # HTML and TEXT in Latin-1, labelled nowhere, signed
+    read_as_success: frozenset[str] = frozenset()  # HTML/TEXT errors so worded (a fault)
 
 
 def shown(value: str) -> str:
@@ -173,7 +174,8 @@ def render_xml(result: Result, style: Style) -> Rendered:
 # --- HTML and TEXT --------------------------------------------------------------------------
 def _as_shown(result: Result, style: Style) -> Result:
     """What HTML and TEXT show: the result, or (a fault) an error worded as a success."""
-    if style.errors_read_as_success and result.error is not None:
+    if result.error is not None and (style.errors_read_as_success
+                                     or result.error in style.read_as_success):
         return replace(result, error=None)
     return result
 

@@ -171,6 +171,11 @@ class Switches:
         "served", "POST {control}/flags (many calls' flags in one request, optional): served / "
                   "answered 404 / answered 405, as by a target without it (the suite then "
                   "reads calls one by one)")
+    # --- parameters, round 3 ----------------------------------------------------------------
+    undecodable: Literal["error", "absent"] = _s(
+        "error", "a parameter whose bytes are not UTF-8 or whose escape is malformed (%zz, a "
+                 "lone %): the request is an error / that parameter is left out and the rest "
+                 "read (Tomcat)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():

@@ -10,4 +10,4 @@ from conformance.plugin import KeepCallSession
 
 
 def test_case(kc: KeepCallSession, kc_case: Case) -> None:
-    kc.record(kc_case.id, kc.matrix_result(kc_case))
+    kc.record(kc_case.id, kc.matrix_result(kc_case), twin=kc_case.twin)
