@@ -114,16 +114,17 @@ class Batches:
             self._ready.update(results)
             result = self._ready.pop(case.id)
         failed = client.transport_failures - failures
-        self._adapt(took, failed, client.requests_sent - sent - failed)
+        self.window = next_window(self.window, self.limit, took, failed,
+                                  client.requests_sent - sent - failed)
         return result
 
-    def _adapt(self, took: float, failed: int, answered: int) -> None:
-        """Slow start: halve the requests in flight after a slow batch or a failed request;
-        after a quick one, add one per request answered (a batch of cases that were not sent
-        says nothing of the target)."""
-        self.window = (max(1, self.window // 2) if failed or took > BATCH_SECONDS else
-                       min(self.limit, self.window + answered)
-                       if took < BATCH_SECONDS / 4 else self.window)
+
+def next_window(window: int, limit: int, took: float, failed: int, answered: int) -> int:
+    """Slow start: the requests in flight halve after a batch slower than BATCH_SECONDS or
+    with a failed request; after a quick one they grow by one per request answered, up to
+    ``limit`` (a batch of cases that were not sent says nothing of the target)."""
+    return (max(1, window // 2) if failed or took > BATCH_SECONDS else
+            min(limit, window + answered) if took < BATCH_SECONDS / 4 else window)
 
 
 def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering, window: int
