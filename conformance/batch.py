@@ -11,10 +11,19 @@ Timing: a case is answered some time after its batch's set-up began, and its exp
 for that time as a case run alone does (timeline.py). A case with a call near an edge (an
 upcoming call starting within EDGE_SECONDS of now or of the end of next's window, a call that
 ended less than EDGE_SECONDS ago) would be judged more loosely there, so it runs alone after its
-batch. A batch whose requests took longer than BATCH_SECONDS halves the next one (down to one
-case at a time); quick ones let it grow back. Calls never cross cases: every case numbers its
-own calls (scenarios.py), so an extension lookup (``last``, ``next``, ``ongoing``) finds only
-its case's calls, and a callID names one call.
+batch. Calls never cross cases: every case numbers its own calls (scenarios.py), so an
+extension lookup (``last``, ``next``, ``ongoing``) finds only its case's calls, and a callID
+names one call.
+
+A target that dies: the requests in flight (``Batches.window``) start at one after the
+preflight (slow start: cases run alone until requests are answered) and grow by one per request
+answered after each quick batch where none failed, up to ``--concurrency``; a batch slower than
+BATCH_SECONDS, or where a request failed, halves them (down to one case at a time). So a
+target dying early is seen after a few requests, one dying later has at most ``--concurrency``
+of them in flight. Once the run's circuit breaker opens (``Breakers.circuit``), no further
+request of the batch starts: the cases sent are judged on their answers alone (no read-back,
+no probe), the others are not tested, and the run stops once the batch's items have recorded
+them (plugin.py).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from conformance.runner import (
     Pending,
     Result,
     also_checks,
-    finish,
+    finish_or_unread,
     keys,
     prepare,
     run_alone,
@@ -45,8 +54,9 @@ from conformance.runner import (
 from conformance.scenarios import Numbering
 from conformance.spec import NEXT_WINDOW_SECONDS, P_RESPONSE_TYPE
 from conformance.target import Target
-from conformance.transport import Exchange
 from conformance.validators import CONTENT_TYPE_SEEN, DOCTYPE_SEEN, ENVELOPE_SEEN, SHAPE_SEEN
+
+UNSENT: Final = "not sent: the run's circuit breaker opened during its batch"
 
 BATCH_PER_SLOT: Final = 8  # cases in a batch per request in flight (--concurrency)
 BATCH_SECONDS: Final = 2.0  # a batch's requests should be answered within this
@@ -73,27 +83,54 @@ class Batches:
         self.target, self.numbering = target, numbering
         self._cases = list(cases)
         self._at = {case.id: i for i, case in enumerate(self._cases)}
-        self.limit = self.size = batch_size(concurrency)
+        self.limit, self.window = max(1, concurrency), 1  # requests in flight: most, next
         self._ready: dict[str, Result] = {}
+
+    @property
+    def size(self) -> int:
+        """Cases in the next batch."""
+        return batch_size(self.window)
+
+    def holds(self, case: Case | None) -> bool:
+        """Whether ``case``'s result is kept from a batch (its item sends nothing)."""
+        return case is not None and case.id in self._ready
 
     def result(self, case: Case) -> Result:
         """The case's result: kept from its batch, or its batch run now (it is the first)."""
         if (ready := self._ready.pop(case.id, None)) is not None:
             return ready
         at = self._at.get(case.id)
-        if at is None or self.size <= 1:
+        if at is None:
             return run_case(self.target, case, self.numbering)
-        results, took = run_batch(self.target, self._cases[at:at + self.size], self.numbering)
-        self._ready.update(results)
-        self.size = (max(1, self.size // 2) if took > BATCH_SECONDS else
-                     min(self.limit, self.size * 2) if took < BATCH_SECONDS / 4 else self.size)
-        return self._ready.pop(case.id)
+        client = self.target.client
+        sent, failures, started = (client.requests_sent, client.transport_failures,
+                                   time.monotonic())
+        if self.size <= 1:
+            result = run_case(self.target, case, self.numbering)
+            took = time.monotonic() - started
+        else:
+            results, took = run_batch(self.target, self._cases[at:at + self.size],
+                                      self.numbering, self.window)
+            self._ready.update(results)
+            result = self._ready.pop(case.id)
+        failed = client.transport_failures - failures
+        self.window = next_window(self.window, self.limit, took, failed,
+                                  client.requests_sent - sent - failed)
+        return result
 
 
-def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering
+def next_window(window: int, limit: int, took: float, failed: int, answered: int) -> int:
+    """Slow start: the requests in flight halve after a batch slower than BATCH_SECONDS or
+    with a failed request; after a quick one they grow by one per request answered, up to
+    ``limit`` (a batch of cases that were not sent says nothing of the target)."""
+    return (max(1, window // 2) if failed or took > BATCH_SECONDS else
+            min(limit, window + answered) if took < BATCH_SECONDS / 4 else window)
+
+
+def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering, window: int
               ) -> tuple[dict[str, Result], float]:
-    """Each case's result, and the seconds the batch's requests took. Numbers are handed out
-    in the cases' order, as a serial run does."""
+    """Each case's result, and the seconds the batch's requests took (``window`` of them in
+    flight). Numbers are handed out in the cases' order, as a serial run does."""
     made = [(case, *case.instantiate(numbering)) for case in cases]
     results: dict[str, Result] = {}
     together: list[tuple[str, Pending]] = []
@@ -104,17 +141,23 @@ def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering
                 results[case.id] = prepared
             else:
                 together.append((case.id, prepared))
-    took = _together(target, together, results)
+    took = _together(target, together, results, window)
     for case, scenario, request in made:  # near an edge: alone, after the batch
         if near_edge(scenario):
             prepared = prepare_case(target, case, scenario, request)
             results[case.id] = (prepared if isinstance(prepared, Result)
+                                else skip(prepared.result, UNSENT) if _open(target)
                                 else run_alone(target, prepared))
     return results, took
 
 
+def _open(target: Target) -> bool:
+    """Whether the run's circuit breaker is open: nothing more is sent."""
+    return target.breakers.circuit_open(target.client.consecutive_failures)
+
+
 def _together(target: Target, together: list[tuple[str, Pending]],
-              results: dict[str, Result]) -> float:
+              results: dict[str, Result], window: int) -> float:
     """Set up, send and read back the batch, then judge each case in order."""
     if not together:
         return 0.0
@@ -127,26 +170,19 @@ def _together(target: Target, together: list[tuple[str, Pending]],
         results.update({i: skip(p.result, f"control protocol: {error}") for i, p in together})
         return time.monotonic() - started
     sent = target.client.send_many([target.outbound(p.result.request, p.credentials)
-                                    for _, p in together])
-    reads = _read(target, [p for _, p in together])
-    for (case_id, pending), (exchange, answered), read in zip(together, sent, reads,
-                                                              strict=True):
+                                    for _, p in together], limit=window,
+                                   stop=partial(_open, target))
+    results.update({i: skip(p.result, UNSENT) for i, p in together[len(sent):]})
+    flags = not _open(target)  # read back only while the circuit is closed
+    reads = (_read(target, [p for _, p in together[:len(sent)]]) if flags
+             else [None] * len(sent))
+    for (case_id, pending), (exchange, answered), read in zip(together[:len(sent)], sent,
+                                                              reads, strict=True):
         if control is not None and pending.result.scenario.calls:
             pending.result.setup_line = partial(control.setup_line, pending.result.scenario)
-        results[case_id] = _judged(target, pending, exchange, answered - started, read)
-    return max(answered for _, answered in sent) - started
-
-
-def _judged(target: Target, pending: Pending, exchange: Exchange, seconds: float,
-            read: Reads | None) -> Result:
-    """``runner.finish`` for a batched case; a class of request that tripped a breaker
-    earlier in the batch skips the case, as it would have kept it from being sent."""
-    if blocked := target.breakers.blocked(pending.result.request):
-        return skip(pending.result, blocked)
-    try:
-        return finish(target, pending, exchange, seconds, read)
-    except ControlError as error:
-        return skip(pending.result, f"control protocol: {error}")
+        results[case_id] = finish_or_unread(target, pending, exchange, answered - started,
+                                            read, flags)
+    return max((answered for _, answered in sent), default=started) - started
 
 
 def _read(target: Target, pendings: Sequence[Pending]) -> list[Reads | None]:

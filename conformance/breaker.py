@@ -1,8 +1,10 @@
 """Breakers per class of request: a kind of request the target never answers stops being sent.
 
-The run's own breaker (``settings.BREAKER``) stops a run whose target answers nothing at all;
-it counts failures in a row, which a target that never answers POST but answers GET never makes
-while GET and POST cases alternate: every POST case would wait out its timeout. Here each
+The run's own breaker (``settings.BREAKER``, held here as ``Breakers.circuit`` so that every
+sender asks one place) stops a run whose target answers nothing at all: no request starts once
+it is open, in a batch's flight too. It counts failures in a row, which a target that never
+answers POST but answers GET never makes while GET and POST cases alternate: every POST case
+would wait out its timeout. Here each
 request belongs to classes (its method, the responseType it asks for). A class trips when its
 last ``TRIP_AFTER`` requests went unanswered and a probe of another kind is answered (a dead
 target is the run breaker's, and inconclusive). A tripped class fails the clause it is
@@ -54,6 +56,11 @@ class Breakers:
 
     in_a_row: Counter[str] = field(default_factory=Counter)
     tripped: dict[str, str] = field(default_factory=dict)  # class -> why its cases are unsent
+    circuit: int | None = None  # the run's breaker: this many failed requests in a row stop it
+
+    def circuit_open(self, failures_in_a_row: int) -> bool:
+        """Whether the run's circuit breaker stops it: send nothing more (not even a probe)."""
+        return self.circuit is not None and failures_in_a_row >= self.circuit
 
     def blocked(self, request: KeepCallRequest) -> str | None:
         """Why ``request`` is not to be sent, or None."""

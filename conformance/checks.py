@@ -67,8 +67,7 @@ def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expecta
     if not exchange.ok:
         why = f"no answer: {exchange.error}"
         untested = [Check(r, "not-tested", why) for r in expectation.trace]
-        return Judgement([*broken_checks(exchange, available),
-                          *drop_checks(exchange, available), *untested])
+        return Judgement([*delivery_checks(exchange, available), *untested])
     checks, refused = http_checks(exchange, request, expectation)
     checks += drop_checks(exchange, available)
     if refused:  # a redirect or a refused method: nothing else to judge
@@ -139,6 +138,12 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     return Judgement(checks + found, fmt, outcome)
 
 
+def delivery_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
+    """What the transport alone shows of a case, judged even where nothing else of it can be
+    (its calls not read back): an answer that broke, and dropped attempts."""
+    return [*broken_checks(exchange, available), *drop_checks(exchange, available)]
+
+
 def broken_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
     """A request that reached the target and got no whole answer (a stall after the headers,
     a drip, a reset, a bomb, bytes that are no HTTP) fails ``available``, the clause that the
@@ -148,20 +153,25 @@ def broken_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
         return []
     got = (f"HTTP {exchange.status}, {len(exchange.body)} bytes of body, then "
            if exchange.status is not None else "")
+    before = f" (retried after: {'; '.join(exchange.dropped)})" if exchange.dropped else ""
     return [Check(available, "fail",
-                  f"{exchange.method} got no whole answer: {got}{exchange.error}",
+                  f"{exchange.method} got no whole answer: {got}{exchange.error}{before}",
                   Cause.NO_ANSWER)]
 
 
 def drop_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
-    """Dropped attempts are evidence, never absorbed: one that a retry recovered is a SHOULD
-    finding; a target that keeps dropping requests (DROP_PATTERN among the last DROP_WINDOW)
-    fails ``available``, the clause that the function is available."""
+    """Dropped attempts are evidence, never absorbed: one that a retry recovered, or whose
+    retry no longer reached the target, is a SHOULD finding (one whose retry broke too is a
+    broken answer: ``broken_checks`` names both); a target that keeps dropping requests
+    (DROP_PATTERN among the last DROP_WINDOW) fails ``available``, the clause that the
+    function is available."""
     if not exchange.drops_nearby:  # this request was not dropped
         return []
-    found = [Check("KC-HTTP-004", "fail", f"dropped without an answer, then answered on a "
-                   f"retry: {'; '.join(exchange.dropped)}", Cause.DROPPED)
-             ] if exchange.dropped else []
+    then = ("then answered on a retry" if exchange.ok
+            else f"then the retry did not reach the target ({exchange.error})")
+    found = [Check("KC-HTTP-004", "fail", f"dropped without an answer, {then}: "
+                   f"{'; '.join(exchange.dropped)}", Cause.DROPPED)
+             ] if exchange.dropped and not exchange.broken else []
     if exchange.drops_nearby >= DROP_PATTERN:
         found.append(Check(available, "fail",
                            f"the target dropped {exchange.drops_nearby} of the last "

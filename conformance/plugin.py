@@ -160,6 +160,7 @@ def start_session(settings: Settings) -> KeepCallSession:
         control = Control(client, control_url) if control_url else None
         target = Target(url, credentials, client, control, settings.needs_token,
                         settings.profile.calls, calls_valid_at=settings.profile.calls_valid_at)
+        target.breakers.circuit = settings.breaker
         shard = settings.shard
         target.clock_shared = shard.part == "parallel"
         block = 0 if shard.part == "exclusive" else shard.index if settings.sharded else 0
@@ -321,7 +322,7 @@ class KeepCallPlugin:
                 suite_error(item.nodeid, excinfo.value, self.session.target.client.redactor))
         return report
 
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         run = self.session
         if run is None:
             return
@@ -330,7 +331,10 @@ class KeepCallPlugin:
                                     f"after {self.progress.done} of {self.progress.total} cases")
             item.session.shouldstop = run.ledger.cut_short
         client = run.target.client
-        if client.consecutive_failures >= run.settings.breaker:
+        # The circuit breaker stops the run once the batch's items have recorded what was
+        # sent before it opened (they send nothing more): their answers are evidence.
+        if run.target.breakers.circuit_open(client.consecutive_failures) and not (
+                run.batches is not None and run.batches.holds(_case_of(nextitem))):
             item.session.shouldstop = _break_circuit(run.ledger, client, run.settings.breaker)
 
     @pytest.hookimpl(tryfirst=True)
@@ -470,9 +474,15 @@ def _empty_matrix(item: pytest.Item) -> bool:
 
 def _matrix_case(item: pytest.Item) -> str | None:
     """The matrix case id of ``item``, or None for any other test."""
+    case = _case_of(item)
+    return case.id if case is not None else None
+
+
+def _case_of(item: pytest.Item | None) -> Case | None:
+    """The matrix case of ``item``, or None for any other test (or no item)."""
     callspec = getattr(item, "callspec", None)
     case = callspec.params.get("kc_case") if callspec is not None else None
-    return case.id if isinstance(case, Case) else None
+    return case if isinstance(case, Case) else None
 
 
 def _check_reference(settings: Settings) -> None:

@@ -17,7 +17,9 @@ from conformance.breaker import probe_for
 from conformance.causes import EXCERPT, Answer
 from conformance.checks import (
     Judgement,
+    availability,
     beyond_the_page,
+    delivery_checks,
     flag_changes,
     invariant_judgement,
     judgement,
@@ -134,9 +136,9 @@ def run_alone(target: Target, pending: Pending) -> Result:
             result.setup = target.control.add(result.scenario)
         exchange = (target.send(result.request, pending.credentials) if result.wire is None
                     else target.send_wire(result.wire))
-        return finish(target, pending, exchange, time.monotonic() - started)
     except ControlError as error:
         return skip(result, f"control protocol: {error}")
+    return finish_or_unread(target, pending, exchange, time.monotonic() - started)
 
 
 @dataclass
@@ -189,16 +191,27 @@ def prepare(target: Target, scenario: Scenario, request: KeepCallRequest,
     return pending
 
 
+def finish_or_unread(target: Target, pending: Pending, exchange: Exchange, seconds: float,
+                     reads: Reads | None = None, flags: bool = True) -> Result:
+    """``finish``; where the case's calls could not be read back, ``unread``."""
+    try:
+        return finish(target, pending, exchange, seconds, reads, flags)
+    except ControlError as error:
+        return unread(pending.result, exchange, error)
+
+
 def finish(target: Target, pending: Pending, exchange: Exchange, seconds: float,
-           reads: Reads | None = None) -> Result:
+           reads: Reads | None = None, flags: bool = True) -> Result:
     """Read back (``reads``: a batch did), judge and settle a case answered ``seconds`` after
-    its set-up began; a ControlError where its own calls could not be read."""
+    its set-up began; a ControlError where its own calls could not be read. ``flags=False``:
+    nothing more may be sent (the run's circuit breaker opened), so the flags are not read
+    and the answer is judged alone, as for a target without the control protocol."""
     result = pending.result
     result.exchange = exchange
     result.expectation = pending.expected(seconds)
     before = after = None
     drift: list[Check] = []
-    if target.control is not None:
+    if target.control is not None and flags:
         before = {c.call_id: c.flags for c in result.scenario.calls}
         if reads is None:
             sample = read_back(target).sample(before)
@@ -380,8 +393,10 @@ def _described(result: Result) -> bool:
 def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> list[Check]:
     """The classes of ``request`` the target stopped answering, while it answers a probe of
     another kind, as failures (breaker.py); their later cases are not sent."""
-    found = []
-    for name in target.breakers.note(request, exchange.error_kind):
+    found, breakers = [], target.breakers
+    for name in breakers.note(request, exchange.error_kind):
+        if breakers.circuit_open(target.client.consecutive_failures):
+            break  # the run stops here: no probe; the case's own checks are its evidence
         probe = probe_for(name)
         credentials = target.credential_params(probe)
         if credentials is not None and target.send(probe, credentials).ok:
@@ -393,6 +408,17 @@ def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> li
 def skip(result: Result, why: str) -> Result:
     result.skipped = why
     result.checks = [Check(r, "not-tested", why) for r in result.expectation.trace]
+    return result
+
+
+def unread(result: Result, exchange: Exchange, error: ControlError) -> Result:
+    """A case sent whose calls could not be read back: not tested, but an answer that broke
+    and the drops on its way are evidence all the same (nothing absorbed in silence)."""
+    skip(result, f"control protocol: {error}")
+    result.exchange = exchange
+    available = (availability(exchange, result.request) if _described(result)
+                 else "KC-HTTP-004")
+    result.checks = [*delivery_checks(exchange, available), *result.checks]
     return result
 
 

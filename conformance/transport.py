@@ -286,32 +286,43 @@ class Client:
         return self._perform(self._prepare(parts, hold))
 
     def send_many(self, outbounds: Sequence[Outbound], limit: int | None = None,
-                  control: bool = False) -> list[tuple[Exchange, float]]:
+                  control: bool = False, stop: Callable[[], bool] | None = None
+                  ) -> list[tuple[Exchange, float]]:
         """Send all of ``outbounds`` on the client's loop, at most ``limit`` (default: the
         settings' concurrency) in flight at once, each paced and deadlined as ``send`` does;
         each exchange in the order given, with the monotonic time its answer was complete.
-        ``control``: they are control-protocol requests (counted as such)."""
+        ``control``: they are control-protocol requests (counted as such). ``stop``: asked
+        before each request starts; once it answers True no further one starts (those in
+        flight end), and only the ones sent are returned: the first of ``outbounds``."""
         prepared = [self._prepare(o.parts(), o.hold) for o in outbounds]
         gate = max(1, min(limit or self.settings.concurrency, self.settings.concurrency))
         with self._lock:
-            sent = self._loop.run_until_complete(self._many(prepared, gate))
+            sent = self._loop.run_until_complete(self._many(prepared, gate, stop))
         self.control_requests += len(sent) if control else 0
         return sent
 
-    async def _many(self, prepared: Sequence[_Outgoing],
-                    limit: int) -> list[tuple[Exchange, float]]:
-        gate = asyncio.Semaphore(limit)
+    async def _many(self, prepared: Sequence[_Outgoing], limit: int,
+                    stop: Callable[[], bool] | None) -> list[tuple[Exchange, float]]:
+        """``limit`` workers take the requests in order; a request is taken and ``stop``
+        asked with no await between, so the ones sent are always the first ones."""
+        queue, stopped = iter(enumerate(prepared)), False
+        done: dict[int, tuple[Exchange, float]] = {}
 
-        async def one(out: _Outgoing) -> tuple[Exchange, float]:
-            async with gate:
+        async def worker() -> None:
+            nonlocal stopped
+            for index, out in queue:
+                stopped = stopped or (stop is not None and stop())  # latched: never resumes
+                if stopped:
+                    return
                 if out.request is None:
                     progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
                 else:
                     progress, elapsed, waited = await self._send_paced_async(out.request)
                 self._count(progress)
-                return self._exchange(out, progress, elapsed, waited), time.monotonic()
+                done[index] = self._exchange(out, progress, elapsed, waited), time.monotonic()
 
-        return list(await asyncio.gather(*(one(out) for out in prepared)))
+        await asyncio.gather(*(worker() for _ in range(min(limit, len(prepared)))))
+        return [done[i] for i in range(len(done))]
 
     def send_json(
         self, method: str, url: str, payload: object | None
@@ -487,7 +498,10 @@ class Client:
         if progress.error is not None:
             self.transport_failures += 1
             self.consecutive_failures += 1
-            self.streak_reached = progress.connected
+            # As its last attempt ended: a drop on a stale keep-alive connection, then a
+            # refused retry, did not reach the target (a target gone in mid-batch).
+            self.streak_reached = (progress.connected
+                                   and progress.error.partition(":")[0] not in UNREACHED)
         else:
             self.consecutive_failures = 0
             self.streak_reached = False

@@ -7,6 +7,7 @@ the test's own where the protocol must be broken or the requests in flight count
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,14 +16,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 import pytest
+from hostile import API_PATH, SUCCESS, Server, _reset, read_request, reset, response, serve
 
-from conformance.batch import Batches, near_edge, run_case
+from conformance.batch import BATCH_SECONDS, UNSENT, Batches, near_edge, next_window, run_case
 from conformance.control import Control, ControlError
-from conformance.matrix import all_cases
+from conformance.matrix import Case, all_cases
 from conformance.model import Check, Flags
 from conformance.pacing import Pacer
 from conformance.redact import Redactor
 from conformance.reference import ReferenceServer, Switches
+from conformance.runner import Result
 from conformance.scenarios import ALL_SCENARIOS, EDGE_SCENARIOS, Numbering, build
 from conformance.target import Credentials, Target
 from conformance.transport import Client, Outbound, TransportSettings
@@ -31,12 +34,17 @@ SETTINGS = TransportSettings(retries=0, concurrency=8)
 
 
 @contextmanager
-def target_on(server: ReferenceServer, settings: TransportSettings = SETTINGS
-              ) -> Iterator[Target]:
-    credentials = Credentials(server.api_key, None, server.username, server.password,
-                              server.open_api_key)
+def target_on(server: ReferenceServer, settings: TransportSettings = SETTINGS,
+              api: str | None = None, control: str | None = None) -> Iterator[Target]:
+    """The reference server as a target; ``api``/``control``: that URL in its place (a
+    misbehaving API behind a working control URL, or the other way round), with a token
+    given (none is asked of a misbehaving API)."""
+    credentials = (Credentials(server.api_key, None, server.username, server.password,
+                               server.open_api_key) if api is None
+                   else Credentials(server.api_key, "kc-given-token"))
     with Client(settings, credentials.redactor()) as client:
-        yield Target(server.api_url, credentials, client, Control(client, server.control_url))
+        yield Target(api or server.api_url, credentials, client,
+                     Control(client, control or server.control_url))
 
 
 def _calls(target: Target, count: int) -> list[str]:
@@ -216,3 +224,131 @@ def test_a_case_not_in_the_batches_runs_alone() -> None:
         batches = Batches(target, Numbering(1), [], 8)
         alone = run_case(target, case, Numbering(1))
         assert _verdicts(batches.result(case).checks) == _verdicts(alone.checks)
+
+
+# --- a target that dies or breaks during a batch ---------------------------------------------
+def _together(count: int) -> list[Case]:
+    """Lookup cases that run together (no call near an edge)."""
+    return [c for c in all_cases(quick=True) if c.part == "lookup"
+            and not near_edge(c.instantiate(Numbering())[0])][:count]
+
+
+def _broken_answer(result: Result) -> bool:
+    """The case failed the clause of its method with the reset as the evidence."""
+    return any(c.verdict == "fail" and c.requirement in ("KC-HTTP-001", "KC-HTTP-002")
+               and "reset" in c.message for c in result.checks)
+
+
+def test_send_many_starts_no_request_once_told_to_stop() -> None:
+    """``stop`` is latched: asked True once, nothing more starts; the ones sent come first."""
+    answers = iter([False, False, True, False, False])
+    with ReferenceServer() as server, Client(SETTINGS, Redactor()) as client:
+        sent = client.send_many([Outbound("GET", server.api_url)] * 5, limit=1,
+                                stop=lambda: next(answers))
+    assert len(sent) == client.requests_sent == 2
+
+
+def test_a_circuit_opening_in_a_batch_stops_it_and_keeps_what_was_sent() -> None:
+    """Every request reset: once 5 in a row failed no further request starts (those in flight
+    end), nothing is read back or probed, every case sent fails its method's clause with the
+    reset as evidence, and the others are not sent."""
+    cases = _together(64)
+    with ReferenceServer() as server, reset() as dead, \
+            target_on(server, api=dead.url + API_PATH) as target:
+        target.breakers.circuit = 5
+        batches = Batches(target, Numbering(3), cases, 8)
+        batches.window = 8
+        results = [batches.result(c) for c in cases]
+        client = target.client
+    sent = [r for r in results if r.exchange is not None]
+    assert 5 <= len(sent) < 5 + 8, len(sent)
+    assert all(_broken_answer(r) and r.skipped is None for r in sent)
+    assert [r.skipped for r in results if r.exchange is None] == [UNSENT] * (64 - len(sent))
+    assert client.control_requests == 1  # the set-up: no read-back once the circuit opened
+    assert client.requests_sent - client.control_requests == len(sent) == len(dead.requests)
+
+
+def _post_reset(conn: object, server: Server) -> None:
+    """Resets every POST, answers every GET with the success envelope."""
+    assert isinstance(conn, socket.socket)
+    while (request := read_request(conn)) is not None:
+        server.requests.append(request)
+        if request.method == "POST":
+            _reset(conn, server)
+            return
+        conn.sendall(response("200 OK", SUCCESS, {"Content-Type": "text/xml"}))
+
+
+def test_a_class_tripped_in_a_batch_still_judges_the_cases_already_sent() -> None:
+    """POSTs reset, GETs answered: the POST class trips while the batch is judged; the POST
+    cases sent before that are failed with their evidence, never skipped as unsent; the next
+    batch sends no POST."""
+    cases = _together(40)
+    with ReferenceServer() as server, serve(_post_reset) as half, \
+            target_on(server, api=half.url + API_PATH) as target:
+        batches = Batches(target, Numbering(4), cases, 8)
+        batches.window = 4  # a batch of 32 cases
+        first = [batches.result(c) for c in cases[:32]]
+        assert "POST" in target.breakers.tripped
+        later = [batches.result(c) for c in cases[32:]]
+    posts = [r for r in first if r.request.method == "POST"]
+    assert len(posts) > 3 and all(_broken_answer(r) and r.skipped is None for r in posts)
+    assert all(r.exchange is None and r.skipped for r in later if r.request.method == "POST")
+
+
+class _ControlWithoutFlags(BaseHTTPRequestHandler):
+    """Sets calls up (204) and fails every read of them (500)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204 if self.path.endswith("/calls") else 500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_broken_answer_is_evidence_when_the_calls_cannot_be_read_back() -> None:
+    """Not tested for want of the flags, but the reset fails the method's clause all the
+    same: nothing absorbed in silence (one case alone and in a batch alike)."""
+    control = ThreadingHTTPServer(("127.0.0.1", 0), _ControlWithoutFlags)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    cases = [c for c in _together(64) if c.instantiate(Numbering())[0].calls][:9]
+    try:
+        with ReferenceServer() as server, reset() as dead, target_on(
+                server, api=dead.url + API_PATH,
+                control=f"http://127.0.0.1:{control.server_port}") as target:
+            alone = run_case(target, cases[0], Numbering(5))
+            batches = Batches(target, Numbering(6), cases[1:], 8)
+            batches.window = 8
+            together = [batches.result(c) for c in cases[1:]]
+    finally:
+        control.shutdown()
+        control.server_close()
+    for result in [alone, *together]:
+        assert result.skipped and result.skipped.startswith("control protocol"), result.skipped
+        assert _broken_answer(result), result.checks
+
+
+@pytest.mark.parametrize(("took", "failed", "answered", "window"), [
+    (0.0, 0, 3, 5),  # quick: one more per request answered
+    (0.0, 0, 0, 2),  # nothing sent: nothing learnt
+    (0.0, 0, 50, 8),  # never past --concurrency
+    (0.0, 1, 50, 1),  # a failed request halves
+    (BATCH_SECONDS + 1, 0, 50, 1),  # so does a slow batch
+    (BATCH_SECONDS / 2, 0, 50, 2),  # neither quick nor slow: kept
+])
+def test_slow_start(took: float, failed: int, answered: int, window: int) -> None:
+    assert next_window(2, 8, took, failed, answered) == window
+
+
+def test_the_first_case_after_the_preflight_runs_alone() -> None:
+    cases = _together(20)
+    with ReferenceServer() as server, target_on(server) as target:
+        batches = Batches(target, Numbering(8), cases, 8)
+        assert (batches.window, batches.size) == (1, 1)
+        batches.result(cases[0])
+        assert not batches.holds(cases[1])  # nothing else was run with it

@@ -50,17 +50,30 @@ def test_the_reference_server_gets_the_same_verdicts_every_way(
         dict.fromkeys(RUNS, True)
 
 
-def test_batches_and_post_flags_cut_the_requests(reference_runs: dict[str, CliRun]) -> None:
+@pytest.fixture(scope="module")
+def matrix_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
+    """The quick matrix alone: its requests do not depend on the time the searches get."""
+    return {name: run_cli(["--quick", "-k", "test_case", *args],
+                          tmp_path_factory.mktemp(f"matrix-{name}"))
+            for name, args in RUNS.items() if name != "large-batches"}
+
+
+def test_batches_and_post_flags_cut_the_requests(matrix_runs: dict[str, CliRun]) -> None:
     """The counters results.json keeps: requests to the API and to the control URL add up,
-    and a batched run sends far fewer control requests per case than a serial one."""
-    targets = {name: run.results["target"] for name, run in reference_runs.items()
+    and batched matrix cases send far fewer control requests per case than serial ones, with
+    ``POST /flags`` and without it (one GET per call either way, the issue's "today's
+    per-call reads": fewer in a batch, never as few as with /flags). The matrix alone: a
+    whole run's searches make as many requests as their time budget lets them, one case at
+    a time, so a whole run's ratio follows the machine's load."""
+    targets = {name: run.results["target"] for name, run in matrix_runs.items()
                if run.results is not None}
+    assert targets.keys() == matrix_runs.keys()
     for target in targets.values():
         assert target["api_requests"] + target["control_requests"] == target["requests_sent"]
     per_case = {name: target["control_requests"] / target["api_requests"]
                 for name, target in targets.items()}
-    assert per_case["batches"] < per_case["serial"] / 2  # searches, stateful: not batched
-    assert per_case["no-flags-404"] < per_case["serial"]
+    assert per_case["batches"] < per_case["serial"] / 2
+    assert per_case["no-flags-404"] < per_case["no-flags-405-serial"]
 
 
 def test_an_independent_server_gets_the_same_verdicts_batched_and_serial(

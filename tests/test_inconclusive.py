@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,18 +35,33 @@ def closed_port_url() -> str:
 @contextlib.contextmanager
 def dies_after(answers: int, gone: bool = False) -> Iterator[Server]:
     """Answers ``answers`` requests with the success envelope, then resets every connection
-    (the server is there and drops requests) or, ``gone``, stops listening (nothing there)."""
+    (the server is there and drops requests) or, ``gone``, dies: stops listening, and its
+    open keep-alive connections die with it, so a request in flight on one of them is never
+    read (several are open once the suite has requests in flight together)."""
+    lock = threading.Lock()
+
     def handler(conn: socket.socket, server: Server) -> None:
         while (request := read_request(conn)) is not None:
-            server.requests.append(request)
-            if len(server.requests) > answers:
-                if gone:
-                    server.close_listener()
-                _reset(conn, server)
-                return
+            with lock:
+                if not server.state.get("dead"):
+                    server.requests.append(request)
+                if len(server.requests) > answers:
+                    server.state["dead"] = gone
+                    if gone:
+                        _die(server)
+                    _reset(conn, server)
+                    return
             conn.sendall(response("200 OK", SUCCESS, {"Content-Type": "text/xml"}))
     with serve(handler) as server:
         yield server
+
+
+def _die(server: Server) -> None:
+    """Stop listening and close every connection, as a process that died."""
+    server.close_listener()
+    for sock in server.sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def assert_inconclusive(run: CliRun, reason: str) -> None:
