@@ -16,8 +16,9 @@ Prints a table with each goal, writes benchmarks/results/scale.json (with the ma
 exits 0 when every goal is met, 1 when one is missed, 2 when a run broke (not conformant: its
 timing would mean nothing). Peak RSS of a --workers run is its largest single process, not the
 sum of them. Run from the repository root, with nothing else heavy running (about 9 minutes in
-all, the full run 4-5 of them; --quick-only runs part b alone, about 2 minutes):
-    PYTHONPATH=. python benchmarks/bench_scale.py [--quick-only] [--work-dir DIR]
+all, the full run 4-5 of them; --quick-only runs part b alone, about 2 minutes; --full-only
+parts a and c):
+    PYTHONPATH=. python benchmarks/bench_scale.py [--quick-only | --full-only] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -323,6 +324,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick-only", action="store_true",
                         help="only part b (the quick matrix at 50 ms latency), no full run")
+    parser.add_argument("--full-only", action="store_true",
+                        help="only parts a and c (the full run, its floor, the page), no part b")
     parser.add_argument("--work-dir", type=Path,
                         help="keep every run's reports here (default: a temporary directory)")
     args = parser.parse_args()
@@ -339,9 +342,10 @@ def main() -> int:
             results["full"] = full_matrix(work)
             print("c. the page rebuilt from the full run", file=sys.stderr, flush=True)
             results["report"] = report_rebuild(work, work / "full" / "results.json")
-        print(f"b. quick matrix at {LATENCY_MS} ms: serial, then workers", file=sys.stderr,
-              flush=True)
-        results["latency"] = latency_curve(work)
+        if not args.full_only:
+            print(f"b. quick matrix at {LATENCY_MS} ms: serial, then workers", file=sys.stderr,
+                  flush=True)
+            results["latency"] = latency_curve(work)
         results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     checked = goals(results)
     results["checked"] = [asdict(goal) for goal in checked]

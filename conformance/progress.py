@@ -57,11 +57,11 @@ class Progress:
         if self.post is not None:
             self.post(self.total, self.done, self.failed)
 
-    def tick(self, now: float, suffix: str = "") -> None:
+    def tick(self, now: float) -> None:
         """Show the line if it is time to."""
         if self.show and now - self.last >= (TTY_EVERY if self.tty else LOG_EVERY):
             self.last = now
-            self._write(self.line(now) + suffix)
+            self._write(self.line(now))
 
     def line(self, now: float) -> str:
         counts = f"  {self.done}/{self.total} cases, {self.failed} failed"
@@ -112,13 +112,14 @@ class Board:
         return (sum(counts[0::self.FIELDS]), sum(counts[1::self.FIELDS]),
                 sum(counts[2::self.FIELDS]))
 
-    def show(self, progress: Progress, suffix: str = "") -> None:
+    def show(self, progress: Progress) -> None:
         """The run's one line from the parts' counts (``progress`` is the parent's)."""
         progress.total, progress.done, progress.failed = self.sums()
         now = progress.clock()
         if progress.started is None:
             progress.started = now
-        progress.tick(now, suffix)
+        if progress.total:  # nothing to say before a part has collected its cases
+            progress.tick(now)
 
 
 _part_post: list[Callable[[int, int, int], None]] = []  # a --workers part's slot, if any
