@@ -153,10 +153,11 @@ def suite_run(report_dir: Path, *options: str) -> SuiteRun:
     return run
 
 
-def bare_loop(count: int) -> tuple[float, float, float]:
+def bare_loop(count: int) -> tuple[float, float, float, float]:
     """Seconds for ``count`` sequential keep-alive KeepCall GETs to a server in this process:
-    what sending the run's requests costs with nothing else to do (the floor); and the cores
-    other processes and the hypervisor took meanwhile."""
+    what sending the run's requests costs with nothing else to do (the floor); the cores
+    other processes and the hypervisor took meanwhile; and the CPU seconds the loop (client
+    and server) took, the figure a busy machine changes least."""
     with ReferenceServer() as server, httpx.Client() as client:
         params = {"action": "KeepCall", "apiKey": server.open_api_key, "callID": "unknown"}
         client.get(server.api_url, params=params).raise_for_status()  # connected, warm
@@ -167,20 +168,24 @@ def bare_loop(count: int) -> tuple[float, float, float]:
         wall = time.perf_counter() - started
         cpu, (busy_after, steal_after) = time.process_time() - own, busy_seconds()
         return (wall, round(max(busy_after - busy - cpu, 0.0) / wall, 2),
-                round((steal_after - steal) / wall, 2))
+                round((steal_after - steal) / wall, 2), cpu)
 
 
 def full_matrix(work: Path) -> dict[str, Any]:
     """Part a (and the run part c reads): the full run against the floor."""
     run = suite_run(work / "full")
     print(f"  floor: {run.requests_sent} bare keep-alive GETs", file=sys.stderr, flush=True)
-    floor, others, steal = bare_loop(run.requests_sent) if run.ok else (0.0, 0.0, 0.0)
+    floor, others, steal, cpu = bare_loop(run.requests_sent) if run.ok else (0.0,) * 4
     ratio = run.child.wall_s / floor if floor else 0.0
     own = (run.child.wall_s - floor) / run.cases * 1000 if run.cases else 0.0
     return {"run": asdict(run), "ok": run.ok, "bare_loop_s": round(floor, 3),
             "bare_loop_others_cores": others, "bare_loop_steal_cores": steal,
             "bare_loop_requests_per_s": round(run.requests_sent / floor) if floor else 0,
-            "ratio": round(ratio, 3), "own_ms_per_case": round(own, 3)}
+            "ratio": round(ratio, 3), "own_ms_per_case": round(own, 3),
+            "bare_loop_cpu_s": round(cpu, 1),
+            "cpu_ratio": round(run.child.cpu_s / cpu, 3) if cpu else 0.0,
+            "own_cpu_ms_per_case": round((run.child.cpu_s - cpu) / run.cases * 1000, 3)
+            if run.cases else 0.0}
 
 
 def latency_curve(work: Path) -> dict[str, Any]:
