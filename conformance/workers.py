@@ -93,6 +93,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
                    progress.Progress(show=not getattr(args, "quiet", False)))
     with _stopped_at_exit() as running:
         data = _parts(settings, base, env, started, running, watch)
+    watch.line.last = float("-inf")  # the run's last count, shown whenever the last line was
+    watch.board.show(watch.line)
     watch.line.finish()
     print("  " + ", ".join(f"{what}: {seconds:.1f} s" for what, seconds in watch.phases),
           flush=True)
