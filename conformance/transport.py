@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import http.cookiejar
 import json
 import ssl
 import threading
@@ -79,8 +80,7 @@ TARGET_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, httpcore.ProtocolErro
                         TooLarge, UnicodeError)
 
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
-DEFAULT_HEADERS: Final = {"Connection": "keep-alive", "User-Agent": USER_AGENT, "Accept": "*/*",
-                          "Accept-Encoding": "identity"}
+DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,7 @@ class Client:
         self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
         self._lock = threading.Lock()  # the counters and the pacer; never held while sending
         self._deadline = _Deadline()
-        self._sockets = _make_sockets(settings, self._deadline)
-        self._timeouts: dict[float, dict[str, float | None]] = {}  # by hold: httpx's extension
+        self._http = _make_http_client(settings, self._deadline)
         self._closed = False
 
     # --- public API -------------------------------------------------------------------------
@@ -278,7 +277,7 @@ class Client:
                 return
             self._closed = True
         with contextlib.suppress(Exception):  # closing a hostile server's sockets never fails
-            self._sockets.close()
+            self._http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -292,23 +291,15 @@ class Client:
         curl = functools.partial(render, parts, self.redactor, self.settings.verify)
         url = join_query(parts.url, urlencode(parts.query), parts.raw_query)
         body = _wire_body(parts)
-        headers = httpx.Headers(DEFAULT_HEADERS)
-        headers.update(_wire_headers(parts.headers, body))  # names alike in any case: one
         try:
-            # Straight to the transport: no client in between (its cookie jar, redirects, auth
-            # and hooks are nothing this client uses, and cost a tenth of each request).
-            request = httpx.Request(parts.method, url, content=body, headers=headers,
-                                    extensions={"timeout": self._timeout(hold), _HOLD: hold})
+            request = self._http.build_request(parts.method, url, content=body,
+                                               headers=_wire_headers(parts.headers, body),
+                                               timeout=_timeout(self.settings, hold))
+            request.extensions[_HOLD] = hold
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
             return _Outgoing(None, parts.method, self.redactor(url), curl,
                              _message("request", exc))
         return _Outgoing(request, parts.method, self.redactor(str(request.url)), curl)
-
-    def _timeout(self, hold: float) -> dict[str, float | None]:
-        """httpx's timeout extension for a request the target may hold ``hold`` seconds."""
-        if hold not in self._timeouts:
-            self._timeouts[hold] = _timeout(self.settings, hold).as_dict()
-        return self._timeouts[hold]
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -376,8 +367,7 @@ class Client:
 
     def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
         try:
-            response = self._sockets.handle_request(request)
-            response.request = request
+            response = self._http.send(request, stream=True)
         except TARGET_ERRORS as exc:  # what the server causes becomes an error string
             return _classify(exc, self.settings, before_response=True)
         try:
@@ -606,13 +596,17 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _make_sockets(settings: TransportSettings, deadline: _Deadline) -> httpx.HTTPTransport:
-    """httpx's transport alone: no client, so nothing followed (redirects), nothing remembered
-    (no cookie jar), no proxy from the environment."""
+def _make_http_client(settings: TransportSettings, deadline: _Deadline) -> httpx.Client:
+    timeout = _timeout(settings)
     verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
         else ssl.create_default_context(cafile=settings.verify)
+    # A jar that accepts no cookie: a target's session state must not leak between cases.
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     limits = httpx.Limits(max_connections=settings.max_connections,
                           max_keepalive_connections=max(2, settings.max_connections // 2))
     sockets = httpx.HTTPTransport(verify=verify, limits=limits, trust_env=False)
     sockets._pool._network_backend = _DeadlineBackend(deadline)  # httpcore's one seam for it
-    return sockets
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, headers=DEFAULT_HEADERS,
+        cookies=no_cookies, transport=sockets,
+    )

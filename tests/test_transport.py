@@ -344,7 +344,7 @@ class _Broken(CappedBody):
         raise TypeError("a bug of the suite, not of the target")
 
 
-def _broken_hook(request: httpx.Request) -> httpx.Response:
+def _broken_hook(request: httpx.Request) -> None:
     raise TypeError("a bug of the suite, not of the target")
 
 
@@ -357,7 +357,7 @@ def test_a_bug_of_the_suite_while_reading_propagates(monkeypatch: pytest.MonkeyP
 
 def test_a_bug_of_the_suite_while_sending_propagates() -> None:
     with Client(FAST, Redactor()) as c, recorder() as server:
-        c._sockets.handle_request = _broken_hook  # type: ignore[method-assign]  # our code
+        c._http.event_hooks["request"] = [_broken_hook]  # our code, run inside httpx's send
         with pytest.raises(TypeError):
             c.send("GET", server.url + PATH, [])
 
