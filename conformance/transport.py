@@ -2,14 +2,12 @@
 
 Whatever a target does (trickles bytes, sends 50 MB or a decompression bomb, resets,
 redirects, answers garbage) becomes an ``Exchange`` with an ``error`` string; only programming
-errors raise. A synchronous ``httpx.Client`` sends on the caller's thread: no event loop, task or
-cancel scope per request (on Python 3.11 those cost a ``getpid()`` call each, and a fifth of a
-run). httpx's timeouts apply per read, so a server sending one byte per second never trips them:
-the total deadline is held by the network streams themselves, each read, write and connect
-bounded by what is left of it (``_DeadlineBackend``). So when ``send`` returns, the request is
-over (its connection closed if it was cut short) and nothing is still writing what the exchange
-records. Requests from several threads may be in flight at once (up to the pool's connections);
-the counters and the pacer are shared under a lock, the deadline is each thread's own.
+errors raise. An ``httpx.AsyncClient`` runs on a private event loop, driven by the thread that
+sends (one request at a time, under a lock; no thread of its own, so no hand-over per request).
+httpx's timeouts apply per read, so a server sending one byte per second never trips them: the
+total deadline is held inside the loop, around every attempt of a request. So when ``send``
+returns, the request is over (its connection closed if it was cut short) and nothing is still
+writing what the exchange records.
 
 Nothing is followed (no redirects), nothing is remembered (no cookies, no proxies from the
 environment), bodies are read raw and decoded within the cap (``inflate``), requests are
@@ -20,6 +18,7 @@ the summary read them here.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import functools
@@ -29,7 +28,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
@@ -52,6 +51,9 @@ _EAGER: Final = httpcore
 """httpx imports httpcore on the first request and keeps its exception classes; an embedding
 host that drops the modules a step imported (pytester's inline runs do) would otherwise leave
 httpx mapping old classes while new ones are raised: a reset would read as "unexpected"."""
+# Past the deadline, the time the loop may take to close what it cancelled. Only a connection
+# that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
+CLOSE_SECONDS: Final = 5.0
 _HOLD: Final = "keepcall_hold"  # a request's extension: seconds the target may hold it
 
 # Error kinds (``Exchange.error_kind``) of a request that never reached the target's HTTP server
@@ -95,7 +97,6 @@ class TransportSettings:
     retries: int = 1
     rate: float | None = None
     max_retry_after: float = 30.0
-    max_connections: int = 4  # requests in flight at once, from as many threads
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class _Progress:
         self.connected = self.connected or earlier.connected
         return self
 
-    def trace(self, event: str, info: Mapping[str, object]) -> None:
+    async def trace(self, event: str, info: Mapping[str, object]) -> None:
         """httpcore's trace hook: a connection made (or reused) means the target was reached;
         a TLS handshake must finish first where one is made."""
         if event in _CONNECTED_EVENTS:
@@ -240,9 +241,9 @@ class Client:
         self.dropped_requests = 0
         self._recent_drops: collections.deque[bool] = collections.deque(maxlen=DROP_WINDOW)
         self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
-        self._lock = threading.Lock()  # the counters and the pacer; never held while sending
-        self._deadline = _Deadline()
-        self._http = _make_http_client(settings, self._deadline)
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._http = _make_http_client(settings)
         self._closed = False
 
     # --- public API -------------------------------------------------------------------------
@@ -271,13 +272,18 @@ class Client:
         return exchange, _decode_json(exchange)
 
     def close(self) -> None:
-        """Close the connections; safe to call twice."""
+        """Close the connections and the loop; safe to call twice."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        with contextlib.suppress(Exception):  # closing a hostile server's sockets never fails
-            self._http.close()
+            try:
+                self._loop.run_until_complete(asyncio.wait_for(self._http.aclose(),
+                                                               CLOSE_SECONDS))
+            except Exception:  # closing sockets of a hostile server must not fail a run
+                pass
+            finally:
+                self._loop.close()
 
     def __enter__(self) -> Client:
         return self
@@ -304,58 +310,52 @@ class Client:
     # --- sending ----------------------------------------------------------------------------
 
     def _perform(self, out: _Outgoing) -> Exchange:
-        if out.request is None:
-            progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
-        else:
-            progress, elapsed, waited = self._send_paced(out.request)
         with self._lock:
+            if out.request is None:
+                progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+            else:
+                progress, elapsed, waited = self._send_paced(out.request)
             self._count(progress)
-            drops = sum(self._recent_drops) if progress.dropped_now else 0
-        return self._exchange(out, progress, elapsed, waited, drops)
+            return self._exchange(out, progress, elapsed, waited)
 
     def _send_paced(self, request: httpx.Request) -> tuple[_Progress, float, float]:
         """Send in our turn; a 429 with Retry-After is sent once more after that wait."""
-        waited = self._wait_turn()
+        waited = self._pacer.wait_turn()
         progress, elapsed = self._run(request)
         if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
-            waited += self._wait_turn()
+            waited += self._pacer.wait_turn()
             resent, more = self._run(request)
             progress = resent.following(progress, "resent once after the Retry-After wait")
             elapsed += more
             self._owe_retry_after(progress)
         return progress, elapsed, waited
 
-    def _wait_turn(self) -> float:
-        """The pacer's turn; threads take their slots one after another."""
-        with self._lock:
-            return self._pacer.wait_turn()
-
     def _run(self, request: httpx.Request) -> tuple[_Progress, float]:
-        """All attempts of one request under its total deadline; the time taken. The deadline
-        bounds every read, write and connect of this thread's streams, and a stream that ran
-        out of it is closed by httpcore before the error reaches here."""
+        """Run all attempts of one request in the loop until they end; the time taken."""
+        started = time.monotonic()
+        progress = self._loop.run_until_complete(self._within_deadline(request))
+        return progress, time.monotonic() - started
+
+    async def _within_deadline(self, request: httpx.Request) -> _Progress:
+        """All attempts under the total deadline. It is held here, in the loop, so that the
+        cancelled attempt has closed its connection before this returns."""
         progress = _Progress()
         request.extensions["trace"] = progress.trace
         total = self.settings.total_timeout + request.extensions.get(_HOLD, 0.0)
-        started = time.monotonic()
-        self._deadline.end = started + total
         try:
-            self._attempts(request, progress)
-        finally:
-            self._deadline.end = None
-        if progress.error is not None and time.monotonic() - started >= total:
+            async with asyncio.timeout(total):
+                await self._attempts(request, progress)
+        except TimeoutError:
             progress.error = f"timeout: total deadline of {total:g} s exceeded"
-        return progress, time.monotonic() - started
+        return progress
 
-    def _attempts(self, request: httpx.Request, progress: _Progress) -> None:
+    async def _attempts(self, request: httpx.Request, progress: _Progress) -> None:
         for attempt in range(self.settings.retries + 1):
             progress.fresh = False
-            failure = self._attempt(request, progress)
+            failure = await self._attempt(request, progress)
             if failure is None:
                 return
             progress.error = f"{failure.kind}: {failure.message}"
-            if self._deadline.passed:
-                return
             if not failure.retryable or attempt == self.settings.retries:
                 progress.dropped_last = progress.drop(failure)
                 return
@@ -365,27 +365,27 @@ class Client:
                 progress.dropped.append(progress.error)
             progress.error = None
 
-    def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
+    async def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
         try:
-            response = self._http.send(request, stream=True)
+            response = await self._http.send(request, stream=True)
         except TARGET_ERRORS as exc:  # what the server causes becomes an error string
             return _classify(exc, self.settings, before_response=True)
         try:
             progress.status = response.status_code
             progress.reason = response.reason_phrase
             progress.headers = _header_dict(response.headers)
-            self._read_body(response, progress)
+            await self._read_body(response, progress)
         except TARGET_ERRORS as exc:
             return _classify(exc, self.settings, before_response=False)
         finally:
-            _close_quietly(response)
+            await _close_quietly(response)
         return None
 
-    def _read_body(self, response: httpx.Response, progress: _Progress) -> None:
+    async def _read_body(self, response: httpx.Response, progress: _Progress) -> None:
         """Stream the raw body into the cap, so a 50 MB, endless or bomb body costs the cap."""
         codings = content_codings(response.headers.get_list("content-encoding"))
         progress.body = CappedBody(codings, self.settings.max_response_bytes)
-        for chunk in response.iter_raw():
+        async for chunk in response.aiter_raw():
             if progress.body.add(chunk):
                 return
 
@@ -394,8 +394,7 @@ class Client:
     def _owe_retry_after(self, progress: _Progress) -> bool:
         """Tell the pacer a throttling answer's Retry-After; True (with a note) when owed."""
         value = progress.headers.get("retry-after")
-        with self._lock:
-            delay = self._pacer.retry_after(progress.status, value)
+        delay = self._pacer.retry_after(progress.status, value)
         if delay is None:
             return False
         progress.notes.append(f"{progress.status} with Retry-After {value!r}: waiting {delay:g} s")
@@ -420,7 +419,7 @@ class Client:
     # --- recording --------------------------------------------------------------------------
 
     def _exchange(
-        self, out: _Outgoing, progress: _Progress, elapsed: float, waited: float, drops: int
+        self, out: _Outgoing, progress: _Progress, elapsed: float, waited: float
     ) -> Exchange:
         request, redact, body = out.request, self.redactor, progress.body
         sent = request.content if request is not None else b""
@@ -435,7 +434,7 @@ class Client:
             elapsed=elapsed, retries=progress.retries, waited=waited, curl_line=out.curl,
             notes=tuple(redact(n) for n in progress.notes), redactor=redact,
             reached=progress.connected, dropped=tuple(redact(d) for d in progress.dropped),
-            drops_nearby=drops,
+            drops_nearby=sum(self._recent_drops) if progress.dropped_now else 0,
         )
 
 
@@ -517,9 +516,9 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _close_quietly(response: httpx.Response) -> None:
+async def _close_quietly(response: httpx.Response) -> None:
     with contextlib.suppress(Exception):  # the connection is dropped either way
-        response.close()
+        await response.aclose()
 
 
 def _timeout(settings: TransportSettings, hold: float = 0.0) -> httpx.Timeout:
@@ -527,86 +526,14 @@ def _timeout(settings: TransportSettings, hold: float = 0.0) -> httpx.Timeout:
                          write=settings.read_timeout, pool=settings.connect_timeout)
 
 
-class _Deadline(threading.local):
-    """The end of the request this thread is sending (monotonic), or None between requests."""
-
-    end: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.end is not None and time.monotonic() >= self.end
-
-    def bound(self, timeout: float | None, late: type[Exception]) -> float | None:
-        """``timeout`` cut to what is left of the deadline; ``late`` raised once none is."""
-        if self.end is None:
-            return timeout
-        left = self.end - time.monotonic()
-        if left <= 0:
-            raise late("total deadline exceeded")
-        return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every wait ends by the request's total deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
-        self._inner, self._deadline = inner, deadline
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._deadline.bound(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, self._deadline.bound(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bound),
-                               self._deadline)
-
-    def get_extra_info(self, info: str) -> object:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's sync sockets, each bounded by the sending thread's deadline."""
-
-    def __init__(self, deadline: _Deadline) -> None:
-        self._inner, self._deadline = httpcore.SyncBackend(), deadline
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                    ) -> httpcore.NetworkStream:
-        bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_tcp(host, port, bound, local_address,
-                                                       socket_options), self._deadline)
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                            ) -> httpcore.NetworkStream:
-        bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_unix_socket(path, bound, socket_options),
-                               self._deadline)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _make_http_client(settings: TransportSettings, deadline: _Deadline) -> httpx.Client:
+def _make_http_client(settings: TransportSettings) -> httpx.AsyncClient:
     timeout = _timeout(settings)
     verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
         else ssl.create_default_context(cafile=settings.verify)
     # A jar that accepts no cookie: a target's session state must not leak between cases.
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    limits = httpx.Limits(max_connections=settings.max_connections,
-                          max_keepalive_connections=max(2, settings.max_connections // 2))
-    sockets = httpx.HTTPTransport(verify=verify, limits=limits, trust_env=False)
-    sockets._pool._network_backend = _DeadlineBackend(deadline)  # httpcore's one seam for it
-    return httpx.Client(
-        timeout=timeout, follow_redirects=False, trust_env=False, headers=DEFAULT_HEADERS,
-        cookies=no_cookies, transport=sockets,
+    return httpx.AsyncClient(
+        timeout=timeout, verify=verify, follow_redirects=False, trust_env=False,
+        headers=DEFAULT_HEADERS, cookies=no_cookies,
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
     )
