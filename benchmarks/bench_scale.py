@@ -16,8 +16,9 @@ Prints a table with each goal, writes benchmarks/results/scale.json (with the ma
 exits 0 when every goal is met, 1 when one is missed, 2 when a run broke (not conformant: its
 timing would mean nothing). Peak RSS of a --workers run is its largest single process, not the
 sum of them. Run from the repository root, with nothing else heavy running (about 9 minutes in
-all, the full run 4-5 of them; --quick-only runs part b alone, about 2 minutes):
-    PYTHONPATH=. python benchmarks/bench_scale.py [--quick-only] [--work-dir DIR]
+all, the full run 4-5 of them; --quick-only runs part b alone, about 2 minutes; --full-only
+parts a and c):
+    PYTHONPATH=. python benchmarks/bench_scale.py [--quick-only | --full-only] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ RUN_TIMEOUT = 3600.0
 NOISY_CORES = 0.25  # other processes' CPU, in cores, above which a timing is skewed
 PACKAGES = ("httpx", "pytest", "hypothesis", "lxml", "uvicorn", "h11", "jinja2")
 # What the --workers parent prints of its two phases (conformance/workers.py).
-_PHASE = re.compile(r"^\s*(parallel part|exclusive part)[^:]*: done in ([0-9.]+) s", re.M)
+_PHASE = re.compile(r"(parallel part|exclusive part)[^:,;\n]*: ([0-9.]+) s")
 
 
 @dataclass(frozen=True)
@@ -152,10 +153,11 @@ def suite_run(report_dir: Path, *options: str) -> SuiteRun:
     return run
 
 
-def bare_loop(count: int) -> tuple[float, float, float]:
+def bare_loop(count: int) -> tuple[float, float, float, float]:
     """Seconds for ``count`` sequential keep-alive KeepCall GETs to a server in this process:
-    what sending the run's requests costs with nothing else to do (the floor); and the cores
-    other processes and the hypervisor took meanwhile."""
+    what sending the run's requests costs with nothing else to do (the floor); the cores
+    other processes and the hypervisor took meanwhile; and the CPU seconds the loop (client
+    and server) took, the figure a busy machine changes least."""
     with ReferenceServer() as server, httpx.Client() as client:
         params = {"action": "KeepCall", "apiKey": server.open_api_key, "callID": "unknown"}
         client.get(server.api_url, params=params).raise_for_status()  # connected, warm
@@ -166,20 +168,24 @@ def bare_loop(count: int) -> tuple[float, float, float]:
         wall = time.perf_counter() - started
         cpu, (busy_after, steal_after) = time.process_time() - own, busy_seconds()
         return (wall, round(max(busy_after - busy - cpu, 0.0) / wall, 2),
-                round((steal_after - steal) / wall, 2))
+                round((steal_after - steal) / wall, 2), cpu)
 
 
 def full_matrix(work: Path) -> dict[str, Any]:
     """Part a (and the run part c reads): the full run against the floor."""
     run = suite_run(work / "full")
     print(f"  floor: {run.requests_sent} bare keep-alive GETs", file=sys.stderr, flush=True)
-    floor, others, steal = bare_loop(run.requests_sent) if run.ok else (0.0, 0.0, 0.0)
+    floor, others, steal, cpu = bare_loop(run.requests_sent) if run.ok else (0.0,) * 4
     ratio = run.child.wall_s / floor if floor else 0.0
     own = (run.child.wall_s - floor) / run.cases * 1000 if run.cases else 0.0
     return {"run": asdict(run), "ok": run.ok, "bare_loop_s": round(floor, 3),
             "bare_loop_others_cores": others, "bare_loop_steal_cores": steal,
             "bare_loop_requests_per_s": round(run.requests_sent / floor) if floor else 0,
-            "ratio": round(ratio, 3), "own_ms_per_case": round(own, 3)}
+            "ratio": round(ratio, 3), "own_ms_per_case": round(own, 3),
+            "bare_loop_cpu_s": round(cpu, 1),
+            "cpu_ratio": round(run.child.cpu_s / cpu, 3) if cpu else 0.0,
+            "own_cpu_ms_per_case": round((run.child.cpu_s - cpu) / run.cases * 1000, 3)
+            if run.cases else 0.0}
 
 
 def latency_curve(work: Path) -> dict[str, Any]:
@@ -323,6 +329,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick-only", action="store_true",
                         help="only part b (the quick matrix at 50 ms latency), no full run")
+    parser.add_argument("--full-only", action="store_true",
+                        help="only parts a and c (the full run, its floor, the page), no part b")
     parser.add_argument("--work-dir", type=Path,
                         help="keep every run's reports here (default: a temporary directory)")
     args = parser.parse_args()
@@ -339,9 +347,10 @@ def main() -> int:
             results["full"] = full_matrix(work)
             print("c. the page rebuilt from the full run", file=sys.stderr, flush=True)
             results["report"] = report_rebuild(work, work / "full" / "results.json")
-        print(f"b. quick matrix at {LATENCY_MS} ms: serial, then workers", file=sys.stderr,
-              flush=True)
-        results["latency"] = latency_curve(work)
+        if not args.full_only:
+            print(f"b. quick matrix at {LATENCY_MS} ms: serial, then workers", file=sys.stderr,
+                  flush=True)
+            results["latency"] = latency_curve(work)
         results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     checked = goals(results)
     results["checked"] = [asdict(goal) for goal in checked]

@@ -25,6 +25,8 @@ RunVerdict = Literal["conformant", "not-conformant", "partial", "inconclusive"]
 EXIT_CODES: dict[RunVerdict, int] = {
     "conformant": 0, "not-conformant": 1, "inconclusive": 3, "partial": 4}
 MAX_EVIDENCE = 5
+Row = tuple[str, Verdict, str]  # a case's checks alike: requirement, verdict, observation
+Tally = tuple[tuple[Row, int], ...]  # a case's rows, counted, in the order first seen
 
 
 def decide(*, broken: bool, failed: bool, cut_short: bool, judged: bool, untested: bool,
@@ -53,17 +55,52 @@ class Evidence:
     answer: Answer | None = None  # what the target answered (redacted, bounded)
 
 
+class Cases:
+    """Some of a run's cases, as bits over the ledger's numbering of case ids: a full run puts
+    about eleven requirements' worth of cases in these sets, a quarter of a million members,
+    which as Python sets of ids took 40 MB and as bits take a few KB."""
+
+    __slots__ = ("_bits", "_numbers")
+
+    def __init__(self, numbers: dict[str, int], bits: bytearray | None = None) -> None:
+        self._numbers = numbers  # case id -> its number, shared by the ledger's sets
+        self._bits = bits if bits is not None else bytearray()
+
+    def add(self, case: str) -> None:
+        number = self._numbers.setdefault(case, len(self._numbers))
+        byte = number >> 3
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + 1024))
+        self._bits[byte] |= 1 << (number & 7)
+
+    def __len__(self) -> int:
+        return int.from_bytes(self._bits, "little").bit_count()
+
+    def __bool__(self) -> bool:
+        return any(self._bits)
+
+    def __sub__(self, other: Cases) -> Cases:
+        mine, theirs = (int.from_bytes(s._bits, "little") for s in (self, other))
+        left = mine & ~theirs
+        return Cases(self._numbers, bytearray(left.to_bytes(len(self._bits), "little")))
+
+
 @dataclass
 class Entry:
     """What the run learnt about one requirement."""
 
     requirement: Requirement
-    cases: set[str] = field(default_factory=set)
-    passed: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-    untested: set[str] = field(default_factory=set)
+    numbers: dict[str, int] = field(default_factory=dict, repr=False)  # the ledger's
+    cases: Cases = field(init=False)
+    passed: Cases = field(init=False)
+    failed: Cases = field(init=False)
+    untested: Cases = field(init=False)
     observations: Counter[str] = field(default_factory=Counter)
     evidence: list[Evidence] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cases, self.passed, self.failed, self.untested = (
+            Cases(self.numbers) for _ in range(4))
 
     @property
     def verdict(self) -> Verdict:
@@ -84,7 +121,8 @@ class Entry:
 
 class Ledger:
     def __init__(self) -> None:
-        self.entries = {r.id: Entry(r) for r in CATALOG}
+        numbers: dict[str, int] = {}  # every case id, numbered once for all entries' sets
+        self.entries = {r.id: Entry(r, numbers) for r in CATALOG}
         self.cases_run = 0
         self.aborted: str | None = None
         # Why the run stopped before its last case (--max-duration): what failed still fails,
@@ -99,7 +137,10 @@ class Ledger:
         self.causes = Causes()  # the failures grouped by root cause
         # case -> (requirement, verdict, observation) -> checks: the case manifest, and what a
         # shard hands to the merge
-        self.tallies: dict[str, dict[tuple[str, Verdict, str], int]] = {}
+        self.tallies: dict[str, Tally] = {}
+        # Tallies alike are one object: a full run's 21,800 are a few thousand kinds.
+        self._alike: dict[Tally, Tally] = {}
+        self._rows: dict[Row, Row] = {}  # and rows alike too
 
     def record(self, case: str, checks: Iterable[Check], curl: str = "",
                lead: bool = False, counted: bool = True, answer: Answer | None = None) -> None:
@@ -107,24 +148,35 @@ class Ledger:
         what to read first); ``counted``: False for more checks of a case already counted."""
         self.cases_run += counted
         checks = list(checks)
+        rows: dict[Row, int] = {}
         self.causes.add(case, checks, curl, lead, answer)
         for check in checks:
-            self._fold(case, check.requirement, check.verdict, check.message)
+            self._fold(case, check.requirement, check.verdict, check.message, rows=rows)
             if check.verdict == "fail":
                 entry = self.entries[check.requirement]
                 evidence = Evidence(case, check.message, curl, answer)
                 at = 0 if lead else len(entry.evidence)
                 entry.evidence = [*entry.evidence[:at], evidence,
                                   *entry.evidence[at:]][:MAX_EVIDENCE]
+        self._tally(case, rows)
+
+    def _tally(self, case: str, rows: dict[Row, int]) -> None:
+        """Add ``rows`` to the case's tally (the case manifest's line, and a shard's share)."""
+        if not rows:
+            return
+        earlier = dict(self.tallies.get(case, ()))
+        for row, count in rows.items():
+            earlier[row] = earlier.get(row, 0) + count
+        tally = tuple((self._rows.setdefault(row, row), n) for row, n in earlier.items())
+        self.tallies[case] = self._alike.setdefault(tally, tally)
 
     def _fold(self, case: str, requirement: RequirementId, verdict: Verdict, message: str,
-              count: int = 1) -> None:
+              count: int = 1, *, rows: dict[Row, int]) -> None:
         """One check (``count`` alike) into its requirement's entry and the case's tally."""
         entry = self.entries[requirement]
         entry.cases.add(case)
         kept = message if verdict == "observed" else ""  # a failure's words are evidence
-        tally = self.tallies.setdefault(case, {})
-        tally[(requirement, verdict, kept)] = tally.get((requirement, verdict, kept), 0) + count
+        rows[(requirement, verdict, kept)] = rows.get((requirement, verdict, kept), 0) + count
         if verdict == "pass":
             entry.passed.add(case)
         elif verdict == "fail":
@@ -138,7 +190,7 @@ class Ledger:
     def state(self) -> dict[str, Any]:
         """Everything the verdicts come from, as JSON: a shard's part of a run (merge)."""
         return {"cases_run": self.cases_run,
-                "cases": {case: [[*key, n] for key, n in tally.items()]
+                "cases": {case: [[*key, n] for key, n in tally]
                           for case, tally in self.tallies.items()},
                 "evidence": {e.requirement.id: [vars(x) for x in e.evidence]
                              for e in self.entries.values() if e.evidence},
@@ -150,9 +202,11 @@ class Ledger:
         """Fold in a shard's ``state``: the same folding as ``record``, so the verdicts,
         counts and observations equal one run's over the union of the cases."""
         self.cases_run += state["cases_run"]
-        for case, rows in state["cases"].items():
-            for requirement, verdict, message, count in rows:
-                self._fold(case, requirement, verdict, message, count)
+        for case, found in state["cases"].items():
+            rows: dict[Row, int] = {}
+            for requirement, verdict, message, count in found:
+                self._fold(case, requirement, verdict, message, count, rows=rows)
+            self._tally(case, rows)
         for requirement, found in state["evidence"].items():
             entry = self.entries[requirement]
             entry.evidence = [*entry.evidence, *(Evidence(**e) for e in found)][:MAX_EVIDENCE]

@@ -97,8 +97,9 @@ OPTIONS: tuple[Option, ...] = (
            "move the target's clock alone; results equal a serial run's", "scale",
            positive=True, metavar="N"),
     Option("part", str, "all", "which tests of the shard: all; parallel (the matrix slice, "
-           "a case that must move the clock deferred); exclusive (the other tests and the "
-           "cases --deferred lists); --workers runs both", "scale",
+           "a case that must move the clock deferred, and a share of the searches that move "
+           "no clock); exclusive (the other tests and the cases --deferred lists); --workers "
+           "runs both", "scale",
            choices=("all", "parallel", "exclusive")),
     Option("deferred", str, None, "file of matrix case ids (one per line) for the exclusive "
            "part", "scale", metavar="FILE"),

@@ -28,7 +28,7 @@ from conformance.control import Control, ControlError
 from conformance.dialect import Dialect, probe
 from conformance.ledger import EXIT_CODES, Ledger
 from conformance.matrix import Case, all_cases, matrix_digest
-from conformance.progress import Progress
+from conformance.progress import Progress, part_post
 from conformance.report import (
     PART_NAME,
     RESULTS_NAME,
@@ -48,6 +48,7 @@ from conformance.transport import Client
 from conformance.wording import Wording
 
 SUITE_PACKAGE = "conformance.suite"
+PARALLEL = "parallel"  # the marker of a test outside the matrix that may share the target
 PREFLIGHT = "preflight"  # the case id of the run's first request, when its answer broke
 RUN = pytest.StashKey["KeepCallPlugin"]()  # the run's plugin object, for whoever holds the config
 
@@ -177,10 +178,13 @@ def start_session(settings: Settings) -> KeepCallSession:
 
 
 def close(run: KeepCallSession) -> None:
-    """End what a run started: the client's connections, the embedded server (twice is safe)."""
+    """End what a run started: the client's connections, the embedded server (twice is safe).
+    The server is let go too: its store (every call of the run, tens of MB) is freed before the
+    result files are written, where a run's memory peaks."""
     run.target.client.close()
     if run.server is not None:
         run.server.stop()
+        run.server = None
 
 
 def _preflight(session: KeepCallSession) -> None:
@@ -217,7 +221,7 @@ class KeepCallPlugin:
         _check_reference(settings)
         self.settings = settings
         self.console = console
-        self.progress = Progress(show=console and not quiet)
+        self.progress = Progress(show=console and not quiet, post=part_post())
         self.session: KeepCallSession | None = None
         self.results: dict[str, Any] | None = None
         self.select: str | None = None  # pytest's -k: which cases of the matrix the run asked for
@@ -243,6 +247,9 @@ class KeepCallPlugin:
         self.select = getattr(config.option, "keyword", "") or None
         config.addinivalue_line(
             "markers", "requirement(*ids): the requirement IDs a conformance test checks")
+        config.addinivalue_line(
+            "markers", f"{PARALLEL}: a conformance test that never moves the target's clock nor "
+                       "depends on its global state: under --workers it runs in the parallel part")
 
     @pytest.fixture(scope="session")
     def kc(self) -> Iterator[KeepCallSession]:
@@ -278,9 +285,12 @@ class KeepCallPlugin:
         """A part keeps its slice (--shard, --part); every conformance test it keeps must
         trace to known requirements, anything else is an error."""
         shard = self.settings.shard
-        others = shard.index == shard.count and shard.part != "parallel"  # this part's
-        dropped = {id(item) for item in items if _in_suite(item) and _matrix_case(item) is None
-                   and (not others or _empty_matrix(item))}
+        outside = [item for item in items if _in_suite(item) and _matrix_case(item) is None]
+        dealt = _dealt([item for item in outside if item.get_closest_marker(PARALLEL)],
+                       shard.count)
+        again = self.settings.deferred  # searches a parallel part deferred, by node id
+        dropped = {id(item) for item in outside if _empty_matrix(item) or not (
+            _ours(item, shard, dealt) or (shard.part == "exclusive" and item.nodeid in again))}
         if dropped:
             config.hook.pytest_deselected(items=[i for i in items if id(i) in dropped])
             items[:] = [item for item in items if id(item) not in dropped]
@@ -293,6 +303,7 @@ class KeepCallPlugin:
         self.progress.total = sum(_in_suite(item) for item in session.items)
         self.matrix = [item.callspec.params["kc_case"] for item in session.items  # type: ignore[attr-defined]
                        if _in_suite(item) and _matrix_case(item) is not None]
+        self.progress.posted()
         if self.progress.total and self.console:
             where = public_url(self.settings.target) or "the embedded reference server"
             print(f"keepcall-conformance: {self.progress.total} cases "
@@ -453,6 +464,22 @@ def _trace(item: pytest.Item) -> str | None:
         return f"{item.nodeid}: no requirement marker"
     item.user_properties.append(("requirements", " ".join(sorted(set(ids)))))
     return None
+
+
+def _dealt(parallel: Sequence[pytest.Item], count: int) -> dict[int, int]:
+    """The parallel part (1 to count) each test marked ``parallel`` runs in: dealt in turn,
+    from the last part back (the last part of a shard count of one takes them all)."""
+    return {id(item): count - position % count for position, item in enumerate(parallel)}
+
+
+def _ours(item: pytest.Item, shard: Shard, dealt: dict[int, int]) -> bool:
+    """Whether this part runs ``item``, a test outside the matrix: a whole last shard runs
+    them all; a parallel part the ones dealt to it (they never move the target's clock); the
+    last shard's exclusive part the rest (the stateful search, time, tokens) and any search a
+    parallel part deferred (one of its examples had to move the clock)."""
+    if shard.part == "parallel":
+        return dealt.get(id(item)) == shard.index
+    return shard.index == shard.count and (shard.part == "all" or id(item) not in dealt)
 
 
 def _matrix_slice(cases: Sequence[Case], shard: Shard, deferred: frozenset[str]

@@ -34,6 +34,7 @@ class RunSession(Protocol):
     settings: Settings
     target: Target
     ledger: Ledger
+    deferred: list[str]  # the case ids the exclusive part runs again
 
     def remaining(self) -> float | None: ...
 
@@ -151,17 +152,27 @@ class Search:
         self.failure: Result | None = None
         self.reproduction = ""
         self.gate = gating(kc.settings.level)
+        self.deferred = False  # an example had to move the shared clock (see ``check``)
 
     @property
     def active(self) -> bool:
         """False once the budget is spent or the target stopped answering (not after a
         failure: shrinking must see real answers)."""
+        if self.deferred:
+            return False
         if self.failure is not None:
             return True
         broken = self.kc.target.client.consecutive_failures >= self.kc.settings.breaker
         return not (self.deadline.passed or broken)
 
     def check(self, result: Result) -> None:
+        """Count an example; fail the search on a gating failure. An example that must move
+        the target's clock, which the other parts of a --workers run share, defers the whole
+        search to the run's exclusive part: it stops here and runs there again, from its
+        first example, as in a serial run."""
+        if result.deferred:
+            self.deferred = True
+            return
         failing = [c for c in result.failures if c.requirement in self.gate]
         if failing:
             self.fail(result, result.reproduction(), failing)
@@ -188,6 +199,9 @@ class Search:
                 why = f"suite: Hypothesis {type(error).__name__}; the examples before it count"
                 self.kc.ledger.not_tested(f"{self.item_id}/replay", requirements, why)
                 self.kc.ledger.suite_notes.append(f"{self.item_id}: {why}")
+        if self.deferred:
+            self.kc.deferred.append(self.item_id)
+            pytest.skip("deferred: an example must move the target's clock (the exclusive part)")
         self.kc.ledger.searches[self.item_id] = {
             "examples": self.ran, "seconds": round(time.monotonic() - started, 2)}
         if self.failure is not None:

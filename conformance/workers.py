@@ -2,11 +2,14 @@
 
 The parallel part runs N shards of the matrix at once (``--shard I/N --part parallel``), each
 numbering its calls in a block of its own; a case whose judging must move the target's clock
-is deferred, since the other workers' calls share that clock. The exclusive part then runs
-alone: the property searches, the stateful, time and token tests, and the deferred cases.
-The parts' results are merged (``merge.py``) into the run's reports, equal to a serial run's.
-Each part is a process forked from this one once it has imported the suite (it starts warm);
-secrets reach it by environment variable, never on a command line.
+is deferred, since the other workers' calls share that clock. The property searches that move
+no clock (generated requests, the fuzzer: marked ``parallel``) are dealt to the parallel
+parts too. The exclusive part then runs alone: the stateful search, the time and token tests,
+and the deferred cases. The parts' results are merged (``merge.py``) into the run's reports,
+equal to a serial run's. Each part is a process forked from this one once it has imported the
+suite (it starts warm); secrets reach it by environment variable, never on a command line.
+The parts post their counts on a shared board; this process shows one progress line for the
+whole run, and the time each phase took at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from conformance import sink
+from conformance import progress, sink
 from conformance.control import Control, ControlError
 from conformance.matrix import all_cases
 from conformance.merge import combine, join_junit, read_part
@@ -33,6 +36,7 @@ from conformance.settings import Settings
 from conformance.transport import Client
 
 PARTS_DIR = "parts"
+POLL_SECONDS = 0.2  # how often the parent looks at the board while parts run
 # Forked: a part starts from this process's imports (the spawn method would start cold).
 _FORK = multiprocessing.get_context("fork")
 SUITE_MODULES = ("conformance.plugin", "conformance.search", "conformance.suite.test_matrix",
@@ -89,28 +93,56 @@ def run(args: Namespace, settings: Settings, main: Main) -> dict[str, Any]:
     _warm(settings)
     print(f"keepcall-conformance: {count} workers, then the exclusive part; seed "
           f"{settings.seed}", flush=True)
+    watch = _Watch(progress.Board(count + 1),
+                   progress.Progress(show=not getattr(args, "quiet", False)))
     with _stopped_at_exit() as running:
-        return _parts(settings, base, env, started, running, main)
+        data = _parts(settings, base, env, started, running, watch, main)
+    watch.line.last = float("-inf")  # the run's last count, shown whenever the last line was
+    watch.board.show(watch.line)
+    watch.line.finish()
+    print("  " + ", ".join(f"{what}: {seconds:.1f} s" for what, seconds in watch.phases),
+          flush=True)
+    return data
+
+
+class _Watch:
+    """The parts' board, the parent's one progress line, and each phase's time."""
+
+    def __init__(self, board: progress.Board, line: progress.Progress) -> None:
+        self.board, self.line = board, line
+        self.phases: list[tuple[str, float]] = []
+
+    def wait(self, children: list[BaseProcess], what: str) -> None:
+        """Until every child has ended, the run's line every so often; then the phase's time."""
+        started = time.monotonic()
+        for child in children:
+            while child.is_alive():
+                child.join(POLL_SECONDS)
+                self.board.show(self.line)
+        self.board.show(self.line)
+        self.phases.append((what, time.monotonic() - started))
 
 
 def _parts(settings: Settings, base: list[str], env: Mapping[str, str], started: float,
-           running: list[BaseProcess], main: Main) -> dict[str, Any]:
+           running: list[BaseProcess], watch: _Watch, main: Main) -> dict[str, Any]:
     """The parallel part, then the exclusive one, merged; each part started is in ``running``."""
     count, report_dir = settings.workers or 1, settings.report_dir
     parts = report_dir / PARTS_DIR
     parallel = [parts / str(i) for i in range(1, count + 1)]
-    _wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
-                   *_bounds(settings, started, count)], where, env, running, main)
-           for i, where in enumerate(parallel, start=1)], "parallel part")
+    watch.wait([_start([*base, "--shard", f"{i}/{count}", "--part", "parallel",
+                        *_bounds(settings, started, count)], where, env, running,
+                       main, watch.board.slot(i - 1))
+                for i, where in enumerate(parallel, start=1)], "parallel part")
     deferred = sorted({case for where in parallel if (where / PART_NAME).is_file()
                        for case in read_part(where)["deferred"]})
     exclusive = parts / "exclusive"
     exclusive.mkdir(parents=True, exist_ok=True)
     listed = exclusive / "deferred.txt"
     sink.write_text(listed, "".join(f"{case}\n" for case in deferred))
-    _wait([_start([*base, "--shard", f"{count}/{count}", "--part", "exclusive", "--deferred",
-                   str(listed), *_bounds(settings, started, 1)], exclusive, env, running, main)],
-          f"exclusive part ({len(deferred)} deferred cases)")
+    watch.wait([_start([*base, "--shard", f"{count}/{count}", "--part", "exclusive",
+                        "--deferred", str(listed), *_bounds(settings, started, 1)], exclusive,
+                       env, running, main, watch.board.slot(count))],
+               f"exclusive part ({len(deferred)} deferred cases)")
     done = [*parallel, exclusive]
     missing = [f"the part in {where} wrote no {PART_NAME} (see its stderr.txt)"
                for where in done if not (where / PART_NAME).is_file()]
@@ -163,18 +195,21 @@ def _stopped_at_exit() -> Iterator[list[BaseProcess]]:
             child.join()
 
 
-def _start(argv: list[str], where: Path, env: Mapping[str, str],
-           running: list[BaseProcess], main: Main) -> BaseProcess:
+def _start(argv: list[str], where: Path, env: Mapping[str, str], running: list[BaseProcess],
+           main: Main, post: Callable[[int, int, int], None]) -> BaseProcess:
     where.mkdir(parents=True, exist_ok=True)
-    child = _FORK.Process(target=_part, args=([*argv, "--report-dir", str(where)], where, env,
-                                              main))
+    child = _FORK.Process(target=_part,
+                          args=([*argv, "--report-dir", str(where)], where, env, main, post))
     child.start()
     running.append(child)
     return child
 
 
-def _part(argv: list[str], where: Path, env: Mapping[str, str], main: Main) -> None:
-    """A part, in the forked child: its own environment (the secrets), output to its dir."""
+def _part(argv: list[str], where: Path, env: Mapping[str, str], main: Main,
+          post: Callable[[int, int, int], None]) -> None:
+    """A part, in the forked child: its own environment (the secrets), output to its dir,
+    its counts to the parent's board."""
+    progress.post_as_part(post)
     os.environ.clear()
     os.environ.update(env)
     with (where / "stderr.txt").open("wb") as err, open(os.devnull, "wb") as out:
@@ -185,9 +220,3 @@ def _part(argv: list[str], where: Path, env: Mapping[str, str], main: Main) -> N
     sys.stderr.flush()
     os._exit(code)
 
-
-def _wait(children: list[BaseProcess], what: str) -> None:
-    started = time.monotonic()
-    for child in children:
-        child.join()
-    print(f"  {what}: done in {time.monotonic() - started:.1f} s", flush=True)

@@ -309,11 +309,12 @@ def test_the_seed_printed_at_the_start_repeats_the_run(
     assert not [d for d in ("a", "b") if (tmp_path / d / ".hypothesis").exists()]
 
 
-def _sleeping_part(_argv: list[str], _where: Path, _env: object, _main: object) -> None:
+def _sleeping_part(_argv: list[str], _where: Path, _env: object, _main: object,
+                   _post: object) -> None:
     time.sleep(120)  # a part that would outlive its run
 
 
-def _interrupted(_children: object, _what: str) -> None:
+def _interrupted(_watch: object, _children: object, _what: str) -> None:
     raise KeyboardInterrupt
 
 
@@ -327,7 +328,7 @@ def test_an_interrupted_run_with_workers_leaves_no_part_running(
     args = _parser().parse_args(["run", "--workers", "2", "--report-dir", str(tmp_path)])
     monkeypatch.setattr(workers, "_warm", lambda _settings: None)
     monkeypatch.setattr(workers, "_part", _sleeping_part)
-    monkeypatch.setattr(workers, "_wait", _interrupted)
+    monkeypatch.setattr(workers._Watch, "wait", _interrupted)
     with pytest.raises(KeyboardInterrupt):
         workers.run(args, resolve(options_from(args), {}), main)
     assert multiprocessing.active_children() == []

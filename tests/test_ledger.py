@@ -177,3 +177,26 @@ def test_a_run_cut_short_is_never_conformant_but_its_failures_stand() -> None:
     assert ledger.verdict("must", allow_untested=True) == "inconclusive"
     ledger.record("late", [Check(OTHER_MUST, "fail", "wrong")])
     assert ledger.verdict("must") == "not-conformant"
+
+
+def test_counts_stay_exact_and_alike_cases_share_their_tally() -> None:
+    """Cases are counted once per requirement however often they are recorded; the untested
+    exclude the passed; cases with the same checks hold one tally between them (a full run has
+    21,800 cases and a few thousand kinds of tally: the memory of a run)."""
+    ledger = Ledger()
+    for case in ("a", "b", "c"):
+        ledger.record(case, [Check(MUST, "pass"), Check(OTHER_MUST, "not-tested", "why")])
+    ledger.record("a", [Check(MUST, "fail", "no")], counted=False)
+    ledger.record("c", [Check(OTHER_MUST, "pass")], counted=False)
+    must, other = (ledger.entries[r].to_json() for r in (MUST, OTHER_MUST))
+    assert (must["cases"], must["failed"], must["verdict"]) == (3, 1, "fail")
+    assert (other["cases"], other["not_tested"], other["verdict"]) == (3, 2, "pass")
+    assert ledger.tallies["b"] is not ledger.tallies["a"]
+    assert ledger.tallies["b"] == ((("KC-ID-001", "pass", ""), 1),
+                                   (("KC-AUTH-008", "not-tested", ""), 1))
+    again = Ledger()
+    again.record("d", [Check(MUST, "pass"), Check(OTHER_MUST, "not-tested", "other words")])
+    again.record("e", [Check(MUST, "pass"), Check(OTHER_MUST, "not-tested", "why")])
+    assert again.tallies["d"] is again.tallies["e"]
+    assert again.state()["cases"]["d"] == [["KC-ID-001", "pass", "", 1],
+                                           ["KC-AUTH-008", "not-tested", "", 1]]

@@ -4,8 +4,11 @@ nothing when quiet; the time left comes from the rate so far."""
 from __future__ import annotations
 
 import io
+import multiprocessing
 
-from conformance.progress import LOG_EVERY, RATE_AFTER, Progress
+import pytest
+
+from conformance.progress import LOG_EVERY, RATE_AFTER, Board, Progress, part_post, post_as_part
 
 
 class Terminal(io.StringIO):
@@ -71,3 +74,41 @@ def test_quiet_writes_nothing() -> None:
     run(progress, clock, 100, 1.0)
     progress.finish()
     assert log.getvalue() == "" and progress.done == 100 and progress.failed == 10
+
+
+def test_the_parts_of_a_workers_run_make_one_line() -> None:
+    """Each part posts its own counts; the parent's one line is their sum, for the whole run
+    (a part not started yet adds nothing), never a line per part or phase."""
+    clock, log = Clock(), io.StringIO()
+    board, parent = Board(3), Progress(show=True, stream=log, clock=clock)
+    parts = [Progress(total=total, clock=clock, post=board.slot(i))
+             for i, total in enumerate((300, 100))]  # the third (exclusive) has not begun
+    board.show(parent)
+    for _ in range(40):
+        clock.now += 0.5
+        for part in parts:
+            part.step(failed=part is parts[1])
+        board.show(parent)
+    assert board.sums() == (400, 80, 40)
+    lines = log.getvalue().splitlines()
+    assert 2 <= len(lines) <= 20 / LOG_EVERY + 1
+    assert parent.line(clock.now) == "  80/400 cases, 40 failed, 4 cases/s, 1:20 left"
+
+
+@pytest.mark.system
+def test_a_forked_part_posts_to_the_parents_board() -> None:
+    """The board is memory the forked parts inherit: what a part posts, the parent reads."""
+    board = Board(2)
+
+    def part() -> None:
+        post_as_part(board.slot(1))
+        progress = Progress(total=7, post=part_post())
+        progress.posted()
+        progress.step(failed=True)
+
+    child = multiprocessing.get_context("fork").Process(target=part)
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert board.sums() == (7, 1, 1)
+    assert part_post() is None  # this process is no part

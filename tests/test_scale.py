@@ -64,6 +64,26 @@ def test_workers_equal_a_serial_run(runs: dict[str, CliRun]) -> None:
     assert workers.leaks() == []  # the parts' files and logs too
 
 
+def test_searches_that_move_no_clock_run_in_the_parallel_part(runs: dict[str, CliRun]) -> None:
+    """The searches marked parallel are dealt to the parallel parts; one whose example had to
+    move the clock is deferred, whole, to the exclusive part, where the stateful search (it
+    moves the clock) runs too. Every search runs to its end exactly once."""
+    parts = runs["workers"].report_dir / "parts"
+    read = {where.name: read_part(where) for where in parts.iterdir()
+            if (where / PART_NAME).is_file()}
+    searched = {name: list(part["ledger"]["searches"]) for name, part in read.items()}
+    exclusive = searched.pop("exclusive")
+    deferred = {case for name, part in read.items() if name != "exclusive"
+                for case in part["deferred"] if "::" in case}
+    parallel = [name for names in searched.values() for name in names]
+    assert {name for name in exclusive if "test_stateful" not in name} == deferred
+    assert sorted(parallel + exclusive) == sorted(set(parallel + exclusive))
+    assert sum("test_stateful" in name for name in exclusive) == 1
+    assert sum("test_properties" in name for name in parallel + exclusive) == 5
+    assert any("test_requests_fuzzed" in name for name in parallel + exclusive)
+    assert len(parallel) >= 3 and sum(bool(names) for names in searched.values()) == 3
+
+
 def test_shards_merged_equal_a_serial_run(runs: dict[str, CliRun], tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     parts = [runs[f"shard{i}"].report_dir / "results.json" for i in (1, 2)]

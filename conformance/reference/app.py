@@ -2,8 +2,9 @@
 
 No framework: the per-request path is a dict lookup, a strict decode, the service and one
 send, which keeps the server far from being the suite's bottleneck. The latency switch holds
-each API answer back with ``asyncio.sleep``, never blocking the loop: a hundred requests
-delayed 50 ms each are answered in about 50 ms, like a distant server's.
+each answer back, API and control protocol alike, with ``asyncio.sleep``, never blocking the
+loop: a hundred requests delayed 50 ms each are answered in about 50 ms, like a distant
+server's.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ReferenceApp:
     def __init__(self, service: KeepCallService, control: ControlApi) -> None:
         self.service = service
         self.control = control
-        self.delay = service.switches.latency / 1000  # seconds each API answer waits
+        self.delay = service.switches.latency / 1000  # seconds each answer waits (API, control)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -145,6 +146,8 @@ class ReferenceApp:
         except TooLarge:
             status, data = 413, {"error": "body too large"}
         payload = b"" if data is None else _dumps(data)
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a distant target's control answers wait too
         await _send(send, status, _JSON if data is not None else "", payload)
 
 

@@ -4,8 +4,8 @@ Every value of every switch is a reading a conformant server may take (docs/SEMA
 docs/CONTROL-PROTOCOL.md "Time and call states"), so the conformance suite must pass against any
 combination; the project's tests run it against several. Each field's ``help`` (shown by
 ``keepcall-conformance serve --list``) says what its values do. ``latency`` is no reading: it
-delays every API answer, so a run against a distant or slow target can be measured (and sped up
-with ``--workers``) without one; the answers themselves stay the same.
+delays every answer (API and control protocol), so a run against a distant or slow target
+can be measured (and sped up with ``--workers``) without one; the answers stay the same.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class Switches:
         "success, ERROR: message on error")
     # --- timing -----------------------------------------------------------------------------
     latency: int = _s(
-        0, "milliseconds every API answer (not the control protocol's) waits before it is "
+        0, "milliseconds every answer, API and control protocol alike, waits before it is "
            "sent, other requests served meanwhile: a distant or slow server (0: none)")
     # --- a debug page -----------------------------------------------------------------------
     echo: bool = _s(False, "every API answer quotes the request's query string and "

@@ -40,6 +40,7 @@ FAMILIES = (("free", general_examples, 0.4), ("prefix", prefix_examples, 0.2),
             ("window", window_examples, 0.25), ("neighbours", neighbour_examples, 0.34))
 
 
+@pytest.mark.parallel
 @pytest.mark.parametrize(("family", "share"), [pytest.param(
     strategy, share, id=name, marks=pytest.mark.requirement(*FORM, *ERRORS, *FLAGS))
     for name, strategy, share in FAMILIES])
@@ -63,6 +64,7 @@ def test_generated_requests_on_generated_scenarios(
     search.finish(shared.seeded(property_), (*FORM, *ERRORS, *FLAGS))
 
 
+@pytest.mark.parallel
 @pytest.mark.requirement(*FORM, *ERRORS)
 def test_generated_requests_are_answered_in_form(kc: KeepCallSession,
                                                  request: pytest.FixtureRequest) -> None:

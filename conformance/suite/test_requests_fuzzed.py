@@ -25,6 +25,7 @@ SHARE = 0.5  # of the property budget left when it starts (the stateful test run
 EXAMPLES_FACTOR = 2  # one request per example: twice the examples of the other properties
 
 
+@pytest.mark.parallel
 @pytest.mark.requirement(*REQUIREMENTS)
 def test_fuzzed_requests_keep_the_invariants(kc: KeepCallSession,
                                              request: pytest.FixtureRequest) -> None:
