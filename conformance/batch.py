@@ -234,7 +234,7 @@ _FORMAT_REQUIREMENTS: dict[str, tuple[RequirementId, ...]] = {
     "HTML": ("KC-RT-010", SHAPE_SEEN), "TEXT": ("KC-RT-010", SHAPE_SEEN)}
 
 
-def case_requirements(case: Case, token_required: bool) -> list[RequirementId]:
+def case_requirements(case: Case, token_required: bool | None) -> list[RequirementId]:
     """The requirements a case checks, for its marker: the oracle's trace, the open points its
     readings reach, and the rendering. ``token_required``: whether the target's key needs a
     token, as the run will judge it (``Settings.needs_token``)."""

@@ -71,6 +71,10 @@ OPTIONS: tuple[Option, ...] = (
            env="KEEPCALL_PASSWORD", secret=True),
     Option("open_api_key", str, None, "a key that needs no token, if the target has one",
            "credentials", env="KEEPCALL_OPEN_API_KEY", secret=True),
+    Option("token_required", str, None, "whether the API key needs a token: yes, no, or "
+           "unknown (either way is accepted, one way across the run); by default a profile's "
+           "token_required, else unknown with a token or login, no without (the embedded "
+           "server: yes)", "credentials", choices=("yes", "no", "unknown")),
     Option("control_url", str, None, "base URL of the target's control protocol", "target"),
     Option("profile", str, None, "TOML target profile", "target"),
     Option("report_dir", str, "reports", "where the reports go", "run"),

@@ -97,6 +97,11 @@ class OpenPoint:
 _CASE = ("case-sensitive", "case-insensitive")
 ACTION_CASE = OpenPoint("KC-ACTION-003", _CASE)
 TOKEN_ON_OPEN_KEY = OpenPoint("KC-AUTH-010", ("ignored", "rejected"))
+TOKEN_REQUIRED = OpenPoint("KC-AUTH-011", ("required", "not required"))
+# The clause a missing or wrong token is judged under: the target answers it as the key's
+# configuration (required or not) has it.
+TOKEN_CLAUSE: dict[Credential, RequirementId] = {Credential.MISSING: "KC-AUTH-003",
+                                                 Credential.INVALID: "KC-AUTH-004"}
 RT_UNKNOWN = OpenPoint("KC-RT-005", ("error", "default to XML"))
 RT_JSON = OpenPoint("KC-RT-005", ("XML", "JSON"), "json")
 RT_CASE = OpenPoint("KC-RT-006", _CASE)
@@ -134,11 +139,12 @@ NAME_CASE = OpenPoint("KC-PARAM-004", _CASE)
 
 @dataclass(frozen=True)
 class TargetAuth:
-    """What the oracle knows of the target: whether the key used needs a token, and which
-    spelling of a status list (``ongoing,next`` / ``ongoing, next``) a probe found it takes
-    ("tight", "spaced", "either"; None: not probed, every spelling is an open reading)."""
+    """What the oracle knows of the target: whether the key used needs a token (None: not
+    declared, either reading is open: KC-AUTH-011), and which spelling of a status list
+    (``ongoing,next`` / ``ongoing, next``) a probe found it takes ("tight", "spaced", "either";
+    None: not probed, every spelling is an open reading)."""
 
-    token_required: bool = True
+    token_required: bool | None = True
     status_spelling: str | None = None
 
 
@@ -277,12 +283,18 @@ class _Evaluation:
             raise _Failed("KC-AUTH-001")
         if key is Credential.INVALID:
             raise _Failed("KC-AUTH-002")
-        if self.auth.token_required:
-            if token is Credential.MISSING:
-                raise _Failed("KC-AUTH-003")
-            if token is Credential.INVALID:
-                raise _Failed("KC-AUTH-004")
-        elif token is not Credential.MISSING and self.choose(TOKEN_ON_OPEN_KEY) == "rejected":
+        declared = self.auth.token_required
+        if declared is None and token is Credential.VALID:
+            return  # a token the target issued: accepted whether or not the key needs one
+        required = declared if declared is not None else (
+            self.choose(TOKEN_REQUIRED) == "required")
+        if required:
+            if token in TOKEN_CLAUSE:
+                raise _Failed(TOKEN_CLAUSE[token])
+            return
+        if declared is None:  # answered as a key needing no token: the clause is met so
+            self.trace.append(TOKEN_CLAUSE[token])
+        if token is not Credential.MISSING and self.choose(TOKEN_ON_OPEN_KEY) == "rejected":
             raise _Failed()
 
     def check_parameters(self) -> None:

@@ -17,7 +17,7 @@ Level = Literal["MUST", "SHOULD", "OBSERVE"]
 RequirementId = Literal[
     "KC-ACTION-001", "KC-ACTION-002", "KC-ACTION-003", "KC-AUTH-001", "KC-AUTH-002",
     "KC-AUTH-003", "KC-AUTH-004", "KC-AUTH-005", "KC-AUTH-006", "KC-AUTH-007",
-    "KC-AUTH-008", "KC-AUTH-009", "KC-AUTH-010", "KC-RT-001", "KC-RT-002",
+    "KC-AUTH-008", "KC-AUTH-009", "KC-AUTH-010", "KC-AUTH-011", "KC-RT-001", "KC-RT-002",
     "KC-RT-003", "KC-RT-004", "KC-RT-005", "KC-RT-006", "KC-RT-007",
     "KC-RT-008", "KC-RT-009", "KC-RT-010", "KC-RT-011", "KC-XML-001",
     "KC-XML-002", "KC-XML-003", "KC-XML-004", "KC-XML-005", "KC-XML-006",
@@ -109,6 +109,10 @@ CATALOG: Final[tuple[Requirement, ...]] = (
     _r("KC-AUTH-010", "OBSERVE", "A token sent with a key that requires no authentication",
        "token ... Mandatory if authentication is configured for the given API key.",
        readings=("ignored", "rejected")),
+    _r("KC-AUTH-011", "OBSERVE", "Whether the key requires a token (none declared)",
+       "token ... Mandatory if authentication is configured for the given API key. (Whether "
+       "it is configured is the target's own; a login existing does not say so.)",
+       readings=("required", "not required")),
     # --- response type --------------------------------------------------------------------
     _r("KC-RT-001", "MUST", "Without responseType the response is XML",
        q("If the parameter is missing, it defaults to XML.")),

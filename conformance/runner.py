@@ -253,10 +253,11 @@ def traits(target: Target, open_key: bool = False) -> TargetAuth:
     return replace(keys(target.token_required, open_key), status_spelling=target.status_spelling)
 
 
-def keys(token_required: bool, open_key: bool) -> TargetAuth:
+def keys(token_required: bool | None, open_key: bool) -> TargetAuth:
     """The target's keys as a case uses them, for its verdict and its marker alike: the open
-    key never needs a token; the other as the target's ``token_required`` says."""
-    return TargetAuth(token_required=token_required and not open_key)
+    key never needs a token; the other as the target's ``token_required`` says (None: either,
+    KC-AUTH-011)."""
+    return TargetAuth(token_required=False if open_key else token_required)
 
 
 def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],

@@ -51,6 +51,7 @@ class Options:
     username: str | None = _option("username")
     password: str | None = _option("password")
     open_api_key: str | None = _option("open_api_key")
+    token_required: str | None = _option("token_required")
     control_url: str | None = _option("control_url")
     profile: str | None = _option("profile")
     report_dir: str = _option("report_dir")
@@ -119,9 +120,10 @@ class Settings:
         return self.target is None
 
     @property
-    def needs_token(self) -> bool:
-        """Whether the target's key needs a token, known before collection: the target is built
-        with it, and the cases' markers are computed from it. The embedded server has a login."""
+    def needs_token(self) -> bool | None:
+        """Whether the target's key needs a token (None: either), known before collection: the
+        target is built with it, and the cases' markers are computed from it. The embedded
+        server has a login."""
         given = self.credentials
         login = self.embedded or bool(given.username and given.password)
         return needs_token(self.token_required, bool(given.token), login)
@@ -144,10 +146,29 @@ def resolve(options: Options, environ: Mapping[str, str] | None = None) -> Setti
                     options.quick, options.level,  # type: ignore[arg-type]
                     options.seed or drawn_seed(), options.examples, options.budget,
                     _transport(options, profile), BREAKER,
-                    profile.token_required, options.reference_switches,
+                    _token_required(options, profile, target is None),
+                    options.reference_switches,
                     options.reference_faults, options.allow_untested, options.max_duration,
                     _shard(options), options.workers, _deferred(options.deferred),
                     _expected(options.expect))
+
+
+# --token-required's words; "unknown" declares nothing, whatever the profile or server.
+DECLARED_TOKEN: dict[str, bool | None] = {"yes": True, "no": False, "unknown": None}
+# The embedded server's switch that lets its key work without a token (reference/switches.py).
+OPTIONAL_TOKEN_SWITCH = ("token", "optional")
+
+
+def _token_required(options: Options, profile: Profile, embedded: bool) -> bool | None:
+    """What is declared of the key's token: the option, else the profile, else for the
+    embedded server what its switches make it (required, unless ``token=optional``)."""
+    if options.token_required is not None:
+        return DECLARED_TOKEN[options.token_required]
+    if profile.token_required is not None or not embedded:
+        return profile.token_required
+    switched = {tuple(part.strip().lower() for part in item.split("=", 1))
+                for item in options.reference_switches}
+    return None if OPTIONAL_TOKEN_SWITCH in switched else True
 
 
 def drawn_seed() -> int:
@@ -239,7 +260,7 @@ def _check_values(options: Options) -> None:
     """What the table says of each value: one of its choices, greater than zero."""
     for row in OPTIONS:
         value = getattr(options, row.name)
-        if row.choices and value not in row.choices:
+        if row.choices and value is not None and value not in row.choices:
             listed = " or ".join(f"'{choice}'" for choice in row.choices)
             raise SettingsError(f"{row.cli_flag} must be {listed}, not '{value}'")
         if row.positive:

@@ -124,11 +124,15 @@ class Credentials:
         return f"Credentials({given})"
 
 
-def needs_token(declared: bool | None, token: bool, login: bool) -> bool:
-    """Whether the target's key needs a token: as declared (a profile's ``token_required``),
-    else whether a token, or a login to obtain one, was given. The one rule: a case's marker
-    (``Settings.needs_token``, before collection) and its verdict (``Target``) both ask it."""
-    return (token or login) if declared is None else declared
+def needs_token(declared: bool | None, token: bool, login: bool) -> bool | None:
+    """Whether the target's key needs a token: as declared (``--token-required``, a profile's
+    ``token_required``); undeclared, None (either, KC-AUTH-011: the page ties the token to the
+    key's configuration, which a login or a token given does not tell) when a token can be
+    sent, else False (none can be). The one rule: a case's marker (``Settings.needs_token``,
+    before collection) and its verdict (``Target``) both ask it."""
+    if declared is not None:
+        return declared
+    return None if token or login else False
 
 
 # A token in a RequestToken answer that does not parse (cut, malformed): never used, but still a
@@ -189,7 +193,7 @@ class Target:
     def clock_pinned(self) -> str | None:
         """Why the target's clock must not move, or None: a token the user gave ages with it
         and cannot be renewed, so every case after its hour would be an auth error."""
-        if self.token_required and not self.can_request_tokens:
+        if self.token_required is not False and not self.can_request_tokens:
             return ("moving the target's clock would age the given token, which cannot be "
                     "renewed (give --username/--password instead of --token)")
         return None
@@ -256,7 +260,7 @@ class Target:
         for name, (wanted, real, wrong) in values.items():
             if wanted is Credential.VALID:
                 if real is None:
-                    if name == P_TOKEN and not self.token_required:
+                    if name == P_TOKEN and self.token_required is False:
                         continue  # the key needs no token: "valid" means none
                     return None
                 params.append((name, real))

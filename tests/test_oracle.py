@@ -59,7 +59,7 @@ class Row:
     decided_by: frozenset[str] = frozenset()  # requirements blame() must return
     api_key: Credential = Credential.VALID
     token: Credential = Credential.VALID
-    token_required: bool = True
+    token_required: bool | None = True
     controlled: tuple[str, ...] = (N,)
     marks: tuple[pytest.MarkDecorator, ...] = field(default=())
     spelling: str | None = "tight"  # the status-list spelling a probe found
@@ -108,6 +108,12 @@ ROWS = (
     row("open-key-token", ONGOING, CID, "error kept+A", "KC-AUTH-010", token_required=False),
     row("open-key-bad-token", ONGOING, CID, "error kept+A", "KC-AUTH-010",
         token=Credential.INVALID, token_required=False),
+    # N14: nothing declared of the key (a login given): required or not, one way a run
+    row("undeclared-no-token", ONGOING, CID, "error kept+A", "KC-AUTH-011", by="KC-AUTH-003",
+        token=Credential.MISSING, token_required=None),
+    row("undeclared-bad-token", ONGOING, CID, "error kept+A", "KC-AUTH-011", by="KC-AUTH-004",
+        token=Credential.INVALID, token_required=None),
+    row("undeclared-token", ONGOING, CID, "kept+A", by="KC-ID-001", token_required=None),
     # --- 5. callID -------------------------------------------------------------------------
     row("callid-ongoing", ONGOING, CID, "kept+A", by="KC-ID-001"),
     row("callid-upcoming-late", LATE, f"{K}&callID=L", "kept+L", by="KC-ID-001"),
@@ -263,6 +269,19 @@ def test_readings_name_the_open_point(r: Row) -> None:
 def test_blame_names_the_deciding_requirements(r: Row) -> None:
     expectation = _expect(r)
     assert r.decided_by <= set(expectation.blame(expectation.outcomes))
+
+
+def test_an_undeclared_key_answered_without_a_token_meets_its_clause() -> None:
+    """Undeclared, a success without a token is the "not required" reading: KC-AUTH-003 is
+    met (the key evidently needs none), and the error is the "required" one."""
+    request = KeepCallRequest((("action", "KeepCall"), ("callID", "A")), token=Credential.MISSING)
+    expectation = expect(request, (ONGOING,), (N,), TargetAuth(token_required=None))
+    kept = outcome("kept+A")
+    assert "KC-AUTH-003" in expectation.blame([kept])
+    assert {c.option for r in expectation.allowed[kept] for c in r
+            if c.requirement == "KC-AUTH-011"} == {"not required"}
+    assert {c.option for r in expectation.allowed[ERROR] for c in r
+            if c.requirement == "KC-AUTH-011"} == {"required"}
 
 
 def test_blame_of_a_success_is_not_the_blame_of_the_error() -> None:

@@ -110,11 +110,16 @@ BATTERY: dict[str, Probe] = {
     "wrong_login": lambda api: observe(api, api.request_token(auth=("intruder", "guess")), []),
     "not_utf8": undecodable("%FF"),
     "bad_escape": undecodable("%zz"),
+    "no_token": raw(lambda api, i: [("action", "KeepCall"), ("apiKey", api.server.api_key),
+                                    ("callID", i)]),
+    "bad_token": raw(lambda api, i: [("action", "KeepCall"), ("apiKey", api.server.api_key),
+                                     ("token", "t" * 32), ("callID", i)]),
 }
 XML_ERRORS = {"error", "case", "comma", "comma_wide", "trailing", "both_apart", "unknown_param",
               "param_case", "duplicate", "unknown_rt", "old_token", "uncontrolled", "unmark_other",
               "unmark_number", "next_none", "fallback_none", "late_next", "spelling", "long_url",
-              "no_action", "bad_action", "wrong_login", "not_utf8", "bad_escape"}
+              "no_action", "bad_action", "wrong_login", "not_utf8", "bad_escape",
+              "no_token", "bad_token"}
 ERRORS = XML_ERRORS | {"html_err", "text_err", "auth_text"}
 UNDECODABLE = {"not_utf8", "bad_escape"}  # refused before the action is read
 KEPT = {"success", "tight", "both", "status_id", "several", "token_open", "keep_upcoming",
@@ -275,6 +280,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # a parameter that cannot be decoded is left out (Tomcat): the rest is a plain keep
     ({"undecodable": "absent"}, {"not_utf8", "bad_escape"},
      {"not_utf8": ok, "bad_escape": ok}),
+    # the key works without a token although it has a login; a token sent is still checked
+    ({"token": "optional"}, {"no_token", "auth_text"},
+     {"no_token": ok, "auth_text": body_has("OK"), "bad_token": error}),
 ]
 
 

@@ -70,11 +70,15 @@ def test_gating_by_level(level: str, gated: set[str]) -> None:
 
 
 def _marked(pytester: pytest.Pytester) -> set[str]:
-    """The requirement IDs on the markers of every collected conformance test (quick)."""
-    items, _ = pytester.inline_genitems("--pyargs", "conformance.suite", "--kc-quick",
-                                        "-p", "no:randomly")
-    assert items, "the suite collected nothing"
-    return {i for item in items for m in item.iter_markers("requirement") for i in m.args}
+    """The requirement IDs on the markers of every collected conformance test (quick), with
+    the embedded key declared as it is and undeclared (KC-AUTH-011 is met only then)."""
+    marked: set[str] = set()
+    for declared in ("yes", "unknown"):
+        items, _ = pytester.inline_genitems("--pyargs", "conformance.suite", "--kc-quick",
+                                            "--kc-token-required", declared, "-p", "no:randomly")
+        assert items, "the suite collected nothing"
+        marked |= {i for item in items for m in item.iter_markers("requirement") for i in m.args}
+    return marked
 
 
 def test_every_gating_requirement_is_on_a_marker(pytester: pytest.Pytester) -> None:
@@ -93,7 +97,7 @@ def test_every_requirement_is_marked_or_checked(pytester: pytest.Pytester,
 
 
 def test_quick_matrix_markers_are_known() -> None:
-    marked = {i for case in all_cases(quick=True) for token in (True, False)
+    marked = {i for case in all_cases(quick=True) for token in (True, False, None)
               for i in case_requirements(case, token)}
     unknown = marked - set(BY_ID)
     assert unknown == set()

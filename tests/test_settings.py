@@ -13,6 +13,7 @@ from conformance.settings import Options, SettingsError, resolve
 
 T = "http://127.0.0.1:9/verba/api"
 KEY = {"api_key": "k-123456"}
+KEY_ENV = {"KEEPCALL_API_KEY": "k"}
 
 # (options, environment, words the message must contain)
 BAD: tuple[tuple[dict[str, object], dict[str, str], tuple[str, ...]], ...] = (
@@ -26,6 +27,7 @@ BAD: tuple[tuple[dict[str, object], dict[str, str], tuple[str, ...]], ...] = (
     ({"target": T, **KEY, "username": "u"}, {}, ("--username", "password")),
     ({"target": T, **KEY}, {"KEEPCALL_USERNAME": "u"}, ("password",)),
     ({"level": "foo"}, {}, ("--level", "foo")),
+    ({"token_required": "maybe"}, {}, ("--token-required", "unknown", "maybe")),
     ({"examples": 0}, {}, ("--examples", "positive")),
     ({"budget": -1.0}, {}, ("--budget",)),
     ({"rate": 0.0}, {}, ("--rate",)),
@@ -149,3 +151,34 @@ def test_insecure_and_ca_bundle(tmp_path: Path) -> None:
     bundle.write_text("x")
     assert resolve(Options(ca_bundle=str(bundle)), {}).transport.verify == str(bundle)
     assert resolve(Options(insecure=True), {}).transport.verify is False
+
+
+LOGIN: dict[str, Any] = {"username": "u", "password": "p"}
+# (options, what the key is declared, what the run holds it to: N14)
+TOKEN_RULES: tuple[tuple[dict[str, Any], bool | None, bool | None], ...] = (
+    ({"target": T, **KEY, **LOGIN}, None, None),  # a login says nothing of the key
+    ({"target": T, **KEY, "token": "t"}, None, None),
+    ({"target": T, **KEY}, None, False),  # no token can be sent: none is needed
+    ({"target": T, **KEY, **LOGIN, "token_required": "yes"}, True, True),
+    ({"target": T, **KEY, **LOGIN, "token_required": "no"}, False, False),
+    ({"target": T, **KEY, "token_required": "yes"}, True, True),
+    ({}, True, True),  # the embedded server's key needs one
+    ({"reference_switches": ("token=optional",)}, None, None),
+    ({"reference_switches": ("token=optional",), "token_required": "yes"}, True, True),
+    ({"token_required": "unknown"}, None, None),
+)
+
+
+@pytest.mark.parametrize(("options", "declared", "held"), TOKEN_RULES)
+def test_the_token_is_required_as_declared_else_either(
+        options: dict[str, Any], declared: bool | None, held: bool | None) -> None:
+    settings = resolve(Options(**options), {})
+    assert (settings.token_required, settings.needs_token) == (declared, held)
+
+
+def test_the_option_overrides_the_profile(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'target = "{T}"\ntoken_required = false\n')
+    options = Options(profile=str(profile), token_required="unknown", username="u", password="p")
+    settings = resolve(options, KEY_ENV)
+    assert settings.token_required is None and settings.needs_token is None

@@ -199,7 +199,8 @@ class KeepCallService:
 
     def _require_token(self, params: Params, requires_auth: bool) -> None:
         token = params.get(P_TOKEN)
-        if requires_auth and not self.behaviour.token_ok(self.store, token):
+        optional = token is None and self.switches.token == "optional"
+        if requires_auth and not optional and not self.behaviour.token_ok(self.store, token):
             raise ApiError("token", "Missing, invalid or expired token.")
         if not requires_auth and token is not None and self.switches.token_on_open_key == "reject":
             raise ApiError("token", "This apiKey does not use tokens.")

@@ -176,6 +176,10 @@ class Switches:
         "error", "a parameter whose bytes are not UTF-8 or whose escape is malformed (%zz, a "
                  "lone %): the request is an error / that parameter is left out and the rest "
                  "read (Tomcat)")
+    # --- authentication, round 3 --------------------------------------------------------------
+    token: Literal["required", "optional"] = _s(
+        "required", "the API key, which has a RequestToken login: a request without a token is "
+                    "an error / served (a token sent is still checked: a wrong one is an error)")
 
     def __post_init__(self) -> None:
         for name, (valid, rule) in INT_RULES.items():

@@ -133,9 +133,23 @@ def test_a_wrong_secret_near_the_real_one_is_refused(kc: KeepCallSession, secret
                   (Credential.VALID, Credential.INVALID))
     request = KeepCallRequest(((P_ACTION, ACTION), (P_CALL_ID, scenario.call_id)),
                               api_key=key, token=token)
-    if secret == "token" and not kc.target.token_required:
+    if secret == "token" and kc.target.token_required is False:
         kc.ledger.not_tested(f"tokens/wrong-{secret}", (requirement,), "the key needs no token")
         pytest.skip("not tested: the key needs no token")
     credentials = kc.target.credential_params(request, form=form)
     result = run(kc.target, scenario, request, credentials=credentials)
     kc.record(f"tokens/wrong-{secret}/{form.replace(' ', '-')}", result)
+
+
+@pytest.mark.requirement("KC-AUTH-003", "KC-AUTH-011", "KC-READ-001")
+def test_a_request_without_a_token_is_answered_as_the_key_is_declared(
+        kc: KeepCallSession) -> None:
+    """A valid key and no token, in XML on a call the keep changes: an error where the key is
+    declared to need a token, a keep where it is declared not to; undeclared, either, and the
+    answer tells the run's reading of KC-AUTH-011 (the wrong tokens above must agree with it:
+    KC-READ-001). The matrix's such cases may all be in HTML or TEXT, which tell no reading."""
+    scenario = build("ongoing-caller", kc.numbering)
+    request = KeepCallRequest(((P_ACTION, ACTION), (P_CALL_ID, scenario.call_id)),
+                              token=Credential.MISSING)
+    credentials = kc.target.credential_params(request)
+    kc.record("tokens/missing-token", run(kc.target, scenario, request, credentials=credentials))
