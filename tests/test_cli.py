@@ -11,17 +11,16 @@ import json
 import multiprocessing
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from conftest import Run, clean_env, run_cli
+from hostile import refusing
 from lxml import etree
 
 from conformance.cli import _exit_code, main
@@ -167,16 +166,10 @@ def test_junit_is_valid_xunit1(quick_run: Run, uncontrolled_runs: dict[str, Run]
         schema.assertValid(document)
 
 
-@pytest.fixture(scope="module")
-def closed_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]  # bound, never listening: connections are refused
-
-
-def test_a_closed_port_is_inconclusive(tmp_path: Path, closed_port: int) -> None:
-    run = run_cli("--target", f"http://127.0.0.1:{closed_port}/verba/api", "--api-key", "k",
-                  "--quick", report_dir=tmp_path / "r")
+def test_a_closed_port_is_inconclusive(tmp_path: Path) -> None:
+    with refusing() as url:
+        run = run_cli("--target", f"{url}/verba/api", "--api-key", "k", "--quick",
+                      report_dir=tmp_path / "r")
     assert run.code == 3, run.stdout + run.stderr
     summary = run.results["summary"]
     assert summary["verdict"] == "inconclusive" and summary["aborted"]
