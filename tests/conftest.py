@@ -90,7 +90,8 @@ def _stopped_reference_servers() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[ReferenceServer]:
-    """A running reference server with the preferred readings and random credentials."""
+    """A running reference server with the preferred readings and random credentials (a
+    random password may start with "-": give it on a command line as ``--password=VALUE``)."""
     with ReferenceServer() as server:
         yield server
 

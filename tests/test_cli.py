@@ -217,7 +217,7 @@ def uncontrolled_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run
     with ReferenceServer() as server:
         args = ("--quick", "--seed", "1", "--target", server.api_url, "--api-key",
                 server.api_key, "--open-api-key", server.open_api_key, "--username",
-                server.username, "--password", server.password)
+                server.username, f"--password={server.password}")
         return {name: run_cli(*args, *extra, report_dir=base / name)
                 for name, extra in (("partial", ()), ("allowed", ("--allow-untested",)))}
 
