@@ -26,6 +26,7 @@ from lxml import etree
 from conformance.cli import _exit_code, main
 from conformance.control import violation
 from conformance.merge import read_part
+from conformance.plugin import serve_in_process
 from conformance.reference import ReferenceServer
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
@@ -282,19 +283,22 @@ def test_the_seed_printed_at_the_start_repeats_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A run given no seed draws one, prints it first and records it; --seed with it gives
-    the same cases, readings and evidence (in process, quick, few examples). Neither run
+    the same cases, readings and evidence (in process, quick, few examples, the embedded
+    server served in this process too: the seed is the subject, not the wire). Neither run
     leaves Hypothesis's files behind, in the report directory or in a scratch one."""
     monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
+    with serve_in_process():
+        first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
     said = capsys.readouterr().out.splitlines()[0]
     found = re.search(r"seed (\d+) \(--seed \1 repeats the run\)", said)
     assert found is not None, said
     seed = found.group(1)
     recorded = json.loads((tmp_path / "a" / "results.json").read_text())["suite"]["seed"]
     assert str(recorded) == seed
-    again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
+    with serve_in_process():
+        again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
     assert first == again == 1
     assert _cases(tmp_path / "a") == _cases(tmp_path / "b")
     assert not list((tmp_path / "tmp").iterdir())
