@@ -10,14 +10,16 @@ on the object, so two runs in one process share nothing. This module imports the
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from conformance import page, sink
@@ -44,13 +46,32 @@ from conformance.scenarios import Numbering
 from conformance.settings import Settings, SettingsError, Shard
 from conformance.spec import P_ACTION
 from conformance.target import Credentials, Target
-from conformance.transport import Client
+from conformance.transport import Client, in_process
 from conformance.wording import Wording
+
+if TYPE_CHECKING:
+    from conformance.reference.server import ReferenceServer
 
 SUITE_PACKAGE = "conformance.suite"
 PARALLEL = "parallel"  # the marker of a test outside the matrix that may share the target
 PREFLIGHT = "preflight"  # the case id of the run's first request, when its answer broke
 RUN = pytest.StashKey["KeepCallPlugin"]()  # the run's plugin object, for whoever holds the config
+# The embedded server's host in a run that serves it in this process (``serve_in_process``).
+IN_PROCESS_BASE = "http://keepcall.reference.invalid"
+_IN_PROCESS = contextvars.ContextVar("keepcall_in_process", default=False)
+
+
+@contextlib.contextmanager
+def serve_in_process() -> Iterator[None]:
+    """Runs started inside serve the embedded reference server in this process, over
+    ``httpx.ASGITransport`` on the client's own loop: no socket, no server thread. For the
+    project's tests and for embedding, where the wire is not what is tested; the CLI never does
+    it, and a run with a target sends to it as ever."""
+    token = _IN_PROCESS.set(True)
+    try:
+        yield
+    finally:
+        _IN_PROCESS.reset(token)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -141,7 +162,7 @@ def start_session(settings: Settings) -> KeepCallSession:
     credentials = settings.credentials
     url, control_url = settings.target, settings.control_url
     with contextlib.ExitStack() as undo:
-        server = None
+        server, transport = None, None  # no transport given: httpx's own, over TCP
         if settings.embedded:
             from conformance.reference.server import ReferenceServer
             from conformance.reference.switches import Switches
@@ -151,13 +172,12 @@ def start_session(settings: Settings) -> KeepCallSession:
                                      faults=frozenset(settings.reference_faults),
                                      api_key=given.api_key, open_api_key=given.open_api_key,
                                      username=given.username, password=given.password)
-            undo.callback(server.stop)
-            server.start()
-            url, control_url = server.api_url, server.control_url
+            url, control_url, transport = _serve(server, undo)
             credentials = Credentials(server.api_key, None, server.username, server.password,
                                       server.open_api_key)
         assert url is not None
-        client = undo.enter_context(Client(settings.transport, credentials.redactor()))
+        client = undo.enter_context(Client(settings.transport, credentials.redactor(),
+                                           transport=transport))
         control = Control(client, control_url) if control_url else None
         target = Target(url, credentials, client, control, settings.needs_token,
                         settings.profile.calls, calls_valid_at=settings.profile.calls_valid_at)
@@ -175,6 +195,20 @@ def start_session(settings: Settings) -> KeepCallSession:
                     f"not probed (POST encoding, status-list spelling): {session.dialect.problem}")
         undo.pop_all()  # the run holds them now: ``close`` ends them
     return session
+
+
+def _serve(server: ReferenceServer, undo: contextlib.ExitStack
+           ) -> tuple[str, str, httpx.AsyncBaseTransport | None]:
+    """The embedded server's API and control URLs, and the transport to it: in this process
+    (``serve_in_process``), or started on a loopback port (stopped by ``undo``)."""
+    from conformance.reference.app import CONTROL_PREFIX
+    from conformance.spec import API_PATH
+
+    if _IN_PROCESS.get():
+        return IN_PROCESS_BASE + API_PATH, IN_PROCESS_BASE + CONTROL_PREFIX, in_process(server.app)
+    undo.callback(server.stop)
+    server.start()
+    return server.api_url, server.control_url, None
 
 
 def close(run: KeepCallSession) -> None:

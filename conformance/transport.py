@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
@@ -71,6 +71,7 @@ _CONNECTED_EVENTS: Final = frozenset({
     "connection.connect_tcp.complete", "connection.start_tls.complete",
     "http11.send_request_headers.started", "http2.send_request_headers.started"})
 _NEW_CONNECTION: Final = "connection.connect_tcp.complete"
+_SENT_ON_A_CONNECTION: Final = "http11.send_request_headers.started"
 
 # What a target can make sending a request or reading its answer raise: httpx's errors, the
 # httpcore and h11 ones it may leave unwrapped, the OS's (ssl's among them), and what decoding
@@ -247,10 +248,13 @@ class Client:
     """Sends requests with hard limits and returns ``Exchange`` records; one per run.
 
     ``pacer`` defaults to one built from the settings; tests pass one with a fake sleep.
+    ``transport`` replaces httpx's TCP transport (an app in this process: ``in_process``); the
+    limits, deadline and records stay the same. TLS and connection settings are then its own.
     """
 
     def __init__(self, settings: TransportSettings, redactor: Redactor,
-                 pacer: Pacer | None = None) -> None:
+                 pacer: Pacer | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.redactor = redactor
         self.requests_sent = 0
@@ -266,7 +270,7 @@ class Client:
         self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._http = _make_http_client(settings)
+        self._http = _make_http_client(settings, transport)
         self._closed = False
 
     # --- public API -------------------------------------------------------------------------
@@ -616,7 +620,8 @@ def _timeout(settings: TransportSettings, hold: float = 0.0) -> httpx.Timeout:
                          write=settings.read_timeout, pool=settings.connect_timeout)
 
 
-def _make_http_client(settings: TransportSettings) -> httpx.AsyncClient:
+def _make_http_client(settings: TransportSettings,
+                      transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     timeout = _timeout(settings)
     verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
         else ssl.create_default_context(cafile=settings.verify)
@@ -627,4 +632,29 @@ def _make_http_client(settings: TransportSettings) -> httpx.AsyncClient:
         headers=DEFAULT_HEADERS, cookies=no_cookies,
         limits=httpx.Limits(max_connections=max(4, settings.concurrency),
                             max_keepalive_connections=max(2, settings.concurrency)),
+        transport=transport,
     )
+
+
+class _Reached(httpx.AsyncBaseTransport):
+    """An app in this process is always reached: the trace event a TCP connection sends (httpx's
+    ASGITransport sends none), so a broken answer reads as broken, never as unreachable."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        trace = request.extensions.get("trace")
+        if trace is not None:
+            await trace(_SENT_ON_A_CONNECTION, {})
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def in_process(app: Callable[..., Awaitable[None]]) -> httpx.AsyncBaseTransport:
+    """A transport to an ASGI app in this process, on the client's own loop (no socket, no
+    thread): for the project's tests and embedding, where the wire is not what is tested. An
+    exception of the app is its 500 answer, as a server would send it."""
+    return _Reached(httpx.ASGITransport(app=app, raise_app_exceptions=False))

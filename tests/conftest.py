@@ -21,17 +21,27 @@ import pytest
 import session_reports
 from hypothesis import settings
 from killmatrix import cache_children_bytecode, seeded
-from lanes import SYSTEM, SYSTEM_DESCRIPTION, TEST_TIMEOUT, ChildProcessGuard, is_system
+from lanes import (
+    EXHAUSTIVE_DESCRIPTION,
+    SYSTEM,
+    SYSTEM_DESCRIPTION,
+    TEST_TIMEOUT,
+    ChildProcessGuard,
+    exhaustive_unasked,
+    is_system,
+)
 from reference_helpers import REAPER
 
 from conformance.reference import ReferenceServer
 
 pytest_plugins = ["pytester"]
 
-# CI runs the project's own Hypothesis tests derandomized and without an example database.
-settings.register_profile("ci", derandomize=True, database=None, deadline=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# The project's own Hypothesis tests run derandomized and without an example database, on a
+# developer's machine as in CI: no test depends on an unseeded draw or on what an earlier run
+# found. ``--hypothesis-profile explore`` searches afresh (random, with the database).
+settings.register_profile("seeded", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile("seeded")
 
 _GUARD = ChildProcessGuard()
 _GUARD.install()
@@ -40,13 +50,19 @@ cache_children_bytecode(os.environ)  # for every child of the session, not only 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", SYSTEM_DESCRIPTION)
+    config.addinivalue_line("markers", EXHAUSTIVE_DESCRIPTION)
     session_reports.register(config)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the system lane; bound every test by TEST_TIMEOUT unless it has its own timeout
-    or the command line gives one (``--timeout 0`` turns the bound off, e.g. to debug)."""
+    """Mark the system lane; leave the exhaustive lane out unless asked for; bound every test
+    by TEST_TIMEOUT unless it has its own timeout or the command line gives one (``--timeout 0``
+    turns the bound off, e.g. to debug)."""
+    if unasked := exhaustive_unasked(config, items):
+        config.hook.pytest_deselected(items=unasked)
+        left_out = set(unasked)
+        items[:] = [item for item in items if item not in left_out]
     default = config.getoption("timeout", None) is None
     for item in items:
         if is_system(item):
@@ -74,7 +90,8 @@ def _stopped_reference_servers() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[ReferenceServer]:
-    """A running reference server with the preferred readings and random credentials."""
+    """A running reference server with the preferred readings and random credentials (a
+    random password may start with "-": give it on a command line as ``--password=VALUE``)."""
     with ReferenceServer() as server:
         yield server
 

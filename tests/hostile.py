@@ -112,6 +112,16 @@ def response(status: str, body: bytes = b"", headers: dict[str, str] | None = No
 
 
 @contextlib.contextmanager
+def refusing() -> Iterator[str]:
+    """The base URL of a loopback port that refuses connections: bound, never listening, and
+    held until the block ends, so no other process can start listening there meanwhile (a
+    port bound and released could be anyone's by the time it is used)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextlib.contextmanager
 def serve(handler: Handler) -> Iterator[Server]:
     """Run ``handler`` for every connection on a fresh loopback port until the block ends."""
     listener = socket.create_server(("127.0.0.1", 0))

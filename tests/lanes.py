@@ -5,6 +5,9 @@ A test marks itself (``@pytest.mark.system`` or a module's ``pytestmark``); the 
 kept as others wrote them are listed here, by name or by the fixture that starts their runs.
 A guard keeps the lanes honest: a test outside the system lane that starts a child process
 fails and says so, so a new slow test cannot slip into the fast lane unmarked.
+
+``exhaustive`` tests are the whole runs where the default lane stops early (the kill matrix's
+rows); they run only when ``-m`` names the marker (``pytest -m exhaustive``: ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import pytest
 SYSTEM = "system"
 SYSTEM_DESCRIPTION = (f"{SYSTEM}: starts the CLI or another child process (deselect with "
                       f"'-m \"not {SYSTEM}\"' for the fast lane)")
+EXHAUSTIVE = "exhaustive"
+EXHAUSTIVE_DESCRIPTION = (f"{EXHAUSTIVE}: whole runs where the default lane stops early; run "
+                          f"only when -m names it ('-m {EXHAUSTIVE}', as .ci/run does)")
 # Fixtures that run the CLI once for several tests (tests/conftest.py, tests/test_cli.py).
 SYSTEM_FIXTURES = frozenset({"quick_run", "uncontrolled_runs"})
 # Tests, by function name, that start a child themselves and carry no marker of their own.
@@ -42,6 +48,13 @@ def is_system(item: pytest.Item) -> bool:
     name = getattr(item, "originalname", item.name)
     return (item.get_closest_marker(SYSTEM) is not None or name in SYSTEM_TESTS
             or bool(fixtures & SYSTEM_FIXTURES))
+
+
+def exhaustive_unasked(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
+    """The exhaustive tests of ``items``, unless the ``-m`` expression names their marker."""
+    if EXHAUSTIVE in (config.getoption("markexpr", "") or ""):
+        return []
+    return [item for item in items if item.get_closest_marker(EXHAUSTIVE) is not None]
 
 
 class ChildProcessInFastLane(RuntimeError):

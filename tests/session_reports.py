@@ -1,4 +1,5 @@
-"""Reports that sum up many system tests: reports/kill-matrix.*, reports/hostile-targets.json.
+"""Reports that sum up many system tests: reports/kill-matrix.* (and docs/KILL-MATRIX.md, from
+the exhaustive lane), reports/hostile-targets.json.
 
 Each of those tests runs one child and records its row with ``record_row``. pytest carries a
 test's user properties from an xdist worker to the controller with its report, so one writer on
@@ -33,7 +34,8 @@ def record_row(record_property: Callable[[str, object], None], report: str, key:
 
 
 def _write_kill_matrix(rows: Rows) -> None:
-    write([Row(**rows[f.name]) for f in FAULTS], ROOT / "reports")
+    """The exhaustive lane's rows (whole runs): the reports, and the docs' copy."""
+    write([Row(**rows[f.name]) for f in FAULTS], ROOT / "reports", ROOT / "docs" / "KILL-MATRIX.md")
 
 
 def _write_hostile_targets(rows: Rows) -> None:

@@ -11,23 +11,23 @@ import json
 import multiprocessing
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from conftest import Run, clean_env, run_cli
+from hostile import refusing
 from lxml import etree
 
 from conformance.cli import main
 from conformance.control import violation
 from conformance.launch import _exit_code
 from conformance.merge import read_part
+from conformance.plugin import serve_in_process
 from conformance.reference import ReferenceServer
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
@@ -168,16 +168,10 @@ def test_junit_is_valid_xunit1(quick_run: Run, uncontrolled_runs: dict[str, Run]
         schema.assertValid(document)
 
 
-@pytest.fixture(scope="module")
-def closed_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]  # bound, never listening: connections are refused
-
-
-def test_a_closed_port_is_inconclusive(tmp_path: Path, closed_port: int) -> None:
-    run = run_cli("--target", f"http://127.0.0.1:{closed_port}/verba/api", "--api-key", "k",
-                  "--quick", report_dir=tmp_path / "r")
+def test_a_closed_port_is_inconclusive(tmp_path: Path) -> None:
+    with refusing() as url:
+        run = run_cli("--target", f"{url}/verba/api", "--api-key", "k", "--quick",
+                      report_dir=tmp_path / "r")
     assert run.code == 3, run.stdout + run.stderr
     summary = run.results["summary"]
     assert summary["verdict"] == "inconclusive" and summary["aborted"]
@@ -225,7 +219,7 @@ def uncontrolled_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run
     with ReferenceServer() as server:
         args = ("--quick", "--seed", "1", "--target", server.api_url, "--api-key",
                 server.api_key, "--open-api-key", server.open_api_key, "--username",
-                server.username, "--password", server.password)
+                server.username, f"--password={server.password}")
         return {name: run_cli(*args, *extra, report_dir=base / name)
                 for name, extra in (("partial", ()), ("allowed", ("--allow-untested",)))}
 
@@ -290,19 +284,22 @@ def test_the_seed_printed_at_the_start_repeats_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A run given no seed draws one, prints it first and records it; --seed with it gives
-    the same cases, readings and evidence (in process, quick, few examples). Neither run
+    the same cases, readings and evidence (in process, quick, few examples, the embedded
+    server served in this process too: the seed is the subject, not the wire). Neither run
     leaves Hypothesis's files behind, in the report directory or in a scratch one."""
     monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
+    with serve_in_process():
+        first = main(["run", *REPEAT_ARGS, "--report-dir", str(tmp_path / "a")])
     said = capsys.readouterr().out.splitlines()[0]
     found = re.search(r"seed (\d+) \(--seed \1 repeats the run\)", said)
     assert found is not None, said
     seed = found.group(1)
     recorded = json.loads((tmp_path / "a" / "results.json").read_text())["suite"]["seed"]
     assert str(recorded) == seed
-    again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
+    with serve_in_process():
+        again = main(["run", *REPEAT_ARGS, "--seed", seed, "--report-dir", str(tmp_path / "b")])
     assert first == again == 1
     assert _cases(tmp_path / "a") == _cases(tmp_path / "b")
     assert not list((tmp_path / "tmp").iterdir())

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Run, run_cli
+from conftest import FAST, Run
+from killmatrix import CliRun, run_cli
 
 from conformance.cli import main
 from conformance.report import PART_NAME, load_part
@@ -26,21 +27,26 @@ def expect_file(path: Path, ids: list[str], expires: date) -> Path:
     return path
 
 
+def gate_run(report_dir: Path, *args: str) -> CliRun:
+    """The quick suite on the faulty server, in the run's own process (gates judge results,
+    not the wire), its Hypothesis part bounded as tests/conftest.py's runs are."""
+    return run_cli(["--quick", "--reference-fault", FAULT, *FAST, *args], report_dir,
+                   in_process=True)
+
+
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_cli("--quick", "--reference-fault", FAULT,
-                   report_dir=tmp_path_factory.mktemp("faulty") / "reports")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    return gate_run(tmp_path_factory.mktemp("faulty") / "reports")
 
 
-def test_known_failures_pass_the_gate_until_they_expire(faulty: Run, tmp_path: Path) -> None:
-    assert faulty.code == 1
-    failed = faulty.results["summary"]["failed_requirements"]
+def test_known_failures_pass_the_gate_until_they_expire(faulty: CliRun, tmp_path: Path) -> None:
+    assert faulty.exit_code == 1, faulty.describe()
+    failed = faulty.summary["failed_requirements"]
     assert "KC-XML-003" in failed
     known = expect_file(tmp_path / "known.toml", failed, date.today() + timedelta(days=30))
-    run = run_cli("--quick", "--reference-fault", FAULT, "--expect", str(known),
-                  report_dir=tmp_path / "gated")
-    summary = run.results["summary"]
-    assert run.code == 0 and summary["verdict"] == "conformant", run.stdout[-2000:]
+    run = gate_run(tmp_path / "gated", "--expect", str(known))
+    summary = run.summary
+    assert run.exit_code == 0 and summary["verdict"] == "conformant", run.stdout[-2000:]
     assert summary["new_failures"] == [] and summary["failed_requirements"] == failed
     assert {e["requirement"] for e in summary["expected_failures"]} == set(failed)
     assert "EXPECTED" in run.stdout and "vendor bug 12" in run.stdout
@@ -70,7 +76,7 @@ def test_a_bad_expected_failures_file_is_a_usage_error(tmp_path: Path,
     assert error.startswith("keepcall-conformance: error: --expect:") and "\n" not in error
 
 
-def test_diff_names_the_regression_and_exits_1(quick_run: Run, faulty: Run, tmp_path: Path,
+def test_diff_names_the_regression_and_exits_1(quick_run: Run, faulty: CliRun, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     good, bad = (run.report_dir / "results.json" for run in (quick_run, faulty))
     comment = tmp_path / "diff.md"
@@ -82,7 +88,7 @@ def test_diff_names_the_regression_and_exits_1(quick_run: Run, faulty: Run, tmp_
     assert main(["diff", str(good), str(faulty.report_dir / "junit.xml")]) == 2
 
 
-def test_replay_sends_a_recorded_case_again(faulty: Run,
+def test_replay_sends_a_recorded_case_again(faulty: CliRun,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """A failed matrix case fails again on the faulty server and passes on the fixed one;
     a property example or an unknown id is a usage error (exit 2, one line)."""

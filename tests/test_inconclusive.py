@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile import API_PATH, SUCCESS, Server, _reset, read_request, response, serve
+from hostile import (
+    API_PATH,
+    SUCCESS,
+    Server,
+    _reset,
+    read_request,
+    refusing,
+    response,
+    serve,
+)
 from killmatrix import CliRun, run_cli
 
 KEY = "kc-canary-inconclusive-KEY"
@@ -22,14 +31,6 @@ TOKEN = "kc-canary-inconclusive-TOKEN"
 SECRETS = (KEY, TOKEN)
 EXTERNAL = ["--api-key", KEY, "--token", TOKEN, "--quick", "--timeout", "2"]
 pytestmark = pytest.mark.system  # each test runs the CLI in a child
-
-
-def closed_port_url() -> str:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}{API_PATH}"
 
 
 @contextlib.contextmanager
@@ -73,7 +74,8 @@ def assert_inconclusive(run: CliRun, reason: str) -> None:
 
 
 def test_unreachable_target_is_inconclusive(tmp_path: Path) -> None:
-    run = run_cli(["--target", closed_port_url(), *EXTERNAL], tmp_path)
+    with refusing() as url:
+        run = run_cli(["--target", url + API_PATH, *EXTERNAL], tmp_path)
     assert_inconclusive(run, "target unreachable")
     assert run.verdicts("pass") == []
     assert run.summary["cases"] == 0

@@ -333,7 +333,7 @@ def _credentials(server: ReferenceServer, shape: str) -> tuple[str, ...]:
         with httpx.Client() as client:
             return ("--kc-api-key", server.api_key, "--kc-token", Api(server, client).token)
     return ("--kc-api-key", server.api_key, "--kc-username", server.username,
-            "--kc-password", server.password)
+            f"--kc-password={server.password}")
 
 
 @pytest.mark.parametrize("shape", ["key", "key+token", "key+login"])

@@ -46,7 +46,7 @@ def test_profile_calls_are_looked_up(tmp_path: Path, faults: frozenset[str], cod
     with ReferenceServer(faults=faults) as server:
         profile = _profile(server, tmp_path)
         run = run_cli("--quick", "--profile", str(profile), "--api-key", server.api_key,
-                      "--password", server.password, report_dir=tmp_path / "reports")
+                      f"--password={server.password}", report_dir=tmp_path / "reports")
     assert run.code == code, run.stdout[-2000:] + run.stderr[-2000:]
     by_id = {r["id"]: r for r in run.results["requirements"]}
     assert by_id["KC-ID-001"]["verdict"] in verdicts

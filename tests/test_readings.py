@@ -3,44 +3,36 @@
 The reference server's switches are the open points of docs/SEMANTICS.md; every value is an
 allowed reading. The suite a user runs must find each combination conformant with no failed
 requirement at all: a failure here is a bug of the suite (or of the oracle), not of the server.
-Combinations are pairwise over all switches (allpairspy), so every value of every switch and
-every pair of values is run at least once; one test per combination, each its own child.
+The combinations are the preferred reading and the rows of a covering array checked in as data
+(tests/readings-pairs.json, built by tests/covering.py): every pair of values of any two
+switches is run at least once. One test per combination, each its own child, the server in the
+run's own process (the wire is not what a reading tests).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
-from allpairspy import AllPairs
+from covering import PAIRS_FILE, load, uncovered, values
 from killmatrix import EMBEDDED_ENV, CliRun, run_cli
 
-from conformance.reference.switches import Switches, switch_choices
+from conformance.reference.switches import Switches
 
-# error_status is free-form (200 or any 4xx); these stand for its classes.
-ERROR_STATUSES = ("200", "400", "404")
-# The values that stand for each free-form (whole-number) switch.
-FREE_FORM = {"error_status": ERROR_STATUSES, "token_grace": ("0", "300"),
-             "url_limit": ("0", "4000"), "calls_end": ("0", "90"),
-             "next_hold": ("0", "1")}  # a held next: 1 s, within the hang limit
 FULL_MATRIX_ENV = "KC_FULL_MATRIX"
 FULL_TIMEOUT = 1800.0
-# The Hypothesis part of each pairwise run, bounded by examples (not by time: see
+# The Hypothesis part of each run, bounded by examples (not by time: see
 # killmatrix.KILL_HYPOTHESIS); the full-matrix run keeps the defaults.
 READINGS_HYPOTHESIS = ("--examples", "10")
-
-
-def _values() -> dict[str, tuple[str, ...]]:
-    return {name: choices or FREE_FORM[name] for name, choices in switch_choices().items()}
+REGENERATE = f"regenerate {PAIRS_FILE.name} with: python tests/covering.py"
 
 
 def combinations() -> list[tuple[str, ...]]:
-    """Pairwise switch combinations as ``NAME=VALUE`` lists, the preferred reading first."""
-    names, values = zip(*_values().items(), strict=True)
-    pairs = [tuple(f"{n}={v}" for n, v in zip(names, row, strict=True))
-             for row in AllPairs(list(values))]
-    return [(), *pairs]
+    """The preferred reading (no switch given), then the covering array's rows, as
+    ``NAME=VALUE`` lists."""
+    return [(), *(tuple(f"{name}={value}" for name, value in row.items()) for row in load())]
 
 
 COMBINATIONS = combinations()
@@ -57,12 +49,28 @@ def reading_args(combination: tuple[str, ...]) -> list[str]:
     return args + [a for s in combination for a in ("--reference-switch", s)]
 
 
-def test_combinations_cover_every_value_and_parse() -> None:
-    seen = {item for combination in COMBINATIONS for item in combination}
-    wanted = {f"{n}={v}" for n, vs in _values().items() for v in vs}
-    assert wanted <= seen
+def test_the_rows_hold_every_pair_of_readings() -> None:
+    """Each row sets every switch to one of its values; any two values of any two switches
+    meet in some row; and every row is a server the reference can be."""
+    rows, domains = load(), values()
+    assert [sorted(row) for row in rows] == [sorted(domains)] * len(rows), REGENERATE
+    assert all(row[name] in domains[name] for row in rows for name in row), REGENERATE
+    assert uncovered(domains, rows) == [], REGENERATE
     for combination in COMBINATIONS:
-        Switches.parse(combination)  # every combination is a valid server
+        Switches.parse(combination)
+
+
+def test_a_pair_missing_is_found_though_each_value_is_there() -> None:
+    """The check above looks at pairs, not values: rows holding one pair taken away, each of
+    its two values still in some row, that pair is reported missing."""
+    rows, domains = load(), values()
+    first, second = list(domains)[:2]
+    for a, b in itertools.product(domains[first], domains[second]):
+        left = [row for row in rows if (row[first], row[second]) != (a, b)]
+        if {row[first] for row in left} >= {a} and {row[second] for row in left} >= {b}:
+            assert (first, a, second, b) in uncovered(domains, left)
+            return
+    raise AssertionError("no pair whose values all appear elsewhere")
 
 
 def assert_conformant(run: CliRun) -> None:
@@ -89,7 +97,7 @@ def assert_switches_reached_the_server(run: CliRun, combination: tuple[str, ...]
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=_id)
 def test_allowed_reading_passes(combination: tuple[str, ...], tmp_path: Path) -> None:
     """Conformant with no failure at all, and the switches reached the server."""
-    run = run_cli(reading_args(combination), tmp_path, env=EMBEDDED_ENV)
+    run = run_cli(reading_args(combination), tmp_path, env=EMBEDDED_ENV, in_process=True)
     assert_conformant(run)
     assert_switches_reached_the_server(run, combination)
 
@@ -100,4 +108,4 @@ def test_allowed_reading_passes(combination: tuple[str, ...], tmp_path: Path) ->
                     reason=f"the full matrix takes minutes: set {FULL_MATRIX_ENV}=1")
 def test_full_matrix_passes_the_preferred_reading(tmp_path: Path) -> None:
     assert_conformant(run_cli(["--level", "should"], tmp_path, env=EMBEDDED_ENV,
-                              timeout=FULL_TIMEOUT))
+                              timeout=FULL_TIMEOUT, in_process=True))

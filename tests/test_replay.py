@@ -52,12 +52,12 @@ def test_a_case_needing_calls_without_a_control_url_is_not_judged(
     results = manifest(tmp_path, case)
     code, out = replayed(capsys, results, case.id, "--target", reference.api_url,
                          "--api-key", reference.api_key, "--username", reference.username,
-                         "--password", reference.password)
+                         f"--password={reference.password}")
     assert code == 3, out
     assert "could not judge:" in out and "--control-url" in out.split("could not judge:")[1]
     code, out = replayed(capsys, results, case.id, "--target", reference.api_url,
                          "--api-key", reference.api_key, "--username", reference.username,
-                         "--password", reference.password, "--control-url",
+                         f"--password={reference.password}", "--control-url",
                          reference.control_url)
     assert code == 0 and "could not judge" not in out, out  # set up: judged, and it passes
 

@@ -44,8 +44,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
     base = tmp_path_factory.mktemp("report-browser")
     with ThreadPoolExecutor(len(ARGS)) as pool:
         done = dict(zip(ARGS, pool.map(lambda kind: run_cli(ARGS[kind], base / kind,
-                                                            env=EMBEDDED_ENV), ARGS),
-                        strict=True))
+                                                            env=EMBEDDED_ENV, in_process=True),
+                                       ARGS), strict=True))
     assert done["conformant"].exit_code == 0, done["conformant"].describe()
     assert done["faulty"].exit_code == 1, done["faulty"].describe()
     return done

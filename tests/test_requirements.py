@@ -41,7 +41,13 @@ def test_records_are_complete() -> None:
     """Level, title, clause and source are what a report shows: none may be empty."""
     for r in CATALOG:
         assert r.level in LEVELS and r.title and r.clause and r.source, r.id
-        assert requirement(r.id) is r
+
+
+def test_an_unknown_id_raises() -> None:
+    """A typo in a requirement ID is a programming error, never a requirement of its own."""
+    assert requirement("KC-XML-001").id == "KC-XML-001"
+    with pytest.raises(KeyError):
+        requirement("KC-XML-000")
 
 
 def test_numbering_has_no_gaps_per_group() -> None:

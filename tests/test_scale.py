@@ -3,7 +3,8 @@ of one serial run with the same seed; a part that did not finish voids the verdi
 parts of different runs, a part given twice and a shard missing are a one-line usage error.
 
 The runs go against the embedded reference server with a fault, so that failures, groups and
-observations are all compared, not only passes."""
+observations are all compared, not only passes; each part serves it in its own process (the wire
+is not what splitting a run tests)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
              "matrix-only": [*ARGS, "--workers", "2", "-k", "test_matrix"],
              **{f"shard{i}": [*ARGS, "--shard", f"{i}/2"] for i in (1, 2)}}
     with concurrent.futures.ThreadPoolExecutor(len(plans)) as pool:
-        started = {name: pool.submit(run_cli, args, root / name, env=EMBEDDED_ENV)
-                   for name, args in plans.items()}
+        started = {name: pool.submit(run_cli, args, root / name, env=EMBEDDED_ENV,
+                                     in_process=True) for name, args in plans.items()}
         return {name: future.result() for name, future in started.items()}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from hostile import (
     coded_answer,
     recorder,
     redirect,
+    refusing,
     trickle,
     xxe_network,
 )
@@ -304,28 +304,20 @@ def test_counters_and_circuit_breaker_input() -> None:
         assert (c.requests_sent, c.transport_failures, c.consecutive_failures) == (3, 2, 0)
 
 
-def closed_port_url() -> str:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}{PATH}"
-
-
 @pytest.mark.system
 def test_the_run_reports_the_clients_count_of_transport_failures(tmp_path: Path) -> None:
     """results.json counts transport failures where the circuit breaker reads them, in the
     client, so the two cannot disagree: the one request to an unreachable target failed."""
-    run = run_cli(["--target", closed_port_url(), "--api-key", "kc-canary-count-KEY",
-                   "--quick", "--timeout", "2"], tmp_path)
+    with refusing() as url:
+        run = run_cli(["--target", url + PATH, "--api-key", "kc-canary-count-KEY",
+                       "--quick", "--timeout", "2"], tmp_path)
     assert run.exit_code == 3, run.describe()
     assert run.summary["transport_failures"] == run.target["requests_sent"] == 1
 
 
 def test_refused_connection_is_an_error_not_an_exception(client: Client) -> None:
-    with recorder() as server:
-        url = server.url
-    exchange = client.send("GET", url + PATH, params())
+    with refusing() as url:
+        exchange = client.send("GET", url + PATH, params())
     assert exchange.status is None and exchange.error is not None
     assert exchange.error.startswith("connect:") and exchange.retries == 1
     assert_no_secret(exchange)

@@ -16,7 +16,8 @@ def _word(n: int) -> str:
 def test_memory_stays_bounded_and_a_clash_is_still_found() -> None:
     wording = Wording()
     for n in range(10 * MAX_SIGNATURES):  # a target that words every answer its own way
-        wording.add("TEXT", f"kept at {_word(n)} {'x' * 50_000}".encode(), True, f"case-{n}")
+        long = "x" * 2 * MAX_SIGNATURE_CHARS  # past the cap: the signature is cut and hashed
+        wording.add("TEXT", f"kept at {_word(n)} {long}".encode(), True, f"case-{n}")
         wording.add("TEXT", f"refused at {_word(n)}".encode(), False, f"error-{n}")
     wording.add("TEXT", b"refused at d", True, "late-success")  # reads as error-3
     assert len(wording.seen) <= 2 * MAX_SIGNATURES + 1

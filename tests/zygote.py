@@ -7,10 +7,15 @@ imports them once while it has a single thread, so that forking is safe, then fo
 per run. The child is a process of its own (pid, session, environment, working directory,
 stdout and stderr files) that starts where a new interpreter would be after those imports, and
 runs ``conformance.cli.main`` on the run's arguments. The zygote reaps it and reports its exit
-status and peak RSS. Any trouble with the zygote and the caller falls back to a plain child.
+status and peak RSS. Any trouble with the zygote and the caller falls back to a plain child
+(``python tests/zygote.py --run [--in-process] ARGS``: the same run, cold).
+
+A job ``in_process`` serves the embedded reference server inside the run's own process
+(``conformance.plugin.serve_in_process``: httpx's ASGITransport, no socket, no server thread),
+for the tests where the wire is not what they test; the CLI a user runs is unchanged.
 
 Protocol on the zygote's stdin/stdout, one JSON object per line: a job
-``{"argv", "env", "cwd", "out", "err"}`` is answered ``{"pid"}`` at once, then
+``{"argv", "env", "cwd", "out", "err", "in_process"}`` is answered ``{"pid"}`` at once, then
 ``{"status", "rss_kb"}`` when the child has ended (killed or not).
 """
 
@@ -47,6 +52,9 @@ def serve() -> None:
     """Import, then fork one child per job read from stdin until it closes."""
     for module in PRELOAD:
         importlib.import_module(module)
+    from conformance.matrix import all_cases
+
+    all_cases(quick=True)  # the quick matrix every run builds first, built once here
     for line in sys.stdin:
         job = json.loads(line)
         sys.stdout.flush()  # nothing buffered may be written twice by the child
@@ -74,10 +82,7 @@ def _child(job: Mapping[str, Any]) -> None:
         for fd, path in ((1, job["out"]), (2, job["err"])):
             os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        sys.argv = ["keepcall-conformance", *job["argv"]]
-        from conformance.cli import main
-
-        code = main(job["argv"])
+        code = run(job["argv"], in_process=bool(job.get("in_process")))
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
     except BaseException:
@@ -87,6 +92,29 @@ def _child(job: Mapping[str, Any]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def run(argv: Sequence[str], in_process: bool) -> int:
+    """``keepcall-conformance ARGV``, with the embedded server in this process if asked."""
+    from conformance.cli import main
+    from conformance.plugin import serve_in_process
+
+    sys.argv = ["keepcall-conformance", *argv]
+    with serve_in_process() if in_process else contextlib.nullcontext():
+        return main(argv)
+
+
+def command(argv: Sequence[str], in_process: bool) -> list[str]:
+    """The plain child's command line for a run (no zygote: cold, the same run)."""
+    return [sys.executable, __file__, "--run", *(["--in-process"] if in_process else []), *argv]
+
+
+def _main(args: list[str]) -> int:
+    if args[:1] != ["--run"]:
+        serve()
+        return 0
+    in_process = args[1:2] == ["--in-process"]
+    return run(args[1 + in_process:], in_process)
 
 
 # --- the caller -------------------------------------------------------------------------------
@@ -100,13 +128,14 @@ class Zygote:
         atexit.register(self.close)
 
     def run(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, out: Path,
-            err: Path, deadline: float) -> tuple[int | None, int, bool]:
+            err: Path, deadline: float, in_process: bool = False
+            ) -> tuple[int | None, int, bool]:
         """(exit status or None when hung, peak RSS in KB, hung); killed past ``deadline``.
         If the wait is interrupted (a per-test timeout), the child is killed and the zygote
         closed: no run outlives the test that started it."""
         assert self.proc.stdin is not None
         job = {"argv": list(argv), "env": dict(env), "cwd": str(cwd), "out": str(out),
-               "err": str(err)}
+               "err": str(err), "in_process": in_process}
         self.proc.stdin.write(json.dumps(job).encode() + b"\n")
         self.proc.stdin.flush()
         pid = int(self._read(time.monotonic() + 30)["pid"])
@@ -152,4 +181,4 @@ class Zygote:
 
 
 if __name__ == "__main__":
-    serve()
+    raise SystemExit(_main(sys.argv[1:]))

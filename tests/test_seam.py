@@ -1,0 +1,45 @@
+"""The transport seam: a run served in its own process judges as a run over TCP does.
+
+Most system tests (the kill matrix, the readings, the searches, the gates, scale, the report
+page) run the embedded reference server inside the run's process, over httpx's ASGITransport
+(``conformance.plugin.serve_in_process``), because the wire is not what they test. That is only
+sound if the verdicts do not depend on it: here the same seeded runs go both ways, on the
+preferred server, on one with a fault and on one with other readings, and every requirement's
+verdict, failed and untested cases and observations must be equal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from killmatrix import EMBEDDED_ENV, KILL_HYPOTHESIS, CliRun, run_cli
+from test_readings import COMBINATIONS
+
+pytestmark = pytest.mark.system
+
+SERVERS: dict[str, list[str]] = {
+    "preferred": [],
+    "fault": ["--reference-fault", "non-utf8-500"],  # raw bytes: the wire's own subject
+    "readings": [arg for s in COMBINATIONS[1] for arg in ("--reference-switch", s)],
+}
+
+
+def judged(run: CliRun) -> dict[str, tuple[Any, ...]]:
+    """What a run decided, requirement by requirement: each verdict, its failed and untested
+    cases and the readings observed (how often each was seen is left out, as in
+    tests/test_scale.py: an edge case's timing on a loaded machine may add a check)."""
+    assert run.results is not None, run.describe()
+    return {r["id"]: (r["verdict"], r["failed"], r.get("not_tested"), sorted(r["observations"]))
+            for r in run.results["requirements"]}
+
+
+@pytest.mark.parametrize("server", list(SERVERS))
+def test_verdicts_are_the_same_in_process_and_over_tcp(server: str, tmp_path: Path) -> None:
+    args = ["--quick", "--level", "should", *KILL_HYPOTHESIS, *SERVERS[server]]
+    tcp = run_cli(args, tmp_path / "tcp", env=EMBEDDED_ENV)
+    inside = run_cli(args, tmp_path / "in-process", env=EMBEDDED_ENV, in_process=True)
+    assert inside.target["url"] != tcp.target["url"]  # each went its own way
+    assert (inside.exit_code, inside.summary["verdict"]) == (tcp.exit_code, tcp.summary["verdict"])
+    assert judged(inside) == judged(tcp)
