@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import browser
 
-from conformance import page
+from conformance.reports import page
 
 # One bug (KC-UNMARK-003) that fails 1,182 of the 21,815 cases of a full run, 5.4% (seed 1;
 # do-not-delete-sets-kept fails 8.8%, the other type and unmark faults 4-5%).

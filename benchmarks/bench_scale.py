@@ -54,7 +54,7 @@ MAX_RSS_MB = 300.0
 RUN_TIMEOUT = 3600.0
 NOISY_CORES = 0.25  # other processes' CPU, in cores, above which a timing is skewed
 PACKAGES = ("httpx", "pytest", "hypothesis", "lxml", "uvicorn", "h11", "jinja2")
-# What the --workers parent prints of its two phases (conformance/workers.py).
+# What the --workers parent prints of its two phases (conformance/integration/workers.py).
 _PHASE = re.compile(r"(parallel part|exclusive part)[^:,;\n]*: ([0-9.]+) s")
 
 

@@ -13,13 +13,13 @@ import time
 
 import httpx
 
-from conformance.batch import run_case
-from conformance.control import Control
-from conformance.matrix import all_cases
+from conformance.domain.matrix import all_cases
+from conformance.domain.scenarios import Numbering
 from conformance.reference import ReferenceServer
-from conformance.scenarios import Numbering
-from conformance.target import Credentials, Target
-from conformance.transport import Client, TransportSettings
+from conformance.running.batch import run_case
+from conformance.wire.control import Control
+from conformance.wire.target import Credentials, Target
+from conformance.wire.transport import Client, TransportSettings
 
 CASES = 600
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance.validators import (
+from conformance.wire.validators import (
     lxml_schema,
     parse_xml,
     readable_schema,

@@ -1,5 +1,5 @@
 """``python -m conformance`` is ``keepcall-conformance``."""
 
-from conformance.cli import main
+from conformance.integration.cli import main
 
 raise SystemExit(main())

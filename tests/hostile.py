@@ -368,7 +368,7 @@ def retry_after(seconds: int = 1, times: int = 1) -> ContextManager[Server]:
 
 def post_silent() -> ContextManager[Server]:
     """Answers every GET (with an error envelope) and never a POST: alternating GET and POST
-    cases never make the run's breaker's failures in a row (conformance/breaker.py)."""
+    cases never make the run's breaker's failures in a row (conformance/domain/breaker.py)."""
     def handler(conn: socket.socket, server: Server) -> None:
         while (request := read_request(conn)) is not None:
             server.requests.append(request)

@@ -29,8 +29,8 @@ from canary import scan
 from stop_at_kill import PLUGIN, STOP_AT
 from zygote import Zygote, command
 
+from conformance.catalog.requirements import BY_ID, CATALOG
 from conformance.reference.faults import FAULTS, Fault
-from conformance.requirements import BY_ID, CATALOG
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -223,7 +223,7 @@ class Row:
     evidence: str = ""
     leaks: list[str] = field(default_factory=list)
     note: str = ""  # why a run was inconclusive: its abort reason or first suite error
-    groups: int = 0  # root-cause groups of the failures (conformance/causes.py)
+    groups: int = 0  # root-cause groups of the failures (conformance/judging/causes.py)
     own_first: bool = False  # the fault's requirement is among the first group's
 
     @property
@@ -315,7 +315,7 @@ def to_markdown(rows: Sequence[Row]) -> str:
         "A fault is **killed** when the run exits 1 with a failed verdict on the requirement",
         "the fault breaks.", "",
         f"**{killed} of {len(rows)} faults killed.** Root causes "
-        "(`conformance/causes.py`): the failures of "
+        "(`conformance/judging/causes.py`): the failures of "
         f"{sum(r.reads_as_one_bug for r in rows)} of {len(rows)} faults read as at most two "
         "groups with the fault's own requirement in the first.", "",
         "| fault | requirement | level | killed | verdict | exit | other failed requirements "

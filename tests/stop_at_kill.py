@@ -15,8 +15,8 @@ from typing import cast
 
 import pytest
 
-from conformance.plugin import RUN
-from conformance.requirements import RequirementId
+from conformance.catalog.requirements import RequirementId
+from conformance.integration.plugin import RUN
 
 STOP_AT = "KC_STOP_AT_FAILED"
 PLUGIN = "stop_at_kill"  # this module's name, for PYTEST_PLUGINS

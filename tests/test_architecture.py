@@ -59,7 +59,7 @@ def test_the_page_names_only_modules_that_exist() -> None:
 def test_the_reference_server_is_outside_the_layers() -> None:
     assert _contract("layers")["exhaustive_ignores"] == ["reference"]
     assert _contract("reference-importers")["allowed_importers"] == [
-        "conformance.plugin", "conformance.cli"]
+        "conformance.integration.plugin", "conformance.integration.cli"]
 
 
 # Modules that may write a file themselves, and why; every other writes through ``sink``.
@@ -110,6 +110,6 @@ def test_only_the_sink_writes_files() -> None:
         lines = _writes(ast.parse(path.read_text(encoding="utf-8")))
         if lines and path.name not in OWN_WRITERS:
             offenders[path.name] = lines
-    assert offenders == {}, f"write through conformance.sink instead: {offenders}"
+    assert offenders == {}, f"write through conformance.wire.sink instead: {offenders}"
     assert set(OWN_WRITERS) <= {p.name for p in modules}
     assert _writes(ast.parse("open(p, 'w'); p.write_text('x'); gzip.open(p)")) == [1, 1, 1]

@@ -18,17 +18,24 @@ from typing import Literal
 import pytest
 from hostile import API_PATH, SUCCESS, Server, _reset, read_request, reset, response, serve
 
-from conformance.batch import BATCH_SECONDS, UNSENT, Batches, near_edge, next_window, run_case
-from conformance.control import Control, ControlError
-from conformance.matrix import Case, all_cases
-from conformance.model import Check, Flags
-from conformance.pacing import Pacer
-from conformance.redact import Redactor
+from conformance.domain.matrix import Case, all_cases
+from conformance.domain.model import Check, Flags
+from conformance.domain.scenarios import ALL_SCENARIOS, EDGE_SCENARIOS, Numbering, build
 from conformance.reference import ReferenceServer, Switches
-from conformance.runner import Result
-from conformance.scenarios import ALL_SCENARIOS, EDGE_SCENARIOS, Numbering, build
-from conformance.target import Credentials, Target
-from conformance.transport import Client, Outbound, TransportSettings
+from conformance.running.batch import (
+    BATCH_SECONDS,
+    UNSENT,
+    Batches,
+    near_edge,
+    next_window,
+    run_case,
+)
+from conformance.running.runner import Result
+from conformance.wire.control import Control, ControlError
+from conformance.wire.pacing import Pacer
+from conformance.wire.redact import Redactor
+from conformance.wire.target import Credentials, Target
+from conformance.wire.transport import Client, Outbound, TransportSettings
 
 SETTINGS = TransportSettings(retries=0, concurrency=8)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.breaker import TRIP_AFTER, Breakers, classes, probe_for
-from conformance.model import KeepCallRequest
-from conformance.spec import P_ACTION, P_RESPONSE_TYPE
+from conformance.catalog.spec import P_ACTION, P_RESPONSE_TYPE
+from conformance.domain.breaker import TRIP_AFTER, Breakers, classes, probe_for
+from conformance.domain.model import KeepCallRequest
 
 GET = KeepCallRequest(((P_ACTION, "KeepCall"),))
 POST = KeepCallRequest(((P_ACTION, "KeepCall"),), "POST")

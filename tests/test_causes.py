@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.causes import MAX_GROUPS, WRONG_OUTCOME, Causes, cause, outcome_kind
-from conformance.model import Cause, Check
-from conformance.requirements import CATALOG, RequirementId
+from conformance.catalog.requirements import CATALOG, RequirementId
+from conformance.domain.model import Cause, Check
+from conformance.judging.causes import MAX_GROUPS, WRONG_OUTCOME, Causes, cause, outcome_kind
 
 _NTH: tuple[RequirementId, ...] = tuple(r.id for r in CATALOG)[:MAX_GROUPS + 5]
 ID1, ID2 = "28dd37eb-2adf-459a-91cb-c2884a5012dc", "46f57327-e592-4673-b530-5db71d43d1ff"

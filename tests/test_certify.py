@@ -15,12 +15,13 @@ import pytest
 from canary import scan
 from killmatrix import EMBEDDED_ENV
 
-from conformance.cli import main
+from conformance.integration.cli import main
 
 pytestmark = pytest.mark.system
 
-QUICK_PROFILE = ("import sys, conformance.certify as c; c.PROFILE.update(quick=True, budget=5.0,"
-                 " examples=5); from conformance.cli import main; sys.exit(main(sys.argv[1:]))")
+QUICK_PROFILE = ("import sys, conformance.integration.certify as c; "
+                 "c.PROFILE.update(quick=True, budget=5.0, examples=5); "
+                 "from conformance.integration.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def test_keygen_certify_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.checks import invariant_judgement, judge
-from conformance.control import Control
-from conformance.model import (
+from conformance.catalog.requirements import RequirementId
+from conformance.domain.model import (
     ERROR,
     Cause,
     Check,
@@ -25,13 +24,14 @@ from conformance.model import (
     Scenario,
     merged,
 )
-from conformance.oracle import expect
+from conformance.domain.oracle import expect
+from conformance.domain.scenarios import Numbering, build
+from conformance.judging.checks import invariant_judgement, judge
 from conformance.reference import ReferenceServer
-from conformance.requirements import RequirementId
-from conformance.runner import LONG_URL_REFUSED, SHAPE_REFUSED
-from conformance.scenarios import Numbering, build
-from conformance.target import Credentials, Target
-from conformance.transport import Client, Exchange, TransportSettings
+from conformance.running.runner import LONG_URL_REFUSED, SHAPE_REFUSED
+from conformance.wire.control import Control
+from conformance.wire.target import Credentials, Target
+from conformance.wire.transport import Client, Exchange, TransportSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 import hostile

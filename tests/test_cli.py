@@ -23,12 +23,12 @@ from conftest import Run, clean_env, run_cli
 from hostile import refusing
 from lxml import etree
 
-from conformance.cli import main
-from conformance.control import violation
-from conformance.launch import _exit_code
-from conformance.merge import read_part
-from conformance.plugin import serve_in_process
+from conformance.integration.cli import main
+from conformance.integration.launch import _exit_code
+from conformance.integration.plugin import serve_in_process
 from conformance.reference import ReferenceServer
+from conformance.reports.merge import read_part
+from conformance.wire.control import violation
 
 SCRIPT = str(Path(sys.executable).with_name("keepcall-conformance"))
 
@@ -51,7 +51,8 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.Captur
                                            monkeypatch: pytest.MonkeyPatch,
                                            args: tuple[str, ...], words: tuple[str, ...],
                                            ) -> None:
-    """In process (conformance.cli.main): each usage error is caught before any request."""
+    """In process (conformance.integration.cli.main): each usage error is caught before any
+    request."""
     for name in [k for k in os.environ if k.startswith("KEEPCALL_")]:
         monkeypatch.delenv(name)
     filled = [a.format(tmp=tmp_path) for a in args]
@@ -75,7 +76,7 @@ def test_under_workers_only_the_report_dir_is_a_report_dir_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """An OSError that is not about the report directory is the suite's error (exit 3, its
     traceback shown), not a usage error naming --report-dir."""
-    from conformance import workers
+    from conformance.integration import workers
 
     monkeypatch.setattr(workers, "_warm", _no_fork)
     code = main(["run", "--workers", "2", "-q", "--report-dir", str(tmp_path / "r")])
@@ -88,7 +89,7 @@ def test_under_workers_only_the_report_dir_is_a_report_dir_error(
 def test_under_workers_a_report_dir_it_cannot_write_is_a_usage_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance import workers
+    from conformance.integration import workers
 
     monkeypatch.setattr(workers, "_warm", lambda _settings: None)
     (tmp_path / "r").mkdir()
@@ -318,9 +319,9 @@ def _interrupted(_watch: object, _children: object, _what: str) -> None:
 @pytest.mark.system
 def test_an_interrupted_run_with_workers_leaves_no_part_running(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance import workers
-    from conformance.cli import _parser, main
-    from conformance.settings import options_from, resolve
+    from conformance.integration import workers
+    from conformance.integration.cli import _parser, main
+    from conformance.integration.settings import options_from, resolve
 
     args = _parser().parse_args(["run", "--workers", "2", "--report-dir", str(tmp_path)])
     monkeypatch.setattr(workers, "_warm", lambda _settings: None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.consistency import MAX_EXAMPLES, Readings
-from conformance.model import Choice, Reading, decisive
+from conformance.domain.model import Choice, Reading, decisive
+from conformance.judging.consistency import MAX_EXAMPLES, Readings
 
 CALLID = Choice("KC-ID-004", "callID wins")
 EXTENSION = Choice("KC-ID-004", "extension wins")

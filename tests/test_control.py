@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from jsonschema import Draft202012Validator
 
-from conformance.control import (
+from conformance.domain.model import Flags
+from conformance.domain.scenarios import Numbering, build
+from conformance.wire.control import (
     CALLS_SCHEMA,
     CLOCK_SCHEMA,
     ERROR_SCHEMA,
@@ -20,10 +22,8 @@ from conformance.control import (
     ControlError,
     schema_validator,
 )
-from conformance.model import Flags
-from conformance.redact import Redactor
-from conformance.scenarios import Numbering, build
-from conformance.transport import Client, TransportSettings
+from conformance.wire.redact import Redactor
+from conformance.wire.transport import Client, TransportSettings
 
 # Flags answers that break control-flags.schema.json, and the field the reason must name.
 BAD_FLAGS = {

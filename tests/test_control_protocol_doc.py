@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.control import CALLS_SCHEMA, FLAGS_SCHEMA, MANY_FLAGS_SCHEMA, violation
-from conformance.requirements import CATALOG, CONTROL, Requirement, quotes
+from conformance.catalog.requirements import CATALOG, CONTROL, Requirement, quotes
+from conformance.wire.control import CALLS_SCHEMA, FLAGS_SCHEMA, MANY_FLAGS_SCHEMA, violation
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "CONTROL-PROTOCOL.md"

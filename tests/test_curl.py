@@ -10,11 +10,11 @@ from urllib.parse import parse_qsl, quote_plus, unquote_to_bytes
 import pytest
 from hostile import Request, recorder
 
-from conformance.curl import RequestParts, join_query, render
-from conformance.fuzzing import CORPUS, SHAPES, Fuzz, FuzzPlan, Shape, build
-from conformance.redact import Redactor
-from conformance.scenarios import Numbering
-from conformance.transport import Client, TransportSettings
+from conformance.domain.fuzzing import CORPUS, SHAPES, Fuzz, FuzzPlan, Shape, build
+from conformance.domain.scenarios import Numbering
+from conformance.wire.curl import RequestParts, join_query, render
+from conformance.wire.redact import Redactor
+from conformance.wire.transport import Client, TransportSettings
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
 TOKEN = "tok/en+1 2&x"

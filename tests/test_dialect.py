@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conformance.control import Control
-from conformance.dialect import probe
-from conformance.plugin import start_session
-from conformance.redact import Redactor
+from conformance.domain.scenarios import Numbering
+from conformance.integration.plugin import start_session
+from conformance.integration.settings import Options, resolve
 from conformance.reference.server import ReferenceServer
-from conformance.scenarios import Numbering
-from conformance.settings import Options, resolve
-from conformance.target import Credentials, Target
-from conformance.transport import Client, TransportSettings
+from conformance.wire.control import Control
+from conformance.wire.dialect import probe
+from conformance.wire.redact import Redactor
+from conformance.wire.target import Credentials, Target
+from conformance.wire.transport import Client, TransportSettings
 
 
 class _BrokenCalls(BaseHTTPRequestHandler):

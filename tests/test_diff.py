@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from test_expect import AUTH, SHOULD, XML, XML_CASES, entry, make_results
 
-from conformance.diff import Diff, diff, main, markdown, problem, text
-from conformance.expect import apply
-from conformance.requirements import CATALOG, RequirementId
+from conformance.catalog.requirements import CATALOG, RequirementId
+from conformance.reports.diff import Diff, diff, main, markdown, problem, text
+from conformance.reports.expect import apply
 
 PRODUCTION = "https://user:secret@recorder.example/verba/api?apiKey=k"
 STAGING = "https://staging.example/verba/api"

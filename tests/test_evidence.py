@@ -1,5 +1,5 @@
-"""Signed evidence bundles (conformance/evidence.py): sealed, verified offline, and any change to
-any file, any file added or removed, or another key is named as a problem. Secrets of the
+"""Signed evidence bundles (conformance/reports/evidence.py): sealed, verified offline, and any
+change to any file, any file added or removed, or another key is named as a problem. Secrets of the
 configuration never reach a byte of the bundle.
 
 A small fake report directory stands in for a run (results.json valid against its schema, a
@@ -25,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jsonschema import Draft202012Validator
 
-from conformance import DISTRIBUTION, __version__, signing, verification
-from conformance import evidence as ev
-from conformance.report import RESULTS_SCHEMA
-from conformance.requirements import CATALOG
-from conformance.validators import schema_file
+from conformance import DISTRIBUTION, __version__
+from conformance.catalog.requirements import CATALOG
+from conformance.reports import evidence as ev
+from conformance.reports import signing, verification
+from conformance.reports.report import RESULTS_SCHEMA
+from conformance.wire.validators import schema_file
 
 # Every file of a bundle made from the fake report directory.
 FILES = ("compliance.html", "configuration.json", "environment.json", "junit.xml",

@@ -15,11 +15,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance.expect import Expected, ExpectError, apply, load, parse, summary_lines
-from conformance.ledger import Ledger
-from conformance.model import Check
-from conformance.report import results
-from conformance.requirements import CATALOG, Gate, RequirementId, gating
+from conformance.catalog.requirements import CATALOG, Gate, RequirementId, gating
+from conformance.domain.model import Check
+from conformance.judging.ledger import Ledger
+from conformance.reports.expect import Expected, ExpectError, apply, load, parse, summary_lines
+from conformance.reports.report import results
 
 SCHEMA = Path(__file__).parents[1] / "schemas" / "results.schema.json"
 STAGING = "https://staging.example/verba/api"

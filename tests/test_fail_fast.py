@@ -2,8 +2,8 @@
 or write before their first request. Each bad input is exit 2 and one line naming it; the
 target (a recorder) was never contacted and no results.json was written.
 
-In process (``conformance.cli.main``); ``/proc/self`` is a directory that even root cannot
-write in."""
+In process (``conformance.integration.cli.main``); ``/proc/self`` is a directory that even root
+cannot write in."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from hostile import Server, recorder
 
-from conformance import signing
-from conformance.cli import main
-from conformance.ledger import Ledger
-from conformance.report import JUNIT_NAME, PART_NAME, write_part
+from conformance.integration.cli import main
+from conformance.judging.ledger import Ledger
+from conformance.reports import signing
+from conformance.reports.report import JUNIT_NAME, PART_NAME, write_part
 
 UNWRITABLE = "/proc/self"
 needs_proc = pytest.mark.skipif(not Path(UNWRITABLE).is_dir(), reason="no /proc")

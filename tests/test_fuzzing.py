@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conformance.fuzzing import (
+from conformance.domain.fuzzing import (
     CORPUS,
     LONG_VALUE,
     MALFORMED_ESCAPES,
@@ -22,8 +22,8 @@ from conformance.fuzzing import (
     fuzz_text,
     malformed_escapes,
 )
-from conformance.model import Credential, KeepCallRequest
-from conformance.scenarios import Numbering
+from conformance.domain.model import Credential, KeepCallRequest
+from conformance.domain.scenarios import Numbering
 
 KEY, TOKEN = "k3y", "t0k"
 CREDENTIALS = [("apiKey", KEY), ("token", TOKEN)]

@@ -11,8 +11,8 @@ import pytest
 from conftest import FAST, Run
 from killmatrix import CliRun, run_cli
 
-from conformance.cli import main
-from conformance.report import PART_NAME, load_part
+from conformance.integration.cli import main
+from conformance.reports.report import PART_NAME, load_part
 
 pytestmark = pytest.mark.system
 

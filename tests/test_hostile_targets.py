@@ -19,7 +19,7 @@ from hostile import API_PATH, ECHO_CAP, ECHO_TOKEN, SERVERS, Server, redirect, x
 from killmatrix import CliRun, run_cli
 from session_reports import HOSTILE_TARGETS, record_row
 
-from conformance.breaker import TRIP_AFTER
+from conformance.domain.breaker import TRIP_AFTER
 
 KEY = "kc-canary-hostile-KEY/1+2 3&x"
 TOKEN = "kc-canary-hostile-TOKEN%20;t"

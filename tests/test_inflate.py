@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import pytest
 from hostile import SUCCESS, bomb_body, zeros_coded
 
-from conformance.inflate import PIECE, CappedBody, TooLarge, content_codings
+from conformance.wire.inflate import PIECE, CappedBody, TooLarge, content_codings
 
 CAP = 64 * 1024
 

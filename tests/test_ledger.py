@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.ledger import MAX_EVIDENCE, Ledger
-from conformance.model import Check, Verdict
-from conformance.requirements import Gate, RequirementId, gating
+from conformance.catalog.requirements import Gate, RequirementId, gating
+from conformance.domain.model import Check, Verdict
+from conformance.judging.ledger import MAX_EVIDENCE, Ledger
 
 MUST: RequirementId = "KC-ID-001"
 SHOULD: RequirementId = "KC-TYPE-004"

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from conformance.batch import case_requirements
-from conformance.matrix import (
+from conformance.catalog.spec import STATUS_VALUES
+from conformance.domain.matrix import (
     CREDENTIALS,
     FORMATS,
     IDENTS,
@@ -28,8 +28,8 @@ from conformance.matrix import (
     all_cases,
     part_counts,
 )
-from conformance.scenarios import Numbering
-from conformance.spec import STATUS_VALUES
+from conformance.domain.scenarios import Numbering
+from conformance.running.batch import case_requirements
 
 QUICK = all_cases(quick=True)
 FULL = all_cases(quick=False)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from conformance.ledger import Ledger
-from conformance.merge import MergeError, combine
+from conformance.judging.ledger import Ledger
+from conformance.reports.merge import MergeError, combine
 
 
 def part(name: str | None) -> dict[str, Any]:

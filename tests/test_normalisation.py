@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import oracle
+from conformance.domain import oracle
 from conformance.reference import lookup
 
 NUMBERS = [

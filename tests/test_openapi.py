@@ -1,6 +1,7 @@
 """docs/openapi.yaml, the API for generic tools (benchmarks/compare_fuzzers.py feeds it to
-Schemathesis), is a valid OpenAPI document that stands alone and says what conformance/spec.py
-says: every parameter with the values the page lists, GET and POST, the three formats."""
+Schemathesis), is a valid OpenAPI document that stands alone and says what
+conformance/catalog/spec.py says: every parameter with the values the page lists, GET and
+POST, the three formats."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from conformance import spec
+from conformance.catalog import spec
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 DOC: dict[str, Any] = yaml.safe_load(DOC_PATH.read_text(encoding="utf-8"))

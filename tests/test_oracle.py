@@ -13,7 +13,9 @@ from typing import cast
 
 import pytest
 
-from conformance.model import (
+from conformance.catalog.requirements import BY_ID, RequirementId
+from conformance.catalog.spec import FLAGS
+from conformance.domain.model import (
     ERROR,
     PENDING,
     Call,
@@ -23,9 +25,7 @@ from conformance.model import (
     KeepCallRequest,
     Outcome,
 )
-from conformance.oracle import OpenPoint, TargetAuth, expect
-from conformance.requirements import BY_ID, RequirementId
-from conformance.spec import FLAGS
+from conformance.domain.oracle import OpenPoint, TargetAuth, expect
 
 N = "61234567"  # the case's number
 OTHER = "+3670000001"

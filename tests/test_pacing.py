@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.pacing import Pacer, parse_retry_after
+from conformance.wire.pacing import Pacer, parse_retry_after
 
 WALL = 1_445_412_480.0  # Wed, 21 Oct 2015 07:28:00 GMT
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from test_ledger import all_gating_passed
 
-from conformance.cli import main
-from conformance.model import Cause, Check
-from conformance.page import PAGE_NAME, chart, render, why
-from conformance.report import results
+from conformance.domain.model import Cause, Check
+from conformance.integration.cli import main
+from conformance.reports.page import PAGE_NAME, chart, render, why
+from conformance.reports.report import results
 
 URL = "http://127.0.0.1:9/verba/api"
 TARGET = {"url": URL, "embedded": False, "requests_sent": 12}

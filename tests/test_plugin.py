@@ -23,13 +23,13 @@ import httpx
 import pytest
 from reference_helpers import Api
 
-from conformance import entrypoint, plugin
-from conformance.cli import main
-from conformance.progress import Progress
+from conformance.integration import entrypoint, plugin
+from conformance.integration.cli import main
+from conformance.integration.progress import Progress
+from conformance.integration.settings import Options, resolve
 from conformance.reference.server import ReferenceServer
-from conformance.report import PART_NAME, load_part
-from conformance.settings import Options, resolve
-from conformance.target import Target
+from conformance.reports.report import PART_NAME, load_part
+from conformance.wire.target import Target
 
 PREFIX = "test_kcsuite"
 SECRET_KEY = "f1e2d3c4-secret-key-of-the-embedded-server"
@@ -75,7 +75,7 @@ def test_a_traced_suite_test_collects(pytester: pytest.Pytester) -> None:
 # with a usage error naming --username.
 KEEPCALL_ENV = {"KEEPCALL_USERNAME": "alice"}
 HEAVY = ("httpx", "lxml", "hypothesis", "xmlschema", "conformance.reference",
-         "conformance.plugin", "conformance.settings")
+         "conformance.integration.plugin", "conformance.integration.settings")
 
 
 def test_an_ordinary_run_ignores_the_keepcall_environment(pytester: pytest.Pytester,
@@ -109,7 +109,9 @@ def test_an_ordinary_pytest_run_imports_no_part_of_the_suite(pytester: pytest.Py
         "import sys\n"
         "def test_modules():\n"
         "    loaded = {m for m in sys.modules if m.startswith('conformance')}\n"
-        "    assert loaded <= {'conformance', 'conformance.entrypoint', 'conformance.options'}\n"
+        "    assert loaded <= {'conformance', 'conformance.integration',\n"
+        "                      'conformance.integration.entrypoint',\n"
+        "                      'conformance.integration.options'}\n"
         "    assert not {'httpx', 'lxml', 'xmlschema'} & set(sys.modules)\n"))
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.model import Call
-from conformance.profile import Profile, ProfileError, load, parse
+from conformance.domain.model import Call
+from conformance.wire.profile import Profile, ProfileError, load, parse
 
 CALL = {"callID": "c1", "caller": "8856", "called": "+3612345678", "state": "finished",
         "offsetSeconds": 600}

@@ -8,7 +8,14 @@ import multiprocessing
 
 import pytest
 
-from conformance.progress import LOG_EVERY, RATE_AFTER, Board, Progress, part_post, post_as_part
+from conformance.integration.progress import (
+    LOG_EVERY,
+    RATE_AFTER,
+    Board,
+    Progress,
+    part_post,
+    post_as_part,
+)
 
 
 class Terminal(io.StringIO):

@@ -7,7 +7,7 @@ import html
 
 import pytest
 
-from conformance.redact import Redactor, encoded_forms
+from conformance.wire.redact import Redactor, encoded_forms
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
 TOKEN = "09835e02/6c10+11e0 bb22&ba324924019b"
@@ -154,8 +154,8 @@ def test_an_excerpt_never_shows_part_of_a_secret(text: str, limit: int, cut: boo
 
 
 def test_the_process_redactor_holds_what_a_run_registers() -> None:
-    from conformance.redact import SECRETS, redact
-    from conformance.target import Credentials
+    from conformance.wire.redact import SECRETS, redact
+    from conformance.wire.target import Credentials
 
     secret = "kc-canary-process-KEY-0b1f"
     assert secret in redact(secret)

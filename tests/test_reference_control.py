@@ -11,7 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from reference_helpers import CLEAR, Api, CallFlags, new_call, running
 
-from conformance.control import (
+from conformance.domain.model import Flags
+from conformance.domain.scenarios import ALL_SCENARIOS, Numbering, build
+from conformance.domain.strategies import ScenarioPlan, scenario_plans
+from conformance.wire.control import (
     CALLS_SCHEMA,
     CLOCK_SCHEMA,
     ERROR_SCHEMA,
@@ -19,11 +22,8 @@ from conformance.control import (
     Control,
     violation,
 )
-from conformance.model import Flags
-from conformance.redact import Redactor
-from conformance.scenarios import ALL_SCENARIOS, Numbering, build
-from conformance.strategies import ScenarioPlan, scenario_plans
-from conformance.transport import Client, TransportSettings
+from conformance.wire.redact import Redactor
+from conformance.wire.transport import Client, TransportSettings
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ from reference_helpers import (
     running,
 )
 
+from conformance.catalog.requirements import BY_ID, CATALOG
 from conformance.reference import FAULTS
-from conformance.requirements import BY_ID, CATALOG
 
 
 def token_probe(auth: tuple[str, str] | None) -> Probe:

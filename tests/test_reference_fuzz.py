@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from reference_helpers import Api, new_call, running
 
-from conformance.spec import PARAMETERS, RESPONSE_TYPES, STATUS_VALUES, TYPE_VALUES
+from conformance.catalog.spec import PARAMETERS, RESPONSE_TYPES, STATUS_VALUES, TYPE_VALUES
 
 
 class World:

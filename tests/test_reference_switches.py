@@ -33,9 +33,9 @@ from reference_helpers import (
     running,
 )
 
+from conformance.catalog.spec import API_PATH
 from conformance.reference import ReferenceServer, Switches, switch_choices
 from conformance.reference.app import CONTROL_PREFIX
-from conformance.spec import API_PATH
 
 ONGOING = [("ongoing", 5)]
 UPCOMING = [("upcoming", 3000)]

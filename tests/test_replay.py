@@ -2,8 +2,8 @@
 not there, a request not answered. Each exits 3 with the reason, never 0 "passes now"; the
 same case judged on a target that answers exits 0.
 
-In process (``conformance.cli.main``) against loopback servers: the embedded reference server
-and a hostile one; the run's manifest is written here, as a run writes it."""
+In process (``conformance.integration.cli.main``) against loopback servers: the embedded reference
+server and a hostile one; the run's manifest is written here, as a run writes it."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from hostile import post_silent
 
-from conformance.cli import main
-from conformance.matrix import Case, all_cases
+from conformance.domain.matrix import Case, all_cases
+from conformance.integration.cli import main
 from conformance.reference import ReferenceServer
-from conformance.report import PART_NAME, write_part
+from conformance.reports.report import PART_NAME, write_part
 
 
 def manifest(tmp_path: Path, case: Case) -> str:

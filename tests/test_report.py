@@ -7,13 +7,13 @@ from typing import Any
 
 from test_ledger import OTHER_MUST, all_gating_passed
 
-from conformance.causes import Answer
-from conformance.control import violation
-from conformance.ledger import EXIT_CODES, Ledger
-from conformance.model import Cause, Check
-from conformance.page import render
-from conformance.report import results, summary_lines
-from conformance.requirements import RequirementId
+from conformance.catalog.requirements import RequirementId
+from conformance.domain.model import Cause, Check
+from conformance.judging.causes import Answer
+from conformance.judging.ledger import EXIT_CODES, Ledger
+from conformance.reports.page import render
+from conformance.reports.report import results, summary_lines
+from conformance.wire.control import violation
 
 TARGET = {"url": "http://127.0.0.1:9/verba/api"}
 UNTESTED: tuple[RequirementId, RequirementId] = ("KC-AUTH-008", "KC-FLAG-002")

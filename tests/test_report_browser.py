@@ -20,8 +20,8 @@ import browser
 import pytest
 from killmatrix import EMBEDDED_ENV, KILL_HYPOTHESIS, ROOT, CliRun, fault_args, run_cli
 
-from conformance.page import PAGE_NAME
 from conformance.reference.faults import BY_NAME
+from conformance.reports.page import PAGE_NAME
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Run
 
-from conformance.batch import case_requirements
-from conformance.matrix import all_cases
-from conformance.requirements import (
+from conformance.catalog.requirements import (
     BY_ID,
     CATALOG,
     LEVELS,
@@ -26,6 +24,8 @@ from conformance.requirements import (
     quotes,
     requirement,
 )
+from conformance.domain.matrix import all_cases
+from conformance.running.batch import case_requirements
 
 ID = re.compile(r"KC-[A-Z]+-\d{3}")
 OBSERVE = [r.id for r in CATALOG if r.level == "OBSERVE"]

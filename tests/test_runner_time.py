@@ -14,16 +14,16 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from conformance.control import Control
-from conformance.model import Call, Check, KeepCallRequest, Scenario
+from conformance.catalog.spec import CallState
+from conformance.domain.model import Call, Check, KeepCallRequest, Scenario
+from conformance.domain.scenarios import Numbering, build
+from conformance.domain.timeline import positions
 from conformance.reference import ReferenceServer, Switches
 from conformance.reference.state import CallRecord, Clock, Store
-from conformance.runner import run
-from conformance.scenarios import Numbering, build
-from conformance.spec import CallState
-from conformance.target import Credentials, Target
-from conformance.timeline import positions
-from conformance.transport import Client, TransportSettings
+from conformance.running.runner import run
+from conformance.wire.control import Control
+from conformance.wire.target import Credentials, Target
+from conformance.wire.transport import Client, TransportSettings
 
 KEEP = (("action", "KeepCall"),)
 NO_RETRIES = TransportSettings(retries=0)

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from killmatrix import EMBEDDED_ENV, CliRun, run_cli
 
-from conformance.cli import main
-from conformance.merge import SOURCE, MergeError, combine, read_part
-from conformance.report import PART_NAME, write_part
+from conformance.integration.cli import main
+from conformance.reports.merge import SOURCE, MergeError, combine, read_part
+from conformance.reports.report import PART_NAME, write_part
 
 pytestmark = pytest.mark.system
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from conformance.model import Flags, Scenario
-from conformance.scenarios import ALL_SCENARIOS, DECOYS, SCENARIOS, Numbering, build
+from conformance.domain.model import Flags, Scenario
+from conformance.domain.scenarios import ALL_SCENARIOS, DECOYS, SCENARIOS, Numbering, build
 
 
 def _many(seed: int = 0, rounds: int = 20) -> list[Scenario]:

@@ -2,9 +2,9 @@
 
 Most system tests (the kill matrix, the readings, the searches, the gates, scale, the report
 page) run the embedded reference server inside the run's process, over httpx's ASGITransport
-(``conformance.plugin.serve_in_process``), because the wire is not what they test. That is only
-sound if the verdicts do not depend on it: here the same seeded runs go both ways, on the
-preferred server, on one with a fault and on one with other readings, and every requirement's
+(``conformance.integration.plugin.serve_in_process``), because the wire is not what they test.
+That is only sound if the verdicts do not depend on it: here the same seeded runs go both ways,
+on the preferred server, on one with a fault and on one with other readings, and every requirement's
 verdict, failed and untested cases and observations must be equal.
 """
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conformance import oracle
-from conformance.requirements import BY_ID, CATALOG
+from conformance.catalog.requirements import BY_ID, CATALOG
+from conformance.domain import oracle
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "SEMANTICS.md"
 TABLE = "## Open points and their readings"

@@ -8,8 +8,8 @@ from typing import Any, cast, get_type_hints
 
 import pytest
 
-from conformance.options import OPTIONS, Option
-from conformance.settings import Options, SettingsError, resolve
+from conformance.integration.options import OPTIONS, Option
+from conformance.integration.settings import Options, SettingsError, resolve
 
 T = "http://127.0.0.1:9/verba/api"
 KEY = {"api_key": "k-123456"}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import sink
-from conformance.redact import SECRETS
+from conformance.wire import sink
+from conformance.wire.redact import SECRETS
 
 SECRET = "kc-canary-sink-SECRET-5f3a<&>"
 SECRET_REFS = "".join(f"&#{ord(c)};" for c in SECRET)

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from killmatrix import run_cli
 
-from conformance.oracle import expect
-from conformance.scenarios import Numbering
-from conformance.search import Budget
-from conformance.spec import RESPONSE_TYPES, STATUS_VALUES, TYPE_VALUES
-from conformance.strategies import Example, examples, odd_literal
+from conformance.catalog.spec import RESPONSE_TYPES, STATUS_VALUES, TYPE_VALUES
+from conformance.domain.oracle import expect
+from conformance.domain.scenarios import Numbering
+from conformance.domain.strategies import Example, examples, odd_literal
+from conformance.integration.search import Budget
 
 _SEEN: Counter[str] = Counter()
 _MEANINGFUL: Counter[bool] = Counter()

@@ -9,20 +9,20 @@ from dataclasses import replace
 
 import pytest
 
-from conformance.control import Control
-from conformance.redact import Redactor
+from conformance.catalog.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN
+from conformance.domain.scenarios import Numbering, build
 from conformance.reference import ReferenceServer
-from conformance.scenarios import Numbering, build
-from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN
-from conformance.target import (
+from conformance.wire.control import Control
+from conformance.wire.redact import Redactor
+from conformance.wire.target import (
     TOKEN_RENEW_SECONDS,
     WRONG_FORMS,
     Credentials,
     Target,
     wrong_value,
 )
-from conformance.transport import Client, TransportSettings
-from conformance.validators import validate_xml
+from conformance.wire.transport import Client, TransportSettings
+from conformance.wire.validators import validate_xml
 
 
 class FakeClock:

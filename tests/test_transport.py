@@ -33,12 +33,12 @@ from hostile import (
 )
 from killmatrix import run_cli
 
-from conformance import transport
-from conformance.inflate import CappedBody
-from conformance.pacing import Pacer
-from conformance.redact import Redactor
-from conformance.transport import Client, Exchange, TransportSettings
-from conformance.validators import validate_xml
+from conformance.wire import transport
+from conformance.wire.inflate import CappedBody
+from conformance.wire.pacing import Pacer
+from conformance.wire.redact import Redactor
+from conformance.wire.transport import Client, Exchange, TransportSettings
+from conformance.wire.validators import validate_xml
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
 TOKEN = "tok/en+1 2&x"
@@ -251,8 +251,8 @@ def test_cookies_are_not_kept(client: Client) -> None:
 DROP_MODULES = """
 import sys
 from hostile import SERVERS
-from conformance.redact import Redactor
-from conformance.transport import Client, TransportSettings
+from conformance.wire.redact import Redactor
+from conformance.wire.transport import Client, TransportSettings
 
 def reset_error() -> str:
     settings = TransportSettings(connect_timeout=1.0, read_timeout=5.0, total_timeout=5.0,

@@ -35,9 +35,9 @@ from hostile import (
 )
 from killmatrix import CliRun, run_cli
 
-from conformance.redact import Redactor
-from conformance.settings import Options, resolve
-from conformance.transport import Client, Exchange, TransportSettings
+from conformance.integration.settings import Options, resolve
+from conformance.wire.redact import Redactor
+from conformance.wire.transport import Client, Exchange, TransportSettings
 
 KEY = "kc-canary-transport-KEY/+ &"
 TOKEN = "kc-canary-transport-TOKEN"

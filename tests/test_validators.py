@@ -20,8 +20,8 @@ from hostile import (
 )
 from lxml import etree
 
-from conformance.requirements import BY_ID
-from conformance.validators import (
+from conformance.catalog.requirements import BY_ID
+from conformance.wire.validators import (
     FormatVerdict,
     XmlVerdict,
     code_is_zero,

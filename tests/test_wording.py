@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.wording import MAX_SIGNATURE_CHARS, MAX_SIGNATURES, Wording, signature
+from conformance.judging.wording import MAX_SIGNATURE_CHARS, MAX_SIGNATURES, Wording, signature
 
 
 def _word(n: int) -> str:

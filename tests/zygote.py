@@ -6,13 +6,13 @@ was a fifth of the project's test time. The zygote (one per test process, starte
 imports them once while it has a single thread, so that forking is safe, then forks one child
 per run. The child is a process of its own (pid, session, environment, working directory,
 stdout and stderr files) that starts where a new interpreter would be after those imports, and
-runs ``conformance.cli.main`` on the run's arguments. The zygote reaps it and reports its exit
-status and peak RSS. Any trouble with the zygote and the caller falls back to a plain child
+runs ``conformance.integration.cli.main`` on the run's arguments. The zygote reaps it and reports
+its exit status and peak RSS. Any trouble with the zygote and the caller falls back to a plain child
 (``python tests/zygote.py --run [--in-process] ARGS``: the same run, cold).
 
 A job ``in_process`` serves the embedded reference server inside the run's own process
-(``conformance.plugin.serve_in_process``: httpx's ASGITransport, no socket, no server thread),
-for the tests where the wire is not what they test; the CLI a user runs is unchanged.
+(``conformance.integration.plugin.serve_in_process``: httpx's ASGITransport, no socket, no server
+thread), for the tests where the wire is not what they test; the CLI a user runs is unchanged.
 
 Protocol on the zygote's stdin/stdout, one JSON object per line: a job
 ``{"argv", "env", "cwd", "out", "err", "in_process"}`` is answered ``{"pid"}`` at once, then
@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 PRELOAD = ("pytest", "hypothesis", "httpx", "httpcore", "anyio", "h11", "lxml.etree",
-           "xmlschema", "jsonschema", "conformance.cli", "conformance.plugin",
-           "conformance.settings", "conformance.search", "conformance.runner",
-           "conformance.report", "conformance.reference.server", "conformance.suite.test_matrix",
+           "xmlschema", "jsonschema", "conformance.integration.cli",
+           "conformance.integration.plugin", "conformance.integration.settings",
+           "conformance.integration.search", "conformance.running.runner",
+           "conformance.reports.report", "conformance.reference.server",
+           "conformance.suite.test_matrix",
            "conformance.suite.test_properties", "conformance.suite.test_stateful",
            "conformance.suite.test_requests_fuzzed", "conformance.suite.test_tokens",
            "conformance.suite.test_methods", "conformance.suite.test_time",
@@ -52,7 +54,7 @@ def serve() -> None:
     """Import, then fork one child per job read from stdin until it closes."""
     for module in PRELOAD:
         importlib.import_module(module)
-    from conformance.matrix import all_cases
+    from conformance.domain.matrix import all_cases
 
     all_cases(quick=True)  # the quick matrix every run builds first, built once here
     for line in sys.stdin:
@@ -96,8 +98,8 @@ def _child(job: Mapping[str, Any]) -> None:
 
 def run(argv: Sequence[str], in_process: bool) -> int:
     """``keepcall-conformance ARGV``, with the embedded server in this process if asked."""
-    from conformance.cli import main
-    from conformance.plugin import serve_in_process
+    from conformance.integration.cli import main
+    from conformance.integration.plugin import serve_in_process
 
     sys.argv = ["keepcall-conformance", *argv]
     with serve_in_process() if in_process else contextlib.nullcontext():

@@ -17,10 +17,10 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from conformance.catalog.spec import API_PATH
 from conformance.reference.control import ControlApi
 from conformance.reference.keepcall import ApiError, KeepCallService, Reply
 from conformance.reference.params import BadEncoding, MalformedEscape, Pairs, decode_pairs
-from conformance.spec import API_PATH
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -13,12 +13,7 @@ import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from conformance.reference import lookup
-from conformance.reference.params import Pairs
-from conformance.reference.render import Style, shown
-from conformance.reference.state import CallRecord, Store
-from conformance.reference.switches import Switches
-from conformance.spec import (
+from conformance.catalog.spec import (
     ACTION,
     DEFAULT_RESPONSE_TYPE,
     NEXT_WINDOW_SECONDS,
@@ -30,6 +25,11 @@ from conformance.spec import (
     Lookup,
     ResponseFormat,
 )
+from conformance.reference import lookup
+from conformance.reference.params import Pairs
+from conformance.reference.render import Style, shown
+from conformance.reference.state import CallRecord, Store
+from conformance.reference.switches import Switches
 
 KeyCheck = Callable[[Mapping[str, bool], "str | None"], "bool | None"]
 TokenCheck = Callable[[Store, "str | None"], bool]

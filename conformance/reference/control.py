@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from conformance.catalog.spec import CALL_STATES, FLAGS
 from conformance.reference.state import CallRecord, Store
-from conformance.spec import CALL_STATES, FLAGS
 
 JsonReply = tuple[int, dict[str, Any] | None]
 _CALL_FIELDS = frozenset({"callID", "caller", "called", "state", "offsetSeconds", *FLAGS})

@@ -14,12 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conformance.reference import lookup
-from conformance.reference.behaviour import Behaviour, apply_at_start, tokens_living
-from conformance.reference.params import Pairs
-from conformance.reference.render import echoed
-from conformance.reference.state import CallRecord, Store
-from conformance.spec import (
+from conformance.catalog.spec import (
     NEXT_WINDOW_SECONDS,
     P_CALL_ID,
     P_EXTENSION,
@@ -28,6 +23,11 @@ from conformance.spec import (
     TOKEN_LIFETIME_SECONDS,
     Flag,
 )
+from conformance.reference import lookup
+from conformance.reference.behaviour import Behaviour, apply_at_start, tokens_living
+from conformance.reference.params import Pairs
+from conformance.reference.render import echoed
+from conformance.reference.state import CallRecord, Store
 
 Change = Callable[[Behaviour], Behaviour]
 _GUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")

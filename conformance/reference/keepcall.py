@@ -11,13 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from conformance.reference import lookup
-from conformance.reference.behaviour import Behaviour
-from conformance.reference.params import Pairs, Params
-from conformance.reference.render import RENDERERS, Result
-from conformance.reference.state import CallRecord, Store
-from conformance.reference.switches import Switches
-from conformance.spec import (
+from conformance.catalog.spec import (
     ACTION,
     P_ACTION,
     P_API_KEY,
@@ -36,6 +30,12 @@ from conformance.spec import (
     Lookup,
     ResponseFormat,
 )
+from conformance.reference import lookup
+from conformance.reference.behaviour import Behaviour
+from conformance.reference.params import Pairs, Params
+from conformance.reference.render import RENDERERS, Result
+from conformance.reference.state import CallRecord, Store
+from conformance.reference.switches import Switches
 
 _KNOWN = frozenset(PARAMETERS)
 # How a status list is split, by the status_spelling switch.

@@ -13,7 +13,7 @@ from html import escape as html_escape
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
-from conformance.spec import (
+from conformance.catalog.spec import (
     SAMPLE_ERROR_CODE,
     SUCCESS_CODE,
     XML_ERROR_MESSAGE,

@@ -16,6 +16,7 @@ from types import TracebackType
 
 import uvicorn
 
+from conformance.catalog.spec import API_PATH
 from conformance.reference.app import CONTROL_PREFIX, ReferenceApp
 from conformance.reference.behaviour import default_behaviour
 from conformance.reference.control import ControlApi
@@ -23,7 +24,6 @@ from conformance.reference.faults import check_names, with_faults
 from conformance.reference.keepcall import KeepCallService
 from conformance.reference.state import Clock, Store
 from conformance.reference.switches import Switches
-from conformance.spec import API_PATH
 
 _PREFERRED = Switches()
 _START_TIMEOUT = 10.0

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from conformance.spec import FLAGS, CallState, Flag
+from conformance.catalog.spec import FLAGS, CallState, Flag
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 _TOKEN_LENGTH = 32

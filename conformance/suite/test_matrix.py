@@ -1,12 +1,12 @@
-"""The parameter matrix: every case of conformance.matrix, judged against the oracle.
+"""The parameter matrix: every case of conformance.domain.matrix, judged against the oracle.
 
-Cases run in batches (conformance/batch.py): the first item of a batch sets up, sends and reads
-back the next ones too; each item records its own result."""
+Cases run in batches (conformance/running/batch.py): the first item of a batch sets up, sends and
+reads back the next ones too; each item records its own result."""
 
 from __future__ import annotations
 
-from conformance.matrix import Case
-from conformance.plugin import KeepCallSession
+from conformance.domain.matrix import Case
+from conformance.integration.plugin import KeepCallSession
 
 
 def test_case(kc: KeepCallSession, kc_case: Case) -> None:

@@ -2,7 +2,7 @@
 list in the spelling the target takes (KC-STATUS-005/006).
 
 The page says the function is available by GET or POST, not how POST parameters travel; the
-run's probe (conformance/dialect.py) found which POST encodings the target serves. POST must
+run's probe (conformance/wire/dialect.py) found which POST encodings the target serves. POST must
 work in at least one of them (KC-HTTP-002); which ones is an observation (KC-HTTP-003).
 Likewise a status list must work in one spelling, ``ongoing,next`` or the page's printed
 ``ongoing, next`` (KC-STATUS-005/006): a target the probe found taking neither fails both.
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.model import Check, KeepCallRequest, Method
-from conformance.plugin import KeepCallSession
-from conformance.requirements import RequirementId
-from conformance.runner import run
-from conformance.scenarios import build
-from conformance.spec import ACTION, P_ACTION, P_CALL_ID, P_EXTENSION, P_STATUS
+from conformance.catalog.requirements import RequirementId
+from conformance.catalog.spec import ACTION, P_ACTION, P_CALL_ID, P_EXTENSION, P_STATUS
+from conformance.domain.model import Check, KeepCallRequest, Method
+from conformance.domain.scenarios import build
+from conformance.integration.plugin import KeepCallSession
+from conformance.running.runner import run
 
 METHODS = (("GET", "KC-HTTP-001"), ("POST", "KC-HTTP-002"))
 LISTS: tuple[RequirementId, ...] = ("KC-STATUS-005", "KC-STATUS-006")

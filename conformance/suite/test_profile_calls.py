@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.model import Call, Check, KeepCallRequest, Scenario
-from conformance.plugin import KeepCallSession
-from conformance.runner import Result, run
-from conformance.spec import (
+from conformance.catalog.spec import (
     ACTION,
     P_ACTION,
     P_CALL_ID,
@@ -23,6 +20,9 @@ from conformance.spec import (
     STATUS_FINDING,
     UNMARK_VALUE,
 )
+from conformance.domain.model import Call, Check, KeepCallRequest, Scenario
+from conformance.integration.plugin import KeepCallSession
+from conformance.running.runner import Result, run
 
 REQUIREMENTS = ("KC-ID-001", "KC-EXT-001", "KC-EXT-002", "KC-TYPE-001", "KC-UNMARK-001")
 

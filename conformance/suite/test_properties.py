@@ -16,11 +16,8 @@ import hypothesis
 import pytest
 from hypothesis.strategies import SearchStrategy
 
-from conformance.model import Scenario
-from conformance.plugin import KeepCallSession
-from conformance.runner import run
-from conformance.search import ERRORS, FLAGS, FORM, start
-from conformance.strategies import (
+from conformance.domain.model import Scenario
+from conformance.domain.strategies import (
     NO_CALLS,
     Example,
     Instance,
@@ -31,6 +28,9 @@ from conformance.strategies import (
     scenario_free_requests,
     window_examples,
 )
+from conformance.integration.plugin import KeepCallSession
+from conformance.integration.search import ERRORS, FLAGS, FORM, start
+from conformance.running.runner import run
 
 # Free generation, then directed families: the shapes a deviation needs to show (a number
 # that is a prefix of another, a call just beyond the minute, neighbours on one number) are

@@ -1,7 +1,7 @@
 """Fuzzed requests: any text or bytes in any parameter, in any shape of request.
 
 Where a property of test_properties sends values people might send, this one sends what a
-generic fuzzer would (conformance/fuzzing.py): control characters, NUL, characters outside
+generic fuzzer would (conformance/domain/fuzzing.py): control characters, NUL, characters outside
 the BMP, bytes that are not UTF-8, 10,000 characters, names without ``=``, in multipart,
 Latin-1, split, HEAD, OPTIONS and mislabelled requests. A plain GET or POST is judged by the
 oracle like a matrix case; any other shape by what holds for every input (no 5xx, an answer,
@@ -14,11 +14,11 @@ from __future__ import annotations
 import hypothesis
 import pytest
 
-from conformance.fuzzing import CORPUS, FuzzPlan, fuzz_plans
-from conformance.plugin import KeepCallSession
-from conformance.requirements import RequirementId
-from conformance.runner import run
-from conformance.search import ERRORS, FLAGS, FORM, start
+from conformance.catalog.requirements import RequirementId
+from conformance.domain.fuzzing import CORPUS, FuzzPlan, fuzz_plans
+from conformance.integration.plugin import KeepCallSession
+from conformance.integration.search import ERRORS, FLAGS, FORM, start
+from conformance.running.runner import run
 
 REQUIREMENTS: tuple[RequirementId, ...] = (*FORM, *ERRORS, *FLAGS, "KC-HTTP-006")
 SHARE = 0.5  # of the property budget left when it starts (the stateful test runs after it)

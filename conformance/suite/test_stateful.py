@@ -25,24 +25,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from conformance.checks import judge
-from conformance.model import (
-    PENDING,
-    Call,
-    Check,
-    Expectation,
-    Flags,
-    KeepCallRequest,
-    Method,
-    Scenario,
-    merged,
-)
-from conformance.oracle import expect
-from conformance.plugin import KeepCallSession
-from conformance.requirements import RequirementId
-from conformance.runner import Result, in_spelling, traits
-from conformance.search import FLAGS, FORM, Search, property_run
-from conformance.spec import (
+from conformance.catalog.requirements import RequirementId
+from conformance.catalog.spec import (
     ACTION,
     CALL_STATES,
     P_ACTION,
@@ -59,9 +43,25 @@ from conformance.spec import (
     UNMARK_VALUE,
     CallState,
 )
-from conformance.spec import FLAGS as FLAG_NAMES
-from conformance.strategies import OFFSETS, flags
-from conformance.timeline import CLOCK_RESOLUTION_SECONDS, positions
+from conformance.catalog.spec import FLAGS as FLAG_NAMES
+from conformance.domain.model import (
+    PENDING,
+    Call,
+    Check,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Method,
+    Scenario,
+    merged,
+)
+from conformance.domain.oracle import expect
+from conformance.domain.strategies import OFFSETS, flags
+from conformance.domain.timeline import CLOCK_RESOLUTION_SECONDS, positions
+from conformance.integration.plugin import KeepCallSession
+from conformance.integration.search import FLAGS, FORM, Search, property_run
+from conformance.judging.checks import judge
+from conformance.running.runner import Result, in_spelling, traits
 
 MAX_CALLS = 5
 MAX_NUMBERS = 3

@@ -11,11 +11,19 @@ from typing import NoReturn
 
 import pytest
 
-from conformance.control import ControlError
-from conformance.model import ERROR, Call, Check, Expectation, Flags, KeepCallRequest, Scenario
-from conformance.plugin import KeepCallSession
-from conformance.runner import Result
-from conformance.spec import ACTION, P_ACTION, P_EXTENSION, P_STATUS
+from conformance.catalog.spec import ACTION, P_ACTION, P_EXTENSION, P_STATUS
+from conformance.domain.model import (
+    ERROR,
+    Call,
+    Check,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Scenario,
+)
+from conformance.integration.plugin import KeepCallSession
+from conformance.running.runner import Result
+from conformance.wire.control import ControlError
 
 STARTS_IN, ADVANCE = 5, 15
 # (status sent, the reading a keep it finds shows)

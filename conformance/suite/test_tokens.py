@@ -11,16 +11,16 @@ from typing import NoReturn
 
 import pytest
 
-from conformance.control import ControlError
-from conformance.model import ERROR, Check, Credential, Expectation, KeepCallRequest
-from conformance.plugin import KeepCallSession
-from conformance.requirements import RequirementId
-from conformance.runner import Result, run
-from conformance.scenarios import build
-from conformance.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN, TOKEN_ACTION
-from conformance.target import WRONG_FORMS
-from conformance.transport import Exchange
-from conformance.validators import code_is_zero, is_envelope, validate_xml
+from conformance.catalog.requirements import RequirementId
+from conformance.catalog.spec import ACTION, P_ACTION, P_API_KEY, P_CALL_ID, P_TOKEN, TOKEN_ACTION
+from conformance.domain.model import ERROR, Check, Credential, Expectation, KeepCallRequest
+from conformance.domain.scenarios import build
+from conformance.integration.plugin import KeepCallSession
+from conformance.running.runner import Result, run
+from conformance.wire.control import ControlError
+from conformance.wire.target import WRONG_FORMS
+from conformance.wire.transport import Exchange
+from conformance.wire.validators import code_is_zero, is_envelope, validate_xml
 
 
 def _needs_login(kc: KeepCallSession) -> None:

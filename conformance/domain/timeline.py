@@ -1,0 +1,88 @@
+"""Calls as they may stand when a request arrives: time passes between set-up and request.
+
+The control protocol sets a call up relative to the target's clock; the request reaches the
+target some fraction of a second later (more with ``--rate`` or a remote target). A call near
+an edge (the start of an upcoming call, the end of the one-minute window) may have crossed it,
+and what a target does when an upcoming call's start passes is open (control protocol 1.1:
+it may become ongoing or stay upcoming), as is whether an ongoing call runs on forever: a call
+that may have been ongoing for CALLS_RUN_AT_LEAST_SECONDS may also have ended. The oracle is
+asked once per way the calls may stand and the outcomes are united, so no outcome that depends
+only on such a transition fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from conformance.catalog.spec import NEXT_WINDOW_SECONDS
+from conformance.domain.model import Call, Expectation, KeepCallRequest, merged
+from conformance.domain.oracle import TargetAuth, expect
+
+
+def _whole(seconds: float) -> int:
+    """A whole offset on the same side of every edge (0 and the window's end) as ``seconds``."""
+    for edge in (0, NEXT_WINDOW_SECONDS):
+        if edge < seconds < edge + 1:
+            return edge + 1
+        if edge - 1 < seconds < edge:
+            return edge - 1 if edge else 0
+    return round(seconds)
+
+
+# A call set up as ongoing (or once its start has passed) runs at least this long before a
+# target may end it: the control protocol lets a target end ongoing calls, but says not when;
+# a minute keeps every matrix case (answered within seconds) on the calls it set up.
+CALLS_RUN_AT_LEAST_SECONDS = 60
+
+
+def _ended(call: Call, running: float) -> list[Call]:
+    """The call finished, if it may have been ongoing for ``running`` seconds (at most) since
+    its set-up or its start: ended just now, or as long ago as it may have."""
+    if running <= CALLS_RUN_AT_LEAST_SECONDS:
+        return []
+    ago = {0, math.floor(running - CALLS_RUN_AT_LEAST_SECONDS)}
+    return [replace(call, state="finished", offset_seconds=o) for o in sorted(ago)]
+
+
+def positions(call: Call, low: float, high: float) -> list[Call]:
+    """Each distinct way ``call`` may stand after ``low`` to ``high`` seconds have passed."""
+    if call.state == "finished":
+        offsets = {call.offset_seconds + round(low), call.offset_seconds + round(high)}
+        return [replace(call, offset_seconds=o) for o in sorted(offsets)]
+    if call.state == "ongoing":
+        offsets = {call.offset_seconds + round(low), call.offset_seconds + round(high)}
+        return [*(replace(call, offset_seconds=o) for o in sorted(offsets)),
+                *_ended(call, high)]
+    earliest, latest = call.offset_seconds - high, call.offset_seconds - low
+    starts = [s for s in (latest, earliest) if s > 0]
+    if earliest < NEXT_WINDOW_SECONDS < latest:
+        starts.append(NEXT_WINDOW_SECONDS)
+    variants = [replace(call, offset_seconds=_whole(s)) for s in starts]
+    if earliest <= 0:  # its start may have passed: ongoing, or still upcoming (open)
+        variants += [replace(call, state="ongoing", offset_seconds=_whole(-earliest)),
+                     replace(call, offset_seconds=0), *_ended(call, -earliest)]
+    return list(dict.fromkeys(variants))
+
+
+def expect_over(request: KeepCallRequest, calls: Sequence[Call], controlled: Sequence[str],
+                auth: TargetAuth, low: float = 0.0, high: float = 0.0) -> Expectation:
+    """What the spec allows for ``request`` when ``low`` to ``high`` seconds have passed since
+    the calls were set up."""
+    choices = [positions(c, low, high) for c in calls]
+    if all(len(c) == 1 for c in choices):
+        return expect(request, [c[0] for c in choices], controlled, auth)
+    return merged(expect(request, list(combination), controlled, auth)
+                  for combination in itertools.product(*choices))
+
+
+# A target may store times as whole seconds: between set-up and request its clock may read up
+# to a second more than the time that passed (set up at 10.9 s, stored as 10; asked at 11.0).
+CLOCK_RESOLUTION_SECONDS = 1.0
+
+
+def elapsed_bound(seconds: float) -> float:
+    """Seconds measured on this side, with a margin for the target's clock resolution."""
+    return math.ceil(seconds * 100) / 100 + CLOCK_RESOLUTION_SECONDS + 0.05

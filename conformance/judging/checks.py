@@ -1,0 +1,459 @@
+"""Judging one exchange: the answer and the flags it changed, against the oracle's expectation.
+
+The flags read back through the control protocol are the ground truth of what a request did; the
+body's ``code`` is what the target claims. Both are compared with the allowed outcomes, and every
+comparison becomes a ``Check`` on one requirement, with the evidence a reader needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from conformance.catalog.requirements import BY_ID, RequirementId
+from conformance.catalog.spec import ACTION, FLAGS, MAX_URL_LENGTH_HINT, P_ACTION, P_RESPONSE_TYPE
+from conformance.domain.model import (
+    ERROR,
+    PENDING,
+    Cause,
+    Check,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Outcome,
+    Reading,
+    decisive,
+)
+from conformance.domain.oracle import FLAG_REQUIREMENT
+from conformance.wire.transport import DROP_PATTERN, DROP_WINDOW, Exchange
+from conformance.wire.validators import (
+    code_is_zero,
+    content_type_observation,
+    is_envelope,
+    sniff_format,
+    validate_format,
+    validate_xml,
+)
+
+Claim = Literal["success", "error"] | None
+FlagMap = Mapping[str, Flags]
+
+METHOD_REQUIREMENT: dict[str, RequirementId] = {"GET": "KC-HTTP-001", "POST": "KC-HTTP-002"}
+# The requirement a wrong format breaks, by the responseType asked for.
+FORMAT_REQUIREMENT: dict[str | None, RequirementId] = {
+    None: "KC-RT-001", "XML": "KC-RT-002", "HTML": "KC-RT-003", "TEXT": "KC-RT-004"}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The checks of one case, with what the answer was: its format and the outcome judged
+    (None where it could not be told), for the run-level comparison of HTML/TEXT wording."""
+
+    checks: list[Check]
+    format: str | None = None
+    outcome: Outcome | None = None
+
+
+def judge(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
+          before: FlagMap | None, after: FlagMap | None) -> list[Check]:
+    """All checks for one case. ``before``/``after`` are None when flags cannot be read."""
+    return judgement(exchange, request, expectation, before, after).checks
+
+
+def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
+              before: FlagMap | None, after: FlagMap | None) -> Judgement:
+    available = availability(exchange, request)
+    if not exchange.ok:
+        why = f"no answer: {exchange.error}"
+        untested = [Check(r, "not-tested", why) for r in expectation.trace]
+        return Judgement([*delivery_checks(exchange, available), *untested])
+    checks, refused = http_checks(exchange, request, expectation)
+    checks += drop_checks(exchange, available)
+    if refused:  # a redirect or a refused method: nothing else to judge
+        return Judgement(checks + [Check(r, "not-tested", "the request was not served")
+                                   for r in _gating(expectation.trace)])
+    if front_end_refusal(exchange):
+        found, outcome = outcome_checks("error", expectation, before, after)
+        return Judgement([*checks, Check("KC-HTTP-006", "observed", "refused"), *found],
+                         None, outcome)
+    format_found, claim, fmt = format_checks(exchange, request, expectation)
+    checks += format_found
+    if claim == "error":
+        checks.append(Check("KC-HTTP-005", "observed", _status_reading(exchange.status)))
+    outcome_found, outcome = outcome_checks(claim, expectation, before, after)
+    return Judgement(checks + outcome_found, fmt, outcome)
+
+
+def availability(exchange: Exchange, request: KeepCallRequest) -> RequirementId:
+    """The clause that the function is available by the method sent; for a request beyond the
+    page, KC-HTTP-004 alone (a SHOULD: a front end may refuse it)."""
+    return "KC-HTTP-004" if beyond_the_page(exchange) else METHOD_REQUIREMENT[request.method]
+
+
+def beyond_the_page(exchange: Exchange) -> bool:
+    """A URL longer than the notes' "GET URLs should stay under about 4,000 characters" (a GET's,
+    or a POST's whose parameters travel in the query string, which makes the same request line),
+    or a POST body carrying more than that (the same parameters, sent another way): what a
+    front end (a reverse proxy's body limit, a servlet container) may refuse before the
+    application runs."""
+    return max(len(exchange.url), len(exchange.request_body or "")) > MAX_URL_LENGTH_HINT
+
+
+def front_end_refusal(exchange: Exchange) -> bool:
+    """A request beyond what the page describes refused without the envelope: the front end's
+    own page (nginx's 414, a container's 400), not the API's answer, judged only as an answer
+    that is no success. A request the page describes gets the API's answer, whatever its
+    status: a crash page there is no answer in the format asked for."""
+    return beyond_the_page(exchange) and _refusal(exchange) and not is_envelope(exchange.body)
+
+
+def invariant_judgement(exchange: Exchange, expectation: Expectation, before: FlagMap | None,
+                        after: FlagMap | None) -> Judgement:
+    """What holds for any request, however odd its shape or bytes: an answer, no 5xx and no
+    redirect; an XML answer well-formed, valid and with its ErrorMessage; flags changed only
+    as one reading of the request allows (an error changes none). The format asked for is not
+    judged: the page does not say whether a server reads parameters sent in such shapes, and
+    an answer other than the envelope (a front end's page, a WADL to OPTIONS) is a refusal."""
+    if not exchange.ok:
+        unsent = not exchange.broken  # our client could not send it, or never reached it
+        return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
+                                f"no answer: {exchange.error}", Cause.NO_ANSWER)])
+    status = exchange.status or 0
+    # 405/501 refuse a method or an action, as for the matrix's unknown actions (KC-HTTP-005)
+    broken = (status >= 500 and status not in _REFUSED) or 300 <= status < 400
+    checks = [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}",
+                    Cause.HTTP_STATUS) if broken else Check("KC-HTTP-004", "pass")]
+    checks += drop_checks(exchange, "KC-HTTP-004")  # a shape the page never names: SHOULD alone
+    claim, fmt = _status_claim(exchange), None
+    if exchange.method != "HEAD" and is_envelope(exchange.body):
+        verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), None)
+        failed = {f.requirement for f in verdict.findings}
+        checks += [f for f in verdict.findings if f.requirement in _ANY_XML]
+        zero = code_is_zero(verdict.code)
+        claim, fmt = (claim if zero is None else "success" if zero else "error"), "XML"
+        passed = _ANY_XML if claim == "error" else _ANY_XML[:2]
+        checks += [Check(r, "pass") for r in passed if r not in failed]
+    found, outcome = outcome_checks(claim, expectation, before, after)
+    return Judgement(checks + found, fmt, outcome)
+
+
+def delivery_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
+    """What the transport alone shows of a case, judged even where nothing else of it can be
+    (its calls not read back): an answer that broke, and dropped attempts."""
+    return [*broken_checks(exchange, available), *drop_checks(exchange, available)]
+
+
+def broken_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
+    """A request that reached the target and got no whole answer (a stall after the headers,
+    a drip, a reset, a bomb, bytes that are no HTTP) fails ``available``, the clause that the
+    function is available (``availability``), with what came before it broke; one that never
+    reached it is nobody's failure (nothing to judge)."""
+    if not exchange.broken:
+        return []
+    got = (f"HTTP {exchange.status}, {len(exchange.body)} bytes of body, then "
+           if exchange.status is not None else "")
+    before = f" (retried after: {'; '.join(exchange.dropped)})" if exchange.dropped else ""
+    return [Check(available, "fail",
+                  f"{exchange.method} got no whole answer: {got}{exchange.error}{before}",
+                  Cause.NO_ANSWER)]
+
+
+def drop_checks(exchange: Exchange, available: RequirementId) -> list[Check]:
+    """Dropped attempts are evidence, never absorbed: one that a retry recovered, or whose
+    retry no longer reached the target, is a SHOULD finding (one whose retry broke too is a
+    broken answer: ``broken_checks`` names both); a target that keeps dropping requests
+    (DROP_PATTERN among the last DROP_WINDOW) fails ``available``, the clause that the
+    function is available."""
+    if not exchange.drops_nearby:  # this request was not dropped
+        return []
+    then = ("then answered on a retry" if exchange.ok
+            else f"then the retry did not reach the target ({exchange.error})")
+    found = [Check("KC-HTTP-004", "fail", f"dropped without an answer, {then}: "
+                   f"{'; '.join(exchange.dropped)}", Cause.DROPPED)
+             ] if exchange.dropped and not exchange.broken else []
+    if exchange.drops_nearby >= DROP_PATTERN:
+        found.append(Check(available, "fail",
+                           f"the target dropped {exchange.drops_nearby} of the last "
+                           f"{DROP_WINDOW} requests (reset or closed without an answer): a "
+                           "pattern, not a blip", Cause.DROPPED))
+    return found
+
+
+_REFUSED: tuple[int, ...] = (405, 501)
+# Judged on any XML answer (the type attribute only where the request named KeepCall).
+_ANY_XML: tuple[RequirementId, ...] = ("KC-XML-001", "KC-XML-002", "KC-XML-005")
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+def http_checks(exchange: Exchange, request: KeepCallRequest,
+                expectation: Expectation) -> tuple[list[Check], bool]:
+    """The status line: what it breaks, and whether the request was refused unanswered.
+
+    The notes say to judge by the body: a 5xx or a 405 that carries the envelope is still an
+    answer (KC-HTTP-004 is SHOULD); only a redirect, or a 405/501 with no envelope to a
+    request naming KeepCall that had to succeed, means the method was not served (where an
+    error is allowed, an odd value refused, the body is judged as usual)."""
+    status = exchange.status or 0
+    if 300 <= status < 400:
+        where = exchange.headers.get("location", "?")
+        redirected = f"HTTP {status} redirect to {where} (redirects are not followed)"
+        return [Check("KC-HTTP-004", "fail", redirected, Cause.REDIRECT),
+                Check(METHOD_REQUIREMENT[request.method], "fail",
+                      f"{request.method} is not served at the target URL: {redirected}",
+                      Cause.REDIRECT)], True
+    if status in _REFUSED and (request.get(P_ACTION) != ACTION or ERROR in expectation.allowed):
+        return [], False  # a missing or unknown action, an odd value: the body is judged
+    if status in _REFUSED and sniff_format(exchange.body) != "XML":
+        requirement = METHOD_REQUIREMENT[request.method]
+        return [Check(requirement, "fail", f"{request.method} answered HTTP {status}",
+                      Cause.METHOD_REFUSED)], True
+    if status >= 500 or status < 200:
+        return [Check("KC-HTTP-004", "fail", f"HTTP {status}: {exchange.body_excerpt(300)}",
+                      Cause.HTTP_STATUS)], False
+    return [Check("KC-HTTP-004", "pass")], False
+
+
+def _status_reading(status: int | None) -> str:
+    code = status or 0
+    if code == 200:
+        return "200 with the error body"
+    if code in _REFUSED:
+        return "405/501 to an unknown action"
+    return "5xx with the error body" if code >= 500 else "4xx with the error body"
+
+
+# --- format ---------------------------------------------------------------------------------
+def format_checks(exchange: Exchange, request: KeepCallRequest,
+                  expectation: Expectation) -> tuple[list[Check], Claim, str | None]:
+    """Checks of the body's format, what the body claims (success, error or unknown), and the
+    format it was judged in. Each allowed format is tried: HTML and TEXT are checked for what
+    the page implies and no more, so a body may pass as either."""
+    formats = expectation.formats | expectation.error_formats
+    sniffed = sniff_format(exchange.body)
+    asked = request.get(P_RESPONSE_TYPE)
+    rt_requirement = FORMAT_REQUIREMENT.get(asked, "KC-RT-005")
+    content_type = exchange.headers.get("content-type")
+    checks = [Check("KC-RT-007", "observed", content_type_observation(content_type))]
+    if sniffed == "JSON" and "JSON" in formats:  # responseType=JSON; its shape is undocumented
+        return [*checks, Check("KC-RT-005", "observed", "JSON")], _status_claim(exchange), "JSON"
+    if sniffed == "XML" and "XML" in formats:
+        xml_checks, claim = _xml_checks(exchange, request, rt_requirement)
+        if "XML" not in expectation.formats:  # allowed for errors raised before the action
+            xml_checks.append(Check("KC-RT-009", "observed", "XML") if claim == "error" else
+                              Check(rt_requirement, "fail", f"asked for {asked}, got XML that "
+                                    f"is no error: {exchange.body_excerpt(200)}",
+                                    Cause.WRONG_FORMAT))
+        return checks + xml_checks, claim, "XML"
+    tried: list[Check] = []
+    for fmt in sorted(formats & {"HTML", "TEXT"}, key=lambda f: f != sniffed):
+        findings, observations = validate_format(fmt, exchange.body, content_type)
+        if not findings:
+            found = list(observations)
+            passed = [Check(r, "pass") for r in (rt_requirement, "KC-RT-008") if r in BY_ID]
+            return checks + found + passed, _status_claim(exchange), fmt
+        tried += findings
+    return checks + _wrong_format(exchange, rt_requirement, sniffed, formats, tried), (
+        _status_claim(exchange) or ("error" if _refusal(exchange) else None)), None
+
+
+def _wrong_format(exchange: Exchange, rt_requirement: RequirementId, sniffed: str,
+                  formats: frozenset[str], tried: list[Check]) -> list[Check]:
+    """A body in no allowed format fails the format asked for, whatever the status: the page
+    says what format the answer is in, the notes say to judge by the body, and a crash page
+    (an HTML traceback on HTTP 500) is no answer in it. On a non-2xx status it fails
+    KC-RT-008 too, the suite's own SHOULD that an error keeps the format."""
+    expected = "XML" if "XML" in formats or not formats else sorted(formats)[0]
+    why = tried[0].message if tried else (f"asked for {expected}, got {sniffed}: "
+                                          f"{exchange.body_excerpt(200)}")
+    found = [Check(rt_requirement, "fail", why, Cause.WRONG_FORMAT)]
+    if _refusal(exchange):
+        found.append(Check("KC-RT-008", "fail", f"HTTP {exchange.status}: {why}",
+                           Cause.WRONG_FORMAT))
+    return found
+
+
+def _refusal(exchange: Exchange) -> bool:
+    return not 200 <= (exchange.status or 0) < 300
+
+
+def _xml_checks(exchange: Exchange, request: KeepCallRequest,
+                rt_requirement: RequirementId) -> tuple[list[Check], Claim]:
+    expected_type = ACTION if request.get(P_ACTION) == ACTION else None
+    verdict = validate_xml(exchange.body, exchange.headers.get("content-type"), expected_type)
+    checks = [*verdict.findings, *verdict.observations]
+    failed = {f.requirement for f in verdict.findings}
+    checks += [Check(r, "pass") for r in ("KC-XML-001", "KC-XML-002", "KC-XML-003")
+               if r not in failed]
+    checks += [Check(r, "pass") for r in (rt_requirement, "KC-RT-008") if r in BY_ID]
+    zero = code_is_zero(verdict.code)
+    claim: Claim = None if zero is None else "success" if zero else "error"
+    if claim == "error":
+        reading = "code 2" if (verdict.code or "").strip() == "2" else "other non-zero codes"
+        checks.append(Check("KC-XML-006", "observed", reading))
+        if "KC-XML-005" not in failed:
+            checks.append(Check("KC-XML-005", "pass"))
+    if claim == "success" and _refusal(exchange):
+        checks.append(Check("KC-HTTP-004", "fail", f"code 0 with HTTP {exchange.status}",
+                            Cause.HTTP_STATUS))
+    return checks, claim
+
+
+def _status_claim(exchange: Exchange) -> Claim:
+    """HTML and TEXT bodies do not say how a request ended; a 4xx or 5xx status does."""
+    return "error" if (exchange.status or 0) >= 400 else None
+
+
+# --- outcome and flags ----------------------------------------------------------------------
+Change = tuple[str, str, bool]  # (callID, flag, new value)
+
+
+def flag_changes(before: FlagMap, after: FlagMap) -> set[Change]:
+    return {(call_id, flag, after[call_id].get(flag)) for call_id, old in before.items()
+            if call_id in after for flag in FLAGS if old.get(flag) != after[call_id].get(flag)}
+
+
+def outcome_checks(claim: Claim, expectation: Expectation, before: FlagMap | None,
+                   after: FlagMap | None) -> tuple[list[Check], Outcome | None]:
+    """Compare what happened (flags, else the body's claim) with the allowed outcomes; the
+    outcome judged, when the flags tell it."""
+    allowed = expectation.allowed
+    if before is None or after is None:
+        return _claim_only(claim, expectation), None
+    changes = flag_changes(before, after)
+    checks: list[Check] = []
+    if claim == "error":
+        checks.append(Check("KC-FLAG-001", "fail" if changes else "pass",
+                            f"answered with an error but changed {_show(changes)}"
+                            if changes else ""))
+    if len(changes) > 1:
+        checks.append(Check("KC-FLAG-002", "fail", f"one request changed {_show(changes)}",
+                            Cause.SIDE_EFFECTS))
+        intended = {(o.call_id, o.flag, o.value) for o in expectation.successes}
+        if intended & changes:  # the right change, plus side effects
+            return checks, None
+        return checks + _fail(_selection(expectation), f"expected {_expected(expectation)}, "
+                              f"changed {_show(changes)}", Cause.OTHER_CHANGE), None
+    outcome = _changed_outcome(changes, claim, expectation, before)
+    if outcome is None:  # success claimed, nothing changed, no no-op success allowed
+        why = f"code 0 but no flag changed; expected {_expected(expectation)}"
+        effects = _effects(expectation.successes)
+        blamed = effects or _gating(expectation.blame([ERROR]))
+        return checks + _fail(blamed, why, Cause.NO_CHANGE) + _claim_contradicted(
+            blamed, why), None
+    if outcome not in allowed:
+        why = f"expected {_expected(expectation)}, target did: {outcome}"
+        blamed = _blame_wrong(outcome, expectation)
+        checks += _fail(blamed, why, _wrong_kind(outcome, expectation))
+        if claim == "error" and not outcome.is_error:
+            checks += _claim_contradicted(blamed, f"error code, yet {outcome}")
+        return checks, outcome
+    checks += [Check(r, "pass") for r in _gating(expectation.blame([outcome]))]
+    if claim is not None:
+        checks.append(Check("KC-XML-004", "pass"))
+    if outcome.call_id is not None:
+        checks.append(Check("KC-FLAG-002", "pass"))
+    return checks + observations(allowed[outcome]), outcome
+
+
+def _claim_contradicted(blamed: Sequence[RequirementId], why: str) -> list[Check]:
+    """The code contradicts the flags: KC-XML-004, but only where a MUST decides what should
+    have happened (a SHOULD deviation must not fail a MUST through its code)."""
+    return [Check("KC-XML-004", "fail", why, Cause.CLAIM_CONTRADICTED)] if any(
+        BY_ID[r].level == "MUST" for r in blamed) else []
+
+
+def _wrong_kind(outcome: Outcome, expectation: Expectation) -> Cause:
+    """The kind of wrong outcome, for the reader of its group."""
+    if outcome.is_error:
+        return Cause.ERROR_FOR_CHANGE
+    return Cause.OTHER_CHANGE if expectation.successes else Cause.CHANGE_FOR_ERROR
+
+
+def _blame_wrong(outcome: Outcome, expectation: Expectation) -> list[RequirementId]:
+    """Which clauses an outcome outside the allowed set breaks."""
+    successes = expectation.successes
+    if outcome.is_error:  # failed where it had to succeed; keeping is the default effect
+        blamed = _gating(expectation.blame(successes))
+        return [r for r in blamed if r != FLAG_REQUIREMENT[("kept", True)]]
+    if not successes:  # succeeded where it had to fail
+        return _gating(expectation.blame([ERROR, PENDING]))
+    same_call = [o for o in successes if o.call_id == outcome.call_id]
+    if same_call:  # right call, wrong flag or direction
+        return _effects(same_call)
+    return _selection(expectation)
+
+
+def _effects(outcomes: Iterable[Outcome]) -> list[RequirementId]:
+    return sorted({FLAG_REQUIREMENT[(o.flag, o.value)] for o in outcomes if o.flag is not None})
+
+
+def _selection(expectation: Expectation) -> list[RequirementId]:
+    """The clauses that choose the call, without those that choose the flag."""
+    effects = set(FLAG_REQUIREMENT.values())
+    return [r for r in _gating(expectation.blame(expectation.successes)) if r not in effects]
+
+
+def _gating(requirements: Iterable[RequirementId]) -> list[RequirementId]:
+    return [r for r in requirements if BY_ID[r].level != "OBSERVE"]
+
+
+def _changed_outcome(changes: set[Change], claim: Claim, expectation: Expectation,
+                     before: FlagMap) -> Outcome | None:
+    """What the flags say the request did. Nothing changed: an error, a pending keep, or a
+    success whose flag already had its new value, whichever the claim and the oracle allow."""
+    if changes:
+        call_id, flag, value = next(iter(changes))
+        return Outcome(call_id, flag, value)  # type: ignore[arg-type]
+    no_op = next((o for o in expectation.successes if o.call_id is not None and o.flag
+                  and o.call_id in before and before[o.call_id].get(o.flag) == o.value), None)
+    allowed = expectation.allowed
+    if claim == "error":
+        return ERROR
+    if claim == "success":
+        return no_op or (PENDING if PENDING in allowed else None)
+    if ERROR in allowed:
+        return ERROR
+    return no_op or (PENDING if PENDING in allowed else ERROR)
+
+
+def _claim_only(claim: Claim, expectation: Expectation) -> list[Check]:
+    """Without flags only the body's claim can be judged; which call changed is not tested."""
+    errors = [ERROR]
+    successes = [*expectation.successes, *(o for o in expectation.allowed if o.pending)]
+    if claim is None:
+        why = "no flags and no claim in the body"
+        return [Check(r, "not-tested", why) for r in _gating(expectation.trace)]
+    wanted = {"error": ERROR in expectation.allowed, "success": bool(successes)}
+    if not wanted[claim]:
+        why = f"answered {claim}; expected {_expected(expectation)}"
+        blamed = _gating(expectation.blame(successes if claim == "error" else errors))
+        kind = Cause.ERROR_FOR_CHANGE if claim == "error" else Cause.CHANGE_FOR_ERROR
+        return [*_fail(blamed, why, kind), *_claim_contradicted(blamed, why)]
+    if claim == "error":
+        checks = [Check(r, "pass") for r in _gating(expectation.blame(errors))]
+    else:
+        checks = [Check(r, "not-tested", "success claimed; flags need a control URL")
+                  for r in _gating(expectation.blame(successes))]
+    readings = [r for o, rs in expectation.allowed.items() if (claim == "error") == o.is_error
+                for r in rs]
+    return checks + observations(tuple(readings))
+
+
+def observations(readings: Sequence[Reading]) -> list[Check]:
+    """The readings every path to the observed outcome agrees on, as observations (one per
+    aspect of a requirement)."""
+    return [Check(requirement, "observed", option)
+            for (requirement, _), option in sorted(decisive(readings).items())]
+
+
+def _fail(requirements: Sequence[RequirementId], why: str, cause: Cause) -> list[Check]:
+    return [Check(r, "fail", why, cause) for r in requirements]
+
+
+def _expected(expectation: Expectation) -> str:
+    return " or ".join(sorted(str(o) for o in expectation.allowed))
+
+
+def _show(changes: set[Change]) -> str:
+    return ", ".join(f"{flag}={value} on {call_id}" for call_id, flag, value in sorted(changes))

@@ -1,0 +1,430 @@
+"""Running one request on one scenario against a target: set up, send, read back, judge.
+
+The matrix, the Hypothesis properties and the single-clause tests all go through ``run``, so
+every kind of test provisions, reproduces and judges the same way. ``run`` is three steps:
+``prepare`` (the expectation, the credentials, what skips the case), then set-up and send, then
+``finish`` (read back, judge); a batch of matrix cases (batch.py) shares the middle step and the
+read-back of its cases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from conformance.catalog.requirements import RequirementId
+from conformance.catalog.spec import P_STATUS, STATUS_VALUES
+from conformance.domain.breaker import probe_for
+from conformance.domain.fuzzing import FuzzPlan, Wire, build
+from conformance.domain.model import (
+    ERROR,
+    Call,
+    Cause,
+    Check,
+    Choice,
+    Expectation,
+    Flags,
+    KeepCallRequest,
+    Outcome,
+    Scenario,
+    merged,
+)
+from conformance.domain.oracle import TargetAuth
+from conformance.domain.timeline import elapsed_bound, expect_over
+from conformance.judging.causes import EXCERPT, Answer
+from conformance.judging.checks import (
+    Judgement,
+    availability,
+    beyond_the_page,
+    delivery_checks,
+    flag_changes,
+    invariant_judgement,
+    judgement,
+)
+from conformance.running.readback import Reads, own, read_back
+from conformance.wire.control import ControlError
+from conformance.wire.target import Target
+from conformance.wire.transport import Exchange
+from conformance.wire.validators import pretty_xml
+
+# A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
+# moved this far past the latest start before the flags are read again.
+START_MARGIN_SECONDS = 2
+@dataclass
+class Result:
+    """What one run of a request produced, with what is needed to reproduce it."""
+
+    scenario: Scenario
+    request: KeepCallRequest
+    expectation: Expectation
+    checks: list[Check] = field(default_factory=list)
+    exchange: Exchange | None = None
+    setup: str = ""
+    setup_line: Callable[[], str] | None = None  # renders ``setup`` where a batch set it up
+    skipped: str | None = None
+    format: str | None = None
+    outcome: Outcome | None = None
+    wire: Wire | None = None  # a fuzzed request: its exact bytes and readings
+    deferred: bool = False  # it must move the clock, which other parts of the run share
+    before: dict[str, Flags] | None = None  # the flags read back, as judged last
+    after: dict[str, Flags] | None = None
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == "fail"]
+
+    def answer(self) -> Answer | None:
+        """What the target answered to a failed case, side by side with what was asked and
+        what the spec allowed: the evidence a reader of the report needs (redacted, bounded)."""
+        exchange = self.exchange
+        if exchange is None or not self.failures:
+            return None
+        redact = exchange.redactor
+        return {
+            "method": exchange.method, "url": exchange.url,
+            "request_headers": exchange.request_headers,
+            "request_body": None if exchange.request_body is None
+            else redact.excerpt(exchange.request_body, EXCERPT),
+            "status": exchange.status, "reason": exchange.reason,
+            "content_type": exchange.headers.get("content-type"),
+            "headers": {k: redact.excerpt(v, 200) for k, v in list(exchange.headers.items())[:30]},
+            "error": exchange.error,
+            "body": exchange.body_excerpt(EXCERPT, pretty_xml(exchange.body)),
+            "expected": ", ".join(sorted(str(o) for o in self.expectation.outcomes)),
+            "allowed": [{"outcome": str(o), "readings": sorted(
+                f"{c.requirement}: {c.option}" for combo in combos for c in combo)}
+                for o, combos in sorted(self.expectation.allowed.items(), key=lambda i: str(i[0]))],
+            "findings": [{"requirement": c.requirement, "message": c.message}
+                         for c in self.failures],
+            "flags": [{"call": call, "before": _flags(flags),
+                       "after": _flags((self.after or {}).get(call))}
+                      for call, flags in (self.before or {}).items()]}
+
+    def reproduction(self) -> str:
+        """The control call that set the scenario up, then the request, as curl lines."""
+        setup = self.setup or (self.setup_line() if self.setup_line else "")
+        lines = [f"# setup: {setup}"] if setup else []
+        if self.exchange is not None:
+            lines.append(self.exchange.curl)
+        return "\n".join(lines)
+
+
+def run(target: Target, scenario: Scenario, request: KeepCallRequest,
+        fresh: bool = True, open_key: bool = False, also: tuple[RequirementId, ...] = (),
+        credentials: list[tuple[str, str]] | None = None,
+        decided_by: RequirementId | None = None, fuzz: FuzzPlan | None = None) -> Result:
+    """Judge ``request`` on ``scenario``; ``fresh`` scenarios need the control protocol.
+
+    ``also`` names requirements a success checks besides the oracle's (the auth cases' own);
+    ``credentials`` replaces the target's apiKey/token parameters (a token of the test's own);
+    ``decided_by`` is the one clause that decides the outcome where the test knows better than
+    the oracle (a token's age: the oracle only sees a valid or an invalid token); ``fuzz``
+    replaces parameters and the request's shape (fuzzing.py).
+    """
+    pending = prepare(target, scenario, request, fresh, open_key, also, credentials,
+                      decided_by, fuzz)
+    return pending if isinstance(pending, Result) else run_alone(target, pending)
+
+
+def run_alone(target: Target, pending: Pending) -> Result:
+    """Set up, send, read back and judge one prepared case."""
+    result = pending.result
+    try:
+        started = time.monotonic()
+        if target.control is not None and result.scenario.calls:
+            result.setup = target.control.add(result.scenario)
+        exchange = (target.send(result.request, pending.credentials) if result.wire is None
+                    else target.send_wire(result.wire))
+    except ControlError as error:
+        return skip(result, f"control protocol: {error}")
+    return finish_or_unread(target, pending, exchange, time.monotonic() - started)
+
+
+@dataclass
+class Pending:
+    """A case ready to be set up and sent: its result so far, and how to judge its answer."""
+
+    result: Result
+    credentials: list[tuple[str, str]]
+    calls: Sequence[Call]
+    auth: TargetAuth
+    also: tuple[RequirementId, ...]
+    decided_by: RequirementId | None
+    aged: float = 0.0  # a static profile's calls age with the wall clock (profile.py)
+
+    def expected(self, seconds: float) -> Expectation:
+        """The expectation once ``seconds`` passed between set-up and answer."""
+        result, wire = self.result, self.result.wire
+        views = (wire.views[:1] if wire and wire.exact else wire.views if wire
+                 else (result.request,))
+        found = merged([_in_time(result.scenario, v, self.calls, self.auth, seconds,
+                                 result.exchange, self.aged) for v in views]
+                       + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
+        return _decided(also_checks(found, self.also), self.decided_by)
+
+
+def prepare(target: Target, scenario: Scenario, request: KeepCallRequest,
+            fresh: bool = True, open_key: bool = False, also: tuple[RequirementId, ...] = (),
+            credentials: list[tuple[str, str]] | None = None,
+            decided_by: RequirementId | None = None,
+            fuzz: FuzzPlan | None = None) -> Pending | Result:
+    """The case ready to send, or its result where it is skipped (``run``'s arguments)."""
+    auth = traits(target, open_key)
+    request = in_spelling(request, target.status_spelling)
+    calls = scenario.calls if target.control else target.static_calls
+    result = Result(scenario, request, Expectation({}, (), frozenset()))
+    if credentials is None:
+        credentials = target.credential_params(request, open_key)
+    if credentials is not None and fuzz is not None:
+        result.wire = build(fuzz, request, credentials, target.post_encoding == "query")
+        result.request = result.wire.views[0]
+    pending = Pending(result, credentials or [], calls, auth, also, decided_by,
+                      target.calls_age())
+    result.expectation = pending.expected(0.0)
+    if credentials is None:
+        return skip(result, "the case needs a secret that was not given")
+    if fresh and target.control is None:
+        return skip(result, "the scenario needs a control URL (--control-url)")
+    if blocked := target.breakers.blocked(result.request):
+        return skip(result, blocked)
+    return pending
+
+
+def finish_or_unread(target: Target, pending: Pending, exchange: Exchange, seconds: float,
+                     reads: Reads | None = None, flags: bool = True) -> Result:
+    """``finish``; where the case's calls could not be read back, ``unread``."""
+    try:
+        return finish(target, pending, exchange, seconds, reads, flags)
+    except ControlError as error:
+        return unread(pending.result, exchange, error)
+
+
+def finish(target: Target, pending: Pending, exchange: Exchange, seconds: float,
+           reads: Reads | None = None, flags: bool = True) -> Result:
+    """Read back (``reads``: a batch did), judge and settle a case answered ``seconds`` after
+    its set-up began; a ControlError where its own calls could not be read. ``flags=False``:
+    nothing more may be sent (the run's circuit breaker opened), so the flags are not read
+    and the answer is judged alone, as for a target without the control protocol."""
+    result = pending.result
+    result.exchange = exchange
+    result.expectation = pending.expected(seconds)
+    before = after = None
+    drift: list[Check] = []
+    if target.control is not None and flags:
+        before = {c.call_id: c.flags for c in result.scenario.calls}
+        if reads is None:
+            sample = read_back(target).sample(before)
+            reads = Reads(target.control.read([*before, *sample]), sample)
+        after = own(before, reads.flags)
+        drift = read_back(target).drift(reads.sample, reads.flags)
+    _judge(result, before, after)
+    if after is not None and before is not None and _maybe_deferred(result, before, after):
+        _judge_after_start(target, result, before)
+    elif before is not None:
+        _judge_after_pending(target, result, before)
+    _settle(target, result)
+    result.checks += drift
+    if _described(result):  # what the page never names trips no breaker
+        result.checks += _tripped(target, result.request, exchange)
+    return result
+
+
+# A GET past the notes' ~4,000 characters may be refused (KC-PARAM-003).
+LONG_URL_REFUSED = Choice("KC-PARAM-003", "long URL refused", "url")
+# A request in a shape the page does not name may be refused, in any format (KC-HTTP-006).
+SHAPE_REFUSED: Expectation = Expectation(
+    {ERROR: (frozenset({Choice("KC-HTTP-006", "refused")}),)}, (), frozenset(), {ERROR: ()},
+    frozenset({"XML", "HTML", "TEXT"}))
+
+
+def in_spelling(request: KeepCallRequest, spelling: str | None) -> KeepCallRequest:
+    """A status list spelled the way the target takes it: ``ongoing, next`` for a target that
+    takes only the page's printed spelling (the probe found it), as sent otherwise."""
+    if spelling != "spaced":
+        return request
+    spaced = {tight: tight.replace(",", ", ") for tight in STATUS_VALUES if "," in tight}
+    params = tuple((n, spaced.get(v, v) if n == P_STATUS else v) for n, v in request.params)
+    return replace(request, params=params)
+
+
+def traits(target: Target, open_key: bool = False) -> TargetAuth:
+    """What the oracle must know of the target: its keys, the spelling its probe found."""
+    return replace(keys(target.token_required, open_key), status_spelling=target.status_spelling)
+
+
+def keys(token_required: bool | None, open_key: bool) -> TargetAuth:
+    """The target's keys as a case uses them, for its verdict and its marker alike: the open
+    key never needs a token; the other as the target's ``token_required`` says (None: either,
+    KC-AUTH-011)."""
+    return TargetAuth(token_required=False if open_key else token_required)
+
+
+def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
+             auth: TargetAuth, seconds: float, exchange: Exchange | None,
+             aged: float = 0.0) -> Expectation:
+    """The expectation once the time between set-up (``aged`` seconds before the request
+    was sent) and answer is allowed for, and a GET longer than the notes' 4,000 characters (a
+    POST's with the query string too) may be refused."""
+    expectation = expect_over(request, calls, scenario.controlled, auth, aged,
+                              aged + elapsed_bound(seconds))
+    if exchange is None or not beyond_the_page(exchange):
+        return expectation
+    refused = Expectation({ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), expectation.formats,
+                          {ERROR: ()}, frozenset({"XML"}))
+    return merged([expectation, refused])
+
+
+def _judgement(result: Result, before: dict[str, Flags] | None,
+               after: dict[str, Flags] | None) -> Judgement:
+    assert result.exchange is not None
+    return (invariant_judgement(result.exchange, result.expectation, before, after)
+            if result.wire is not None and not result.wire.exact else
+            judgement(result.exchange, result.request, result.expectation, before, after))
+
+
+def _judge(result: Result, before: dict[str, Flags] | None,
+           after: dict[str, Flags] | None) -> Judgement:
+    found = _judgement(result, before, after)
+    result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
+    result.before, result.after = before, after
+    return found
+
+
+def _maybe_deferred(result: Result, before: dict[str, Flags],
+                    after: dict[str, Flags]) -> bool:
+    """A failed case where nothing changed, though a success on an upcoming call was allowed:
+    the target may apply it when the call starts."""
+    return bool(result.failures and result.expectation.deferrable
+                and not flag_changes(before, after))
+
+
+def _judge_after_start(target: Target, result: Result, before: dict[str, Flags]) -> None:
+    """Move the clock past the upcoming calls' starts, read the flags again, judge again."""
+    assert target.control is not None
+    if target.clock_shared:  # judged again in the run's exclusive part (--workers)
+        result.deferred = True
+        return
+    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+    pinned = target.clock_pinned
+    if pinned is not None or not target.control.advance(max(starts) + START_MARGIN_SECONDS):
+        why = ("a change on an upcoming call may wait for its start; "
+               + (pinned or "the target has no clock"))
+        kept = _failing_whatever_the_flags(result, before)
+        result.checks = [Check(c.requirement, "not-tested", why)
+                         if c.verdict == "fail" and c not in kept else c for c in result.checks]
+        return
+    target.forget_token()
+    _judge(result, before, target.control.flags(before))
+    if not result.failures:
+        result.checks.append(Check("KC-TYPE-007", "observed", "when the call starts"))
+
+
+def _failing_whatever_the_flags(result: Result, before: dict[str, Flags]) -> list[Check]:
+    """The failures a change waiting for a call's start cannot explain: those the answer has
+    with its flags unread (a body in the wrong format, broken XML, a 5xx). Excusing them with
+    the rest would throw away failures that have nothing to do with time."""
+    return [c for c in _judgement(result, before, None).checks if c.verdict == "fail"]
+
+
+def _judge_after_pending(target: Target, result: Result, before: dict[str, Flags]) -> None:
+    """A pending keep (success, nothing changed) where upcoming calls sit outside next's
+    window: move the clock past their starts and read again. A keep that lands on one of them
+    then (a window too wide, applied at the start) fails, unless a success on that call was
+    allowed too (waiting for its start: KC-TYPE-007); a pending keep may only land on a call
+    set up after the request. Where the clock may not move, nothing more is judged."""
+    assert target.control is not None
+    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+    if not starts or result.outcome is None or not result.outcome.pending or result.failures:
+        return
+    if target.clock_shared:  # judged again in the run's exclusive part (--workers)
+        result.deferred = True
+        return
+    if target.clock_pinned is not None or not target.control.advance(
+            max(starts) + START_MARGIN_SECONDS):
+        return
+    target.forget_token()
+    after = target.control.flags(before)
+    result.after = after
+    waiting = {(o.call_id, o.flag, o.value) for o in result.expectation.deferrable}
+    result.checks += [Check("KC-FLAG-002", "fail",
+                            f"answered as a pending keep (nothing changed), then {flag} of "
+                            f"{call_id} became {value} once the clock passed the calls' starts: "
+                            "a call that stood outside the lookup when the request came")
+                      for call_id, flag, value in sorted(flag_changes(before, after) - waiting)]
+
+
+def _settle(target: Target, result: Result) -> None:
+    """Remember the case's calls once their final flags are known: answered, judged without
+    failure, no change left waiting for a call's start."""
+    exchange = result.exchange
+    if (result.after is None or result.failures or result.deferred or exchange is None
+            or exchange.error or result.expectation.deferrable):
+        return
+    read_back(target).settle(result.after)
+
+
+def _decided(expectation: Expectation, requirement: RequirementId | None) -> Expectation:
+    if requirement is None:
+        return expectation
+    because: dict[Outcome, tuple[RequirementId, ...]] = {
+        o: (requirement,) for o in expectation.because}
+    return replace(expectation, trace=(requirement,), because=because)
+
+
+def also_checks(expectation: Expectation, requirements: tuple[RequirementId, ...]) -> Expectation:
+    if not requirements:
+        return expectation
+    because = {o: (*rs, *requirements) if not o.is_error else rs
+               for o, rs in expectation.because.items()}
+    trace = tuple(dict.fromkeys((*expectation.trace, *requirements)))
+    return replace(expectation, because=because, trace=trace)
+
+
+def _described(result: Result) -> bool:
+    """Whether the request is one the page describes: a plain GET or POST (a fuzzed one in
+    the plain shape with text values), a GET within the notes' length. An odd shape, bytes
+    that are not UTF-8 or an over-long URL may be refused or dropped by a front end; that is
+    KC-HTTP-004 (SHOULD), never a class of requests the target does not serve."""
+    exchange = result.exchange
+    plain = result.wire is None or result.wire.exact
+    return plain and exchange is not None and not beyond_the_page(exchange)
+
+
+def _tripped(target: Target, request: KeepCallRequest, exchange: Exchange) -> list[Check]:
+    """The classes of ``request`` the target stopped answering, while it answers a probe of
+    another kind, as failures (breaker.py); their later cases are not sent."""
+    found, breakers = [], target.breakers
+    for name in breakers.note(request, exchange.error_kind):
+        if breakers.circuit_open(target.client.consecutive_failures):
+            break  # the run stops here: no probe; the case's own checks are its evidence
+        probe = probe_for(name)
+        credentials = target.credential_params(probe)
+        if credentials is not None and target.send(probe, credentials).ok:
+            trip = target.breakers.trip(name, exchange.error)
+            found.append(Check(trip.requirement, "fail", trip.message, Cause.NO_ANSWER))
+    return found
+
+
+def skip(result: Result, why: str) -> Result:
+    result.skipped = why
+    result.checks = [Check(r, "not-tested", why) for r in result.expectation.trace]
+    return result
+
+
+def unread(result: Result, exchange: Exchange, error: ControlError) -> Result:
+    """A case sent whose calls could not be read back: not tested, but an answer that broke
+    and the drops on its way are evidence all the same (nothing absorbed in silence)."""
+    skip(result, f"control protocol: {error}")
+    result.exchange = exchange
+    available = (availability(exchange, result.request) if _described(result)
+                 else "KC-HTTP-004")
+    result.checks = [*delivery_checks(exchange, available), *result.checks]
+    return result
+
+
+def _flags(flags: Flags | None) -> str:
+    """kept, protected, recording as a reader scans them: ``kept=1 protected=0 recording=0``."""
+    if flags is None:
+        return "not read"
+    return " ".join(f"{name}={int(flags.get(name))}" for name in ("kept", "protected", "recording"))

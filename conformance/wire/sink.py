@@ -1,0 +1,127 @@
+"""Every byte that leaves the process, redacted on its way out: files, and the terminal.
+
+A target may echo what it was sent anywhere (an error page quoting the URL, a debug page dumping
+the parameters and headers), and that text may reach any message, excerpt or signature. So
+whatever the suite writes goes through this module, which passes the finished text through the
+process's one redaction function (``redact.redact``) last, after serialisation: JSON escaping,
+HTML escaping and pretty-printing cannot carry a secret past it. No other module of the package
+writes a file or the standard streams (``tests/test_architecture.py`` checks it), and the CLI
+and the plugin wrap ``sys.stdout`` and ``sys.stderr`` in ``RedactingStream`` for a run, so
+pytest's own lines, warnings and tracebacks pass the same sink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from conformance.wire.redact import redact
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path``, redacted; the parent directory is made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact(text), encoding="utf-8")
+    return path
+
+
+def write_gzip(path: Path, text: str) -> Path:
+    """Write ``text`` gzipped (reproducibly: no timestamp), redacted before it is packed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(redact(text).encode("utf-8"), compresslevel=6, mtime=0))
+    return path
+
+
+def redacted_bytes(data: bytes) -> bytes:
+    """A UTF-8 document (XML, JSON, HTML) redacted; a gzipped one unpacked, redacted, packed."""
+    if data[:2] == b"\x1f\x8b":
+        return gzip.compress(redacted_bytes(gzip.decompress(data)), compresslevel=6, mtime=0)
+    return redact(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write a UTF-8 document's bytes (or a gzipped one), redacted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(redacted_bytes(data))
+    return path
+
+
+def rewrite(path: Path) -> None:
+    """Pass a file another writer made (pytest's junit.xml, pytest-html's page) through the
+    sink, in place; a file that is not there is left so."""
+    with contextlib.suppress(FileNotFoundError):
+        data = path.read_bytes()
+        cleaned = redacted_bytes(data)
+        if cleaned != data:
+            path.write_bytes(cleaned)
+
+
+def echo(text: str, *, err: bool = False, end: str = "\n") -> None:
+    """Print to the terminal, redacted."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(redact(text) + end)
+    stream.flush()
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts each line before it passes it on.
+
+    Text is held until a line ends (or the stream is flushed), so a secret written in pieces
+    (pytest writes a report word by word) is still whole when it is redacted; a carriage return
+    (the rewritten progress line) ends a piece too."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        cut = max(self._pending.rfind("\n"), self._pending.rfind("\r"))
+        if cut >= 0:
+            ready, self._pending = self._pending[:cut + 1], self._pending[cut + 1:]
+            self.inner.write(redact(ready))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.inner.write(redact(self._pending))
+            self._pending = ""
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.inner, "encoding", "utf-8")
+
+    def writable(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def redacted_streams() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` redacted for the block (a run); nested blocks add
+    nothing."""
+    saved = sys.stdout, sys.stderr
+    wrap = [not isinstance(s, RedactingStream) for s in saved]
+    if wrap[0]:
+        sys.stdout = RedactingStream(saved[0])
+    if wrap[1]:
+        sys.stderr = RedactingStream(saved[1])
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sys.stdout, sys.stderr = saved

@@ -1,0 +1,660 @@
+"""The HTTP transport: one long-lived client per run that never crashes or hangs on a target.
+
+Whatever a target does (trickles bytes, sends 50 MB or a decompression bomb, resets,
+redirects, answers garbage) becomes an ``Exchange`` with an ``error`` string; only programming
+errors raise. An ``httpx.AsyncClient`` runs on a private event loop, driven by the thread that
+sends (one request at a time, under a lock; no thread of its own, so no hand-over per request).
+httpx's timeouts apply per read, so a server sending one byte per second never trips them: the
+total deadline is held inside the loop, around every attempt of a request. So when ``send``
+returns, the request is over (its connection closed if it was cut short) and nothing is still
+writing what the exchange records.
+
+Nothing is followed (no redirects), nothing is remembered (no cookies, no proxies from the
+environment), bodies are read raw and decoded within the cap (``inflate``), requests are
+paced (``pacing``), and everything recorded is redacted, with a curl line (``curl``). The
+client's counters are the run's one record of transport failures; the circuit breaker and
+the summary read them here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import http.cookiejar
+import json
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlencode
+
+import h11
+import httpcore
+import httpx
+
+from conformance import __version__
+from conformance.wire.curl import RequestParts, join_query, render
+from conformance.wire.inflate import CappedBody, TooLarge, content_codings
+from conformance.wire.pacing import Pacer
+from conformance.wire.redact import Redactor
+
+USER_AGENT: Final = f"keepcall-conformance/{__version__}"
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_TYPE: Final = "application/json"
+RESEND_STATUS: Final = 429
+_EAGER: Final = httpcore
+"""httpx imports httpcore on the first request and keeps its exception classes; an embedding
+host that drops the modules a step imported (pytester's inline runs do) would otherwise leave
+httpx mapping old classes while new ones are raised: a reset would read as "unexpected"."""
+# Past the deadline, the time the loop may take to close what it cancelled. Only a connection
+# that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
+CLOSE_SECONDS: Final = 5.0
+_HOLD: Final = "keepcall_hold"  # a request's extension: seconds the target may hold it
+
+# Error kinds (``Exchange.error_kind``) of a request that never reached the target's HTTP server
+# (nothing to judge: inconclusive), and of an attempt the target dropped (it reset or closed the
+# connection without an answer). Any other failure of a request that reached the target is a
+# broken answer: a failure of the target, with the evidence.
+UNREACHED: Final = frozenset({"connect", "tls", "request"})
+DROPPED: Final = frozenset({"reset", "closed"})
+# A target that keeps dropping requests: this many drops among the last DROP_WINDOW requests.
+DROP_PATTERN: Final = 3
+DROP_WINDOW: Final = 100
+
+# httpcore's trace events that say a connection to the target stands.
+_CONNECTED_EVENTS: Final = frozenset({
+    "connection.connect_tcp.complete", "connection.start_tls.complete",
+    "http11.send_request_headers.started", "http2.send_request_headers.started"})
+_NEW_CONNECTION: Final = "connection.connect_tcp.complete"
+_SENT_ON_A_CONNECTION: Final = "http11.send_request_headers.started"
+
+# What a target can make sending a request or reading its answer raise: httpx's errors, the
+# httpcore and h11 ones it may leave unwrapped, the OS's (ssl's among them), and what decoding
+# the body raises. Only these become an exchange's error string; anything else is the suite's
+# own bug and propagates, a suite error (exit 3), never a failure of the target.
+TARGET_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, httpcore.ProtocolError,
+                        httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProxyError,
+                        httpcore.UnsupportedProtocol, h11.ProtocolError, OSError, zlib.error,
+                        TooLarge, UnicodeError)
+
+# identity: a conformant server then never compresses, so the byte cap applies to real bytes.
+DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Limits for every request; defaults suit a target on a LAN."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_response_bytes: int = 1_048_576
+    verify: bool | str = True
+    retries: int = 1
+    rate: float | None = None
+    max_retry_after: float = 30.0
+    concurrency: int = 1  # requests in flight at most (send_many); the pool holds as many
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came back, redacted, with a curl line that reproduces it.
+
+    ``body`` is the answer's bytes (any content coding undone, cut at the cap), not redacted
+    because validators need them as they came: show it through ``body_excerpt``. ``error`` is
+    ``"<kind>: <message>"`` with kind one of timeout, connect, tls, reset, closed, protocol,
+    decode, too-large, request, unexpected.
+    """
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | None
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool
+    error: str | None
+    elapsed: float
+    retries: int
+    waited: float
+    curl_line: Callable[[], str] = field(repr=False, compare=False)
+    notes: tuple[str, ...] = ()
+    redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+    reached: bool = True  # a connection to the target was made (TCP, and TLS where used)
+    dropped: tuple[str, ...] = ()  # the errors of attempts the target dropped, then retried
+    drops_nearby: int = 0  # dropped requests among the last DROP_WINDOW, this one included
+
+    @functools.cached_property
+    def curl(self) -> str:
+        """The curl line; rendered when first shown (most exchanges never are)."""
+        return self.curl_line()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None
+
+    @property
+    def broken(self) -> bool:
+        """The target was reached and its answer broke (a stall, a drip, a reset, a bomb,
+        bytes that are no HTTP): the target's failure, never "unreachable"."""
+        return self.error is not None and self.reached and self.error_kind not in UNREACHED
+
+    @property
+    def error_kind(self) -> str | None:
+        """The ``<kind>`` of ``error`` (see above), or None without one."""
+        return None if self.error is None else self.error.partition(":")[0]
+
+    def body_excerpt(self, limit: int = 2000, text: str | None = None) -> str:
+        """The start of the body as text (or of ``text``, the body shown otherwise, e.g.
+        pretty-printed), decoded with replacement and redacted."""
+        window = 4 * (limit + 512)  # enough text for ``limit`` characters once redacted
+        if text is None:
+            text = self.body[:window].decode("utf-8", "replace")
+        whole = len(text) <= window and len(self.body) <= window
+        return self.redactor.excerpt(text[:window], limit,
+                                     cut=not whole or self.truncated)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A request for ``Client.send_many``: the arguments ``Client.send`` takes."""
+
+    method: str
+    url: str
+    params: Sequence[tuple[str, str]] = ()
+    in_body: bool = False
+    headers: Mapping[str, str] | None = None
+    raw_query: bytes | None = None
+    raw_body: bytes | None = None
+    hold: float = 0.0
+
+    def parts(self) -> RequestParts:
+        return RequestParts(self.method, self.url,
+                            query=() if self.in_body else tuple(self.params),
+                            form=tuple(self.params) if self.in_body else (),
+                            headers=dict(self.headers or {}), raw_query=self.raw_query,
+                            raw_body=self.raw_body)
+
+
+@dataclass
+class _Outgoing:
+    """A prepared request: the httpx request plus what the exchange and curl line show."""
+
+    request: httpx.Request | None
+    method: str
+    url: str
+    curl: Callable[[], str]
+    failure: str | None = None
+
+
+@dataclass
+class _Progress:
+    """What one run of a request got; owned by the loop's coroutine until it returns it."""
+
+    status: int | None = None
+    reason: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: CappedBody | None = None
+    error: str | None = None
+    retries: int = 0
+    notes: list[str] = field(default_factory=list)
+    connected: bool = False  # a connection to the target was made, for any attempt
+    fresh: bool = False  # the current attempt made its own connection
+    dropped: list[str] = field(default_factory=list)  # drops retried (see ``drop``)
+    dropped_last: bool = False  # the last attempt was dropped too
+
+    def following(self, earlier: _Progress, note: str) -> _Progress:
+        """This run as the resend of ``earlier``: its retries and notes come first."""
+        self.retries += earlier.retries
+        self.notes = [*earlier.notes, note, *self.notes]
+        self.dropped = [*earlier.dropped, *self.dropped]
+        self.connected = self.connected or earlier.connected
+        return self
+
+    async def trace(self, event: str, info: Mapping[str, object]) -> None:
+        """httpcore's trace hook: a connection made (or reused) means the target was reached;
+        a TLS handshake must finish first where one is made."""
+        if event in _CONNECTED_EVENTS:
+            self.connected = True
+        self.fresh = self.fresh or event == _NEW_CONNECTION
+
+    def drop(self, failure: _Failure) -> bool:
+        """Whether a failed attempt was dropped by the target: reset or closed without an
+        answer on a connection made for it. The same on a reused keep-alive connection is the
+        race HTTP lets a client retry (the server closed it as idle) and is not counted."""
+        return failure.kind in DROPPED and self.fresh
+
+    @property
+    def dropped_now(self) -> bool:
+        """The target dropped this request: an attempt retried, or the last one."""
+        return bool(self.dropped) or self.dropped_last
+
+
+@dataclass(frozen=True)
+class _Failure:
+    kind: str
+    message: str
+    retryable: bool
+
+
+class Client:
+    """Sends requests with hard limits and returns ``Exchange`` records; one per run.
+
+    ``pacer`` defaults to one built from the settings; tests pass one with a fake sleep.
+    ``transport`` replaces httpx's TCP transport (an app in this process: ``in_process``); the
+    limits, deadline and records stay the same. TLS and connection settings are then its own.
+    """
+
+    def __init__(self, settings: TransportSettings, redactor: Redactor,
+                 pacer: Pacer | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.requests_sent = 0
+        self.control_requests = 0  # of them, to the control protocol (send_json, control=True)
+        self.transport_failures = 0
+        self.retries_total = 0
+        self.consecutive_failures = 0
+        # The last failure of the current streak reached the target (which is there, and
+        # broke its answer), or did not (it is gone, or never was): the breaker's verdict.
+        self.streak_reached = False
+        self.dropped_requests = 0
+        self._recent_drops: collections.deque[bool] = collections.deque(maxlen=DROP_WINDOW)
+        self._pacer = pacer or Pacer(settings.rate, settings.max_retry_after)
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._http = _make_http_client(settings, transport)
+        self._closed = False
+
+    # --- public API -------------------------------------------------------------------------
+
+    def send(
+        self, method: str, url: str, params: Sequence[tuple[str, str]], *,
+        in_body: bool = False, headers: Mapping[str, str] | None = None,
+        raw_query: bytes | None = None, raw_body: bytes | None = None, hold: float = 0.0,
+    ) -> Exchange:
+        """Send one API request: ``params`` in the query, or form-encoded in the body when
+        ``in_body`` (see ``RequestParts``); a non-empty body defaults to the form type.
+        ``hold``: seconds the target may hold this request before it answers, added to the
+        read timeout and the total deadline of this request alone."""
+        parts = RequestParts(method, url, query=() if in_body else tuple(params),
+                             form=tuple(params) if in_body else (), headers=dict(headers or {}),
+                             raw_query=raw_query, raw_body=raw_body)
+        return self._perform(self._prepare(parts, hold))
+
+    def send_many(self, outbounds: Sequence[Outbound], limit: int | None = None,
+                  control: bool = False, stop: Callable[[], bool] | None = None
+                  ) -> list[tuple[Exchange, float]]:
+        """Send all of ``outbounds`` on the client's loop, at most ``limit`` (default: the
+        settings' concurrency) in flight at once, each paced and deadlined as ``send`` does;
+        each exchange in the order given, with the monotonic time its answer was complete.
+        ``control``: they are control-protocol requests (counted as such). ``stop``: asked
+        before each request starts; once it answers True no further one starts (those in
+        flight end), and only the ones sent are returned: the first of ``outbounds``."""
+        prepared = [self._prepare(o.parts(), o.hold) for o in outbounds]
+        gate = max(1, min(limit or self.settings.concurrency, self.settings.concurrency))
+        with self._lock:
+            sent = self._loop.run_until_complete(self._many(prepared, gate, stop))
+        self.control_requests += len(sent) if control else 0
+        return sent
+
+    async def _many(self, prepared: Sequence[_Outgoing], limit: int,
+                    stop: Callable[[], bool] | None) -> list[tuple[Exchange, float]]:
+        """``limit`` workers take the requests in order; a request is taken and ``stop``
+        asked with no await between, so the ones sent are always the first ones."""
+        queue, stopped = iter(enumerate(prepared)), False
+        done: dict[int, tuple[Exchange, float]] = {}
+
+        async def worker() -> None:
+            nonlocal stopped
+            for index, out in queue:
+                stopped = stopped or (stop is not None and stop())  # latched: never resumes
+                if stopped:
+                    return
+                if out.request is None:
+                    progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+                else:
+                    progress, elapsed, waited = await self._send_paced_async(out.request)
+                self._count(progress)
+                done[index] = self._exchange(out, progress, elapsed, waited), time.monotonic()
+
+        await asyncio.gather(*(worker() for _ in range(min(limit, len(prepared)))))
+        return [done[i] for i in range(len(done))]
+
+    def send_json(
+        self, method: str, url: str, payload: object | None
+    ) -> tuple[Exchange, object | None]:
+        """Send a control-protocol request; the decoded JSON answer, or None when it is not."""
+        body = b"" if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": JSON_TYPE} if body else {}
+        exchange = self.send(method, url, (), headers=headers, raw_body=body or None)
+        self.control_requests += 1
+        return exchange, _decode_json(exchange)
+
+    def close(self) -> None:
+        """Close the connections and the loop; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._loop.run_until_complete(asyncio.wait_for(self._http.aclose(),
+                                                               CLOSE_SECONDS))
+            except Exception:  # closing sockets of a hostile server must not fail a run
+                pass
+            finally:
+                self._loop.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- preparing --------------------------------------------------------------------------
+
+    def _prepare(self, parts: RequestParts, hold: float = 0.0) -> _Outgoing:
+        curl = functools.partial(render, parts, self.redactor, self.settings.verify)
+        url = join_query(parts.url, urlencode(parts.query), parts.raw_query)
+        body = _wire_body(parts)
+        try:
+            request = self._http.build_request(parts.method, url, content=body,
+                                               headers=_wire_headers(parts.headers, body),
+                                               timeout=_timeout(self.settings, hold))
+            request.extensions[_HOLD] = hold
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
+            return _Outgoing(None, parts.method, self.redactor(url), curl,
+                             _message("request", exc))
+        return _Outgoing(request, parts.method, self.redactor(str(request.url)), curl)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _perform(self, out: _Outgoing) -> Exchange:
+        with self._lock:
+            if out.request is None:
+                progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+            else:
+                progress, elapsed, waited = self._send_paced(out.request)
+            self._count(progress)
+            return self._exchange(out, progress, elapsed, waited)
+
+    def _send_paced(self, request: httpx.Request) -> tuple[_Progress, float, float]:
+        """Send in our turn; a 429 with Retry-After is sent once more after that wait."""
+        waited = self._pacer.wait_turn()
+        progress, elapsed = self._run(request)
+        if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
+            waited += self._pacer.wait_turn()
+            resent, more = self._run(request)
+            progress = resent.following(progress, "resent once after the Retry-After wait")
+            elapsed += more
+            self._owe_retry_after(progress)
+        return progress, elapsed, waited
+
+    async def _send_paced_async(self, request: httpx.Request
+                                ) -> tuple[_Progress, float, float]:
+        """``_send_paced`` inside the loop: the pacer's wait is awaited, not slept."""
+        waited = await self._turn()
+        progress, elapsed = await self._timed(request)
+        if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
+            waited += await self._turn()
+            resent, more = await self._timed(request)
+            progress = resent.following(progress, "resent once after the Retry-After wait")
+            elapsed += more
+            self._owe_retry_after(progress)
+        return progress, elapsed, waited
+
+    async def _timed(self, request: httpx.Request) -> tuple[_Progress, float]:
+        started = time.monotonic()
+        progress = await self._within_deadline(request)
+        return progress, time.monotonic() - started
+
+    async def _turn(self) -> float:
+        wait = self._pacer.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
+
+    def _run(self, request: httpx.Request) -> tuple[_Progress, float]:
+        """Run all attempts of one request in the loop until they end; the time taken."""
+        started = time.monotonic()
+        progress = self._loop.run_until_complete(self._within_deadline(request))
+        return progress, time.monotonic() - started
+
+    async def _within_deadline(self, request: httpx.Request) -> _Progress:
+        """All attempts under the total deadline. It is held here, in the loop, so that the
+        cancelled attempt has closed its connection before this returns."""
+        progress = _Progress()
+        request.extensions["trace"] = progress.trace
+        total = self.settings.total_timeout + request.extensions.get(_HOLD, 0.0)
+        try:
+            async with asyncio.timeout(total):
+                await self._attempts(request, progress)
+        except TimeoutError:
+            progress.error = f"timeout: total deadline of {total:g} s exceeded"
+        return progress
+
+    async def _attempts(self, request: httpx.Request, progress: _Progress) -> None:
+        for attempt in range(self.settings.retries + 1):
+            progress.fresh = False
+            failure = await self._attempt(request, progress)
+            if failure is None:
+                return
+            progress.error = f"{failure.kind}: {failure.message}"
+            if not failure.retryable or attempt == self.settings.retries:
+                progress.dropped_last = progress.drop(failure)
+                return
+            progress.retries += 1
+            progress.notes.append(f"retried after {progress.error}")
+            if progress.drop(failure):
+                progress.dropped.append(progress.error)
+            progress.error = None
+
+    async def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
+        try:
+            response = await self._http.send(request, stream=True)
+        except TARGET_ERRORS as exc:  # what the server causes becomes an error string
+            return _classify(exc, self.settings, before_response=True)
+        try:
+            progress.status = response.status_code
+            progress.reason = response.reason_phrase
+            progress.headers = _header_dict(response.headers)
+            await self._read_body(response, progress)
+        except TARGET_ERRORS as exc:
+            return _classify(exc, self.settings, before_response=False)
+        finally:
+            await _close_quietly(response)
+        return None
+
+    async def _read_body(self, response: httpx.Response, progress: _Progress) -> None:
+        """Stream the raw body into the cap, so a 50 MB, endless or bomb body costs the cap."""
+        codings = content_codings(response.headers.get_list("content-encoding"))
+        progress.body = CappedBody(codings, self.settings.max_response_bytes)
+        async for chunk in response.aiter_raw():
+            if progress.body.add(chunk):
+                return
+
+    # --- pacing and counting ----------------------------------------------------------------
+
+    def _owe_retry_after(self, progress: _Progress) -> bool:
+        """Tell the pacer a throttling answer's Retry-After; True (with a note) when owed."""
+        value = progress.headers.get("retry-after")
+        delay = self._pacer.retry_after(progress.status, value)
+        if delay is None:
+            return False
+        progress.notes.append(f"{progress.status} with Retry-After {value!r}: waiting {delay:g} s")
+        return True
+
+    def _count(self, progress: _Progress) -> None:
+        """The run's counters. Any failure (a stall after the headers too) extends the streak
+        the circuit breaker reads; a dropped request enters the window of recent drops."""
+        self.requests_sent += 1
+        self.retries_total += progress.retries
+        dropped = progress.dropped_now
+        self.dropped_requests += dropped
+        self._recent_drops.append(dropped)
+        if progress.error is not None:
+            self.transport_failures += 1
+            self.consecutive_failures += 1
+            # As its last attempt ended: a drop on a stale keep-alive connection, then a
+            # refused retry, did not reach the target (a target gone in mid-batch).
+            self.streak_reached = (progress.connected
+                                   and progress.error.partition(":")[0] not in UNREACHED)
+        else:
+            self.consecutive_failures = 0
+            self.streak_reached = False
+
+    # --- recording --------------------------------------------------------------------------
+
+    def _exchange(
+        self, out: _Outgoing, progress: _Progress, elapsed: float, waited: float
+    ) -> Exchange:
+        request, redact, body = out.request, self.redactor, progress.body
+        sent = request.content if request is not None else b""
+        return Exchange(
+            method=out.method, url=out.url,
+            request_headers=redact.headers(request.headers.items() if request else ()),
+            request_body=redact(sent.decode("utf-8", "replace")) if sent else None,
+            status=progress.status, reason=progress.reason,
+            headers=redact.headers(progress.headers.items()),
+            body=bytes(body.data) if body else b"", truncated=bool(body and body.truncated),
+            error=redact(progress.error) if progress.error else None,
+            elapsed=elapsed, retries=progress.retries, waited=waited, curl_line=out.curl,
+            notes=tuple(redact(n) for n in progress.notes), redactor=redact,
+            reached=progress.connected, dropped=tuple(redact(d) for d in progress.dropped),
+            drops_nearby=sum(self._recent_drops) if progress.dropped_now else 0,
+        )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _wire_body(parts: RequestParts) -> bytes:
+    return b"&".join(p for p in (urlencode(parts.form).encode(), parts.raw_body or b"") if p)
+
+
+def _wire_headers(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """The caller's headers; a body without a content type is a form. A header given as ""
+    is not sent (a body sent without any Content-Type)."""
+    wire = {name: value for name, value in headers.items() if value}
+    if body and not any(name.lower() == "content-type" for name in headers):
+        wire["Content-Type"] = FORM_TYPE
+    return wire
+
+
+def _header_dict(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with ", " as HTTP allows."""
+    out: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        key = name.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def _decode_json(exchange: Exchange) -> object | None:
+    if exchange.status is None or exchange.truncated or not exchange.body:
+        return None
+    try:
+        decoded: object = json.loads(exchange.body)
+    except (ValueError, RecursionError):
+        return None
+    return decoded
+
+
+def _message(kind: str, exc: BaseException) -> str:
+    return f"{kind}: {str(exc) or type(exc).__name__}"
+
+
+def _classify(exc: Exception, settings: TransportSettings, *, before_response: bool) -> _Failure:
+    """Name a transport failure; only connect failures and resets before a response retry."""
+    text = _describe(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return _Failure("connect", f"no connection within {settings.connect_timeout:g} s", True)
+    if isinstance(exc, httpx.TimeoutException):
+        return _Failure("timeout", f"no data for {settings.read_timeout:g} s ({text})", False)
+    if isinstance(exc, httpx.ConnectError):
+        tls = "SSL" in text or "CERTIFICATE" in text.upper()
+        return _Failure("tls" if tls else "connect", text, not tls)
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return _Failure("reset", text, before_response)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        closed = before_response and "without sending" in text
+        return _Failure("closed" if closed else "protocol", text, closed)
+    if isinstance(exc, TooLarge):
+        return _Failure("too-large", text, False)
+    if isinstance(exc, zlib.error):
+        return _Failure("decode", text, False)
+    if isinstance(exc, httpx.ProtocolError):
+        return _Failure("protocol", text, False)
+    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+        return _Failure("request", text, False)
+    return _Failure("unexpected", f"{type(exc).__name__}: {text}", False)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's message, with the OS-level cause httpx wraps (e.g. errno 104)."""
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(4):  # httpx wraps httpcore, which wraps the OSError
+        if cause is None:
+            break
+        detail = str(cause)
+        if detail and detail not in text:
+            text = f"{text} ({detail})" if text else detail
+        cause = cause.__cause__ or cause.__context__
+    return text or type(exc).__name__
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    with contextlib.suppress(Exception):  # the connection is dropped either way
+        await response.aclose()
+
+
+def _timeout(settings: TransportSettings, hold: float = 0.0) -> httpx.Timeout:
+    return httpx.Timeout(connect=settings.connect_timeout, read=settings.read_timeout + hold,
+                         write=settings.read_timeout, pool=settings.connect_timeout)
+
+
+def _make_http_client(settings: TransportSettings,
+                      transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    timeout = _timeout(settings)
+    verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
+        else ssl.create_default_context(cafile=settings.verify)
+    # A jar that accepts no cookie: a target's session state must not leak between cases.
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(
+        timeout=timeout, verify=verify, follow_redirects=False, trust_env=False,
+        headers=DEFAULT_HEADERS, cookies=no_cookies,
+        limits=httpx.Limits(max_connections=max(4, settings.concurrency),
+                            max_keepalive_connections=max(2, settings.concurrency)),
+        transport=transport,
+    )
+
+
+class _Reached(httpx.AsyncBaseTransport):
+    """An app in this process is always reached: the trace event a TCP connection sends (httpx's
+    ASGITransport sends none), so a broken answer reads as broken, never as unreachable."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        trace = request.extensions.get("trace")
+        if trace is not None:
+            await trace(_SENT_ON_A_CONNECTION, {})
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def in_process(app: Callable[..., Awaitable[None]]) -> httpx.AsyncBaseTransport:
+    """A transport to an ASGI app in this process, on the client's own loop (no socket, no
+    thread): for the project's tests and embedding, where the wire is not what is tested. An
+    exception of the app is its 500 answer, as a server would send it."""
+    return _Reached(httpx.ASGITransport(app=app, raise_app_exceptions=False))
