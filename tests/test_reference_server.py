@@ -53,10 +53,17 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
+def _as_from_a_shell() -> None:
+    """Ctrl-C as a terminal delivers it: a test worker's process may run with SIGINT ignored
+    or blocked, which a child inherits across exec (then Python installs no handler for it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.system
 def test_serve_prints_urls_and_secrets_then_stops_on_ctrl_c() -> None:
     with subprocess.Popen(_python("--port", "0", "--switch", "error_status=404"),
-                          stdout=subprocess.PIPE, text=True,
+                          stdout=subprocess.PIPE, text=True, preexec_fn=_as_from_a_shell,
                           env=_env(KEEPCALL_API_KEY="env-key", KEEPCALL_PASSWORD="pw")
                           ) as process:
         _check_banner_then_interrupt(process)
