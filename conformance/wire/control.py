@@ -21,7 +21,7 @@ from jsonschema.exceptions import best_match
 
 from conformance.domain.model import Flags, Scenario
 from conformance.wire.curl import RequestParts, render
-from conformance.wire.transport import JSON_TYPE, Client, Exchange, Outbound
+from conformance.wire.transport import JSON_TYPE, Client, Exchange, Outbound, decode_json
 from conformance.wire.validators import schema_file
 
 # The bodies of docs/CONTROL-PROTOCOL.md, as JSON Schemas in schemas/ (package data).
@@ -100,7 +100,7 @@ class Control:
             answers = self._client.send_many(
                 [Outbound("GET", f"{self.base_url}/calls/{i}") for i in rest], control=True)
             for call_id, (exchange, _) in zip(rest, answers, strict=True):
-                found[call_id] = _caught(partial(_one, call_id, exchange, _decoded(exchange)))
+                found[call_id] = _caught(partial(_one, call_id, exchange, decode_json(exchange)))
         return {i: found[i] for i in ids}
 
     def _many(self, ids: list[str]) -> dict[str, Flags | ControlError] | None:
@@ -176,17 +176,6 @@ def _caught(read: Callable[[], Flags]) -> Flags | ControlError:
         return read()
     except ControlError as error:
         return error
-
-
-def _decoded(exchange: Exchange) -> object | None:
-    """The JSON of an answer, or None (what ``Client.send_json`` gives)."""
-    if exchange.status is None or exchange.truncated or not exchange.body:
-        return None
-    try:
-        decoded: object = json.loads(exchange.body)
-    except (ValueError, RecursionError):
-        return None
-    return decoded
 
 
 @cache

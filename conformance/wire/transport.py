@@ -336,7 +336,7 @@ class Client:
         headers = {"Content-Type": JSON_TYPE} if body else {}
         exchange = self.send(method, url, (), headers=headers, raw_body=body or None)
         self.control_requests += 1
-        return exchange, _decode_json(exchange)
+        return exchange, decode_json(exchange)
 
     def close(self) -> None:
         """Close the connections and the loop; safe to call twice."""
@@ -556,7 +556,8 @@ def _header_dict(headers: httpx.Headers) -> dict[str, str]:
     return out
 
 
-def _decode_json(exchange: Exchange) -> object | None:
+def decode_json(exchange: Exchange) -> object | None:
+    """The JSON of a whole answer, or None (what ``Client.send_json`` gives)."""
     if exchange.status is None or exchange.truncated or not exchange.body:
         return None
     try:
