@@ -40,14 +40,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_scale import busy_seconds, machine
+from bench_scale import busy_seconds, machine, reap
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "network.json"
 SEED = "1"
 LATENCIES = (0, 20, 50)
 WORKERS = 8
-RUN_TIMEOUT = 3600.0
 SAMPLE_SECONDS = 0.25
 # (matrix, latency ms) -> the most seconds a run may take, in any mode (issue 20).
 GOALS: dict[tuple[str, int], float] = {("full", 20): 90.0, ("full", 50): 180.0,
@@ -175,12 +174,9 @@ def suite_run(target: Target, run: Measured, report_dir: Path) -> Measured:
         done = threading.Event()
         sampler = threading.Thread(target=_sample, args=(child.pid, done, peak), daemon=True)
         sampler.start()
-        watchdog = threading.Timer(RUN_TIMEOUT, child.kill)
-        watchdog.start()
         try:
-            _, status, usage = os.wait4(child.pid, 0)
+            status, usage = reap(child)
         finally:
-            watchdog.cancel()
             done.set()
         run.wall_s = round(time.perf_counter() - started, 2)
         child.returncode = run.exit_code = os.waitstatus_to_exitcode(status)

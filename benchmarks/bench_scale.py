@@ -101,18 +101,24 @@ class Goal:
     met: bool
 
 
+def reap(child: subprocess.Popen[bytes]) -> tuple[int, Any]:
+    """The child's wait status and its own rusage (wait4), killed past RUN_TIMEOUT."""
+    watchdog = threading.Timer(RUN_TIMEOUT, child.kill)
+    watchdog.start()
+    try:
+        _, status, usage = os.wait4(child.pid, 0)
+    finally:
+        watchdog.cancel()
+    return status, usage
+
+
 def measure(argv: list[str]) -> Child:
     """Run ``argv`` from the repository root; its own rusage by wait4, so the peak RSS is the
     child's (or its largest reaped descendant's), not this process's."""
     with tempfile.TemporaryFile() as output:
         (busy, steal), started = busy_seconds(), time.perf_counter()
         child = subprocess.Popen(argv, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-        watchdog = threading.Timer(RUN_TIMEOUT, child.kill)
-        watchdog.start()
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            watchdog.cancel()
+        status, usage = reap(child)
         wall = time.perf_counter() - started
         cpu, (busy_after, steal_after) = usage.ru_utime + usage.ru_stime, busy_seconds()
         child.returncode = os.waitstatus_to_exitcode(status)
