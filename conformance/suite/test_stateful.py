@@ -42,6 +42,7 @@ from conformance.catalog.spec import (
     TYPE_VALUES,
     UNMARK_VALUE,
     CallState,
+    Flag,
 )
 from conformance.catalog.spec import FLAGS as FLAG_NAMES
 from conformance.domain.model import (
@@ -118,8 +119,8 @@ class KeepCallMachine(RuleBasedStateMachine):
         self.advanced = 0.0
         self.steps: list[str] = []
         self.checks: list[Check] = []
-        self.pending: set[tuple[str, str, bool]] = set()  # changes a target may apply later
-        self.pending_keeps: set[tuple[str, str, bool]] = set()  # by number (KC-STATUS-013)
+        self.pending: set[tuple[str, Flag, bool]] = set()  # changes a target may apply later
+        self.pending_keeps: set[tuple[str, Flag, bool]] = set()  # by number (KC-STATUS-013)
 
     # --- rules ----------------------------------------------------------------------------
     @precondition(lambda self: len(self.calls) < MAX_CALLS)
@@ -210,12 +211,25 @@ class KeepCallMachine(RuleBasedStateMachine):
         expectation = self._expect(request, sent, time.monotonic())
         self.steps.append(exchange.curl)
         after = target.control.flags(self.flags)
-        checks = judge(exchange, request, expectation, dict(self.flags), after)
-        if after == self.flags and expectation.deferrable:
+        before = self._landed_meanwhile(expectation, after)
+        checks = judge(exchange, request, expectation, before, after)
+        if after == before and expectation.deferrable:
             checks = self._deferred(expectation, checks)
-        if after == self.flags and PENDING in expectation.allowed:
+        if after == before and PENDING in expectation.allowed:
             self._pending_keep(dict(ident), type_, unmark)
         self._settle(checks, after, (request, expectation, exchange))
+
+    def _landed_meanwhile(self, expectation: Expectation,
+                          after: dict[str, Flags]) -> dict[str, Flags]:
+        """The flags before the request, with the changes left pending that landed while it
+        was served and that no outcome of it could make (a deferred keep applied as its call
+        started, KC-TYPE-007): they answer an earlier request, not this one."""
+        possible = {(o.call_id, o.flag, o.value) for o in expectation.outcomes}
+        before = dict(self.flags)
+        for call_id, flag, value in self.pending - possible:
+            if call_id in after and after[call_id].get(flag) == value != before[call_id].get(flag):
+                before[call_id] = before[call_id].with_flag(flag, value)
+        return before
 
     def _deferred(self, expectation: Expectation, checks: list[Check]) -> list[Check]:
         """Nothing changed, though a success on an upcoming call was allowed: the target may
