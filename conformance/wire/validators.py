@@ -28,47 +28,48 @@ import xmlschema
 from lxml import etree
 from lxml.html import defs as html_defs
 
-from conformance.catalog.requirements import BY_ID, RequirementId
+from conformance.catalog.requirements import RequirementId
 from conformance.catalog.spec import ACTION, SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
-from conformance.domain.model import Cause, Check, Verdict
-from conformance.wire.redact import SECRETS
+from conformance.domain.model import Cause, Check
+from conformance.wire.findings import (
+    CONTENT_TYPE_SEEN,
+    DOCTYPE_DECLARED,
+    DOCTYPE_SEEN,
+    EMPTY_TEXT,
+    ENVELOPE_SEEN,
+    ERROR_WITHOUT_TYPE,
+    HTML_DOCUMENT,
+    HTML_FORMAT,
+    HTML_FRAGMENT,
+    JSON_TEXT,
+    MESSAGE_ON_SUCCESS,
+    NO_DOCTYPE,
+    PLAIN_TEXT,
+    SHAPE_SEEN,
+    TEXT_FORMAT,
+    UNLABELLED_LEGACY,
+    XHTML,
+    XML_ERROR,
+    XML_SCHEMA,
+    XML_TYPE,
+    XML_WELL_FORMED,
+    finding,
+    quote,
+)
 
-XML_WELL_FORMED: Final = "KC-XML-001"
-XML_SCHEMA: Final = "KC-XML-002"
-XML_TYPE: Final = "KC-XML-003"
-XML_ERROR: Final = "KC-XML-005"
-HTML_FORMAT: Final = "KC-RT-003"
-TEXT_FORMAT: Final = "KC-RT-004"
-# OBSERVE requirements, and the readings this module reports on them.
-CONTENT_TYPE_SEEN: Final = "KC-RT-007"
-SHAPE_SEEN: Final = "KC-RT-011"
-ENVELOPE_SEEN: Final = "KC-XML-006"
-DOCTYPE_SEEN: Final = "KC-XML-007"
-ERROR_WITHOUT_TYPE: Final = "error without type"
-MESSAGE_ON_SUCCESS: Final = "ErrorMessage on success"
-NO_DOCTYPE: Final = "none"
-DOCTYPE_DECLARED: Final = "DOCTYPE declared"
-HTML_DOCUMENT: Final = "document"
-XHTML: Final = "XHTML"
-HTML_FRAGMENT: Final = "fragment"
-EMPTY_TEXT: Final = "empty TEXT"
-JSON_TEXT: Final = "JSON-like TEXT"
-PLAIN_TEXT: Final = "plain TEXT"
-UNLABELLED_LEGACY: Final = "unlabelled legacy charset"
+# What callers outside the wire import from here, wherever it is defined.
+__all__ = [
+    "CONTENT_TYPE_SEEN", "DOCTYPE_SEEN", "ENVELOPE_SEEN", "SCHEMA_PACKAGE", "SHAPE_SEEN",
+    "FormatVerdict", "XmlVerdict", "code_is_zero", "content_type_observation", "finding",
+    "is_envelope", "lxml_schema", "parse_xml", "pretty_xml", "readable_schema", "schema_file",
+    "sniff_format", "validate_format", "validate_html", "validate_text", "validate_xml",
+]
 
 SCHEMA_PACKAGE: Final = "conformance.schemas"
 SCHEMA_NAME: Final = "keepcall-response.xsd"
-EVIDENCE_CHARS: Final = 200
 TOKEN_ELEMENT: Final = "Token"
 
 Format = Literal["XML", "HTML", "TEXT", "JSON", "EMPTY"]
-
-
-def finding(requirement: RequirementId, message: str, cause: Cause = Cause.DEFECT) -> Check:
-    """What a body breaks, or on an OBSERVE requirement the reading it shows; the message
-    quotes at most ~200 characters of evidence."""
-    verdict: Verdict = "observed" if BY_ID[requirement].level == "OBSERVE" else "fail"
-    return Check(requirement, verdict, message, cause)
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,6 @@ class FormatVerdict(NamedTuple):
     @property
     def ok(self) -> bool:
         return not self.findings
-
-
-def quote(text: str, limit: int = EVIDENCE_CHARS) -> str:
-    """Evidence for a message: redacted, then cut to ``limit`` characters and repr-quoted (a
-    target may quote what it was sent: a secret is never half shown on the cut)."""
-    return repr(SECRETS.excerpt(text, limit))
 
 
 # --- the parser and the schemas: built once --------------------------------------------------
