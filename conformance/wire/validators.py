@@ -13,7 +13,6 @@ type, a charset in an undocumented header), the reading seen is returned as an o
 
 from __future__ import annotations
 
-import codecs
 import importlib.resources
 import json
 import re
@@ -31,6 +30,16 @@ from lxml.html import defs as html_defs
 from conformance.catalog.requirements import RequirementId
 from conformance.catalog.spec import ACTION, SUCCESS_CODE, XML_ERROR_MESSAGE, XML_RESPONSE, XML_ROOT
 from conformance.domain.model import Cause, Check
+from conformance.wire.charsets import (
+    XML_DECL,
+    charset_of,
+    content_type_observation,
+    header_charset_observations,
+    html_charset,
+    is_utf8,
+    near,
+    read,
+)
 from conformance.wire.findings import (
     CONTENT_TYPE_SEEN,
     DOCTYPE_DECLARED,
@@ -47,7 +56,6 @@ from conformance.wire.findings import (
     PLAIN_TEXT,
     SHAPE_SEEN,
     TEXT_FORMAT,
-    UNLABELLED_LEGACY,
     XHTML,
     XML_ERROR,
     XML_SCHEMA,
@@ -140,37 +148,6 @@ def readable_schema() -> Any:
         return xmlschema.XMLSchema(source)
 
 
-# --- charsets -------------------------------------------------------------------------------
-
-def media_type(content_type: str | None) -> tuple[str | None, dict[str, str]]:
-    """Split a Content-Type header into its lower-case media type and parameters."""
-    if not content_type:
-        return None, {}
-    head, *rest = content_type.split(";")
-    params: dict[str, str] = {}
-    for part in rest:
-        name, sep, value = part.partition("=")
-        if sep:
-            params[name.strip().lower()] = value.strip().strip('"').strip()
-    return head.strip().lower() or None, params
-
-
-def charset_of(content_type: str | None) -> str | None:
-    return media_type(content_type)[1].get("charset")
-
-
-def _codec(name: str) -> str | None:
-    """Python's canonical codec name for a charset label, or None when unknown."""
-    try:
-        return codecs.lookup(name).name
-    except (LookupError, ValueError):
-        return None
-
-
-def is_utf8(label: str) -> bool:
-    return _codec(label) == "utf-8"
-
-
 # --- codes ----------------------------------------------------------------------------------
 
 # xs:integer's lexical space once whitespace is collapsed: an optional sign, then ASCII digits.
@@ -190,7 +167,6 @@ def code_is_zero(code: str | None) -> bool | None:
 
 # --- XML ------------------------------------------------------------------------------------
 
-_XML_DECL = re.compile(rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 
 
@@ -199,21 +175,13 @@ def _encoding_findings(body: bytes) -> list[Check]:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        bad = body[max(exc.start - 20, 0):exc.end + 20]
-        return [finding(XML_WELL_FORMED, f"body is not UTF-8 at byte {exc.start}: {bad!r}")]
-    declared = _XML_DECL.match(body)
+        return [finding(XML_WELL_FORMED,
+                        f"body is not UTF-8 at byte {exc.start}: {near(body, exc)!r}")]
+    declared = XML_DECL.match(body)
     if declared and not is_utf8(declared.group(1).decode("ascii", "replace")):
         label = declared.group(1).decode("ascii", "replace")
         return [finding(XML_WELL_FORMED, f"XML declaration names encoding {quote(label)}")]
     return []
-
-
-def _charset_observations(content_type: str | None) -> list[Check]:
-    """A header charset other than UTF-8 is seen, not judged: the docs say nothing of headers."""
-    charset = charset_of(content_type)
-    if charset is None or is_utf8(charset):
-        return []
-    return [finding(CONTENT_TYPE_SEEN, content_type_observation(content_type))]
 
 
 def _entity_findings(root: etree._Element) -> list[Check]:
@@ -423,7 +391,7 @@ def validate_xml(
     one. The Content-Type header is only observed: the body's bytes and its XML declaration
     decide the encoding, since the docs say nothing about headers.
     """
-    observations = _charset_observations(content_type)
+    observations = header_charset_observations(content_type)
     root, findings = parse_xml(body)
     observations += _doctype_observation(root, body)
     if root is None:
@@ -445,7 +413,6 @@ def validate_xml(
 
 # --- HTML and TEXT --------------------------------------------------------------------------
 
-_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 # A complete tag (start, end or self-closing): "a<b" in a sentence is no element.
 _ELEMENT = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]*)?/?>")
 _ENVELOPE = re.compile(r"<\s*VerbaApi\b", re.I)
@@ -465,11 +432,6 @@ _MORE_HTML_TAGS: Final = frozenset({
     "slot", "spacer", "template", "xmp",
 })
 HTML_TAGS: Final = frozenset(html_defs.tags) | _MORE_HTML_TAGS
-# What an unlabelled page that is not UTF-8 is read as: latin-1 maps every byte (windows-1252,
-# a browser's usual guess, leaves five undefined), and only the words matter here.
-LEGACY_CHARSET: Final = "latin-1"
-
-
 def _element_names(text: str) -> list[str]:
     """The names of complete tags outside comments, lower-cased."""
     return [m.group(1).lower() for m in _ELEMENT.finditer(_COMMENT.sub("", text))]
@@ -482,48 +444,6 @@ def _has_html_element(text: str) -> bool:
 def _lstrip(text: str) -> str:
     """Leading whitespace and byte order marks off: neither is content."""
     return text.lstrip().lstrip("\ufeff").lstrip()
-
-
-def _decode(body: bytes, charset: str,
-            requirement: RequirementId) -> tuple[str | None, list[Check]]:
-    codec = _codec(charset)
-    if codec is None:
-        return None, [finding(requirement, f"unknown charset {quote(charset)}")]
-    try:
-        return body.decode(codec), []
-    except UnicodeDecodeError as exc:
-        bad = body[max(exc.start - 20, 0):exc.end + 20]
-        return None, [finding(requirement, f"not {charset} at byte {exc.start}: {bad!r}")]
-
-
-def _html_charset(body: bytes, content_type: str | None) -> str | None:
-    """Header, then a <meta> in the first 1024 bytes, then XHTML's XML declaration; None when
-    nothing names one.
-
-    HTML's own order, with the declaration an XHTML answer carries before the default: a charset
-    the body names is a better guess than one it does not.
-    """
-    declared = charset_of(content_type)
-    if declared:
-        return declared
-    meta = _META_CHARSET.search(body[:1024])
-    if meta:
-        return meta.group(1).decode("ascii")
-    xml = _XML_DECL.match(body)
-    return xml.group(1).decode("ascii", "replace") if xml else None
-
-
-def _read(body: bytes, charset: str | None,
-          requirement: RequirementId) -> tuple[str | None, list[Check], list[Check]]:
-    """Text, findings, observations. A declared charset must decode the body; without one UTF-8
-    is tried, then a legacy charset, seen and not failed: the page names no encoding for HTML
-    or TEXT, and an unlabelled page in the server's own code page displays in a browser."""
-    if charset is not None:
-        return (*_decode(body, charset, requirement), [])
-    try:
-        return body.decode("utf-8"), [], []
-    except UnicodeDecodeError:
-        return body.decode(LEGACY_CHARSET), [], [finding(CONTENT_TYPE_SEEN, UNLABELLED_LEGACY)]
 
 
 def _html_shape(text: str) -> str:
@@ -567,7 +487,7 @@ def _fail(requirement: RequirementId, message: str) -> FormatVerdict:
 def _html_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
     if not body.strip():
         return _fail(HTML_FORMAT, "asked for HTML, got an empty body")
-    text, findings, seen = _read(body, _html_charset(body, content_type), HTML_FORMAT)
+    text, findings, seen = read(body, html_charset(body, content_type), HTML_FORMAT)
     if text is None:
         return FormatVerdict(tuple(findings), ())
     verdict = _html_structure(text)
@@ -582,7 +502,7 @@ def _text_verdict(body: bytes, content_type: str | None) -> FormatVerdict:
     """
     if not body.strip():
         return FormatVerdict((), (finding(SHAPE_SEEN, EMPTY_TEXT),))
-    text, findings, seen = _read(body, charset_of(content_type), TEXT_FORMAT)
+    text, findings, seen = read(body, charset_of(content_type), TEXT_FORMAT)
     if text is None:
         return FormatVerdict(tuple(findings), ())
     stripped = _lstrip(text)
@@ -656,12 +576,3 @@ def is_envelope(body: bytes) -> bool:
     """Whether a body is (or tries to be) the API's XML envelope: what a front end's own page
     or another XML document (a WADL to OPTIONS) never is."""
     return _ENVELOPE.search(body.decode("utf-8", "replace")) is not None
-
-
-def content_type_observation(content_type: str | None) -> str:
-    """A short description of a Content-Type for KC-RT-007 (observed, never judged)."""
-    mtype, params = media_type(content_type)
-    if mtype is None:
-        return "no Content-Type"
-    charset = params.get("charset")
-    return f"{mtype}, charset {charset}" if charset else f"{mtype}, no charset"
