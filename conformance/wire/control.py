@@ -21,8 +21,9 @@ from jsonschema.exceptions import best_match
 
 from conformance.domain.model import Flags, Scenario
 from conformance.wire.curl import RequestParts, render
+from conformance.wire.exchange import Exchange, decode_json
 from conformance.wire.safexml import schema_file
-from conformance.wire.transport import JSON_TYPE, Client, Exchange, Outbound, decode_json
+from conformance.wire.transport import JSON_TYPE, Client, Outbound
 
 # The bodies of docs/CONTROL-PROTOCOL.md, as JSON Schemas in schemas/ (package data).
 CALLS_SCHEMA: Final = "control-calls.schema.json"

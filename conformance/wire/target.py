@@ -32,8 +32,9 @@ from conformance.domain.fuzzing import Wire
 from conformance.domain.model import Call, Credential, KeepCallRequest
 from conformance.wire.control import Control
 from conformance.wire.envelope import validate_xml
+from conformance.wire.exchange import Exchange
 from conformance.wire.redact import MIN_SECRET_LEN, SECRETS, Redactor
-from conformance.wire.transport import Client, Exchange, Outbound
+from conformance.wire.transport import Client, Outbound
 
 # Wrong but well-shaped values: a target must reject them, and they are no one's secret. Used
 # where no real value is there to derive a wrong one from.
