@@ -48,6 +48,7 @@ from conformance.wire.exchange import (
     decode_json,
 )
 from conformance.wire.inflate import CappedBody, TooLarge, content_codings
+from conformance.wire.limits import TransportSettings, http_timeout
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
 
@@ -86,21 +87,6 @@ TARGET_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, httpcore.ProtocolErro
 
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
 DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
-
-
-@dataclass(frozen=True)
-class TransportSettings:
-    """Limits for every request; defaults suit a target on a LAN."""
-
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 30.0
-    max_response_bytes: int = 1_048_576
-    verify: bool | str = True
-    retries: int = 1
-    rate: float | None = None
-    max_retry_after: float = 30.0
-    concurrency: int = 1  # requests in flight at most (send_many); the pool holds as many
 
 
 @dataclass(frozen=True)
@@ -308,7 +294,7 @@ class Client:
         try:
             request = self._http.build_request(parts.method, url, content=body,
                                                headers=_wire_headers(parts.headers, body),
-                                               timeout=_timeout(self.settings, hold))
+                                               timeout=http_timeout(self.settings, hold))
             request.extensions[_HOLD] = hold
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
             return _Outgoing(None, parts.method, self.redactor(url), curl,
@@ -546,14 +532,9 @@ async def _close_quietly(response: httpx.Response) -> None:
         await response.aclose()
 
 
-def _timeout(settings: TransportSettings, hold: float = 0.0) -> httpx.Timeout:
-    return httpx.Timeout(connect=settings.connect_timeout, read=settings.read_timeout + hold,
-                         write=settings.read_timeout, pool=settings.connect_timeout)
-
-
 def _make_http_client(settings: TransportSettings,
                       transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    timeout = _timeout(settings)
+    timeout = http_timeout(settings)
     verify: bool | ssl.SSLContext = settings.verify if isinstance(settings.verify, bool) \
         else ssl.create_default_context(cafile=settings.verify)
     # A jar that accepts no cookie: a target's session state must not leak between cases.
