@@ -27,13 +27,11 @@ import json
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
 
-import h11
 import httpcore
 import httpx
 
@@ -47,7 +45,8 @@ from conformance.wire.exchange import (
     Exchange,
     decode_json,
 )
-from conformance.wire.inflate import CappedBody, TooLarge, content_codings
+from conformance.wire.failures import TARGET_ERRORS, Failure, classify, failure_message
+from conformance.wire.inflate import CappedBody, content_codings
 from conformance.wire.limits import TransportSettings, http_timeout
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
@@ -75,15 +74,6 @@ _CONNECTED_EVENTS: Final = frozenset({
     "http11.send_request_headers.started", "http2.send_request_headers.started"})
 _NEW_CONNECTION: Final = "connection.connect_tcp.complete"
 _SENT_ON_A_CONNECTION: Final = "http11.send_request_headers.started"
-
-# What a target can make sending a request or reading its answer raise: httpx's errors, the
-# httpcore and h11 ones it may leave unwrapped, the OS's (ssl's among them), and what decoding
-# the body raises. Only these become an exchange's error string; anything else is the suite's
-# own bug and propagates, a suite error (exit 3), never a failure of the target.
-TARGET_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, httpcore.ProtocolError,
-                        httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProxyError,
-                        httpcore.UnsupportedProtocol, h11.ProtocolError, OSError, zlib.error,
-                        TooLarge, UnicodeError)
 
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
 DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
@@ -152,7 +142,7 @@ class _Progress:
             self.connected = True
         self.fresh = self.fresh or event == _NEW_CONNECTION
 
-    def drop(self, failure: _Failure) -> bool:
+    def drop(self, failure: Failure) -> bool:
         """Whether a failed attempt was dropped by the target: reset or closed without an
         answer on a connection made for it. The same on a reused keep-alive connection is the
         race HTTP lets a client retry (the server closed it as idle) and is not counted."""
@@ -162,13 +152,6 @@ class _Progress:
     def dropped_now(self) -> bool:
         """The target dropped this request: an attempt retried, or the last one."""
         return bool(self.dropped) or self.dropped_last
-
-
-@dataclass(frozen=True)
-class _Failure:
-    kind: str
-    message: str
-    retryable: bool
 
 
 class Client:
@@ -298,7 +281,7 @@ class Client:
             request.extensions[_HOLD] = hold
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
             return _Outgoing(None, parts.method, self.redactor(url), curl,
-                             _message("request", exc))
+                             failure_message("request", exc))
         return _Outgoing(request, parts.method, self.redactor(str(request.url)), curl)
 
     # --- sending ----------------------------------------------------------------------------
@@ -383,18 +366,18 @@ class Client:
                 progress.dropped.append(progress.error)
             progress.error = None
 
-    async def _attempt(self, request: httpx.Request, progress: _Progress) -> _Failure | None:
+    async def _attempt(self, request: httpx.Request, progress: _Progress) -> Failure | None:
         try:
             response = await self._http.send(request, stream=True)
         except TARGET_ERRORS as exc:  # what the server causes becomes an error string
-            return _classify(exc, self.settings, before_response=True)
+            return classify(exc, self.settings, before_response=True)
         try:
             progress.status = response.status_code
             progress.reason = response.reason_phrase
             progress.headers = _header_dict(response.headers)
             await self._read_body(response, progress)
         except TARGET_ERRORS as exc:
-            return _classify(exc, self.settings, before_response=False)
+            return classify(exc, self.settings, before_response=False)
         finally:
             await _close_quietly(response)
         return None
@@ -481,50 +464,6 @@ def _header_dict(headers: httpx.Headers) -> dict[str, str]:
         key = name.lower()
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
-
-
-def _message(kind: str, exc: BaseException) -> str:
-    return f"{kind}: {str(exc) or type(exc).__name__}"
-
-
-def _classify(exc: Exception, settings: TransportSettings, *, before_response: bool) -> _Failure:
-    """Name a transport failure; only connect failures and resets before a response retry."""
-    text = _describe(exc)
-    if isinstance(exc, httpx.ConnectTimeout):
-        return _Failure("connect", f"no connection within {settings.connect_timeout:g} s", True)
-    if isinstance(exc, httpx.TimeoutException):
-        return _Failure("timeout", f"no data for {settings.read_timeout:g} s ({text})", False)
-    if isinstance(exc, httpx.ConnectError):
-        tls = "SSL" in text or "CERTIFICATE" in text.upper()
-        return _Failure("tls" if tls else "connect", text, not tls)
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return _Failure("reset", text, before_response)
-    if isinstance(exc, httpx.RemoteProtocolError):
-        closed = before_response and "without sending" in text
-        return _Failure("closed" if closed else "protocol", text, closed)
-    if isinstance(exc, TooLarge):
-        return _Failure("too-large", text, False)
-    if isinstance(exc, zlib.error):
-        return _Failure("decode", text, False)
-    if isinstance(exc, httpx.ProtocolError):
-        return _Failure("protocol", text, False)
-    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
-        return _Failure("request", text, False)
-    return _Failure("unexpected", f"{type(exc).__name__}: {text}", False)
-
-
-def _describe(exc: BaseException) -> str:
-    """The exception's message, with the OS-level cause httpx wraps (e.g. errno 104)."""
-    text = str(exc)
-    cause = exc.__cause__ or exc.__context__
-    for _ in range(4):  # httpx wraps httpcore, which wraps the OSError
-        if cause is None:
-            break
-        detail = str(cause)
-        if detail and detail not in text:
-            text = f"{text} ({detail})" if text else detail
-        cause = cause.__cause__ or cause.__context__
-    return text or type(exc).__name__
 
 
 async def _close_quietly(response: httpx.Response) -> None:
