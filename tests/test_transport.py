@@ -33,7 +33,7 @@ from hostile import (
 )
 from killmatrix import run_cli
 
-from conformance.wire import transport
+from conformance.wire import attempts
 from conformance.wire.inflate import CappedBody
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
@@ -342,7 +342,7 @@ def _broken_hook(request: httpx.Request) -> None:
 
 def test_a_bug_of_the_suite_while_reading_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
     """Our own TypeError is never an "unexpected" transport error, a failure of the target."""
-    monkeypatch.setattr(transport, "CappedBody", _Broken)
+    monkeypatch.setattr(attempts, "CappedBody", _Broken)
     with Client(FAST, Redactor()) as c, recorder() as server, pytest.raises(TypeError):
         c.send("GET", server.url + PATH, [])
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import http.cookiejar
 import json
@@ -28,7 +27,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode
 
@@ -36,17 +35,16 @@ import httpcore
 import httpx
 
 from conformance import __version__
+from conformance.wire.attempts import HOLD, SENT_ON_A_CONNECTION, Progress, within_deadline
 from conformance.wire.curl import RequestParts, join_query, render
 from conformance.wire.exchange import (
     DROP_PATTERN,
     DROP_WINDOW,
-    DROPPED,
     UNREACHED,
     Exchange,
     decode_json,
 )
-from conformance.wire.failures import TARGET_ERRORS, Failure, classify, failure_message
-from conformance.wire.inflate import CappedBody, content_codings
+from conformance.wire.failures import failure_message
 from conformance.wire.limits import TransportSettings, http_timeout
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
@@ -66,15 +64,6 @@ httpx mapping old classes while new ones are raised: a reset would read as "unex
 # Past the deadline, the time the loop may take to close what it cancelled. Only a connection
 # that cannot even be closed outlives it; ``send`` then returns without waiting any longer.
 CLOSE_SECONDS: Final = 5.0
-_HOLD: Final = "keepcall_hold"  # a request's extension: seconds the target may hold it
-
-# httpcore's trace events that say a connection to the target stands.
-_CONNECTED_EVENTS: Final = frozenset({
-    "connection.connect_tcp.complete", "connection.start_tls.complete",
-    "http11.send_request_headers.started", "http2.send_request_headers.started"})
-_NEW_CONNECTION: Final = "connection.connect_tcp.complete"
-_SENT_ON_A_CONNECTION: Final = "http11.send_request_headers.started"
-
 # identity: a conformant server then never compresses, so the byte cap applies to real bytes.
 DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
 
@@ -109,49 +98,6 @@ class _Outgoing:
     url: str
     curl: Callable[[], str]
     failure: str | None = None
-
-
-@dataclass
-class _Progress:
-    """What one run of a request got; owned by the loop's coroutine until it returns it."""
-
-    status: int | None = None
-    reason: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    body: CappedBody | None = None
-    error: str | None = None
-    retries: int = 0
-    notes: list[str] = field(default_factory=list)
-    connected: bool = False  # a connection to the target was made, for any attempt
-    fresh: bool = False  # the current attempt made its own connection
-    dropped: list[str] = field(default_factory=list)  # drops retried (see ``drop``)
-    dropped_last: bool = False  # the last attempt was dropped too
-
-    def following(self, earlier: _Progress, note: str) -> _Progress:
-        """This run as the resend of ``earlier``: its retries and notes come first."""
-        self.retries += earlier.retries
-        self.notes = [*earlier.notes, note, *self.notes]
-        self.dropped = [*earlier.dropped, *self.dropped]
-        self.connected = self.connected or earlier.connected
-        return self
-
-    async def trace(self, event: str, info: Mapping[str, object]) -> None:
-        """httpcore's trace hook: a connection made (or reused) means the target was reached;
-        a TLS handshake must finish first where one is made."""
-        if event in _CONNECTED_EVENTS:
-            self.connected = True
-        self.fresh = self.fresh or event == _NEW_CONNECTION
-
-    def drop(self, failure: Failure) -> bool:
-        """Whether a failed attempt was dropped by the target: reset or closed without an
-        answer on a connection made for it. The same on a reused keep-alive connection is the
-        race HTTP lets a client retry (the server closed it as idle) and is not counted."""
-        return failure.kind in DROPPED and self.fresh
-
-    @property
-    def dropped_now(self) -> bool:
-        """The target dropped this request: an attempt retried, or the last one."""
-        return bool(self.dropped) or self.dropped_last
 
 
 class Client:
@@ -229,7 +175,7 @@ class Client:
                 if stopped:
                     return
                 if out.request is None:
-                    progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+                    progress, elapsed, waited = Progress(error=out.failure), 0.0, 0.0
                 else:
                     progress, elapsed, waited = await self._send_paced_async(out.request)
                 self._count(progress)
@@ -278,7 +224,7 @@ class Client:
             request = self._http.build_request(parts.method, url, content=body,
                                                headers=_wire_headers(parts.headers, body),
                                                timeout=http_timeout(self.settings, hold))
-            request.extensions[_HOLD] = hold
+            request.extensions[HOLD] = hold
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
             return _Outgoing(None, parts.method, self.redactor(url), curl,
                              failure_message("request", exc))
@@ -289,13 +235,13 @@ class Client:
     def _perform(self, out: _Outgoing) -> Exchange:
         with self._lock:
             if out.request is None:
-                progress, elapsed, waited = _Progress(error=out.failure), 0.0, 0.0
+                progress, elapsed, waited = Progress(error=out.failure), 0.0, 0.0
             else:
                 progress, elapsed, waited = self._send_paced(out.request)
             self._count(progress)
             return self._exchange(out, progress, elapsed, waited)
 
-    def _send_paced(self, request: httpx.Request) -> tuple[_Progress, float, float]:
+    def _send_paced(self, request: httpx.Request) -> tuple[Progress, float, float]:
         """Send in our turn; a 429 with Retry-After is sent once more after that wait."""
         waited = self._pacer.wait_turn()
         progress, elapsed = self._run(request)
@@ -308,7 +254,7 @@ class Client:
         return progress, elapsed, waited
 
     async def _send_paced_async(self, request: httpx.Request
-                                ) -> tuple[_Progress, float, float]:
+                                ) -> tuple[Progress, float, float]:
         """``_send_paced`` inside the loop: the pacer's wait is awaited, not slept."""
         waited = await self._turn()
         progress, elapsed = await self._timed(request)
@@ -320,9 +266,9 @@ class Client:
             self._owe_retry_after(progress)
         return progress, elapsed, waited
 
-    async def _timed(self, request: httpx.Request) -> tuple[_Progress, float]:
+    async def _timed(self, request: httpx.Request) -> tuple[Progress, float]:
         started = time.monotonic()
-        progress = await self._within_deadline(request)
+        progress = await within_deadline(self._http, request, self.settings)
         return progress, time.monotonic() - started
 
     async def _turn(self) -> float:
@@ -331,68 +277,16 @@ class Client:
             await asyncio.sleep(wait)
         return wait
 
-    def _run(self, request: httpx.Request) -> tuple[_Progress, float]:
+    def _run(self, request: httpx.Request) -> tuple[Progress, float]:
         """Run all attempts of one request in the loop until they end; the time taken."""
         started = time.monotonic()
-        progress = self._loop.run_until_complete(self._within_deadline(request))
+        progress = self._loop.run_until_complete(
+            within_deadline(self._http, request, self.settings))
         return progress, time.monotonic() - started
-
-    async def _within_deadline(self, request: httpx.Request) -> _Progress:
-        """All attempts under the total deadline. It is held here, in the loop, so that the
-        cancelled attempt has closed its connection before this returns."""
-        progress = _Progress()
-        request.extensions["trace"] = progress.trace
-        total = self.settings.total_timeout + request.extensions.get(_HOLD, 0.0)
-        try:
-            async with asyncio.timeout(total):
-                await self._attempts(request, progress)
-        except TimeoutError:
-            progress.error = f"timeout: total deadline of {total:g} s exceeded"
-        return progress
-
-    async def _attempts(self, request: httpx.Request, progress: _Progress) -> None:
-        for attempt in range(self.settings.retries + 1):
-            progress.fresh = False
-            failure = await self._attempt(request, progress)
-            if failure is None:
-                return
-            progress.error = f"{failure.kind}: {failure.message}"
-            if not failure.retryable or attempt == self.settings.retries:
-                progress.dropped_last = progress.drop(failure)
-                return
-            progress.retries += 1
-            progress.notes.append(f"retried after {progress.error}")
-            if progress.drop(failure):
-                progress.dropped.append(progress.error)
-            progress.error = None
-
-    async def _attempt(self, request: httpx.Request, progress: _Progress) -> Failure | None:
-        try:
-            response = await self._http.send(request, stream=True)
-        except TARGET_ERRORS as exc:  # what the server causes becomes an error string
-            return classify(exc, self.settings, before_response=True)
-        try:
-            progress.status = response.status_code
-            progress.reason = response.reason_phrase
-            progress.headers = _header_dict(response.headers)
-            await self._read_body(response, progress)
-        except TARGET_ERRORS as exc:
-            return classify(exc, self.settings, before_response=False)
-        finally:
-            await _close_quietly(response)
-        return None
-
-    async def _read_body(self, response: httpx.Response, progress: _Progress) -> None:
-        """Stream the raw body into the cap, so a 50 MB, endless or bomb body costs the cap."""
-        codings = content_codings(response.headers.get_list("content-encoding"))
-        progress.body = CappedBody(codings, self.settings.max_response_bytes)
-        async for chunk in response.aiter_raw():
-            if progress.body.add(chunk):
-                return
 
     # --- pacing and counting ----------------------------------------------------------------
 
-    def _owe_retry_after(self, progress: _Progress) -> bool:
+    def _owe_retry_after(self, progress: Progress) -> bool:
         """Tell the pacer a throttling answer's Retry-After; True (with a note) when owed."""
         value = progress.headers.get("retry-after")
         delay = self._pacer.retry_after(progress.status, value)
@@ -401,7 +295,7 @@ class Client:
         progress.notes.append(f"{progress.status} with Retry-After {value!r}: waiting {delay:g} s")
         return True
 
-    def _count(self, progress: _Progress) -> None:
+    def _count(self, progress: Progress) -> None:
         """The run's counters. Any failure (a stall after the headers too) extends the streak
         the circuit breaker reads; a dropped request enters the window of recent drops."""
         self.requests_sent += 1
@@ -423,7 +317,7 @@ class Client:
     # --- recording --------------------------------------------------------------------------
 
     def _exchange(
-        self, out: _Outgoing, progress: _Progress, elapsed: float, waited: float
+        self, out: _Outgoing, progress: Progress, elapsed: float, waited: float
     ) -> Exchange:
         request, redact, body = out.request, self.redactor, progress.body
         sent = request.content if request is not None else b""
@@ -457,20 +351,6 @@ def _wire_headers(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
     return wire
 
 
-def _header_dict(headers: httpx.Headers) -> dict[str, str]:
-    """Lower-case names; repeated headers joined with ", " as HTTP allows."""
-    out: dict[str, str] = {}
-    for name, value in headers.multi_items():
-        key = name.lower()
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
-
-
-async def _close_quietly(response: httpx.Response) -> None:
-    with contextlib.suppress(Exception):  # the connection is dropped either way
-        await response.aclose()
-
-
 def _make_http_client(settings: TransportSettings,
                       transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     timeout = http_timeout(settings)
@@ -497,7 +377,7 @@ class _Reached(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         trace = request.extensions.get("trace")
         if trace is not None:
-            await trace(_SENT_ON_A_CONNECTION, {})
+            await trace(SENT_ON_A_CONNECTION, {})
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
