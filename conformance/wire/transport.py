@@ -140,10 +140,8 @@ class Client:
         ``in_body`` (see ``RequestParts``); a non-empty body defaults to the form type.
         ``hold``: seconds the target may hold this request before it answers, added to the
         read timeout and the total deadline of this request alone."""
-        parts = RequestParts(method, url, query=() if in_body else tuple(params),
-                             form=tuple(params) if in_body else (), headers=dict(headers or {}),
-                             raw_query=raw_query, raw_body=raw_body)
-        return self._perform(self._prepare(parts, hold))
+        return self._perform(self._prepare(
+            Outbound(method, url, params, in_body, headers, raw_query, raw_body, hold)))
 
     def send_many(self, outbounds: Sequence[Outbound], limit: int | None = None,
                   control: bool = False, stop: Callable[[], bool] | None = None
@@ -154,7 +152,7 @@ class Client:
         ``control``: they are control-protocol requests (counted as such). ``stop``: asked
         before each request starts; once it answers True no further one starts (those in
         flight end), and only the ones sent are returned: the first of ``outbounds``."""
-        prepared = [self._prepare(o.parts(), o.hold) for o in outbounds]
+        prepared = [self._prepare(o) for o in outbounds]
         gate = max(1, min(limit or self.settings.concurrency, self.settings.concurrency))
         with self._lock:
             sent = self._loop.run_until_complete(self._many(prepared, gate, stop))
@@ -174,12 +172,7 @@ class Client:
                 stopped = stopped or (stop is not None and stop())  # latched: never resumes
                 if stopped:
                     return
-                if out.request is None:
-                    progress, elapsed, waited = Progress(error=out.failure), 0.0, 0.0
-                else:
-                    progress, elapsed, waited = await self._send_paced_async(out.request)
-                self._count(progress)
-                done[index] = self._exchange(out, progress, elapsed, waited), time.monotonic()
+                done[index] = await self._complete(out, self._awaited_turn), time.monotonic()
 
         await asyncio.gather(*(worker() for _ in range(min(limit, len(prepared)))))
         return [done[i] for i in range(len(done))]
@@ -216,7 +209,8 @@ class Client:
 
     # --- preparing --------------------------------------------------------------------------
 
-    def _prepare(self, parts: RequestParts, hold: float = 0.0) -> _Outgoing:
+    def _prepare(self, outbound: Outbound) -> _Outgoing:
+        parts, hold = outbound.parts(), outbound.hold
         curl = functools.partial(render, parts, self.redactor, self.settings.verify)
         url = join_query(parts.url, urlencode(parts.query), parts.raw_query)
         body = _wire_body(parts)
@@ -233,33 +227,28 @@ class Client:
     # --- sending ----------------------------------------------------------------------------
 
     def _perform(self, out: _Outgoing) -> Exchange:
+        """One request at a time, under the lock: nothing else runs on the loop meanwhile, so
+        the pacer's own (injectable) sleep may block it."""
         with self._lock:
-            if out.request is None:
-                progress, elapsed, waited = Progress(error=out.failure), 0.0, 0.0
-            else:
-                progress, elapsed, waited = self._send_paced(out.request)
-            self._count(progress)
-            return self._exchange(out, progress, elapsed, waited)
+            return self._loop.run_until_complete(self._complete(out, self._slept_turn))
 
-    def _send_paced(self, request: httpx.Request) -> tuple[Progress, float, float]:
+    async def _complete(self, out: _Outgoing, turn: Callable[[], Awaitable[float]]) -> Exchange:
+        """A prepared request sent in its ``turn`` (or the failure to build it), counted and
+        recorded: what ``send`` does, and each request of ``send_many``."""
+        if out.request is None:
+            progress, elapsed, waited = Progress(error=out.failure), 0.0, 0.0
+        else:
+            progress, elapsed, waited = await self._send_paced(out.request, turn)
+        self._count(progress)
+        return self._exchange(out, progress, elapsed, waited)
+
+    async def _send_paced(self, request: httpx.Request, turn: Callable[[], Awaitable[float]]
+                          ) -> tuple[Progress, float, float]:
         """Send in our turn; a 429 with Retry-After is sent once more after that wait."""
-        waited = self._pacer.wait_turn()
-        progress, elapsed = self._run(request)
-        if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
-            waited += self._pacer.wait_turn()
-            resent, more = self._run(request)
-            progress = resent.following(progress, "resent once after the Retry-After wait")
-            elapsed += more
-            self._owe_retry_after(progress)
-        return progress, elapsed, waited
-
-    async def _send_paced_async(self, request: httpx.Request
-                                ) -> tuple[Progress, float, float]:
-        """``_send_paced`` inside the loop: the pacer's wait is awaited, not slept."""
-        waited = await self._turn()
+        waited = await turn()
         progress, elapsed = await self._timed(request)
         if self._owe_retry_after(progress) and progress.status == RESEND_STATUS:
-            waited += await self._turn()
+            waited += await turn()
             resent, more = await self._timed(request)
             progress = resent.following(progress, "resent once after the Retry-After wait")
             elapsed += more
@@ -271,18 +260,16 @@ class Client:
         progress = await within_deadline(self._http, request, self.settings)
         return progress, time.monotonic() - started
 
-    async def _turn(self) -> float:
+    async def _slept_turn(self) -> float:
+        """The pacer's wait, slept by the pacer (``send``: no other request is in flight)."""
+        return self._pacer.wait_turn()
+
+    async def _awaited_turn(self) -> float:
+        """The pacer's wait, awaited (``send_many``: the requests in flight go on meanwhile)."""
         wait = self._pacer.reserve()
         if wait > 0:
             await asyncio.sleep(wait)
         return wait
-
-    def _run(self, request: httpx.Request) -> tuple[Progress, float]:
-        """Run all attempts of one request in the loop until they end; the time taken."""
-        started = time.monotonic()
-        progress = self._loop.run_until_complete(
-            within_deadline(self._http, request, self.settings))
-        return progress, time.monotonic() - started
 
     # --- pacing and counting ----------------------------------------------------------------
 
