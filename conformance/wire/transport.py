@@ -35,7 +35,7 @@ import httpcore
 import httpx
 
 from conformance import __version__
-from conformance.wire.attempts import HOLD, SENT_ON_A_CONNECTION, Progress, within_deadline
+from conformance.wire.attempts import HOLD, Progress, within_deadline
 from conformance.wire.curl import RequestParts, join_query, render
 from conformance.wire.exchange import (
     DROP_PATTERN,
@@ -48,6 +48,7 @@ from conformance.wire.failures import failure_message
 from conformance.wire.limits import TransportSettings, http_timeout
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
+from conformance.wire.seam import in_process
 
 # The transport's face for the layers above the wire, wherever each name is defined.
 __all__ = ["DROP_PATTERN", "DROP_WINDOW", "JSON_TYPE", "Client", "Exchange", "Outbound",
@@ -353,26 +354,3 @@ def _make_http_client(settings: TransportSettings,
         transport=transport,
     )
 
-
-class _Reached(httpx.AsyncBaseTransport):
-    """An app in this process is always reached: the trace event a TCP connection sends (httpx's
-    ASGITransport sends none), so a broken answer reads as broken, never as unreachable."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        trace = request.extensions.get("trace")
-        if trace is not None:
-            await trace(SENT_ON_A_CONNECTION, {})
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def in_process(app: Callable[..., Awaitable[None]]) -> httpx.AsyncBaseTransport:
-    """A transport to an ASGI app in this process, on the client's own loop (no socket, no
-    thread): for the project's tests and embedding, where the wire is not what is tested. An
-    exception of the app is its 500 answer, as a server would send it."""
-    return _Reached(httpx.ASGITransport(app=app, raise_app_exceptions=False))
