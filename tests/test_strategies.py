@@ -13,8 +13,9 @@ from killmatrix import run_cli
 
 from conformance.catalog.spec import RESPONSE_TYPES, STATUS_VALUES, TYPE_VALUES
 from conformance.domain.oracle import expect
+from conformance.domain.pools import odd_literal
 from conformance.domain.scenarios import Numbering
-from conformance.domain.strategies import Example, examples, odd_literal
+from conformance.domain.strategies import Example, examples
 from conformance.integration.search import Budget
 
 _SEEN: Counter[str] = Counter()

@@ -30,15 +30,14 @@ from conformance.catalog.spec import (
     PARAMETERS,
 )
 from conformance.domain.model import Credential, KeepCallRequest, Method
+from conformance.domain.pools import UNKNOWN_NAMES, weighted
 from conformance.domain.strategies import (
-    UNKNOWN_NAMES,
     CallPlan,
     Example,
     Ref,
     RequestPlan,
     ScenarioPlan,
     general_examples,
-    weighted,
 )
 
 LONG_VALUE: Final = 10_000
