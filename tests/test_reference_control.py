@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from reference_helpers import CLEAR, Api, CallFlags, new_call, running
 
 from conformance.domain.model import Flags
+from conformance.domain.scenario_plans import ScenarioPlan, scenario_plans
 from conformance.domain.scenarios import ALL_SCENARIOS, Numbering, build
-from conformance.domain.strategies import ScenarioPlan, scenario_plans
 from conformance.wire.control import (
     CALLS_SCHEMA,
     CLOCK_SCHEMA,

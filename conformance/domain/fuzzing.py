@@ -31,14 +31,8 @@ from conformance.catalog.spec import (
 )
 from conformance.domain.model import Credential, KeepCallRequest, Method
 from conformance.domain.pools import UNKNOWN_NAMES, weighted
-from conformance.domain.strategies import (
-    CallPlan,
-    Example,
-    Ref,
-    RequestPlan,
-    ScenarioPlan,
-    general_examples,
-)
+from conformance.domain.scenario_plans import CallPlan, ScenarioPlan
+from conformance.domain.strategies import Example, Ref, RequestPlan, general_examples
 
 LONG_VALUE: Final = 10_000
 FORM_TYPE: Final = "application/x-www-form-urlencoded"

@@ -17,10 +17,9 @@ import pytest
 from hypothesis.strategies import SearchStrategy
 
 from conformance.domain.model import Scenario
+from conformance.domain.scenario_plans import NO_CALLS, Instance
 from conformance.domain.strategies import (
-    NO_CALLS,
     Example,
-    Instance,
     RequestPlan,
     general_examples,
     neighbour_examples,

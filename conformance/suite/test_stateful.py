@@ -57,7 +57,7 @@ from conformance.domain.model import (
     merged,
 )
 from conformance.domain.oracle import expect
-from conformance.domain.strategies import OFFSETS, flags
+from conformance.domain.scenario_plans import OFFSETS, flags
 from conformance.domain.timeline import CLOCK_RESOLUTION_SECONDS, positions
 from conformance.integration.plugin import KeepCallSession
 from conformance.integration.search import FLAGS, FORM, Search, property_run
