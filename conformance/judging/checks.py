@@ -63,26 +63,54 @@ def judge(exchange: Exchange, request: KeepCallRequest, expectation: Expectation
 
 def judgement(exchange: Exchange, request: KeepCallRequest, expectation: Expectation,
               before: FlagMap | None, after: FlagMap | None) -> Judgement:
+    return compared(reply_checks(exchange, request, expectation), expectation, before, after)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the answer alone shows, whatever the flags say, judged once: its checks, what its
+    body claims, the format it was judged in, and whether the flags are compared with the
+    allowed outcomes at all (not for no answer, or a request that was not served)."""
+
+    checks: list[Check]
+    claim: Claim = None
+    format: str | None = None
+    compared: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return any(c.verdict == "fail" for c in self.checks)
+
+
+def compared(reply: Reply, expectation: Expectation, before: FlagMap | None,
+             after: FlagMap | None) -> Judgement:
+    """The answer's checks, then the flags (``after``) compared with the allowed outcomes."""
+    if not reply.compared:
+        return Judgement(reply.checks)
+    found, outcome = outcome_checks(reply.claim, expectation, before, after)
+    return Judgement(reply.checks + found, reply.format, outcome)
+
+
+def reply_checks(exchange: Exchange, request: KeepCallRequest,
+                 expectation: Expectation) -> Reply:
+    """The answer to a request the page describes, judged apart from the flags."""
     available = availability(exchange, request)
     if not exchange.ok:
         why = f"no answer: {exchange.error}"
         untested = [Check(r, "not-tested", why) for r in expectation.trace]
-        return Judgement([*delivery_checks(exchange, available), *untested])
+        return Reply([*delivery_checks(exchange, available), *untested], compared=False)
     checks, refused = http_checks(exchange, request, expectation)
     checks += drop_checks(exchange, available)
     if refused:  # a redirect or a refused method: nothing else to judge
-        return Judgement(checks + [Check(r, "not-tested", "the request was not served")
-                                   for r in _gating(expectation.trace)])
+        return Reply(checks + [Check(r, "not-tested", "the request was not served")
+                               for r in _gating(expectation.trace)], compared=False)
     if front_end_refusal(exchange):
-        found, outcome = outcome_checks("error", expectation, before, after)
-        return Judgement([*checks, Check("KC-HTTP-006", "observed", "refused"), *found],
-                         None, outcome)
+        return Reply([*checks, Check("KC-HTTP-006", "observed", "refused")], "error")
     format_found, claim, fmt = format_checks(exchange, request, expectation)
     checks += format_found
     if claim == "error":
         checks.append(Check("KC-HTTP-005", "observed", _status_reading(exchange.status)))
-    outcome_found, outcome = outcome_checks(claim, expectation, before, after)
-    return Judgement(checks + outcome_found, fmt, outcome)
+    return Reply(checks, claim, fmt)
 
 
 def availability(exchange: Exchange, request: KeepCallRequest) -> RequirementId:
@@ -110,6 +138,10 @@ def front_end_refusal(exchange: Exchange) -> bool:
 
 def invariant_judgement(exchange: Exchange, expectation: Expectation, before: FlagMap | None,
                         after: FlagMap | None) -> Judgement:
+    return compared(invariant_reply(exchange), expectation, before, after)
+
+
+def invariant_reply(exchange: Exchange) -> Reply:
     """What holds for any request, however odd its shape or bytes: an answer, no 5xx and no
     redirect; an XML answer well-formed, valid and with its ErrorMessage; flags changed only
     as one reading of the request allows (an error changes none). The format asked for is not
@@ -117,8 +149,8 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
     an answer other than the envelope (a front end's page, a WADL to OPTIONS) is a refusal."""
     if not exchange.ok:
         unsent = not exchange.broken  # our client could not send it, or never reached it
-        return Judgement([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
-                                f"no answer: {exchange.error}", Cause.NO_ANSWER)])
+        return Reply([Check("KC-HTTP-004", "not-tested" if unsent else "fail",
+                            f"no answer: {exchange.error}", Cause.NO_ANSWER)], compared=False)
     status = exchange.status or 0
     # 405/501 refuse a method or an action, as for the matrix's unknown actions (KC-HTTP-005)
     broken = (status >= 500 and status not in _REFUSED) or 300 <= status < 400
@@ -134,8 +166,7 @@ def invariant_judgement(exchange: Exchange, expectation: Expectation, before: Fl
         claim, fmt = (claim if zero is None else "success" if zero else "error"), "XML"
         passed = _ANY_XML if claim == "error" else _ANY_XML[:2]
         checks += [Check(r, "pass") for r in passed if r not in failed]
-    found, outcome = outcome_checks(claim, expectation, before, after)
-    return Judgement(checks + found, fmt, outcome)
+    return Reply(checks, claim, fmt)
 
 
 def delivery_checks(exchange: Exchange, available: RequirementId) -> list[Check]:

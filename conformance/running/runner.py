@@ -34,14 +34,14 @@ from conformance.domain.oracle import TargetAuth
 from conformance.domain.timeline import elapsed_bound, expect_over
 from conformance.judging.causes import EXCERPT, Answer
 from conformance.judging.checks import (
-    Judgement,
+    Reply,
     availability,
     beyond_the_page,
     delivery_checks,
-    flag_changes,
-    invariant_judgement,
-    judgement,
+    invariant_reply,
+    reply_checks,
 )
+from conformance.judging.deferral import Flagged, judged, waits
 from conformance.running.readback import Reads, own, read_back
 from conformance.wire.control import ControlError
 from conformance.wire.target import Target
@@ -205,24 +205,18 @@ def finish(target: Target, pending: Pending, exchange: Exchange, seconds: float,
     """Read back (``reads``: a batch did), judge and settle a case answered ``seconds`` after
     its set-up began; a ControlError where its own calls could not be read. ``flags=False``:
     nothing more may be sent (the run's circuit breaker opened), so the flags are not read
-    and the answer is judged alone, as for a target without the control protocol."""
+    and the answer is judged alone, as for a target without the control protocol. Every read
+    is made first, then the case is judged once on all of them (deferral.py)."""
     result = pending.result
     result.exchange = exchange
     result.expectation = pending.expected(seconds)
-    before = after = None
-    drift: list[Check] = []
-    if target.control is not None and flags:
-        before = {c.call_id: c.flags for c in result.scenario.calls}
-        if reads is None:
-            sample = read_back(target).sample(before)
-            reads = Reads(target.control.read([*before, *sample]), sample)
-        after = own(before, reads.flags)
-        drift = read_back(target).drift(reads.sample, reads.flags)
-    _judge(result, before, after)
-    if after is not None and before is not None and _maybe_deferred(result, before, after):
-        _judge_after_start(target, result, before)
-    elif before is not None:
-        _judge_after_pending(target, result, before)
+    reply = _reply(result, exchange)
+    flagged, drift = (_gather(target, result, reply, reads)
+                      if target.control is not None and flags else (None, []))
+    found = judged(reply, result.expectation, flagged)
+    result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
+    if flagged is not None:
+        result.before, result.after = dict(flagged.before), dict(flagged.last)
     _settle(target, result)
     result.checks += drift
     if _described(result):  # what the page never names trips no breaker
@@ -275,83 +269,36 @@ def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call]
     return merged([expectation, refused])
 
 
-def _judgement(result: Result, before: dict[str, Flags] | None,
-               after: dict[str, Flags] | None) -> Judgement:
-    assert result.exchange is not None
-    return (invariant_judgement(result.exchange, result.expectation, before, after)
-            if result.wire is not None and not result.wire.exact else
-            judgement(result.exchange, result.request, result.expectation, before, after))
+def _reply(result: Result, exchange: Exchange) -> Reply:
+    """The answer judged apart from the flags: a fuzzed request's by what holds for any."""
+    if result.wire is not None and not result.wire.exact:
+        return invariant_reply(exchange)
+    return reply_checks(exchange, result.request, result.expectation)
 
 
-def _judge(result: Result, before: dict[str, Flags] | None,
-           after: dict[str, Flags] | None) -> Judgement:
-    found = _judgement(result, before, after)
-    result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
-    result.before, result.after = before, after
-    return found
-
-
-def _maybe_deferred(result: Result, before: dict[str, Flags],
-                    after: dict[str, Flags]) -> bool:
-    """A failed case where nothing changed, though a success on an upcoming call was allowed:
-    the target may apply it when the call starts."""
-    return bool(result.failures and result.expectation.deferrable
-                and not flag_changes(before, after))
-
-
-def _judge_after_start(target: Target, result: Result, before: dict[str, Flags]) -> None:
-    """Move the clock past the upcoming calls' starts, read the flags again, judge again."""
+def _gather(target: Target, result: Result, reply: Reply,
+            reads: Reads | None) -> tuple[Flagged, list[Check]]:
+    """The flags of the case's calls before and after (and the drift of earlier cases' calls
+    read with them), then, where the first read leaves a change waiting for a call's start,
+    the flags once the clock passed the starts, or why it could not move."""
     assert target.control is not None
+    before = {c.call_id: c.flags for c in result.scenario.calls}
+    if reads is None:
+        sample = read_back(target).sample(before)
+        reads = Reads(target.control.read([*before, *sample]), sample)
+    drift = read_back(target).drift(reads.sample, reads.flags)
+    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+    flagged = Flagged(before, own(before, reads.flags), bool(starts))
+    if waits(reply, result.expectation, flagged) is None:
+        return flagged, drift
     if target.clock_shared:  # judged again in the run's exclusive part (--workers)
         result.deferred = True
-        return
-    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+        return flagged, drift
     pinned = target.clock_pinned
     if pinned is not None or not target.control.advance(max(starts) + START_MARGIN_SECONDS):
-        why = ("a change on an upcoming call may wait for its start; "
-               + (pinned or "the target has no clock"))
-        kept = _failing_whatever_the_flags(result, before)
-        result.checks = [Check(c.requirement, "not-tested", why)
-                         if c.verdict == "fail" and c not in kept else c for c in result.checks]
-        return
+        return replace(flagged, unmoved=pinned or "the target has no clock"), drift
     target.forget_token()
-    _judge(result, before, target.control.flags(before))
-    if not result.failures:
-        result.checks.append(Check("KC-TYPE-007", "observed", "when the call starts"))
-
-
-def _failing_whatever_the_flags(result: Result, before: dict[str, Flags]) -> list[Check]:
-    """The failures a change waiting for a call's start cannot explain: those the answer has
-    with its flags unread (a body in the wrong format, broken XML, a 5xx). Excusing them with
-    the rest would throw away failures that have nothing to do with time."""
-    return [c for c in _judgement(result, before, None).checks if c.verdict == "fail"]
-
-
-def _judge_after_pending(target: Target, result: Result, before: dict[str, Flags]) -> None:
-    """A pending keep (success, nothing changed) where upcoming calls sit outside next's
-    window: move the clock past their starts and read again. A keep that lands on one of them
-    then (a window too wide, applied at the start) fails, unless a success on that call was
-    allowed too (waiting for its start: KC-TYPE-007); a pending keep may only land on a call
-    set up after the request. Where the clock may not move, nothing more is judged."""
-    assert target.control is not None
-    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
-    if not starts or result.outcome is None or not result.outcome.pending or result.failures:
-        return
-    if target.clock_shared:  # judged again in the run's exclusive part (--workers)
-        result.deferred = True
-        return
-    if target.clock_pinned is not None or not target.control.advance(
-            max(starts) + START_MARGIN_SECONDS):
-        return
-    target.forget_token()
-    after = target.control.flags(before)
-    result.after = after
-    waiting = {(o.call_id, o.flag, o.value) for o in result.expectation.deferrable}
-    result.checks += [Check("KC-FLAG-002", "fail",
-                            f"answered as a pending keep (nothing changed), then {flag} of "
-                            f"{call_id} became {value} once the clock passed the calls' starts: "
-                            "a call that stood outside the lookup when the request came")
-                      for call_id, flag, value in sorted(flag_changes(before, after) - waiting)]
+    return replace(flagged, later=target.control.flags(before)), drift
 
 
 def _settle(target: Target, result: Result) -> None:
