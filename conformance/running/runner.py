@@ -31,7 +31,7 @@ from conformance.domain.model import (
     merged,
 )
 from conformance.domain.oracle import TargetAuth
-from conformance.domain.timeline import elapsed_bound, expect_over
+from conformance.domain.timeline import Timeline, elapsed_bound
 from conformance.judging.causes import EXCERPT, Answer
 from conformance.judging.checks import (
     Reply,
@@ -152,14 +152,20 @@ class Pending:
     also: tuple[RequirementId, ...]
     decided_by: RequirementId | None
     aged: float = 0.0  # a static profile's calls age with the wall clock (profile.py)
+    timelines: tuple[Timeline, ...] = ()  # per reading of the request: the oracle, once
 
-    def expected(self, seconds: float) -> Expectation:
-        """The expectation once ``seconds`` passed between set-up and answer."""
+    def __post_init__(self) -> None:
         result, wire = self.result, self.result.wire
         views = (wire.views[:1] if wire and wire.exact else wire.views if wire
                  else (result.request,))
-        found = merged([_in_time(result.scenario, v, self.calls, self.auth, seconds,
-                                 result.exchange, self.aged) for v in views]
+        self.timelines = tuple(Timeline(v, self.calls, result.scenario.controlled, self.auth)
+                               for v in views)
+
+    def expected(self, seconds: float) -> Expectation:
+        """The expectation once ``seconds`` passed between set-up and answer."""
+        wire = self.result.wire
+        found = merged([_in_time(t, seconds, self.result.exchange, self.aged)
+                        for t in self.timelines]
                        + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
         return _decided(also_checks(found, self.also), self.decided_by)
 
@@ -254,14 +260,12 @@ def keys(token_required: bool | None, open_key: bool) -> TargetAuth:
     return TargetAuth(token_required=False if open_key else token_required)
 
 
-def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
-             auth: TargetAuth, seconds: float, exchange: Exchange | None,
+def _in_time(timeline: Timeline, seconds: float, exchange: Exchange | None,
              aged: float = 0.0) -> Expectation:
     """The expectation once the time between set-up (``aged`` seconds before the request
     was sent) and answer is allowed for, and a GET longer than the notes' 4,000 characters (a
     POST's with the query string too) may be refused."""
-    expectation = expect_over(request, calls, scenario.controlled, auth, aged,
-                              aged + elapsed_bound(seconds))
+    expectation = timeline.over(aged, aged + elapsed_bound(seconds))
     if exchange is None or not beyond_the_page(exchange):
         return expectation
     refused = Expectation({ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), expectation.formats,
