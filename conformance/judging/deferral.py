@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from conformance.domain.model import Check, Expectation
-from conformance.judging.checks import FlagMap, Judgement, Reply, compared, flag_changes
+from conformance.judging.checks import Judgement, Reply, compared
+from conformance.judging.outcomes import FlagMap, flag_changes
 
 Wait = Literal["start", "pending"]
 
