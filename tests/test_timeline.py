@@ -8,6 +8,7 @@ against the reference server (loopback, this process).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ import pytest
 from conformance.catalog.spec import NEXT_WINDOW_SECONDS, STATUS_VALUES
 from conformance.domain import timeline
 from conformance.domain.matrix import all_cases
-from conformance.domain.model import Call, Expectation, Flags, KeepCallRequest
+from conformance.domain.model import Call, Expectation, Flags, KeepCallRequest, merged
 from conformance.domain.oracle import TargetAuth, expect
 from conformance.domain.scenarios import SCENARIOS, Numbering
 from conformance.domain.timeline import Timeline, elapsed_bound, stance
@@ -68,6 +69,26 @@ def test_calls_in_one_stance_get_one_expectation() -> None:
         ranked = _ranked(calls)
         assert stance(ranked) == stance(calls)
         assert expect(request, ranked) == expect(request, calls), (calls, request)
+
+
+def test_a_window_is_what_every_way_the_calls_may_stand_allows() -> None:
+    """The expectation over a window is the union over every combination of the calls'
+    positions, as it was before the oracle was asked once per stance: the same verdicts (a
+    combination repeated in one stance no longer repeats its readings; they are a set to
+    every reader: ``decisive``, the report's list of readings)."""
+    for (calls, request), seconds in zip(_draws(150), (0.0, 0.4, 2.5, 61.0, 130.0) * 30,
+                                         strict=True):
+        high = elapsed_bound(seconds)
+        every = [expect(request, list(combination)) for combination in itertools.product(
+            *(timeline.positions(c, 0.0, high) for c in calls))]
+        found = Timeline(request, calls, (), TargetAuth()).over(0.0, high)
+        assert _as_sets(found) == _as_sets(merged(every)), (calls, request, seconds)
+
+
+def _as_sets(expectation: Expectation) -> Expectation:
+    """The expectation with each outcome's readings as a sorted, distinct tuple."""
+    return replace(expectation, allowed={o: tuple(sorted(set(r), key=lambda c: sorted(map(str, c))))
+                                         for o, r in expectation.allowed.items()})
 
 
 def test_calls_on_either_side_of_the_window_edge_are_two_stances() -> None:
