@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from conformance.catalog.requirements import RequirementId
 from conformance.catalog.spec import P_STATUS, STATUS_VALUES
@@ -93,9 +93,11 @@ class Pending:
     also: tuple[RequirementId, ...]
     decided_by: RequirementId | None
     aged: float = 0.0  # a static profile's calls age with the wall clock (profile.py)
-    timelines: tuple[Timeline, ...] = ()  # per reading of the request: the oracle, once
+    timelines: tuple[Timeline, ...] = field(init=False)  # per reading of the request
 
     def __post_init__(self) -> None:
+        """One timeline per reading of the request (a fuzzed one's), made once: prepare and
+        finish ask the oracle through them, so a stance already asked is not asked again."""
         result, wire = self.result, self.result.wire
         views = (wire.views[:1] if wire and wire.exact else wire.views if wire
                  else (result.request,))
