@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from conformance.catalog.requirements import BY_ID, CATALOG
-from conformance.domain import oracle
+from conformance.domain import open_points
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "SEMANTICS.md"
 TABLE = "## Open points and their readings"
@@ -30,9 +30,9 @@ def _sections() -> tuple[str, str]:
     return text[start:end], text[:start] + text[end:]
 
 
-def _open_points() -> list[oracle.OpenPoint]:
-    found = [v for v in vars(oracle).values() if isinstance(v, oracle.OpenPoint)]
-    return found + list(oracle.NORMALIZED.values())
+def _open_points() -> list[open_points.OpenPoint]:
+    found = [v for v in vars(open_points).values() if isinstance(v, open_points.OpenPoint)]
+    return found + list(open_points.NORMALIZED.values())
 
 
 def test_the_readings_table_is_the_catalogs() -> None:

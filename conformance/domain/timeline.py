@@ -67,15 +67,54 @@ def positions(call: Call, low: float, high: float) -> list[Call]:
     return list(dict.fromkeys(variants))
 
 
+def stance(calls: Sequence[Call]) -> tuple[tuple[str, str, int, int], ...]:
+    """What the oracle can tell of how ``calls`` stand: each call's state, its rank among the
+    calls in the same state (ties kept), and for an upcoming call its side of next's window
+    edge. The oracle compares offsets with nothing else (oracle.py: ``in_window``, ``pick``,
+    KC-STATUS-003), so calls in one stance get one expectation (tests/test_timeline.py)."""
+    offsets: dict[str, list[int]] = {}
+    for call in calls:
+        offsets.setdefault(call.state, []).append(call.offset_seconds)
+    ranks = {state: sorted(set(found)) for state, found in offsets.items()}
+    return tuple((c.call_id, c.state, ranks[c.state].index(c.offset_seconds),
+                  _side(c.offset_seconds) if c.state == "upcoming" else 0) for c in calls)
+
+
+def _side(offset: int) -> int:
+    return (offset > NEXT_WINDOW_SECONDS) - (offset < NEXT_WINDOW_SECONDS)
+
+
+class Timeline:
+    """One request on some calls over time: the oracle asked once per stance the calls may
+    take, whatever window is asked for later (a window wider than the first asks only for
+    the stances it adds)."""
+
+    def __init__(self, request: KeepCallRequest, calls: Sequence[Call],
+                 controlled: Sequence[str], auth: TargetAuth) -> None:
+        self.request, self.calls, self.controlled, self.auth = request, calls, controlled, auth
+        self._known: dict[tuple[tuple[str, str, int, int], ...], Expectation] = {}
+
+    def over(self, low: float = 0.0, high: float = 0.0) -> Expectation:
+        """What the spec allows when ``low`` to ``high`` seconds have passed since the calls
+        were set up."""
+        stances: dict[tuple[tuple[str, str, int, int], ...], Sequence[Call]] = {}
+        for combination in itertools.product(*(positions(c, low, high) for c in self.calls)):
+            stances.setdefault(stance(combination), combination)
+        found = [self._expect(key, calls) for key, calls in stances.items()]
+        return found[0] if len(found) == 1 else merged(found)
+
+    def _expect(self, key: tuple[tuple[str, str, int, int], ...],
+                calls: Sequence[Call]) -> Expectation:
+        if key not in self._known:
+            self._known[key] = expect(self.request, list(calls), self.controlled, self.auth)
+        return self._known[key]
+
+
 def expect_over(request: KeepCallRequest, calls: Sequence[Call], controlled: Sequence[str],
                 auth: TargetAuth, low: float = 0.0, high: float = 0.0) -> Expectation:
     """What the spec allows for ``request`` when ``low`` to ``high`` seconds have passed since
     the calls were set up."""
-    choices = [positions(c, low, high) for c in calls]
-    if all(len(c) == 1 for c in choices):
-        return expect(request, [c[0] for c in choices], controlled, auth)
-    return merged(expect(request, list(combination), controlled, auth)
-                  for combination in itertools.product(*choices))
+    return Timeline(request, calls, controlled, auth).over(low, high)
 
 
 # A target may store times as whole seconds: between set-up and request its clock may read up

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from conformance.domain.model import Check, Flags
-from conformance.judging.checks import flag_changes
+from conformance.judging.outcomes import flag_changes
 from conformance.wire.control import ControlError
 from conformance.wire.target import Target
 

@@ -10,13 +10,13 @@ read-back of its cases.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from conformance.catalog.requirements import RequirementId
 from conformance.catalog.spec import P_STATUS, STATUS_VALUES
 from conformance.domain.breaker import probe_for
-from conformance.domain.fuzzing import FuzzPlan, Wire, build
+from conformance.domain.fuzzing import FuzzPlan, build
 from conformance.domain.model import (
     ERROR,
     Call,
@@ -24,90 +24,31 @@ from conformance.domain.model import (
     Check,
     Choice,
     Expectation,
-    Flags,
     KeepCallRequest,
     Outcome,
     Scenario,
     merged,
 )
 from conformance.domain.oracle import TargetAuth
-from conformance.domain.timeline import elapsed_bound, expect_over
-from conformance.judging.causes import EXCERPT, Answer
+from conformance.domain.timeline import Timeline, elapsed_bound
 from conformance.judging.checks import (
-    Judgement,
+    Reply,
     availability,
     beyond_the_page,
     delivery_checks,
-    flag_changes,
-    invariant_judgement,
-    judgement,
+    invariant_reply,
+    reply_checks,
 )
+from conformance.judging.deferral import Flagged, judged, waits
 from conformance.running.readback import Reads, own, read_back
+from conformance.running.result import Result as Result
 from conformance.wire.control import ControlError
 from conformance.wire.target import Target
 from conformance.wire.transport import Exchange
-from conformance.wire.validators import pretty_xml
 
 # A change on an upcoming call may wait for the call to start (KC-TYPE-007): the clock is
 # moved this far past the latest start before the flags are read again.
 START_MARGIN_SECONDS = 2
-@dataclass
-class Result:
-    """What one run of a request produced, with what is needed to reproduce it."""
-
-    scenario: Scenario
-    request: KeepCallRequest
-    expectation: Expectation
-    checks: list[Check] = field(default_factory=list)
-    exchange: Exchange | None = None
-    setup: str = ""
-    setup_line: Callable[[], str] | None = None  # renders ``setup`` where a batch set it up
-    skipped: str | None = None
-    format: str | None = None
-    outcome: Outcome | None = None
-    wire: Wire | None = None  # a fuzzed request: its exact bytes and readings
-    deferred: bool = False  # it must move the clock, which other parts of the run share
-    before: dict[str, Flags] | None = None  # the flags read back, as judged last
-    after: dict[str, Flags] | None = None
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.verdict == "fail"]
-
-    def answer(self) -> Answer | None:
-        """What the target answered to a failed case, side by side with what was asked and
-        what the spec allowed: the evidence a reader of the report needs (redacted, bounded)."""
-        exchange = self.exchange
-        if exchange is None or not self.failures:
-            return None
-        redact = exchange.redactor
-        return {
-            "method": exchange.method, "url": exchange.url,
-            "request_headers": exchange.request_headers,
-            "request_body": None if exchange.request_body is None
-            else redact.excerpt(exchange.request_body, EXCERPT),
-            "status": exchange.status, "reason": exchange.reason,
-            "content_type": exchange.headers.get("content-type"),
-            "headers": {k: redact.excerpt(v, 200) for k, v in list(exchange.headers.items())[:30]},
-            "error": exchange.error,
-            "body": exchange.body_excerpt(EXCERPT, pretty_xml(exchange.body)),
-            "expected": ", ".join(sorted(str(o) for o in self.expectation.outcomes)),
-            "allowed": [{"outcome": str(o), "readings": sorted(
-                f"{c.requirement}: {c.option}" for combo in combos for c in combo)}
-                for o, combos in sorted(self.expectation.allowed.items(), key=lambda i: str(i[0]))],
-            "findings": [{"requirement": c.requirement, "message": c.message}
-                         for c in self.failures],
-            "flags": [{"call": call, "before": _flags(flags),
-                       "after": _flags((self.after or {}).get(call))}
-                      for call, flags in (self.before or {}).items()]}
-
-    def reproduction(self) -> str:
-        """The control call that set the scenario up, then the request, as curl lines."""
-        setup = self.setup or (self.setup_line() if self.setup_line else "")
-        lines = [f"# setup: {setup}"] if setup else []
-        if self.exchange is not None:
-            lines.append(self.exchange.curl)
-        return "\n".join(lines)
 
 
 def run(target: Target, scenario: Scenario, request: KeepCallRequest,
@@ -152,14 +93,22 @@ class Pending:
     also: tuple[RequirementId, ...]
     decided_by: RequirementId | None
     aged: float = 0.0  # a static profile's calls age with the wall clock (profile.py)
+    timelines: tuple[Timeline, ...] = field(init=False)  # per reading of the request
 
-    def expected(self, seconds: float) -> Expectation:
-        """The expectation once ``seconds`` passed between set-up and answer."""
+    def __post_init__(self) -> None:
+        """One timeline per reading of the request (a fuzzed one's), made once: prepare and
+        finish ask the oracle through them, so a stance already asked is not asked again."""
         result, wire = self.result, self.result.wire
         views = (wire.views[:1] if wire and wire.exact else wire.views if wire
                  else (result.request,))
-        found = merged([_in_time(result.scenario, v, self.calls, self.auth, seconds,
-                                 result.exchange, self.aged) for v in views]
+        self.timelines = tuple(Timeline(v, self.calls, result.scenario.controlled, self.auth)
+                               for v in views)
+
+    def expected(self, seconds: float) -> Expectation:
+        """The expectation once ``seconds`` passed between set-up and answer."""
+        wire = self.result.wire
+        found = merged([_in_time(t, seconds, self.result.exchange, self.aged)
+                        for t in self.timelines]
                        + ([] if wire is None or wire.exact else [SHAPE_REFUSED]))
         return _decided(also_checks(found, self.also), self.decided_by)
 
@@ -205,24 +154,18 @@ def finish(target: Target, pending: Pending, exchange: Exchange, seconds: float,
     """Read back (``reads``: a batch did), judge and settle a case answered ``seconds`` after
     its set-up began; a ControlError where its own calls could not be read. ``flags=False``:
     nothing more may be sent (the run's circuit breaker opened), so the flags are not read
-    and the answer is judged alone, as for a target without the control protocol."""
+    and the answer is judged alone, as for a target without the control protocol. Every read
+    is made first, then the case is judged once on all of them (deferral.py)."""
     result = pending.result
     result.exchange = exchange
     result.expectation = pending.expected(seconds)
-    before = after = None
-    drift: list[Check] = []
-    if target.control is not None and flags:
-        before = {c.call_id: c.flags for c in result.scenario.calls}
-        if reads is None:
-            sample = read_back(target).sample(before)
-            reads = Reads(target.control.read([*before, *sample]), sample)
-        after = own(before, reads.flags)
-        drift = read_back(target).drift(reads.sample, reads.flags)
-    _judge(result, before, after)
-    if after is not None and before is not None and _maybe_deferred(result, before, after):
-        _judge_after_start(target, result, before)
-    elif before is not None:
-        _judge_after_pending(target, result, before)
+    reply = _reply(result, exchange)
+    flagged, drift = (_gather(target, result, reply, reads)
+                      if target.control is not None and flags else (None, []))
+    found = judged(reply, result.expectation, flagged)
+    result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
+    if flagged is not None:
+        result.before, result.after = dict(flagged.before), dict(flagged.last)
     _settle(target, result)
     result.checks += drift
     if _described(result):  # what the page never names trips no breaker
@@ -260,14 +203,12 @@ def keys(token_required: bool | None, open_key: bool) -> TargetAuth:
     return TargetAuth(token_required=False if open_key else token_required)
 
 
-def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call],
-             auth: TargetAuth, seconds: float, exchange: Exchange | None,
+def _in_time(timeline: Timeline, seconds: float, exchange: Exchange | None,
              aged: float = 0.0) -> Expectation:
     """The expectation once the time between set-up (``aged`` seconds before the request
     was sent) and answer is allowed for, and a GET longer than the notes' 4,000 characters (a
     POST's with the query string too) may be refused."""
-    expectation = expect_over(request, calls, scenario.controlled, auth, aged,
-                              aged + elapsed_bound(seconds))
+    expectation = timeline.over(aged, aged + elapsed_bound(seconds))
     if exchange is None or not beyond_the_page(exchange):
         return expectation
     refused = Expectation({ERROR: (frozenset({LONG_URL_REFUSED}),)}, (), expectation.formats,
@@ -275,83 +216,36 @@ def _in_time(scenario: Scenario, request: KeepCallRequest, calls: Sequence[Call]
     return merged([expectation, refused])
 
 
-def _judgement(result: Result, before: dict[str, Flags] | None,
-               after: dict[str, Flags] | None) -> Judgement:
-    assert result.exchange is not None
-    return (invariant_judgement(result.exchange, result.expectation, before, after)
-            if result.wire is not None and not result.wire.exact else
-            judgement(result.exchange, result.request, result.expectation, before, after))
+def _reply(result: Result, exchange: Exchange) -> Reply:
+    """The answer judged apart from the flags: a fuzzed request's by what holds for any."""
+    if result.wire is not None and not result.wire.exact:
+        return invariant_reply(exchange)
+    return reply_checks(exchange, result.request, result.expectation)
 
 
-def _judge(result: Result, before: dict[str, Flags] | None,
-           after: dict[str, Flags] | None) -> Judgement:
-    found = _judgement(result, before, after)
-    result.checks, result.format, result.outcome = found.checks, found.format, found.outcome
-    result.before, result.after = before, after
-    return found
-
-
-def _maybe_deferred(result: Result, before: dict[str, Flags],
-                    after: dict[str, Flags]) -> bool:
-    """A failed case where nothing changed, though a success on an upcoming call was allowed:
-    the target may apply it when the call starts."""
-    return bool(result.failures and result.expectation.deferrable
-                and not flag_changes(before, after))
-
-
-def _judge_after_start(target: Target, result: Result, before: dict[str, Flags]) -> None:
-    """Move the clock past the upcoming calls' starts, read the flags again, judge again."""
+def _gather(target: Target, result: Result, reply: Reply,
+            reads: Reads | None) -> tuple[Flagged, list[Check]]:
+    """The flags of the case's calls before and after (and the drift of earlier cases' calls
+    read with them), then, where the first read leaves a change waiting for a call's start,
+    the flags once the clock passed the starts, or why it could not move."""
     assert target.control is not None
+    before = {c.call_id: c.flags for c in result.scenario.calls}
+    if reads is None:
+        sample = read_back(target).sample(before)
+        reads = Reads(target.control.read([*before, *sample]), sample)
+    drift = read_back(target).drift(reads.sample, reads.flags)
+    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+    flagged = Flagged(before, own(before, reads.flags), bool(starts))
+    if waits(reply, result.expectation, flagged) is None:
+        return flagged, drift
     if target.clock_shared:  # judged again in the run's exclusive part (--workers)
         result.deferred = True
-        return
-    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
+        return flagged, drift
     pinned = target.clock_pinned
     if pinned is not None or not target.control.advance(max(starts) + START_MARGIN_SECONDS):
-        why = ("a change on an upcoming call may wait for its start; "
-               + (pinned or "the target has no clock"))
-        kept = _failing_whatever_the_flags(result, before)
-        result.checks = [Check(c.requirement, "not-tested", why)
-                         if c.verdict == "fail" and c not in kept else c for c in result.checks]
-        return
+        return replace(flagged, unmoved=pinned or "the target has no clock"), drift
     target.forget_token()
-    _judge(result, before, target.control.flags(before))
-    if not result.failures:
-        result.checks.append(Check("KC-TYPE-007", "observed", "when the call starts"))
-
-
-def _failing_whatever_the_flags(result: Result, before: dict[str, Flags]) -> list[Check]:
-    """The failures a change waiting for a call's start cannot explain: those the answer has
-    with its flags unread (a body in the wrong format, broken XML, a 5xx). Excusing them with
-    the rest would throw away failures that have nothing to do with time."""
-    return [c for c in _judgement(result, before, None).checks if c.verdict == "fail"]
-
-
-def _judge_after_pending(target: Target, result: Result, before: dict[str, Flags]) -> None:
-    """A pending keep (success, nothing changed) where upcoming calls sit outside next's
-    window: move the clock past their starts and read again. A keep that lands on one of them
-    then (a window too wide, applied at the start) fails, unless a success on that call was
-    allowed too (waiting for its start: KC-TYPE-007); a pending keep may only land on a call
-    set up after the request. Where the clock may not move, nothing more is judged."""
-    assert target.control is not None
-    starts = [c.offset_seconds for c in result.scenario.calls if c.state == "upcoming"]
-    if not starts or result.outcome is None or not result.outcome.pending or result.failures:
-        return
-    if target.clock_shared:  # judged again in the run's exclusive part (--workers)
-        result.deferred = True
-        return
-    if target.clock_pinned is not None or not target.control.advance(
-            max(starts) + START_MARGIN_SECONDS):
-        return
-    target.forget_token()
-    after = target.control.flags(before)
-    result.after = after
-    waiting = {(o.call_id, o.flag, o.value) for o in result.expectation.deferrable}
-    result.checks += [Check("KC-FLAG-002", "fail",
-                            f"answered as a pending keep (nothing changed), then {flag} of "
-                            f"{call_id} became {value} once the clock passed the calls' starts: "
-                            "a call that stood outside the lookup when the request came")
-                      for call_id, flag, value in sorted(flag_changes(before, after) - waiting)]
+    return replace(flagged, later=target.control.flags(before)), drift
 
 
 def _settle(target: Target, result: Result) -> None:
@@ -421,10 +315,3 @@ def unread(result: Result, exchange: Exchange, error: ControlError) -> Result:
                  else "KC-HTTP-004")
     result.checks = [*delivery_checks(exchange, available), *result.checks]
     return result
-
-
-def _flags(flags: Flags | None) -> str:
-    """kept, protected, recording as a reader scans them: ``kept=1 protected=0 recording=0``."""
-    if flags is None:
-        return "not read"
-    return " ".join(f"{name}={int(flags.get(name))}" for name in ("kept", "protected", "recording"))
