@@ -23,7 +23,7 @@ import httpx
 import pytest
 from reference_helpers import Api
 
-from conformance.integration import entrypoint, plugin
+from conformance.integration import collection, entrypoint, plugin, session
 from conformance.integration.cli import main
 from conformance.integration.progress import Progress
 from conformance.integration.settings import Options, resolve
@@ -39,7 +39,7 @@ FAST = ("--kc-examples", "10", "--kc-budget", "5", "-p", "no:randomly")
 @pytest.fixture
 def as_suite(monkeypatch: pytest.MonkeyPatch) -> None:
     """Modules named test_kcsuite* count as conformance tests for the plugin."""
-    monkeypatch.setattr(plugin, "SUITE_PACKAGE", PREFIX)
+    monkeypatch.setattr(collection, "SUITE_PACKAGE", PREFIX)
 
 
 # (test source, words the usage error must contain)
@@ -265,9 +265,9 @@ def test_a_start_that_raises_leaves_nothing_running(monkeypatch: pytest.MonkeyPa
         started.append(target.url)
         raise RuntimeError("a bug of the suite's probe")
 
-    monkeypatch.setattr(plugin, "probe", broken_probe)
+    monkeypatch.setattr(session, "probe", broken_probe)
     with pytest.raises(RuntimeError, match="probe"):
-        plugin.start_session(resolve(Options(report_dir=str(tmp_path)), {}))
+        session.start_session(resolve(Options(report_dir=str(tmp_path)), {}))
     assert started and _refused(started[0]) and not _reference_threads()
 
 
