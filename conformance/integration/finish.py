@@ -60,6 +60,7 @@ def _meta(run: KeepCallSession, select: str | None) -> dict[str, Any]:
               "requests_sent": client.requests_sent, "retries": client.retries_total,
               "api_requests": client.requests_sent - client.control_requests,
               "control_requests": client.control_requests,
+              "matrix_cases": run.matrix_cases, "matrix_requests": run.matrix_requests,
               "transport": {k: v for k, v in vars(settings.transport).items() if k != "verify"}
               | {"tls_verify": settings.transport.verify is not False},
               "reference_switches": list(settings.reference_switches),
@@ -73,7 +74,7 @@ def _empty_part(settings: Settings, select: str | None) -> None:
     """The cases.json.gz of a part that had no case (an exclusive part with nothing deferred
     and its other tests deselected): it ran, and found nothing."""
     target = {"url": public_url(settings.target), "embedded": settings.embedded,
-              "requests_sent": 0, "retries": 0,
+              "requests_sent": 0, "retries": 0, "matrix_cases": 0, "matrix_requests": 0,
               "reference_switches": list(settings.reference_switches),
               "reference_faults": list(settings.reference_faults)}
     write_part(settings.report_dir / PART_NAME, {

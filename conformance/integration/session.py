@@ -74,12 +74,21 @@ class KeepCallSession:
     begun: float = field(default_factory=time.monotonic)
     deferred: list[str] = field(default_factory=list)  # matrix cases for the exclusive part
     batches: Batches | None = None  # the matrix cases of this session, run in batches
+    # The matrix cases judged here, and the requests their runs sent (a batch's all fall to its
+    # first case): the client's one count (``requests_sent``) read before and after each.
+    matrix_cases: int = 0
+    matrix_requests: int = 0
 
     def matrix_result(self, case: Case) -> Result:
-        """A matrix case's result: from its batch, or run alone (no batches: a replay)."""
-        if self.batches is None:
-            return run_case(self.target, case, self.numbering)
-        return self.batches.result(case)
+        """A matrix case's result: from its batch, or run alone (no batches: a replay). A case
+        deferred to the exclusive part is counted there; its requests here count still."""
+        client = self.target.client
+        before = client.requests_sent
+        result = (run_case(self.target, case, self.numbering) if self.batches is None
+                  else self.batches.result(case))
+        self.matrix_requests += client.requests_sent - before
+        self.matrix_cases += not result.deferred
+        return result
 
     def remaining(self) -> float | None:
         """Seconds left of --max-duration (None: unbounded)."""

@@ -85,10 +85,19 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
         ledger.record(READINGS_CASE, readings.checks(), counted=bool(readings.seen))
     data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
-    sent, cases = data["target"].get("requests_sent"), data["summary"]["cases"]
-    if sent is not None and cases:  # of a run or of its parts merged: counted once, here
-        data["target"]["requests_per_case"] = round(sent / cases, 3)
+    data["target"].update(per_case(data["target"], data["summary"]["cases"]))
     return apply(data, expected, datetime.now(UTC).date()) if expected else data
+
+
+def per_case(target: Mapping[str, Any], cases: int) -> dict[str, float]:
+    """Requests per case over the whole run, and per matrix case over the matrix cases alone
+    (the searches, probes and stateful tests send many a "case"): of a run or of its parts
+    merged, counted once, here."""
+    sent, matrix = target.get("requests_sent"), target.get("matrix_cases")
+    found = {"requests_per_case": round(sent / cases, 3)} if sent is not None and cases else {}
+    if matrix:
+        found["requests_per_matrix_case"] = round(target["matrix_requests"] / matrix, 3)
+    return found
 
 
 def write_part(path: Path, data: Mapping[str, Any]) -> None:
@@ -133,9 +142,22 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(searches_line(summary["searches"]))
     if summary.get("suite_notes"):
         lines.append(f"suite notes (the verdict stands): {summary['suite_notes'][:3]}")
+    if requests := requests_line(data.get("target", {})):
+        lines.append(requests)
     lines.append(f"VERDICT: {summary['verdict'].upper()} (level {summary['level']}, "
                  f"exit {summary['exit_code']})")
     return lines
+
+
+def requests_line(target: Mapping[str, Any]) -> str | None:
+    """What the run sent: requests per case, and per matrix case (issue 20's measure)."""
+    if "requests_per_case" not in target:
+        return None
+    matrix = (f"; {target['requests_per_matrix_case']:.2f} per matrix case "
+              f"({target['matrix_requests']} for {target['matrix_cases']})"
+              if "requests_per_matrix_case" in target else "")
+    return (f"requests: {target['requests_sent']}, {target['requests_per_case']:.2f} per case"
+            f"{matrix}")
 
 
 def searches_line(searches: Mapping[str, Mapping[str, float]]) -> str:
