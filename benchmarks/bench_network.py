@@ -40,14 +40,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_scale import busy_seconds, machine, reap
+from bench_scale import busy_seconds, machine, reap, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "network.json"
 SEED = "1"
 LATENCIES = (0, 20, 50)
 WORKERS = 8
-SAMPLE_SECONDS = 0.25
 # (matrix, latency ms) -> the most seconds a run may take, in any mode (issue 20).
 GOALS: dict[tuple[str, int], float] = {("full", 20): 90.0, ("full", 50): 180.0,
                                        ("quick", 20): 20.0}
@@ -134,30 +133,6 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_pss_mb(root: int) -> float:
-    """The proportional memory (PSS: pages shared by forked parts counted once in all) of
-    ``root`` and its descendants now, in MB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(stat[1]), []).append(int(entry.name))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
-        except OSError:
-            continue
-        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
-        total += int(found[1]) if found else 0
-    return total / 1024
-
-
 def suite_run(target: Target, run: Measured, report_dir: Path) -> Measured:
     """Run the suite as a child; fill ``run`` from its rusage, the samples and results.json."""
     argv = [sys.executable, "-m", "conformance", "run", "--seed", SEED, "-q", "--target",
@@ -172,7 +147,7 @@ def suite_run(target: Target, run: Measured, report_dir: Path) -> Measured:
         child = subprocess.Popen(argv, cwd=ROOT, env=target.env, stdout=output,
                                  stderr=subprocess.STDOUT)
         done = threading.Event()
-        sampler = threading.Thread(target=_sample, args=(child.pid, done, peak), daemon=True)
+        sampler = threading.Thread(target=sample, args=(child.pid, done, peak), daemon=True)
         sampler.start()
         try:
             status, usage = reap(child)
@@ -194,11 +169,6 @@ def suite_run(target: Target, run: Measured, report_dir: Path) -> Measured:
           f"{run.requests_per_case:.2f} requests/case, {run.peak_rss_mb:.0f} MB "
           f"(sum {run.peak_rss_sum_mb:.0f}), {run.verdict}", file=sys.stderr, flush=True)
     return run
-
-
-def _sample(pid: int, done: threading.Event, peak: list[float]) -> None:
-    while not done.wait(SAMPLE_SECONDS):
-        peak[0] = max(peak[0], tree_pss_mb(pid))
 
 
 def _read_results(run: Measured, path: Path) -> None:

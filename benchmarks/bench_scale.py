@@ -9,16 +9,24 @@ a. The full matrix (``run --seed 1``) against the embedded server, timed as a ch
 b. A target 50 ms away (``--reference-switch latency=50``): the quick matrix serially and with
    --workers 4 and 16 (each worker starts its own embedded server, each answer delayed). The
    speedup of 16 workers is the goal (>= 12).
-c. Peak memory (the child's max RSS, from wait4) of the full run (goal < 300 MB), and the time
+c. Peak memory (the child's max RSS, from wait4) of the full run (goal < 250 MB), and the time
    and peak memory of ``report`` rebuilding the page from the full run's results.json.
+d. With ``--workers N``: the full matrix again with --workers N, its largest process's peak and
+   the peak of all its processes' memory together (PSS, sampled: pages the forked parts share
+   counted once).
+
+The floor's CPU is measured too, and on a shared machine CPU seconds are the figures to read:
+the suite's CPU over the floor's (goal <= 1.5) and the suite's own CPU per case (goal <= 3 ms).
+The requests per matrix case (results.json) are printed beside them.
 
 Prints a table with each goal, writes benchmarks/results/scale.json (with the machine), and
 exits 0 when every goal is met, 1 when one is missed, 2 when a run broke (not conformant: its
 timing would mean nothing). Peak RSS of a --workers run is its largest single process, not the
-sum of them. Run from the repository root, with nothing else heavy running (about 9 minutes in
-all, the full run 4-5 of them; --quick-only runs part b alone, about 2 minutes; --full-only
-parts a and c):
+sum of them (part d reports the sum). Run from the repository root, with nothing else heavy
+running (about 9 minutes in all, the full run 4-5 of them; --quick-only runs part b alone,
+about 2 minutes; --full-only parts a and c):
     PYTHONPATH=. python benchmarks/bench_scale.py [--quick-only | --full-only] [--work-dir DIR]
+        [--workers N]
 """
 
 from __future__ import annotations
@@ -50,7 +58,9 @@ LATENCY_MS = 50
 WORKERS = (4, 16)
 MAX_RATIO = 1.5
 MIN_SPEEDUP = 12.0
-MAX_RSS_MB = 300.0
+MAX_RSS_MB = 250.0
+MAX_OWN_MS = 3.0  # the suite's own CPU per case, over the floor's
+SAMPLE_SECONDS = 0.25  # how often the memory of a run's processes is summed
 RUN_TIMEOUT = 3600.0
 NOISY_CORES = 0.25  # other processes' CPU, in cores, above which a timing is skewed
 PACKAGES = ("httpx", "pytest", "hypothesis", "lxml", "uvicorn", "h11", "jinja2")
@@ -73,6 +83,7 @@ class Child:
     cpu_s: float
     others_cores: float
     steal_cores: float
+    peak_pss_sum_mb: float  # all the child's processes together (PSS), sampled
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class SuiteRun:
     cases: int
     verdict: str
     phases_s: dict[str, float]
+    requests_per_matrix_case: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -115,10 +127,18 @@ def reap(child: subprocess.Popen[bytes]) -> tuple[int, Any]:
 def measure(argv: list[str]) -> Child:
     """Run ``argv`` from the repository root; its own rusage by wait4, so the peak RSS is the
     child's (or its largest reaped descendant's), not this process's."""
+    peak = [0.0]
     with tempfile.TemporaryFile() as output:
         (busy, steal), started = busy_seconds(), time.perf_counter()
         child = subprocess.Popen(argv, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-        status, usage = reap(child)
+        done = threading.Event()
+        sampler = threading.Thread(target=sample, args=(child.pid, done, peak), daemon=True)
+        sampler.start()
+        try:
+            status, usage = reap(child)
+        finally:
+            done.set()
+        sampler.join()
         wall = time.perf_counter() - started
         cpu, (busy_after, steal_after) = usage.ru_utime + usage.ru_stime, busy_seconds()
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -126,7 +146,37 @@ def measure(argv: list[str]) -> Child:
         tail = output.read().decode("utf-8", "replace")[-4000:]
     return Child(argv, round(wall, 3), round(usage.ru_maxrss / 1024, 1), child.returncode, tail,
                  round(cpu, 1), round(max(busy_after - busy - cpu, 0.0) / wall, 2),
-                 round((steal_after - steal) / wall, 2))
+                 round((steal_after - steal) / wall, 2), round(peak[0], 1))
+
+
+def tree_pss_mb(root: int) -> float:
+    """The proportional memory (PSS: pages shared by forked parts counted once in all) of
+    ``root`` and its descendants now, in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
+        except OSError:
+            continue
+        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+        total += int(found[1]) if found else 0
+    return total / 1024
+
+
+def sample(pid: int, done: threading.Event, peak: list[float]) -> None:
+    """Keep in ``peak[0]`` the most memory ``pid`` and its descendants held together."""
+    while not done.wait(SAMPLE_SECONDS):
+        peak[0] = max(peak[0], tree_pss_mb(pid))
 
 
 def busy_seconds() -> tuple[float, float]:
@@ -153,9 +203,12 @@ def suite_run(report_dir: Path, *options: str) -> SuiteRun:
     summary, target = data.get("summary", {}), data.get("target", {})
     phases = {name: float(seconds) for name, seconds in _PHASE.findall(child.output_tail)}
     run = SuiteRun(child, str(report_dir), int(target.get("requests_sent", 0)),
-                   int(summary.get("cases", 0)), str(summary.get("verdict")), phases)
-    print(f"    {child.wall_s:.1f} s, {child.peak_rss_mb:.0f} MB, {run.cases} cases, "
-          f"{run.requests_sent} requests, {run.verdict}", file=sys.stderr, flush=True)
+                   int(summary.get("cases", 0)), str(summary.get("verdict")), phases,
+                   float(target.get("requests_per_matrix_case", 0.0)))
+    print(f"    {child.wall_s:.1f} s, CPU {child.cpu_s:.0f} s, {child.peak_rss_mb:.0f} MB "
+          f"(all processes {child.peak_pss_sum_mb:.0f} MB), {run.cases} cases, "
+          f"{run.requests_sent} requests ({run.requests_per_matrix_case:.2f} per matrix case), "
+          f"{run.verdict}", file=sys.stderr, flush=True)
     return run
 
 
@@ -192,6 +245,12 @@ def full_matrix(work: Path) -> dict[str, Any]:
             "cpu_ratio": round(run.child.cpu_s / cpu, 3) if cpu else 0.0,
             "own_cpu_ms_per_case": round((run.child.cpu_s - cpu) / run.cases * 1000, 3)
             if run.cases else 0.0}
+
+
+def full_workers(work: Path, count: int) -> dict[str, Any]:
+    """Part d: the full matrix with --workers ``count``: the largest process and the sum."""
+    run = suite_run(work / f"full-workers-{count}", "--workers", str(count))
+    return {"workers": count, "run": asdict(run), "ok": run.ok}
 
 
 def latency_curve(work: Path) -> dict[str, Any]:
@@ -253,6 +312,10 @@ def goals(results: dict[str, Any]) -> list[Goal]:
         full = results["full"]
         found += [Goal("full run / bare loop (wall)", full["ratio"], f"<= {MAX_RATIO}",
                        0 < full["ratio"] <= MAX_RATIO),
+                  Goal("full run / bare loop (CPU)", full["cpu_ratio"], f"<= {MAX_RATIO}",
+                       0 < full["cpu_ratio"] <= MAX_RATIO),
+                  Goal("own CPU per case (ms)", full["own_cpu_ms_per_case"],
+                       f"<= {MAX_OWN_MS:g}", 0 < full["own_cpu_ms_per_case"] <= MAX_OWN_MS),
                   Goal("full run peak RSS (MB)", full["run"]["child"]["peak_rss_mb"],
                        f"< {MAX_RSS_MB:.0f}", full["run"]["child"]["peak_rss_mb"] < MAX_RSS_MB)]
     if "latency" in results:
@@ -276,9 +339,20 @@ def table(results: dict[str, Any], checked: list[Goal]) -> str:
             f"({full['bare_loop_requests_per_s']} req/s)  ratio {full['ratio']:.2f}  "
             f"own {full['own_ms_per_case']:.2f} ms/case  peak {run['child']['peak_rss_mb']:.0f} MB"
             f"  {run['verdict']}",
+            f"{'':14}CPU: suite {run['child']['cpu_s']:.1f} s, floor "
+            f"{full['bare_loop_cpu_s']:.1f} s, ratio {full['cpu_ratio']:.2f}, own "
+            f"{full['own_cpu_ms_per_case']:.2f} ms/case; "
+            f"{run['requests_per_matrix_case']:.2f} requests per matrix case",
             f"{'':14}noise, in cores: others {run['child']['others_cores']:.2f} and "
             f"{full['bare_loop_others_cores']:.2f}, steal {run['child']['steal_cores']:.2f} and "
             f"{full['bare_loop_steal_cores']:.2f} (suite and floor)"]
+    if "workers" in results:
+        parted = results["workers"]["run"]
+        lines.append(f"full, {results['workers']['workers']} workers  "
+                     f"{parted['child']['wall_s']:7.1f} s  CPU {parted['child']['cpu_s']:.1f} s  "
+                     f"peak {parted['child']['peak_rss_mb']:.0f} MB the largest process, "
+                     f"{parted['child']['peak_pss_sum_mb']:.0f} MB all together  "
+                     f"{parted['verdict']}")
     if "report" in results:
         rebuilt = results["report"]
         lines.append(f"report alone  {rebuilt['child']['wall_s']:7.1f} s  peak "
@@ -320,6 +394,7 @@ def noise(results: dict[str, Any]) -> list[str]:
 def broken(results: dict[str, Any]) -> list[str]:
     """The runs whose figures cannot stand, with the end of their output."""
     runs = [results["full"]["run"]] if "full" in results else []
+    runs += [results["workers"]["run"]] if "workers" in results else []
     runs += list(results["latency"]["runs"].values()) if "latency" in results else []
     problems = [f"{' '.join(r['child']['argv'][1:])}: exit {r['child']['exit_code']}, "
                 f"verdict {r['verdict']}\n{r['child']['output_tail'][-1500:]}"
@@ -337,6 +412,8 @@ def main() -> int:
                         help="only part b (the quick matrix at 50 ms latency), no full run")
     parser.add_argument("--full-only", action="store_true",
                         help="only parts a and c (the full run, its floor, the page), no part b")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="part d too: the full matrix with --workers N (memory summed)")
     parser.add_argument("--work-dir", type=Path,
                         help="keep every run's reports here (default: a temporary directory)")
     args = parser.parse_args()
@@ -347,12 +424,15 @@ def main() -> int:
             "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()],
             "goals": {"max_ratio": MAX_RATIO, "min_speedup": MIN_SPEEDUP,
-                      "max_rss_mb": MAX_RSS_MB}}
+                      "max_rss_mb": MAX_RSS_MB, "max_own_ms": MAX_OWN_MS}}
         if not args.quick_only:
             print("a. full matrix, then the floor", file=sys.stderr, flush=True)
             results["full"] = full_matrix(work)
             print("c. the page rebuilt from the full run", file=sys.stderr, flush=True)
             results["report"] = report_rebuild(work, work / "full" / "results.json")
+            if args.workers:
+                print(f"d. full matrix, --workers {args.workers}", file=sys.stderr, flush=True)
+                results["workers"] = full_workers(work, args.workers)
         if not args.full_only:
             print(f"b. quick matrix at {LATENCY_MS} ms: serial, then workers", file=sys.stderr,
                   flush=True)

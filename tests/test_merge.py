@@ -59,3 +59,19 @@ def test_a_part_that_did_not_finish_voids_the_verdict_instead() -> None:
     assert data["summary"]["verdict"] == "inconclusive"
     with pytest.raises(MergeError, match="duplicate"):  # a part twice is never explained
         combine([part("1/2 parallel")] * 2, problems=["the part in parts/2 wrote nothing"])
+
+
+def test_the_parts_request_counters_add_up() -> None:
+    """Each part counts its own matrix cases and their requests (a deferred case in the
+    exclusive part only, its requests in both); merged, the run's per matrix case is theirs
+    over the whole, not an average of the parts'."""
+    counts = {"2/2 parallel": (3, 10, 30), "1/2 parallel": (4, 8, 12), "2/2 exclusive": (1, 2, 5)}
+    parts = [part(name) for name in counts]
+    for found in parts:
+        cases, requests, sent = counts[found["suite"]["parts"][0]]
+        found["target"] |= {"matrix_cases": cases, "matrix_requests": requests,
+                            "requests_sent": sent}
+    target = combine(parts)["target"]
+    assert (target["matrix_cases"], target["matrix_requests"], target["requests_sent"]) == (
+        8, 20, 47)
+    assert target["requests_per_matrix_case"] == 2.5

@@ -23,7 +23,8 @@ import httpx
 import pytest
 from reference_helpers import Api
 
-from conformance.integration import entrypoint, plugin
+from conformance.domain.matrix import all_cases
+from conformance.integration import collection, entrypoint, plugin, session
 from conformance.integration.cli import main
 from conformance.integration.progress import Progress
 from conformance.integration.settings import Options, resolve
@@ -39,7 +40,7 @@ FAST = ("--kc-examples", "10", "--kc-budget", "5", "-p", "no:randomly")
 @pytest.fixture
 def as_suite(monkeypatch: pytest.MonkeyPatch) -> None:
     """Modules named test_kcsuite* count as conformance tests for the plugin."""
-    monkeypatch.setattr(plugin, "SUITE_PACKAGE", PREFIX)
+    monkeypatch.setattr(collection, "SUITE_PACKAGE", PREFIX)
 
 
 # (test source, words the usage error must contain)
@@ -265,9 +266,9 @@ def test_a_start_that_raises_leaves_nothing_running(monkeypatch: pytest.MonkeyPa
         started.append(target.url)
         raise RuntimeError("a bug of the suite's probe")
 
-    monkeypatch.setattr(plugin, "probe", broken_probe)
+    monkeypatch.setattr(session, "probe", broken_probe)
     with pytest.raises(RuntimeError, match="probe"):
-        plugin.start_session(resolve(Options(report_dir=str(tmp_path)), {}))
+        session.start_session(resolve(Options(report_dir=str(tmp_path)), {}))
     assert started and _refused(started[0]) and not _reference_threads()
 
 
@@ -360,3 +361,22 @@ def test_a_case_marker_names_every_requirement_its_run_judges(
     unmarked = {case: sorted(judged[case] - marked[case]) for case in judged
                 if judged[case] - marked[case]}
     assert not unmarked, unmarked
+
+
+def test_the_requests_of_matrix_cases_are_counted_apart(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """results.json counts the matrix cases and the requests their runs sent, apart from the
+    rest (the preflight, the dialect probe, the control reset): issue 20's requests per matrix
+    case, which the summary says too (in process: the count is the subject, not the wire)."""
+    with plugin.serve_in_process():
+        code = main(["run", "--quick", "--seed", "1", "-k", "test_case", "--allow-untested",
+                     "--report-dir", str(tmp_path)])
+    assert code == 0
+    target = json.loads((tmp_path / "results.json").read_text())["target"]
+    assert target["matrix_cases"] == len(all_cases(True))
+    assert 0 < target["matrix_requests"] < target["requests_sent"]
+    assert target["requests_per_matrix_case"] == round(
+        target["matrix_requests"] / target["matrix_cases"], 3)
+    said = (f"{target['requests_per_matrix_case']:.2f} per matrix case "
+            f"({target['matrix_requests']} for {target['matrix_cases']})")
+    assert said in capsys.readouterr().out

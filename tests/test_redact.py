@@ -7,7 +7,7 @@ import html
 
 import pytest
 
-from conformance.wire.redact import Redactor, encoded_forms
+from conformance.wire.redact import LONG_TEXT, Redactor, encoded_forms
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
 TOKEN = "09835e02/6c10+11e0 bb22&ba324924019b"
@@ -163,3 +163,36 @@ def test_the_process_redactor_holds_what_a_run_registers() -> None:
     assert credentials.redactor() is SECRETS
     assert redact(f"key={secret}") == "key=$KEEPCALL_API_KEY"
     assert secret not in repr(credentials) and "kc-canary-process-PW" not in repr(credentials)
+
+
+# --- a long text (a result file) is searched by one pattern of all the secrets -----------------
+PIECES = [*ECHOED.values(), *encoded_forms(TOKEN), *encoded_forms(PASSWORD), f"apiKey={KEY}",
+          "x=ab&y=abc", "token=abcdefgh y=abcd", "nothing secret here"]
+
+
+def many_secrets() -> Redactor:
+    """``redactor()``'s secrets among others, more than one chunk of them (the long path)."""
+    r = redactor()
+    for number in range(20):
+        r.add(f"decoy-token-{number:04d}-of-the-run", "$KEEPCALL_TOKEN")
+    r.add("ab", "$K")
+    r.add("abcd", "$A")
+    r.add("abcdefgh", "$B")
+    return r
+
+
+def test_a_long_text_is_redacted_as_its_pieces_are() -> None:
+    """Every form, echoed mixture, short value and prefix, in a text past LONG_TEXT: the same
+    as each piece redacted alone (the chunks' patterns)."""
+    r = many_secrets()
+    joined = " ~ ".join(PIECES)
+    assert len(joined) < LONG_TEXT
+    filler = "." * LONG_TEXT
+    assert r(joined + filler) == " ~ ".join(r(piece) for piece in PIECES) + filler
+
+
+def test_overlapping_secrets_in_a_long_text_are_both_hidden() -> None:
+    r = many_secrets()
+    r.add("efghijklmnop", "$C")
+    out = r("." * LONG_TEXT + " abcdefghijklmnop " + "decoy-token-0001-of-the-run")
+    assert out.endswith(" $B $KEEPCALL_TOKEN")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conformance.wire import sink
-from conformance.wire.redact import SECRETS
+from conformance.wire.redact import SECRETS, redact
 
 SECRET = "kc-canary-sink-SECRET-5f3a<&>"
 SECRET_REFS = "".join(f"&#{ord(c)};" for c in SECRET)
@@ -74,3 +74,26 @@ def test_a_commands_streams_are_wrapped_then_restored(capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     assert out == "value $KEEPCALL_API_KEY\n"
     assert err == "$KEEPCALL_API_KEY\necho $KEEPCALL_API_KEY\n"
+
+
+def test_big_files_are_redacted_in_blocks_as_whole(tmp_path: Path) -> None:
+    """cases.json.gz and junit.xml pass in blocks cut between values and between tags: a secret
+    on either side of a cut, or echoed escaped inside one, is gone as from the whole text."""
+    from conformance.reports.report import json_pieces, load_part, write_part
+
+    filler = "x" * 999
+    data = {"ledger": {"cases": {f"case-{n}": [[SECRET, filler, n], SECRET_REFS]
+                                 for n in range(2 * sink.BLOCK_CHARS // 1000)}}, "n": 1}
+    assert "".join(json_pieces(data, 3)) == json.dumps(data, separators=(",", ":"))
+    write_part(tmp_path / "cases.json.gz", data)
+    unpacked = gzip.decompress((tmp_path / "cases.json.gz").read_bytes()).decode()
+    assert unpacked == redact(json.dumps(data, separators=(",", ":")))
+    assert "SECRET" not in unpacked and load_part(tmp_path / "cases.json.gz")["n"] == 1
+    junit = tmp_path / "junit.xml"
+    cases = "".join(f"<testcase name='c{n}'><failure message='{SECRET_REFS} {filler}'/>"
+                    f"</testcase><p>{SECRET}</p>" for n in range(2 * sink.BLOCK_CHARS // 1000))
+    junit.write_text(f"<testsuite>{cases}</testsuite>", encoding="utf-8")
+    whole = redact(junit.read_text(encoding="utf-8"))
+    sink.rewrite(junit)
+    assert junit.read_text(encoding="utf-8") == whole and "SECRET" not in whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.json.gz", "junit.xml"]

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from conformance.catalog.requirements import BY_ID, GATING_LEVELS
 from conformance.domain.matrix import all_cases
 from conformance.domain.model import Check
-from conformance.integration.plugin import start_session
+from conformance.integration.session import start_session
 from conformance.integration.settings import Settings
 from conformance.reports.report import PART_NAME, load_part
 from conformance.running.batch import run_case

@@ -139,7 +139,8 @@ def _meta(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "parts": [name for p in parts for name in p["suite"].get("parts", [])]}
     target = dict(first["target"]) | {
         key: sum(p["target"].get(key) or 0 for p in parts)
-        for key in ("requests_sent", "retries", "api_requests", "control_requests")}
+        for key in ("requests_sent", "retries", "api_requests", "control_requests",
+                    "matrix_cases", "matrix_requests")}
     return {"suite": suite, "target": target, "level": first["level"],
             "allow_untested": first["allow_untested"],
             "transport_failures": sum(p["transport_failures"] for p in parts)}

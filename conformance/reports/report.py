@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance import DISTRIBUTION, __version__
@@ -85,14 +85,42 @@ def finished(ledger: Ledger, wording: Wording, meta: Mapping[str, Any],
         ledger.record(READINGS_CASE, readings.checks(), counted=bool(readings.seen))
     data = results(ledger, meta["level"], meta["suite"], meta["target"],
                    meta["allow_untested"], transport_failures=meta["transport_failures"])
-    sent, cases = data["target"].get("requests_sent"), data["summary"]["cases"]
-    if sent is not None and cases:  # of a run or of its parts merged: counted once, here
-        data["target"]["requests_per_case"] = round(sent / cases, 3)
+    data["target"].update(per_case(data["target"], data["summary"]["cases"]))
     return apply(data, expected, datetime.now(UTC).date()) if expected else data
 
 
+def per_case(target: Mapping[str, Any], cases: int) -> dict[str, float]:
+    """Requests per case over the whole run, and per matrix case over the matrix cases alone
+    (the searches, probes and stateful tests send many a "case"): of a run or of its parts
+    merged, counted once, here."""
+    sent, matrix = target.get("requests_sent"), target.get("matrix_cases")
+    found = {"requests_per_case": round(sent / cases, 3)} if sent is not None and cases else {}
+    if matrix:
+        found["requests_per_matrix_case"] = round(target["matrix_requests"] / matrix, 3)
+    return found
+
+
 def write_part(path: Path, data: Mapping[str, Any]) -> None:
-    sink.write_gzip(path, json.dumps(data, separators=(",", ":")))
+    """cases.json.gz, written as it is encoded: a full run's (10 MB of JSON) is never held
+    whole, nor its redacted copy."""
+    sink.write_gzip_pieces(path, json_pieces(data, PART_DEPTH))
+
+
+PART_DEPTH: Final = 3  # a part's levels of objects written piece by piece: the ledger's cases
+
+
+def json_pieces(value: Any, depth: int) -> Iterator[str]:
+    """``json.dumps(value, separators=(",", ":"))`` in pieces: the members of objects down to
+    ``depth`` levels one by one, each cut between two values (never inside a string)."""
+    if depth <= 0 or not isinstance(value, Mapping) or not value:
+        yield json.dumps(value, separators=(",", ":"))
+        return
+    separator = "{"
+    for key, member in value.items():
+        yield separator + json.dumps(str(key)) + ":"
+        yield from json_pieces(member, depth - 1)
+        separator = ","
+    yield "}"
 
 
 def load_part(path: Path) -> Any:
@@ -133,9 +161,22 @@ def summary_lines(data: Mapping[str, Any], limit: int = 40) -> list[str]:
         lines.append(searches_line(summary["searches"]))
     if summary.get("suite_notes"):
         lines.append(f"suite notes (the verdict stands): {summary['suite_notes'][:3]}")
+    if requests := requests_line(data.get("target", {})):
+        lines.append(requests)
     lines.append(f"VERDICT: {summary['verdict'].upper()} (level {summary['level']}, "
                  f"exit {summary['exit_code']})")
     return lines
+
+
+def requests_line(target: Mapping[str, Any]) -> str | None:
+    """What the run sent: requests per case, and per matrix case (issue 20's measure)."""
+    if "requests_per_case" not in target:
+        return None
+    matrix = (f"; {target['requests_per_matrix_case']:.2f} per matrix case "
+              f"({target['matrix_requests']} for {target['matrix_cases']})"
+              if "requests_per_matrix_case" in target else "")
+    return (f"requests: {target['requests_sent']}, {target['requests_per_case']:.2f} per case"
+            f"{matrix}")
 
 
 def searches_line(searches: Mapping[str, Mapping[str, float]]) -> str:

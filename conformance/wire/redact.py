@@ -14,7 +14,10 @@ characters of a secret has that start masked too (``excerpt``).
 
 The literal forms are matched by one fast alternation on every string; the pattern that allows
 any mixture of encodings and line breaks runs only on texts that hold a sign of one (``&``,
-``%``, a backslash, a line break), which keeps the cost per exchange near nothing.
+``%``, a backslash, a line break), which keeps the cost per exchange near nothing. A long text
+(a result file: megabytes, and a run that learnt hundreds of tokens) is searched once by one
+pattern of every secret's forms, a trie (``_trie``), and once more for what the mixed forms read
+as decoded: its cost follows the text's length, not the length times the secrets.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
 ``"a"`` would turn every ``a`` of a page into a placeholder), so they are replaced only as a
@@ -29,13 +32,16 @@ import functools
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MIN_SECRET_LEN: Final = 4
 CHUNK: Final = 8  # secrets a literal pattern holds
+# From this many characters on, a text is searched by one pattern of all the secrets (compiled
+# once for them: a few tenths of a second for a thousand tokens) instead of one per chunk.
+LONG_TEXT: Final = 1 << 16
 # A secret's base64 inside a longer base64 text is matched by its stable middle part, which is
 # this many bytes shorter than the secret; shorter secrets' middles would match by chance.
 MIN_BASE64_LEN: Final = 8
@@ -144,6 +150,7 @@ class Redactor:
         # Each secret's forms, made once: a run that learns a token a case (a target whose
         # RequestToken answers cannot be read) must not rebuild them all each time.
         self._pieces: dict[str, _Pieces] = {}
+        self._whole: _Whole | None = None  # the one pattern of all, for long texts
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
@@ -151,7 +158,7 @@ class Redactor:
         """Register a secret learnt during the run (e.g. a token); empty secrets are ignored."""
         if secret and self._secrets.get(secret) != placeholder:
             self._secrets[secret] = placeholder
-            self._literal = None
+            self._literal, self._whole = None, None
 
     def add_basic(
         self, username: str, password: str, *, placeholder: str = BASIC_PLACEHOLDER,
@@ -179,10 +186,17 @@ class Redactor:
         literals = self._compiled()
         if not literals:
             return [Segment(text, False)] if text else []
-        spans = [(m.start(), m.end(), self._lookup[m.group(0)], m.group(0) not in self._secrets)
-                 for literal in literals for m in literal.finditer(text)]
-        spans = _union(spans, []) if len(literals) > 1 else spans
-        hiding = self._hidden(_replaced(text, spans)) if _MIXED_SIGNS.search(text) else []
+        whole = self._whole_pattern() if len(text) >= LONG_TEXT and len(literals) > 1 else None
+        if whole is None:
+            spans = [(m.start(), m.end(), self._lookup[m.group(0)],
+                      m.group(0) not in self._secrets)
+                     for literal in literals for m in literal.finditer(text)]
+            spans = _union(spans, []) if len(literals) > 1 else spans
+        else:
+            spans = _union([(m.start(), m.end(), self._lookup[m.group(0)],
+                             m.group(0) not in self._secrets)
+                            for m in _starts(whole.forms, text)], [])
+        hiding = self._hidden(_replaced(text, spans), whole) if _MIXED_SIGNS.search(text) else []
         if hiding:
             spans = _union(spans, [(m.start(), m.end(), self._secrets[secret], True)
                                    for secret in hiding
@@ -222,10 +236,11 @@ class Redactor:
         """Headers as an exchange records them: lower-case names, values redacted."""
         return {name.lower(): self.header(name, value) for name, value in items}
 
-    def _hidden(self, text: str) -> list[str]:
+    def _hidden(self, text: str, whole: _Whole | None = None) -> list[str]:
         """The secrets that may still hide in ``text`` in a mixed form: each stands in it once
         references, escapes and line breaks are decoded (the cheap test before the slow
-        pattern, compiled for those alone; the literal forms are gone from ``text`` already)."""
+        pattern, compiled for those alone; the literal forms are gone from ``text`` already).
+        ``whole``: one search of the decoded views for every secret's needles at once."""
         plain = text
         for _ in range(_UNESCAPE_DEPTH):
             plain, found = _REFERENCE.subn(_referenced_char, plain)
@@ -234,6 +249,8 @@ class Redactor:
         plain = _JSON_ESCAPE.sub(_json_char, plain)
         plain = _LINE_BREAK.sub("", plain)
         views = {plain, unquote(plain, errors="replace"), unquote_plus(plain, errors="replace")}
+        if whole is not None:
+            return whole.hiding(views)
         return [secret for secret in self._secrets if self._pieces[secret].needles
                 and any(needle in view for needle in self._pieces[secret].needles
                         for view in views)]
@@ -263,6 +280,22 @@ class Redactor:
             self._literal = list(self._chunks.values())
         return self._literal or []
 
+    def _whole_pattern(self) -> _Whole:
+        """The one pattern of every secret's literal forms, and of their needles: made once
+        for the secrets registered (a secret added later makes it again)."""
+        if self._whole is None:
+            secrets = list(self._secrets)
+            long_forms = [f for s in secrets if self._pieces[s].needles
+                          for f in self._pieces[s].forms]
+            short_forms = [f for s in secrets if not self._pieces[s].needles
+                           for f in self._pieces[s].forms]
+            found = [_trie(long_forms)] if long_forms else []
+            found += [f"(?<==){_trie(short_forms)}{_VALUE_END}"] if short_forms else []
+            needles = {n: s for s in secrets for n in self._pieces[s].needles}
+            self._whole = _Whole(re.compile("|".join(found)),
+                                 re.compile(_trie(needles)) if needles else None, needles)
+        return self._whole
+
     def _chunk_pattern(self, chunk: tuple[str, ...]) -> re.Pattern[str]:
         long_forms = [f for s in chunk if self._pieces[s].needles for f in self._pieces[s].forms]
         short_forms = [f for s in chunk if not self._pieces[s].needles
@@ -277,6 +310,58 @@ class _Pieces:
 
     forms: tuple[str, ...]
     needles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """Every secret's literal forms in one pattern, and their needles (what a mixed form reads
+    as decoded) in another, each of which names its secret."""
+
+    forms: re.Pattern[str]
+    needles: re.Pattern[str] | None
+    secret_of: dict[str, str]
+
+    def hiding(self, views: Iterable[str]) -> list[str]:
+        """The secrets whose needles stand in any of ``views``: the longest needle found at
+        each place, and every needle that starts it (a shorter secret's stands there too)."""
+        if self.needles is None:
+            return []
+        found = {m.group(0) for view in views for m in _starts(self.needles, view)}
+        return list(dict.fromkeys(self.secret_of[f[:length]] for f in found
+                                  for length in range(1, len(f) + 1)
+                                  if f[:length] in self.secret_of))
+
+
+def _starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Every match of ``pattern`` in ``text``, the longest at each place where one starts, those
+    that start inside another too (two secrets' forms may overlap: both are found)."""
+    for found in pattern.finditer(text):
+        yield found
+        for place in range(found.start() + 1, found.end()):
+            if (inner := pattern.match(text, place)) is not None:
+                yield inner
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A pattern matching any of ``words``, the longest at a place first, as a trie: each
+    character is tried once per branch, so it costs what the text's length does, however many
+    words there are (an alternation of them tries each in turn)."""
+    root: dict[str, dict[str, Any]] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie_node(root)
+
+
+def _trie_node(node: dict[str, dict[str, Any]]) -> str:
+    branches = [re.escape(char) + _trie_node(child) for char, child in sorted(node.items())
+                if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body
 
 
 def _pieces(secret: str) -> _Pieces:

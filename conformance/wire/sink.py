@@ -8,6 +8,11 @@ HTML escaping and pretty-printing cannot carry a secret past it. No other module
 writes a file or the standard streams (``tests/test_architecture.py`` checks it), and the CLI
 and the plugin wrap ``sys.stdout`` and ``sys.stderr`` in ``RedactingStream`` for a run, so
 pytest's own lines, warnings and tracebacks pass the same sink.
+
+The largest files (cases.json.gz, junit.xml: megabytes for a full run) pass in blocks of about
+``BLOCK_CHARS``, cut where no secret's form can run across (between a JSON document's values,
+between two XML or HTML tags: a secret inside a string or a text is escaped there, so it never
+spans the quote or the markup around it), so the whole text is never held two or three times.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import contextlib
 import gzip
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, Final, TextIO
 
 from conformance.wire.redact import redact
+
+BLOCK_CHARS: Final = 1 << 20  # what is redacted at once of a text written in blocks
+_BETWEEN_TAGS: Final = b"><"  # where an XML or HTML file is cut into blocks (after the ">")
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -35,6 +43,45 @@ def write_gzip(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(redact(text).encode("utf-8"), compresslevel=6, mtime=0))
     return path
+
+
+def write_gzip_pieces(path: Path, pieces: Iterable[str]) -> Path:
+    """Write a text that comes in pieces gzipped, redacted a block of pieces at a time: the
+    caller cuts its pieces where no secret's form can run across (between JSON values)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                               compresslevel=6, mtime=0) as packed:
+        for block in _blocks(pieces):
+            packed.write(redact(block).encode("utf-8"))
+    return path
+
+
+def _blocks(pieces: Iterable[str]) -> Iterator[str]:
+    """The pieces joined into blocks of at least BLOCK_CHARS characters (the last one less)."""
+    held: list[str] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= BLOCK_CHARS:
+            yield "".join(held)
+            held, size = [], 0
+    if held:
+        yield "".join(held)
+
+
+def _tag_blocks(source: BinaryIO) -> Iterator[bytes]:
+    """An XML or HTML file in blocks of about BLOCK_CHARS bytes, each cut between two tags
+    (">" never stands inside a UTF-8 sequence of more bytes)."""
+    rest = b""
+    while chunk := source.read(BLOCK_CHARS):
+        rest += chunk
+        cut = rest.rfind(_BETWEEN_TAGS) + 1
+        if cut > 0:
+            yield rest[:cut]
+            rest = rest[cut:]
+    if rest:
+        yield rest
 
 
 def redacted_bytes(data: bytes) -> bytes:
@@ -53,12 +100,18 @@ def write_bytes(path: Path, data: bytes) -> Path:
 
 def rewrite(path: Path) -> None:
     """Pass a file another writer made (pytest's junit.xml, pytest-html's page) through the
-    sink, in place; a file that is not there is left so."""
+    sink, in place, in blocks cut between tags; a file that is not there is left so."""
+    redacting = path.with_name(path.name + ".redacting")
+    changed = False
     with contextlib.suppress(FileNotFoundError):
-        data = path.read_bytes()
-        cleaned = redacted_bytes(data)
-        if cleaned != data:
-            path.write_bytes(cleaned)
+        with path.open("rb") as source, redacting.open("wb") as out:
+            for block in _tag_blocks(source):
+                cleaned = redacted_bytes(block)
+                changed = changed or cleaned != block
+                out.write(cleaned)
+        if changed:
+            redacting.replace(path)
+    redacting.unlink(missing_ok=True)
 
 
 def echo(text: str, *, err: bool = False, end: str = "\n") -> None:

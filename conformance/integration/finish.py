@@ -1,0 +1,93 @@
+"""What a run leaves behind, from its session: results.json's account of the run beside the
+ledger (suite, target, counters), cases.json.gz, and suite errors as results.json keeps them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from conformance.domain.matrix import matrix_digest
+from conformance.integration.session import KeepCallSession
+from conformance.integration.settings import Settings
+from conformance.judging.ledger import Ledger
+from conformance.reports.report import PART_NAME, finished, public_url, write_part
+
+TRACEBACK_CHARS = 4000  # the end of a suite error's traceback kept in results.json
+
+
+_HARNESS = (f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}")  # frames of no interest
+
+
+def suite_error(where: str, error: BaseException, redact: Callable[[str], str]) -> str:
+    """A suite error as results.json keeps it: ``where: Type: message`` on its first line, then
+    the end of its traceback, without pytest's frames and without local values (a secret's
+    repr could be cut short past the redactor's reach); redacted, as all the run writes."""
+    found = traceback.TracebackException.from_exception(error)
+    found.stack = traceback.StackSummary.from_list(
+        [frame for frame in found.stack if not any(h in frame.filename for h in _HARNESS)])
+    trace = "".join(found.format())[-TRACEBACK_CHARS:]
+    message = str(error).splitlines()[0][:200] if str(error) else ""
+    return redact(f"{where}: {type(error).__name__}: {message}\n{trace}")
+
+
+def _suite(settings: Settings, select: str | None) -> dict[str, Any]:
+    """How the run was asked for: matrix (its case ids hashed, and -k), seed, gate, search
+    budget, and which part it is: what tells the parts of one run from another's (merge.py)."""
+    suite: dict[str, Any] = {"quick": settings.quick, "seed": settings.seed,
+                             "level": settings.level, "budget": settings.budget,
+                             "examples": settings.examples,
+                             "matrix": matrix_digest(settings.quick), "select": select}
+    shard = settings.shard
+    if settings.sharded:
+        suite["parts"] = [f"{shard.index}/{shard.count} {shard.part}"]
+    return suite
+
+
+def _meta(run: KeepCallSession, select: str | None) -> dict[str, Any]:
+    """What results.json says of the run beside the ledger: suite, target, gate, counters."""
+    settings, client = run.settings, run.target.client
+    suite = _suite(settings, select) | {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
+        "duration_seconds": round(time.time() - run.started, 3)}
+    target = {"url": public_url(run.target.url), "embedded": settings.embedded,
+              "control_url": public_url(run.target.control.base_url)
+              if run.target.control else None,
+              "token_required": run.target.token_required,
+              "requests_sent": client.requests_sent, "retries": client.retries_total,
+              "api_requests": client.requests_sent - client.control_requests,
+              "control_requests": client.control_requests,
+              "matrix_cases": run.matrix_cases, "matrix_requests": run.matrix_requests,
+              "transport": {k: v for k, v in vars(settings.transport).items() if k != "verify"}
+              | {"tls_verify": settings.transport.verify is not False},
+              "reference_switches": list(settings.reference_switches),
+              "reference_faults": list(settings.reference_faults)}
+    return {"suite": suite, "target": target, "level": settings.level,
+            "allow_untested": settings.allow_untested,
+            "transport_failures": client.transport_failures}
+
+
+def _empty_part(settings: Settings, select: str | None) -> None:
+    """The cases.json.gz of a part that had no case (an exclusive part with nothing deferred
+    and its other tests deselected): it ran, and found nothing."""
+    target = {"url": public_url(settings.target), "embedded": settings.embedded,
+              "requests_sent": 0, "retries": 0, "matrix_cases": 0, "matrix_requests": 0,
+              "reference_switches": list(settings.reference_switches),
+              "reference_faults": list(settings.reference_faults)}
+    write_part(settings.report_dir / PART_NAME, {
+        "suite": _suite(settings, select) | {"duration_seconds": 0.0}, "target": target,
+        "level": settings.level, "allow_untested": settings.allow_untested, "transport_failures": 0,
+        "ledger": Ledger().state(), "wording": [], "readings": [], "deferred": []})
+
+
+def _finish(run: KeepCallSession, select: str | None) -> dict[str, Any]:
+    """Write cases.json.gz (the case manifest, and this part's share of a sharded run), then
+    return the results.json data: the same fold ``keepcall-conformance merge`` does."""
+    meta = _meta(run, select)
+    part = {**meta, "ledger": run.ledger.state(), "wording": run.wording.state(),
+            "readings": run.readings.state(), "deferred": run.deferred}
+    write_part(run.settings.report_dir / PART_NAME, part)
+    return finished(run.ledger, run.wording, meta, run.settings.expected, run.readings)
