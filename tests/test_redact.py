@@ -7,7 +7,8 @@ import html
 
 import pytest
 
-from conformance.wire.redact import LONG_TEXT, Redactor, encoded_forms
+from conformance.wire.redact import LONG_TEXT, Redactor
+from conformance.wire.secret_forms import encoded_forms
 
 KEY = "74c8eea0-50c6-40b2-9f3e-252ed501c3c8"
 TOKEN = "09835e02/6c10+11e0 bb22&ba324924019b"

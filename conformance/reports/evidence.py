@@ -49,7 +49,7 @@ from conformance.reports.report import (
 )
 from conformance.reports.signing import EvidenceError, key_fingerprint, load_private_key, sha256
 from conformance.wire import sink
-from conformance.wire.redact import MIN_SECRET_LEN, encoded_forms
+from conformance.wire.secret_forms import MIN_SECRET_LEN, encoded_forms
 from conformance.wire.validators import SCHEMA_PACKAGE, schema_file
 
 FORMAT: Final = "keepcall-conformance-evidence/1"

@@ -16,7 +16,7 @@ The literal forms are matched by one fast alternation on every string; the patte
 any mixture of encodings and line breaks runs only on texts that hold a sign of one (``&``,
 ``%``, a backslash, a line break), which keeps the cost per exchange near nothing. A long text
 (a result file: megabytes, and a run that learnt hundreds of tokens) is searched once by one
-pattern of every secret's forms, a trie (``_trie``), and once more for what the mixed forms read
+pattern of every secret's forms, a trie (``trie``), and once more for what the mixed forms read
 as decoded: its cost follows the text's length, not the length times the secrets.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
@@ -28,23 +28,27 @@ end. Empty secrets are ignored: there is nothing to leak.
 from __future__ import annotations
 
 import base64
-import functools
 import html
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+from typing import Final
+from urllib.parse import unquote, unquote_plus
 
-MIN_SECRET_LEN: Final = 4
+from conformance.wire.secret_forms import (
+    MIN_SECRET_LEN,
+    VALUE_END,
+    Pieces,
+    alternatives,
+    mixed,
+    secret_pieces,
+    trie,
+)
+
 CHUNK: Final = 8  # secrets a literal pattern holds
 # From this many characters on, a text is searched by one pattern of all the secrets (compiled
 # once for them: a few tenths of a second for a thousand tokens) instead of one per chunk.
 LONG_TEXT: Final = 1 << 16
-# A secret's base64 inside a longer base64 text is matched by its stable middle part, which is
-# this many bytes shorter than the secret; shorter secrets' middles would match by chance.
-MIN_BASE64_LEN: Final = 8
 BASIC_PLACEHOLDER: Final = "$KEEPCALL_BASIC"
 USERNAME_PLACEHOLDER: Final = "$KEEPCALL_USERNAME"
 PASSWORD_PLACEHOLDER: Final = "$KEEPCALL_PASSWORD"
@@ -52,19 +56,13 @@ SENSITIVE_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "c
 MASK: Final = "[redacted]"
 CUT_MARK: Final = "..."
 
-_PERCENT = re.compile(r"%[0-9A-F]{2}")
-_VALUE_END: Final = r"(?=[&;#\"'\s]|$)"
 # Signs that a text may hold a secret in a mixed encoding or split across lines.
 _MIXED_SIGNS: Final = re.compile(r"[&%\\\r\n]")
-# Between two characters of a secret: a line break (real or JSON-escaped), maybe indented.
-_GAP: Final = r"(?:[ \t]*(?:\r?\n|\r|(?:\\r)?\\n)[ \t]*)?"
 _LINE_BREAK: Final = re.compile(r"[ \t]*(?:\r?\n|\r|(?:\\r)?\\n)[ \t]*")
 _JSON_ESCAPE: Final = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/])")
 _JSON_SHORT: Final = {'"': '"', "\\": "\\", "/": "/"}
 _REFERENCE: Final = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|amp|lt|gt|quot|apos);")
 _UNESCAPE_DEPTH: Final = 4  # references escaped this many times over are still decoded
-_AMP: Final = "&(?:amp;)*"  # a reference escaped once more (or more) shows the same text
-_NAMED: Final = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "(?:apos|#39)"}
 
 
 @dataclass(frozen=True)
@@ -84,58 +82,6 @@ class BasicCredential:
     password: str
 
 
-def encoded_forms(secret: str) -> tuple[str, ...]:
-    """The literal forms a secret takes in URLs, form bodies, headers, JSON and HTML, and its
-    base64 (as is, and the middle parts that stand at any alignment), longest first."""
-    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret),
-             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-             html.escape(secret), html.escape(secret, quote=False)}
-    forms |= {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in forms}
-    forms |= set(base64_forms(secret))
-    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
-
-
-def base64_forms(secret: str) -> tuple[str, ...]:
-    """The base64 of ``secret`` (standard and URL-safe alphabets): whole, and the middle part
-    that stays the same at each of the three alignments inside a longer base64 text."""
-    raw = secret.encode("utf-8")
-    if len(raw) < MIN_BASE64_LEN:
-        return ()
-    found: set[str] = set()
-    for shift in range(3):
-        coded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
-        first = (0, 2, 3)[shift]  # the characters the padding bytes touch
-        last = len(coded) - (4 if (shift + len(raw)) % 3 else 0)  # those the next bytes touch
-        found.add(coded[first:last])
-        if shift == 0:
-            found.add(coded)
-    found |= {f.replace("+", "-").replace("/", "_") for f in found}
-    return tuple(sorted(found))
-
-
-def _hex(value: int, width: int) -> str:
-    """Hex digits of either case, as a pattern."""
-    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
-                   for d in f"{value:0{width}X}")
-
-
-def _any_form(char: str) -> str:
-    """One character as it may stand in any encoding: a pattern."""
-    code = ord(char)
-    forms = [re.escape(char), "".join(f"%{_hex(b, 2)}" for b in char.encode("utf-8")),
-             f"{_AMP}#0*{code};", f"{_AMP}#[xX]0*{_hex(code, 1)};"]
-    forms += [r"\+"] if char == " " else []
-    forms += [f"{_AMP}{_NAMED[char]};"] if char in _NAMED else []
-    forms += [r"\\u" + _hex(code, 4)] if code < 0x10000 else []
-    forms += [re.escape("\\" + char)] if char in '"\\/' else []
-    return "(?:" + "|".join(forms) + ")"
-
-
-def mixed_pattern(text: str) -> str:
-    """``text`` with each character in any encoding and a line break allowed between any two."""
-    return _GAP.join(_any_form(c) for c in text)
-
-
 class Redactor:
     """Replaces every registered secret, in all its forms, by its placeholder."""
 
@@ -149,7 +95,7 @@ class Redactor:
         self._lookup: dict[str, str] = {}
         # Each secret's forms, made once: a run that learns a token a case (a target whose
         # RequestToken answers cannot be read) must not rebuild them all each time.
-        self._pieces: dict[str, _Pieces] = {}
+        self._pieces: dict[str, Pieces] = {}
         self._whole: _Whole | None = None  # the one pattern of all, for long texts
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
@@ -200,7 +146,7 @@ class Redactor:
         if hiding:
             spans = _union(spans, [(m.start(), m.end(), self._secrets[secret], True)
                                    for secret in hiding
-                                   for m in _mixed(self._pieces[secret].needles).finditer(text)])
+                                   for m in mixed(self._pieces[secret].needles).finditer(text)])
         out: list[Segment] = []
         position = 0
         for start, end, placeholder, encoded in spans:
@@ -270,7 +216,7 @@ class Redactor:
             self._lookup = {}
             for secret, placeholder in self._secrets.items():
                 pieces = self._pieces.get(secret) or self._pieces.setdefault(
-                    secret, _pieces(secret))
+                    secret, secret_pieces(secret))
                 for form in pieces.forms:
                     self._lookup.setdefault(form, placeholder)
             secrets = list(self._secrets)
@@ -289,27 +235,18 @@ class Redactor:
                           for f in self._pieces[s].forms]
             short_forms = [f for s in secrets if not self._pieces[s].needles
                            for f in self._pieces[s].forms]
-            found = [_trie(long_forms)] if long_forms else []
-            found += [f"(?<==){_trie(short_forms)}{_VALUE_END}"] if short_forms else []
+            found = [trie(long_forms)] if long_forms else []
+            found += [f"(?<==){trie(short_forms)}{VALUE_END}"] if short_forms else []
             needles = {n: s for s in secrets for n in self._pieces[s].needles}
             self._whole = _Whole(re.compile("|".join(found)),
-                                 re.compile(_trie(needles)) if needles else None, needles)
+                                 re.compile(trie(needles)) if needles else None, needles)
         return self._whole
 
     def _chunk_pattern(self, chunk: tuple[str, ...]) -> re.Pattern[str]:
         long_forms = [f for s in chunk if self._pieces[s].needles for f in self._pieces[s].forms]
         short_forms = [f for s in chunk if not self._pieces[s].needles
                        for f in self._pieces[s].forms]
-        return re.compile("|".join(_alternatives(long_forms, short_forms)))
-
-
-@dataclass(frozen=True)
-class _Pieces:
-    """What one secret adds to the patterns: its literal forms, and (for one long enough to be
-    found anywhere) what its mixed forms read as once decoded (none for a short one)."""
-
-    forms: tuple[str, ...]
-    needles: tuple[str, ...]
+        return re.compile("|".join(alternatives(long_forms, short_forms)))
 
 
 @dataclass(frozen=True)
@@ -340,47 +277,6 @@ def _starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         for place in range(found.start() + 1, found.end()):
             if (inner := pattern.match(text, place)) is not None:
                 yield inner
-
-
-def _trie(words: Iterable[str]) -> str:
-    """A pattern matching any of ``words``, the longest at a place first, as a trie: each
-    character is tried once per branch, so it costs what the text's length does, however many
-    words there are (an alternation of them tries each in turn)."""
-    root: dict[str, dict[str, Any]] = {}
-    for word in words:
-        node = root
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-    return _trie_node(root)
-
-
-def _trie_node(node: dict[str, dict[str, Any]]) -> str:
-    branches = [re.escape(char) + _trie_node(child) for char, child in sorted(node.items())
-                if char]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    return f"(?:{body})?" if "" in node else body
-
-
-def _pieces(secret: str) -> _Pieces:
-    if len(secret) < MIN_SECRET_LEN:
-        return _Pieces(_url_forms(secret), ())
-    return _Pieces(encoded_forms(secret), (secret, *base64_forms(secret)))
-
-
-@functools.lru_cache(maxsize=256)
-def _mixed(needles: tuple[str, ...]) -> re.Pattern[str]:
-    """The pattern of a secret's mixed forms, compiled the first time one may hide somewhere."""
-    return re.compile("|".join(mixed_pattern(m) for m in sorted(needles, key=len, reverse=True)))
-
-
-def _url_forms(secret: str) -> tuple[str, ...]:
-    """A short secret's forms as a parameter value (only there is it replaced)."""
-    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
-    forms |= {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in forms}
-    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
 
 
 def _replaced(text: str, spans: list[tuple[int, int, str, bool]]) -> str:
@@ -416,17 +312,6 @@ def _union(spans: list[tuple[int, int, str, bool]], more: list[tuple[int, int, s
         else:
             out.append(span)
     return out
-
-
-def _alternatives(long_forms: list[str], short_forms: list[str]) -> list[str]:
-    """Long secrets anywhere, longest first; short ones only as a whole parameter value."""
-    ordered = sorted(set(long_forms), key=len, reverse=True)
-    alternatives = [re.escape(form) for form in ordered]
-    alternatives += [
-        f"(?<==){re.escape(form)}{_VALUE_END}"
-        for form in sorted(set(short_forms), key=len, reverse=True)
-    ]
-    return alternatives
 
 
 # The process's secrets: every writer and stream of ``sink`` redacts with it, and the run's

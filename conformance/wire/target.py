@@ -33,7 +33,8 @@ from conformance.domain.model import Call, Credential, KeepCallRequest
 from conformance.wire.control import Control
 from conformance.wire.envelope import validate_xml
 from conformance.wire.exchange import Exchange
-from conformance.wire.redact import MIN_SECRET_LEN, SECRETS, Redactor
+from conformance.wire.redact import SECRETS, Redactor
+from conformance.wire.secret_forms import MIN_SECRET_LEN
 from conformance.wire.transport import Client, Outbound
 
 # Wrong but well-shaped values: a target must reject them, and they are no one's secret. Used
