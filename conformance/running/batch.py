@@ -10,10 +10,12 @@ item of a batch runs it (``Batches``), the others record the results kept for th
 Timing: a case is answered some time after its batch's set-up began, and its expectation allows
 for that time as a case run alone does (timeline.py). A case with a call near an edge (an
 upcoming call starting within EDGE_SECONDS of now or of the end of next's window, a call that
-ended less than EDGE_SECONDS ago) would be judged more loosely there, so it runs alone after its
-batch. Calls never cross cases: every case numbers its own calls (scenarios.py), so an
-extension lookup (``last``, ``next``, ``ongoing``) finds only its case's calls, and a callID
-names one call.
+ended less than EDGE_SECONDS ago) would be judged more loosely there, so it runs after its
+batch: alone where its judging may move the target's clock (an upcoming call), else with at
+most a window of such cases, set up together and sent in one round (as close to their set-up
+as one case alone). Calls never cross cases: every case numbers its own calls (scenarios.py),
+so an extension lookup (``last``, ``next``, ``ongoing``) finds only its case's calls, and a
+callID names one call.
 
 A target that dies: the requests in flight (``Batches.window``) start at one after the
 preflight (slow start: cases run alone until requests are answered) and grow by one per request
@@ -163,13 +165,25 @@ def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering, windo
             else:
                 together.append((case.id, prepared))
     took = _together(target, together, results, window)
-    for case, scenario, request in made:  # near an edge: alone, after the batch
+    edges: list[tuple[str, Pending]] = []
+    for case, scenario, request in made:  # near an edge: after the batch, alone or few
         if near_edge(scenario):
             prepared = prepare_case(target, case, scenario, request)
+            if isinstance(prepared, Pending) and not _moves_clock(scenario):
+                edges.append((case.id, prepared))
+                continue
             results[case.id] = (prepared if isinstance(prepared, Result)
                                 else skip(prepared.result, UNSENT) if _open(target)
                                 else run_alone(target, prepared))
+    for at in range(0, len(edges), window):  # one round each: set up as close as alone
+        _together(target, edges[at:at + window], results, window)
     return results, took
+
+
+def _moves_clock(scenario: Scenario) -> bool:
+    """Whether judging a case may move the target's clock (past an upcoming call's start:
+    runner.py), which would age the calls of the cases set up with it before they are judged."""
+    return any(call.state == "upcoming" for call in scenario.calls)
 
 
 def _open(target: Target) -> bool:
