@@ -340,16 +340,17 @@ def test_a_broken_answer_is_evidence_when_the_calls_cannot_be_read_back() -> Non
         assert _broken_answer(result), result.checks
 
 
-@pytest.mark.parametrize(("took", "failed", "answered", "window"), [
-    (0.0, 0, 3, 5),  # quick: one more per request answered
-    (0.0, 0, 0, 2),  # nothing sent: nothing learnt
-    (0.0, 0, 50, 8),  # never past --concurrency
-    (0.0, 1, 50, 1),  # a failed request halves
-    (BATCH_SECONDS + 1, 0, 50, 1),  # so does a slow batch
-    (BATCH_SECONDS / 2, 0, 50, 2),  # neither quick nor slow: kept
+@pytest.mark.parametrize(("took", "failed", "answered", "loaded", "window"), [
+    (0.0, 0, 3, False, 5),  # answered as fast as ever: one more per request answered
+    (BATCH_SECONDS / 2, 0, 3, False, 5),  # however long the batch (its size, the client's CPU)
+    (0.0, 0, 0, False, 2),  # nothing sent: nothing learnt
+    (0.0, 0, 50, False, 8),  # never past --concurrency
+    (0.0, 1, 50, False, 1),  # a failed request halves
+    (BATCH_SECONDS + 1, 0, 50, False, 1),  # so does a slow batch
+    (0.0, 0, 50, True, 2),  # answered slower than at its fastest: kept
 ])
-def test_slow_start(took: float, failed: int, answered: int, window: int) -> None:
-    assert next_window(2, 8, took, failed, answered) == window
+def test_slow_start(took: float, failed: int, answered: int, loaded: bool, window: int) -> None:
+    assert next_window(2, 8, took, failed, answered, loaded) == window
 
 
 def test_the_first_case_after_the_preflight_runs_alone() -> None:

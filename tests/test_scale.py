@@ -85,6 +85,18 @@ def test_searches_that_move_no_clock_run_in_the_parallel_part(runs: dict[str, Cl
     assert len(parallel) >= 3 and sum(bool(names) for names in searched.values()) == 3
 
 
+def test_the_parts_share_one_run_budget(runs: dict[str, CliRun]) -> None:
+    """--workers 3: each part searches for a third of the run's --budget (the parallel parts'
+    searches run at once), and the merged run records the run's budget, as a serial run."""
+    parts = runs["workers"].report_dir / "parts"
+    budgets = {read_part(where)["suite"]["budget"] for where in parts.iterdir()
+               if (where / PART_NAME).is_file()}
+    serial, workers = (runs[name].results for name in ("serial", "workers"))
+    assert serial is not None and workers is not None
+    assert budgets == {serial["suite"]["budget"] / 3}
+    assert workers["suite"]["budget"] == serial["suite"]["budget"]
+
+
 def test_shards_merged_equal_a_serial_run(runs: dict[str, CliRun], tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     parts = [runs[f"shard{i}"].report_dir / "results.json" for i in (1, 2)]

@@ -48,6 +48,7 @@ SUITE_MODULES = ("conformance.integration.plugin", "conformance.integration.sear
                  "conformance.suite.test_tokens")
 # Options each part is given by the parent, not passed through.
 _OWN = frozenset({"workers", "shard", "part", "deferred", "report_dir", "rate", "max_duration",
+                  "budget",  # one run's, divided among the parts
                   "expect",  # the parent judges the known failures on the merged run
                   "seed"})  # the run's, drawn once here when none was given
 
@@ -151,6 +152,7 @@ def _parts(settings: Settings, base: list[str], env: Mapping[str, str], started:
     data = combine([read_part(where) for where in done if (where / PART_NAME).is_file()],
                    problems=missing, expected=settings.expected)
     data["suite"]["duration_seconds"] = round(time.monotonic() - started, 3)
+    data["suite"]["budget"] = settings.budget  # the run's, which the parts shared
     join_junit([where / JUNIT_NAME for where in done], report_dir / JUNIT_NAME)
     return data
 
@@ -168,11 +170,16 @@ def _reset(settings: Settings) -> None:
 
 
 def _bounds(settings: Settings, started: float, sharing: int) -> list[str]:
-    """--rate shared by the parts running at once; what is left of --max-duration."""
+    """--rate shared by the parts running at once; what is left of --max-duration; each
+    part's share of the run's --budget (the seconds of its searches): the parallel parts'
+    searches run at once, so one run's budget is divided among them, not given to each.
+    The exclusive part gets the same share (it runs the stateful search, which a serial run
+    gives what the other searches left), and the parts of one run stay alike (merge.py)."""
     rate, bound = settings.transport.rate, settings.max_duration
     left = None if bound is None else max(bound - (time.monotonic() - started), 0.001)
     return ([*(["--rate", f"{rate / sharing:g}"] if rate else []),
-             *(["--max-duration", f"{left:.3f}"] if left is not None else [])])
+             *(["--max-duration", f"{left:.3f}"] if left is not None else []),
+             "--budget", f"{settings.budget / (settings.workers or 1):g}"])
 
 
 def _warm(settings: Settings) -> None:

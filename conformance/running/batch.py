@@ -10,26 +10,34 @@ item of a batch runs it (``Batches``), the others record the results kept for th
 Timing: a case is answered some time after its batch's set-up began, and its expectation allows
 for that time as a case run alone does (timeline.py). A case with a call near an edge (an
 upcoming call starting within EDGE_SECONDS of now or of the end of next's window, a call that
-ended less than EDGE_SECONDS ago) would be judged more loosely there, so it runs alone after its
-batch. Calls never cross cases: every case numbers its own calls (scenarios.py), so an
-extension lookup (``last``, ``next``, ``ongoing``) finds only its case's calls, and a callID
-names one call.
+ended less than EDGE_SECONDS ago) would be judged more loosely there, so it runs after its
+batch: alone where its judging may move the target's clock (an upcoming call), else with at
+most a window of such cases, set up together and sent in one round (as close to their set-up
+as one case alone). Calls never cross cases: every case numbers its own calls (scenarios.py),
+so an extension lookup (``last``, ``next``, ``ongoing``) finds only its case's calls, and a
+callID names one call.
 
 A target that dies: the requests in flight (``Batches.window``) start at one after the
 preflight (slow start: cases run alone until requests are answered) and grow by one per request
-answered after each quick batch where none failed, up to ``--concurrency``; a batch slower than
-BATCH_SECONDS, or where a request failed, halves them (down to one case at a time). So a
-target dying early is seen after a few requests, one dying later has at most ``--concurrency``
-of them in flight. Once the run's circuit breaker opens (``Breakers.circuit``), no further
-request of the batch starts: the cases sent are judged on their answers alone (no read-back,
-no probe), the others are not tested, and the run stops once the batch's items have recorded
-them (plugin.py).
+answered after each batch where none failed and the target answered about as fast as it ever
+did (the median time a request of the batch took, within SLOWER times the fastest batch's and
+SLACK_SECONDS), up to ``--concurrency``; a batch slower than BATCH_SECONDS, or where a request
+failed, halves them (down to one case at a time). The target's speed is judged by its answers'
+times, not by the batch's: a batch holds BATCH_PER_SLOT cases per request in flight, so its
+time grows with the window through the client's own CPU even where the target is not slowed
+(a slow but healthy target, a busy machine). So a target dying early is seen after a few
+requests, one slowing down under load stops the window growing, and one dying later has at
+most ``--concurrency`` of them in flight. Once the run's circuit breaker opens
+(``Breakers.circuit``), no further request of the batch starts: the cases sent are judged on
+their answers alone (no read-back, no probe), the others are not tested, and the run stops
+once the batch's items have recorded them (plugin.py).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Final
 
@@ -60,6 +68,8 @@ UNSENT: Final = "not sent: the run's circuit breaker opened during its batch"
 
 BATCH_PER_SLOT: Final = 8  # cases in a batch per request in flight (--concurrency)
 BATCH_SECONDS: Final = 2.0  # a batch's requests should be answered within this
+SLOWER: Final = 2.0  # a target answering this many times slower than at its fastest is loaded
+SLACK_SECONDS: Final = 0.02  # ... beyond this: the client's own turns on its loop, jitter
 EDGE_SECONDS: Final = 5  # a call this close to an edge runs alone (BATCH_SECONDS and a margin)
 _EDGES: Final = {"upcoming": (0, NEXT_WINDOW_SECONDS), "finished": (0,)}
 
@@ -84,6 +94,7 @@ class Batches:
         self._cases = list(cases)
         self._at = {case.id: i for i, case in enumerate(self._cases)}
         self.limit, self.window = max(1, concurrency), 1  # requests in flight: most, next
+        self.fastest = float("inf")  # the median seconds a request took, the fastest batch
         self._ready: dict[str, Result] = {}
 
     @property
@@ -106,25 +117,37 @@ class Batches:
         sent, failures, started = (client.requests_sent, client.transport_failures,
                                    time.monotonic())
         if self.size <= 1:
-            result = run_case(self.target, case, self.numbering)
+            results = {case.id: run_case(self.target, case, self.numbering)}
             took = time.monotonic() - started
         else:
             results, took = run_batch(self.target, self._cases[at:at + self.size],
                                       self.numbering, self.window)
-            self._ready.update(results)
-            result = self._ready.pop(case.id)
         failed = client.transport_failures - failures
         self.window = next_window(self.window, self.limit, took, failed,
-                                  client.requests_sent - sent - failed)
-        return result
+                                  client.requests_sent - sent - failed,
+                                  self._loaded(results.values()))
+        self._ready.update(results)
+        return self._ready.pop(case.id)
+
+    def _loaded(self, results: Iterable[Result]) -> bool:
+        """Whether the batch's requests took much longer than the fastest batch's: the
+        target slows down under the requests in flight (or the network did)."""
+        times = [r.exchange.elapsed for r in results if r.exchange is not None]
+        if not times:
+            return False
+        median = statistics.median(times)
+        self.fastest = min(self.fastest, median)
+        return median > SLOWER * self.fastest + SLACK_SECONDS
 
 
-def next_window(window: int, limit: int, took: float, failed: int, answered: int) -> int:
+def next_window(window: int, limit: int, took: float, failed: int, answered: int,
+                loaded: bool) -> int:
     """Slow start: the requests in flight halve after a batch slower than BATCH_SECONDS or
-    with a failed request; after a quick one they grow by one per request answered, up to
-    ``limit`` (a batch of cases that were not sent says nothing of the target)."""
+    with a failed request; they are kept while the target answers slower than at its fastest
+    (``loaded``); else they grow by one per request answered, up to ``limit`` (a batch of
+    cases that were not sent says nothing of the target)."""
     return (max(1, window // 2) if failed or took > BATCH_SECONDS else
-            min(limit, window + answered) if took < BATCH_SECONDS / 4 else window)
+            window if loaded else min(limit, window + answered))
 
 
 def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering, window: int
@@ -142,13 +165,25 @@ def run_batch(target: Target, cases: Sequence[Case], numbering: Numbering, windo
             else:
                 together.append((case.id, prepared))
     took = _together(target, together, results, window)
-    for case, scenario, request in made:  # near an edge: alone, after the batch
+    edges: list[tuple[str, Pending]] = []
+    for case, scenario, request in made:  # near an edge: after the batch, alone or few
         if near_edge(scenario):
             prepared = prepare_case(target, case, scenario, request)
+            if isinstance(prepared, Pending) and not _moves_clock(scenario):
+                edges.append((case.id, prepared))
+                continue
             results[case.id] = (prepared if isinstance(prepared, Result)
                                 else skip(prepared.result, UNSENT) if _open(target)
                                 else run_alone(target, prepared))
+    for at in range(0, len(edges), window):  # one round each: set up as close as alone
+        _together(target, edges[at:at + window], results, window)
     return results, took
+
+
+def _moves_clock(scenario: Scenario) -> bool:
+    """Whether judging a case may move the target's clock (past an upcoming call's start:
+    runner.py), which would age the calls of the cases set up with it before they are judged."""
+    return any(call.state == "upcoming" for call in scenario.calls)
 
 
 def _open(target: Target) -> bool:

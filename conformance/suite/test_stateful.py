@@ -70,7 +70,7 @@ MAX_NUMBERS = 3
 # clock that may count whole seconds.
 SLACK = 0.35 + CLOCK_RESOLUTION_SECONDS
 STEPS, QUICK_STEPS = 20, 10
-QUICK_RUNS = 15
+QUICK_RUNS = 5  # --quick: each run is QUICK_STEPS steps of three or four round trips
 REQUIREMENTS: tuple[RequirementId, ...] = (*FORM, *FLAGS)
 
 _TYPES = st.sampled_from((None, *TYPE_VALUES))
