@@ -16,8 +16,9 @@ The literal forms are matched by one fast alternation on every string; the patte
 any mixture of encodings and line breaks runs only on texts that hold a sign of one (``&``,
 ``%``, a backslash, a line break), which keeps the cost per exchange near nothing. A long text
 (a result file: megabytes, and a run that learnt hundreds of tokens) is searched once by one
-pattern of every secret's forms, a trie (``secret_forms.trie``), and once more for what the mixed forms read
-as decoded: its cost follows the text's length, not the length times the secrets.
+pattern of every secret's forms, a trie (``secret_forms.trie``), and once more for what the
+mixed forms read as decoded: its cost follows the text's length, not the length times the
+secrets.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
 ``"a"`` would turn every ``a`` of a page into a placeholder), so they are replaced only as a
