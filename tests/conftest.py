@@ -27,6 +27,7 @@ from lanes import (
     SYSTEM_DESCRIPTION,
     TEST_TIMEOUT,
     ChildProcessGuard,
+    auto_workers,
     exhaustive_unasked,
     is_system,
 )
@@ -52,6 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", SYSTEM_DESCRIPTION)
     config.addinivalue_line("markers", EXHAUSTIVE_DESCRIPTION)
     session_reports.register(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: more workers than cores for the system lane, whose tests mostly wait."""
+    return auto_workers(config)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
