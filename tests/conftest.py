@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bytecode_cache  # first: the imports below then read and write the shared cache
 import pytest
 import session_reports
 from hypothesis import settings
-from killmatrix import cache_children_bytecode, seeded
+from killmatrix import seeded
 from lanes import (
     EXHAUSTIVE_DESCRIPTION,
     SYSTEM,
@@ -46,7 +47,7 @@ settings.load_profile("seeded")
 
 _GUARD = ChildProcessGuard()
 _GUARD.install()
-cache_children_bytecode(os.environ)  # for every child of the session, not only run_cli's
+bytecode_cache.share(os.environ)  # for every child of the session, not only run_cli's
 
 
 def pytest_configure(config: pytest.Config) -> None:

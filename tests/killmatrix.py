@@ -19,12 +19,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bytecode_cache
 from canary import scan
 from stop_at_kill import PLUGIN, STOP_AT
 from zygote import Zygote, command
@@ -120,7 +121,7 @@ def run_cli(args: Sequence[str], report_dir: Path, *, env: Mapping[str, str] | N
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP}
     child_env |= {"HYPOTHESIS_STORAGE_DIRECTORY": str(report_dir / ".hypothesis"),
                   **(env or {})}
-    cache_children_bytecode(child_env)
+    bytecode_cache.share(child_env)
     report_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
@@ -171,15 +172,6 @@ def _idle_zygote(env: Mapping[str, str]) -> Zygote:
             if zygote.alive:
                 return zygote
     return Zygote(env)
-
-
-def cache_children_bytecode(environ: MutableMapping[str, str]) -> None:
-    """Let the many children of a test session share compiled bytecode instead of compiling
-    (and assertion-rewriting) the same modules each time: ~2 s of CPU per child when
-    PYTHONDONTWRITEBYTECODE is set. The cache lives outside the working tree."""
-    environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    environ.setdefault("PYTHONPYCACHEPREFIX",
-                       str(Path(tempfile.gettempdir()) / f"keepcall-pycache-{os.getuid()}"))
 
 
 def seeded(args: Sequence[str]) -> list[str]:
