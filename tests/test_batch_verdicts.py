@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from killmatrix import KILL_HYPOTHESIS, CliRun, run_cli
-from test_independent import _certify, quick, server
+from test_independent import QUICK, _certify, quick, server
 
 pytestmark = pytest.mark.system
 __all__ = ["quick", "server"]  # the independent servers' fixtures, used here too
@@ -95,5 +95,5 @@ def test_an_independent_server_gets_the_same_verdicts_batched_and_serial(
         server: dict[str, str], quick: CliRun, tmp_path: Path) -> None:
     """``quick`` is the default run (batches of 64, /flags asked once, then one GET per
     call); a serial run of the same server must judge every requirement alike."""
-    serial = _certify(server, tmp_path, "--quick", "--concurrency", "1")
+    serial = _certify(server, tmp_path, *QUICK, "--concurrency", "1")
     assert verdicts(quick) == verdicts(serial)
