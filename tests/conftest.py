@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bytecode_cache  # first: the imports below then read and write the shared cache
 import pytest
 import session_reports
 from hypothesis import settings
-from killmatrix import cache_children_bytecode, seeded
+from killmatrix import seeded
 from lanes import (
     EXHAUSTIVE_DESCRIPTION,
     SYSTEM,
     SYSTEM_DESCRIPTION,
     TEST_TIMEOUT,
     ChildProcessGuard,
+    auto_workers,
     exhaustive_unasked,
     is_system,
 )
@@ -45,13 +47,19 @@ settings.load_profile("seeded")
 
 _GUARD = ChildProcessGuard()
 _GUARD.install()
-cache_children_bytecode(os.environ)  # for every child of the session, not only run_cli's
+bytecode_cache.share(os.environ)  # for every child of the session, not only run_cli's
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", SYSTEM_DESCRIPTION)
     config.addinivalue_line("markers", EXHAUSTIVE_DESCRIPTION)
     session_reports.register(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: more workers than cores for the system lane, whose tests mostly wait."""
+    return auto_workers(config)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker

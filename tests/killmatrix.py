@@ -19,12 +19,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bytecode_cache
 from canary import scan
 from stop_at_kill import PLUGIN, STOP_AT
 from zygote import Zygote, command
@@ -120,7 +121,7 @@ def run_cli(args: Sequence[str], report_dir: Path, *, env: Mapping[str, str] | N
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP}
     child_env |= {"HYPOTHESIS_STORAGE_DIRECTORY": str(report_dir / ".hypothesis"),
                   **(env or {})}
-    cache_children_bytecode(child_env)
+    bytecode_cache.share(child_env)
     report_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
@@ -137,37 +138,40 @@ def run_cli(args: Sequence[str], report_dir: Path, *, env: Mapping[str, str] | N
     return run
 
 
-_ZYGOTE: list[Zygote] = []  # this process's, started on first use
-_ZYGOTE_BUSY = threading.Lock()
+_IDLE_ZYGOTES: list[Zygote] = []  # this process's zygotes between runs, started as needed
+_ZYGOTES_LOCK = threading.Lock()
 
 
 def _spawn(argv: list[str], env: dict[str, str], cwd: Path, output: tuple[Path, Path],
            deadline: float, in_process: bool) -> tuple[int | None, int, bool]:
-    """The run forked from this process's zygote (tests/zygote.py); a plain child when the
-    zygote is busy with another thread's run or cannot be had."""
+    """The run forked from an idle zygote of this process (tests/zygote.py), a new one when
+    every zygote is busy with another thread's run (a test that runs several at once); a
+    plain child when a zygote cannot be had."""
     out, err = output
-    if _ZYGOTE_BUSY.acquire(blocking=False):
+    with contextlib.suppress(RuntimeError, OSError, ValueError):
+        zygote = _idle_zygote(env)
         try:
-            if not _ZYGOTE or not _ZYGOTE[0].alive:
-                _ZYGOTE[:] = [Zygote(env)]
-            return _ZYGOTE[0].run(argv, env, cwd, out, err, deadline, in_process)
+            done = zygote.run(argv, env, cwd, out, err, deadline, in_process)
         except (RuntimeError, OSError, ValueError):
-            _ZYGOTE[0].close()
-        finally:
-            _ZYGOTE_BUSY.release()
+            zygote.close()
+        else:
+            with _ZYGOTES_LOCK:
+                _IDLE_ZYGOTES.append(zygote)
+            return done
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(command(argv, in_process), stdout=stdout, stderr=stderr,
                                 env=env, cwd=cwd, start_new_session=True)
         return _wait_or_kill(proc, deadline)
 
 
-def cache_children_bytecode(environ: MutableMapping[str, str]) -> None:
-    """Let the many children of a test session share compiled bytecode instead of compiling
-    (and assertion-rewriting) the same modules each time: ~2 s of CPU per child when
-    PYTHONDONTWRITEBYTECODE is set. The cache lives outside the working tree."""
-    environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    environ.setdefault("PYTHONPYCACHEPREFIX",
-                       str(Path(tempfile.gettempdir()) / f"keepcall-pycache-{os.getuid()}"))
+def _idle_zygote(env: Mapping[str, str]) -> Zygote:
+    """A live zygote no other thread is using, taken out of the idle list; or a new one."""
+    with _ZYGOTES_LOCK:
+        while _IDLE_ZYGOTES:
+            zygote = _IDLE_ZYGOTES.pop()
+            if zygote.alive:
+                return zygote
+    return Zygote(env)
 
 
 def seeded(args: Sequence[str]) -> list[str]:

@@ -12,6 +12,7 @@ rows); they run only when ``-m`` names the marker (``pytest -m exhaustive``: ``.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -40,6 +41,21 @@ TEST_TIMEOUT = 900.0
 # What starting a child process looks like to an audit hook (PEP 578).
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.spawn", "os.fork",
                            "os.forkpty", "os.exec", "os.system"})
+
+
+# xdist workers per core for ``-n auto`` when the system lane runs: its tests mostly wait (a held
+# next answers after a second, hostile servers stall, children start and servers come up: a
+# readings row holding next is ~15% CPU), so twice the cores overlap the waits. The fast lane is
+# CPU-bound: one worker per core.
+SYSTEM_WORKERS_PER_CORE = 2
+
+
+def auto_workers(config: pytest.Config) -> int:
+    """What ``-n auto`` means here: one worker per core, twice that unless ``-m`` leaves the
+    system lane out."""
+    cores = len(os.sched_getaffinity(0)) or 1
+    fast_only = f"not {SYSTEM}" in (config.getoption("markexpr", "") or "")
+    return cores if fast_only else cores * SYSTEM_WORKERS_PER_CORE
 
 
 def is_system(item: pytest.Item) -> bool:

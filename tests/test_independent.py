@@ -27,6 +27,10 @@ SERVERS = sorted(p.stem for p in HERE.glob("server_*.py") if not p.stem.endswith
 FULL_MATRIX_ENV = "KC_FULL_MATRIX"
 FULL_TIMEOUT = 1800.0
 pytestmark = pytest.mark.system  # each test runs the CLI in a child
+# The quick runs' searches bounded by examples, as the readings' runs are
+# (test_readings.READINGS_HYPOTHESIS): a false failure needs no long search to show, and the
+# default (100 examples, up to 60 s) was most of a run's CPU. The full matrix keeps the defaults.
+QUICK = ("--quick", "--examples", "10")
 
 
 # The servers run as written, with TCP_NODELAY on their sockets: http.server sends an answer
@@ -78,7 +82,7 @@ def _failed(run: CliRun) -> list[str]:
 @pytest.fixture(scope="module")
 def quick(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     """One serial quick run per server, for the tests that read it."""
-    return _certify(server, tmp_path_factory.mktemp(f"quick-{server['name']}"), "--quick")
+    return _certify(server, tmp_path_factory.mktemp(f"quick-{server['name']}"), *QUICK)
 
 
 def test_quick_run_finds_the_server_conformant(server: dict[str, str], quick: CliRun) -> None:
@@ -102,7 +106,7 @@ def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str], qu
     what needs the server alone (its clock, tokens, the searches) runs after them. No case
     may fail for sharing it, and the verdicts equal a serial run's."""
     serial = quick
-    run = _certify(server, tmp_path / "workers", "--quick", "--workers", "3")
+    run = _certify(server, tmp_path / "workers", *QUICK, "--workers", "3")
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
     # The verdicts and the cases run equal a serial run's. How many examples of a property

@@ -10,6 +10,7 @@ verdict, failed and untested cases and observations must be equal.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,12 @@ def judged(run: CliRun) -> dict[str, tuple[Any, ...]]:
 
 @pytest.mark.parametrize("server", list(SERVERS))
 def test_verdicts_are_the_same_in_process_and_over_tcp(server: str, tmp_path: Path) -> None:
+    """Both runs at once: the readings' server holds each next a second, so they mostly wait."""
     args = ["--quick", "--level", "should", *KILL_HYPOTHESIS, *SERVERS[server]]
-    tcp = run_cli(args, tmp_path / "tcp", env=EMBEDDED_ENV)
-    inside = run_cli(args, tmp_path / "in-process", env=EMBEDDED_ENV, in_process=True)
+    with ThreadPoolExecutor(2) as both:
+        tcp_run = both.submit(run_cli, args, tmp_path / "tcp", env=EMBEDDED_ENV)
+        inside = run_cli(args, tmp_path / "in-process", env=EMBEDDED_ENV, in_process=True)
+        tcp = tcp_run.result()
     assert inside.target["url"] != tcp.target["url"]  # each went its own way
     assert (inside.exit_code, inside.summary["verdict"]) == (tcp.exit_code, tcp.summary["verdict"])
     assert judged(inside) == judged(tcp)

@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import pwd
-import random
 import secrets
 import shutil
 import signal
@@ -198,17 +197,20 @@ class Deployment:
             h = f"[{h}]"
         return f"{h}:{port}"
 
-    @staticmethod
-    def _port_free(host: str, port: int) -> bool:
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        s = socket.socket(fam, socket.SOCK_STREAM)
+    def _listening_socket(self) -> socket.socket:
+        """The proxy's listening socket, bound here (port 0: the kernel picks a free one) and
+        handed to nginx, which takes inherited sockets from the NGINX environment variable:
+        no port is bound and released to choose one, so none can be taken in between."""
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(fam, socket.SOCK_STREAM)
         try:
-            s.bind((host.strip("[]"), port))
-            return True
+            sock.bind((self.host.strip("[]"), self.port))
+            sock.listen(512)
         except OSError:
-            return False
-        finally:
-            s.close()
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        return sock
 
     def start_nginx(self, nginx: str) -> None:
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -217,41 +219,29 @@ class Deployment:
         if os.geteuid() == 0:
             # run the workers as the current user, not nginx's default "nobody"
             user_line = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
-        attempts = 1 if self.port else 20
-        last_err = ""
-        for _ in range(attempts):
-            port = self.port or random.randint(20000, 60999)
-            if not self.port and not self._port_free(self.host, port):
-                continue
-            conf = os.path.join(self.tmp, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(user_line=user_line, tmp=self.tmp, sock=self.sock,
-                                          listen=self._listen(port), control=CONTROL_PATH))
-            errpath = os.path.join(self.tmp, "nginx.stderr")
-            err = open(errpath, "wb")
+        listener = self._listening_socket()
+        port = listener.getsockname()[1]
+        conf = os.path.join(self.tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(user_line=user_line, tmp=self.tmp, sock=self.sock,
+                                      listen=self._listen(port), control=CONTROL_PATH))
+        errpath = os.path.join(self.tmp, "nginx.stderr")
+        err = open(errpath, "wb")
+        env = {**os.environ, "NGINX": f"{listener.fileno()};"}
+        try:
             self.nginx = subprocess.Popen(
                 [nginx, "-p", self.tmp + "/", "-e", os.path.join(self.tmp, "nginx-startup.log"),
                  "-c", conf],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env,
+                pass_fds=(listener.fileno(),), start_new_session=True)
+        finally:
             err.close()
-            state = self._wait_nginx(port)
-            if state == "up":
-                self.port = port
-                return
-            text = self._tail("nginx.stderr") + self._tail("nginx-error.log") + self._tail("nginx-startup.log")
-            self._stop(self.nginx, signal.SIGTERM, 5)
-            self.nginx = None
-            for name in ("nginx-error.log", "nginx.stderr", "nginx-startup.log"):
-                try:
-                    os.unlink(os.path.join(self.tmp, name))
-                except FileNotFoundError:
-                    pass
-            last_err = text
-            if "Address already in use" in text and not self.port:
-                continue
-            raise RuntimeError("nginx failed to start:\n" + text)
-        raise RuntimeError("nginx could not find a free port:\n" + last_err)
+            listener.close()  # nginx holds it now
+        if self._wait_nginx(port) == "up":
+            self.port = port
+            return
+        text = self._tail("nginx.stderr") + self._tail("nginx-error.log") + self._tail("nginx-startup.log")
+        raise RuntimeError("nginx failed to start:\n" + text)
 
     def _wait_nginx(self, port: int) -> str:
         deadline = time.monotonic() + 20
