@@ -111,13 +111,19 @@ def junit(cases: Iterable[tuple[str, str]] = JUNIT_CASES) -> bytes:
             f'tests="{len(JUNIT_CASES)}">{rows}</testsuite></testsuites>').encode()
 
 
-@pytest.fixture
-def report_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "reports"
-    directory.mkdir()
+@pytest.fixture(scope="module")
+def results_text() -> str:
+    """The fake results.json, checked against the schema once for the module's reports."""
     results = fake_results()
     assert schema_errors(results) == []
-    (directory / "results.json").write_text(json.dumps(results, indent=2))
+    return json.dumps(results, indent=2)
+
+
+@pytest.fixture
+def report_dir(tmp_path: Path, results_text: str) -> Path:
+    directory = tmp_path / "reports"
+    directory.mkdir()
+    (directory / "results.json").write_text(results_text)
     (directory / "junit.xml").write_bytes(junit())
     (directory / "report.html").write_text("<!DOCTYPE html><html><body>pytest</body></html>")
     (directory / "compliance.html").write_text("<!DOCTYPE html><html><body>OK</body></html>")
