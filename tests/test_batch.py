@@ -43,6 +43,8 @@ from conformance.wire.transport import Client, Outbound, TransportSettings
 # verify=False: plain HTTP on loopback, so no CA bundle to load for each client (as
 # reference_helpers.running).
 SETTINGS = TransportSettings(retries=0, concurrency=8, verify=False)
+# serve_forever looks for shutdown() this often (its default, half a second, is a wait per test).
+QUICK_STOP = {"poll_interval": 0.02}
 
 
 @contextmanager
@@ -130,7 +132,7 @@ class _Broken(BaseHTTPRequestHandler):
 def test_a_broken_flags_answer_is_a_control_error_for_the_calls_asked(kind: str) -> None:
     handler = type("Handler", (_Broken,), {"body": BROKEN[kind]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs=QUICK_STOP, daemon=True)
     thread.start()
     try:
         with Client(SETTINGS, Redactor()) as client:
@@ -180,7 +182,7 @@ def test_send_many_keeps_the_limit_in_flight_and_the_order() -> None:
     handler: type[_Gate] = type("Gate", (_Gate,), {
         "barrier": threading.Barrier(limit), "inside": 0, "most": 0, "lock": threading.Lock()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
     try:
         with Client(replace(SETTINGS, concurrency=limit), Redactor()) as client:
             url = f"http://127.0.0.1:{server.server_port}/"
@@ -331,7 +333,7 @@ def test_a_broken_answer_is_evidence_when_the_calls_cannot_be_read_back() -> Non
     """Not tested for want of the flags, but the reset fails the method's clause all the
     same: nothing absorbed in silence (one case alone and in a batch alike)."""
     control = ThreadingHTTPServer(("127.0.0.1", 0), _ControlWithoutFlags)
-    threading.Thread(target=control.serve_forever, daemon=True).start()
+    threading.Thread(target=control.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
     cases = [c for c in _together(64) if c.instantiate(Numbering())[0].calls][:9]
     try:
         with ReferenceServer() as server, reset() as dead, target_on(
