@@ -1,5 +1,6 @@
 """The two lanes of the project's tests: ``system`` tests start the CLI or another child
-process; the rest (``pytest -m "not system"``) run in seconds.
+process, or make whole suite runs (in this process too); the rest (``pytest -m "not system"``)
+run in seconds.
 
 A test marks itself (``@pytest.mark.system`` or a module's ``pytestmark``); the few in modules
 kept as others wrote them are listed here, by name or by the fixture that starts their runs.
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 import pytest
 
 SYSTEM = "system"
-SYSTEM_DESCRIPTION = (f"{SYSTEM}: starts the CLI or another child process (deselect with "
-                      f"'-m \"not {SYSTEM}\"' for the fast lane)")
+SYSTEM_DESCRIPTION = (f"{SYSTEM}: starts the CLI or another child process, or makes whole "
+                      f"suite runs (deselect with '-m \"not {SYSTEM}\"' for the fast lane)")
 EXHAUSTIVE = "exhaustive"
 EXHAUSTIVE_DESCRIPTION = (f"{EXHAUSTIVE}: whole runs where the default lane stops early; run "
                           f"only when -m names it ('-m {EXHAUSTIVE}', as .ci/run does)")

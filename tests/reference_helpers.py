@@ -6,6 +6,7 @@ so one server per module serves all its tests.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import threading
@@ -236,15 +237,39 @@ class Reaper:
 REAPER = Reaper()
 
 
+class InProcess(httpx.BaseTransport):
+    """A blocking client's way to an ASGI app in this process, on a loop of its own: no socket,
+    no server thread (the package's seam, ``conformance.wire.seam``, is for its async client)."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self._loop = asyncio.new_event_loop()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def exchange() -> httpx.Response:
+            answer = await self._inner.handle_async_request(request)
+            return httpx.Response(answer.status_code, headers=answer.headers,
+                                  content=await answer.aread())
+        return self._loop.run_until_complete(exchange())
+
+    def close(self) -> None:
+        self._loop.close()
+
+
 @contextmanager
-def running(switches: Switches | None = None, faults: frozenset[str] = frozenset()
-            ) -> Iterator[Api]:
-    """A server with these switches and faults, and a client for it; stopped by ``REAPER``."""
-    server = ReferenceServer(switches or Switches(), faults).start()
+def running(switches: Switches | None = None, faults: frozenset[str] = frozenset(),
+            inside: bool = False) -> Iterator[Api]:
+    """A server with these switches and faults, and a client for it; stopped by ``REAPER``.
+    ``inside``: not started, served in this process (``InProcess``), where the wire is not
+    the subject (its URLs then name port 0, which no request dials)."""
+    server = ReferenceServer(switches or Switches(), faults)
+    if not inside:
+        server.start()
     try:
         # verify=False: plain HTTP on loopback, so no CA bundle to load (~30 ms of CPU per
         # client, and the reference tests start a server, and a client, per test).
-        with httpx.Client(timeout=10, verify=False) as client:
+        transport = InProcess(server.app) if inside else None
+        with httpx.Client(timeout=10, verify=False, transport=transport) as client:
             yield Api(server, client)
     finally:
         REAPER.stop(server)

@@ -21,7 +21,9 @@ from hostile import API_PATH, SUCCESS, Server, _reset, read_request, reset, resp
 from conformance.domain.matrix import Case, all_cases
 from conformance.domain.model import Check, Flags
 from conformance.domain.scenarios import ALL_SCENARIOS, EDGE_SCENARIOS, Numbering, build
+from conformance.integration.session import IN_PROCESS_BASE
 from conformance.reference import ReferenceServer, Switches
+from conformance.reference.app import CONTROL_PREFIX
 from conformance.running.batch import (
     BATCH_SECONDS,
     UNSENT,
@@ -34,24 +36,33 @@ from conformance.running.runner import Result
 from conformance.wire.control import Control, ControlError
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
+from conformance.wire.seam import in_process
 from conformance.wire.target import Credentials, Target
 from conformance.wire.transport import Client, Outbound, TransportSettings
 
-SETTINGS = TransportSettings(retries=0, concurrency=8)
+# verify=False: plain HTTP on loopback, so no CA bundle to load for each client (as
+# reference_helpers.running).
+SETTINGS = TransportSettings(retries=0, concurrency=8, verify=False)
+# serve_forever looks for shutdown() this often (its default, half a second, is a wait per test).
+QUICK_STOP = {"poll_interval": 0.02}
 
 
 @contextmanager
 def target_on(server: ReferenceServer, settings: TransportSettings = SETTINGS,
-              api: str | None = None, control: str | None = None) -> Iterator[Target]:
+              api: str | None = None, control: str | None = None,
+              inside: bool = False) -> Iterator[Target]:
     """The reference server as a target; ``api``/``control``: that URL in its place (a
     misbehaving API behind a working control URL, or the other way round), with a token
-    given (none is asked of a misbehaving API)."""
+    given (none is asked of a misbehaving API). ``inside``: the server, not started, served in
+    this process over the seam (no socket, no thread), where the wire is not the subject."""
     credentials = (Credentials(server.api_key, None, server.username, server.password,
                                server.open_api_key) if api is None
                    else Credentials(server.api_key, "kc-given-token"))
-    with Client(settings, credentials.redactor()) as client:
-        yield Target(api or server.api_url, credentials, client,
-                     Control(client, control or server.control_url))
+    base = IN_PROCESS_BASE if inside else server.base_url
+    transport = in_process(server.app) if inside else None
+    with Client(settings, credentials.redactor(), transport=transport) as client:
+        yield Target(api or base + API_PATH, credentials, client,
+                     Control(client, control or base + CONTROL_PREFIX))
 
 
 def _calls(target: Target, count: int) -> list[str]:
@@ -121,7 +132,7 @@ class _Broken(BaseHTTPRequestHandler):
 def test_a_broken_flags_answer_is_a_control_error_for_the_calls_asked(kind: str) -> None:
     handler = type("Handler", (_Broken,), {"body": BROKEN[kind]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs=QUICK_STOP, daemon=True)
     thread.start()
     try:
         with Client(SETTINGS, Redactor()) as client:
@@ -171,7 +182,7 @@ def test_send_many_keeps_the_limit_in_flight_and_the_order() -> None:
     handler: type[_Gate] = type("Gate", (_Gate,), {
         "barrier": threading.Barrier(limit), "inside": 0, "most": 0, "lock": threading.Lock()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
     try:
         with Client(replace(SETTINGS, concurrency=limit), Redactor()) as client:
             url = f"http://127.0.0.1:{server.server_port}/"
@@ -215,8 +226,8 @@ def test_a_batch_judges_every_case_as_alone(switches: Switches) -> None:
     checks the same; the batches with far fewer requests."""
     cases = [c for c in all_cases(quick=True) if c.part != "values"][::5]
     found, sent = [], []
-    for size in (1, 8):
-        with ReferenceServer(switches) as server, target_on(server) as target:
+    for size in (1, 8):  # in process: the batches are the subject, not the wire
+        with target_on(ReferenceServer(switches), inside=True) as target:
             numbering = Numbering(5)
             batches = Batches(target, numbering, cases, size)
             found.append({c.id: _verdicts(batches.result(c).checks) for c in cases})
@@ -322,7 +333,7 @@ def test_a_broken_answer_is_evidence_when_the_calls_cannot_be_read_back() -> Non
     """Not tested for want of the flags, but the reset fails the method's clause all the
     same: nothing absorbed in silence (one case alone and in a batch alike)."""
     control = ThreadingHTTPServer(("127.0.0.1", 0), _ControlWithoutFlags)
-    threading.Thread(target=control.serve_forever, daemon=True).start()
+    threading.Thread(target=control.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
     cases = [c for c in _together(64) if c.instantiate(Numbering())[0].calls][:9]
     try:
         with ReferenceServer() as server, reset() as dead, target_on(

@@ -281,6 +281,7 @@ def _cases(report_dir: Path) -> tuple[object, str]:
     return ledger["cases"], re.sub(r"127\.0\.0\.1:\d+", "HOST", json.dumps(evidence))
 
 
+@pytest.mark.system  # two whole runs, in process
 def test_the_seed_printed_at_the_start_repeats_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ import base64
 import gzip
 import io
 import json
+import shutil
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -111,13 +112,25 @@ def junit(cases: Iterable[tuple[str, str]] = JUNIT_CASES) -> bytes:
             f'tests="{len(JUNIT_CASES)}">{rows}</testsuite></testsuites>').encode()
 
 
-@pytest.fixture
-def report_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "reports"
-    directory.mkdir()
+@pytest.fixture(scope="module")
+def results_text() -> str:
+    """The fake results.json, checked against the schema once for the module's reports."""
     results = fake_results()
     assert schema_errors(results) == []
-    (directory / "results.json").write_text(json.dumps(results, indent=2))
+    return json.dumps(results, indent=2)
+
+
+@pytest.fixture
+def report_dir(tmp_path: Path, results_text: str) -> Path:
+    return write_reports(tmp_path, results_text)
+
+
+def write_reports(where: Path, results_text: str) -> Path:
+    """A report directory in ``where``: the fake results, junit.xml, the pages, and a file that
+    is not a report."""
+    directory = where / "reports"
+    directory.mkdir()
+    (directory / "results.json").write_text(results_text)
     (directory / "junit.xml").write_bytes(junit())
     (directory / "report.html").write_text("<!DOCTYPE html><html><body>pytest</body></html>")
     (directory / "compliance.html").write_text("<!DOCTYPE html><html><body>OK</body></html>")
@@ -125,10 +138,19 @@ def report_dir(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, results_text: str, keys: Keys) -> Path:
+    """The bundle of the fake report directory, made once for the module: never changed."""
+    reports = tmp_path_factory.mktemp("pristine")
+    return ev.bundle(write_reports(reports, results_text), reports / "bundle",
+                     configuration=CONFIGURATION, private_key=keys.private)
+
+
 @pytest.fixture
-def sealed(report_dir: Path, keys: Keys, tmp_path: Path) -> Path:
-    return ev.bundle(report_dir, tmp_path / "bundle", configuration=CONFIGURATION,
-                     private_key=keys.private)
+def sealed(report_dir: Path, pristine: Path, tmp_path: Path) -> Path:
+    """A bundle of ``report_dir`` for the test to break: a copy of the module's one (the same
+    files; bundling again for each test was most of this module's time)."""
+    return Path(shutil.copytree(pristine, tmp_path / "bundle", symlinks=True))
 
 
 def subjects(problems: Iterable[str]) -> set[str]:

@@ -21,6 +21,7 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
+from _pytest.unraisableexception import gc_collect_iterations_key
 from reference_helpers import Api
 
 from conformance.domain.matrix import all_cases
@@ -135,6 +136,14 @@ def test_nothing_starts_without_a_conformance_test(pytester: pytest.Pytester,
 SUITE_FILE = str(entrypoint.SUITE_DIR / "test_matrix.py")
 
 
+def configured(pytester: pytest.Pytester, *args: str) -> pytest.Config:
+    """``pytester.parseconfigure`` without the two full garbage collections its teardown runs
+    (about half a second each on this process's heap), as pytester's own in-process runs do."""
+    config = pytester.parseconfigure(*args)
+    config.stash[gc_collect_iterations_key] = 0
+    return config
+
+
 @pytest.mark.parametrize(("args", "asked"), [
     ((), False), (("-k", "kc"), False), (("--kc-quick",), True),
     (("--pyargs", "conformance.suite"), True), (("--pyargs", "conformance.suite.test_time"), True),
@@ -143,7 +152,7 @@ SUITE_FILE = str(entrypoint.SUITE_DIR / "test_matrix.py")
 ])
 def test_what_asks_for_a_conformance_run(pytester: pytest.Pytester, args: tuple[str, ...],
                                          asked: bool) -> None:
-    config = pytester.parseconfigure(*args)
+    config = configured(pytester, *args)
     assert (plugin.RUN in config.stash) is asked
 
 
@@ -212,7 +221,7 @@ def test_the_pytest_options_are_the_cli_options(pytester: pytest.Pytester,
 
 
 def test_allow_untested_is_a_plugin_option(pytester: pytest.Pytester) -> None:
-    config = pytester.parseconfigure("--kc-allow-untested")
+    config = configured(pytester, "--kc-allow-untested")
     assert config.stash[plugin.RUN].settings.allow_untested is True
 
 
@@ -363,6 +372,7 @@ def test_a_case_marker_names_every_requirement_its_run_judges(
     assert not unmarked, unmarked
 
 
+@pytest.mark.system  # a whole run of the matrix, in process
 def test_the_requests_of_matrix_cases_are_counted_apart(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """results.json counts the matrix cases and the requests their runs sent, apart from the

@@ -290,9 +290,11 @@ def _row_id(row: tuple[dict[str, Any], set[str], dict[str, Check]]) -> str:
     return ",".join(f"{k}={v}" for k, v in row[0].items())
 
 
+# The battery runs in process (reference_helpers.InProcess): the readings are the subject, not
+# the wire, which the finer tables below and tests/test_reference_server.py keep on TCP.
 @pytest.fixture(scope="module")
 def preferred() -> Iterator[dict[str, Observation]]:
-    with running() as api:
+    with running(inside=True) as api:
         yield {name: probe(api) for name, probe in BATTERY.items()}
 
 
@@ -303,11 +305,17 @@ def test_the_preferred_reading_answers_the_battery_as_documented(
     assert preferred["record_upcoming"][3][0]["recording"]
 
 
+def test_the_battery_is_answered_alike_over_tcp(preferred: dict[str, Observation]) -> None:
+    """The battery in process is the battery on the wire: the seam changes no answer."""
+    with running() as api:
+        assert {name: probe(api) for name, probe in BATTERY.items()} == preferred
+
+
 @pytest.mark.parametrize(("change", "differing", "checks"), ROWS, ids=map(_row_id, ROWS))
 def test_switch_changes_what_it_says_and_nothing_else(
         preferred: dict[str, Observation], change: dict[str, Any], differing: set[str],
         checks: dict[str, Check]) -> None:
-    with running(replace(Switches(), **change)) as api:
+    with running(replace(Switches(), **change), inside=True) as api:
         observed = {name: run(api) for name, run in BATTERY.items()}
     changed = {name for name in BATTERY if observed[name] != preferred[name]}
     assert changed == differing

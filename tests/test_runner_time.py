@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -20,7 +21,7 @@ from conformance.domain.scenarios import Numbering, build
 from conformance.domain.timeline import positions
 from conformance.reference import ReferenceServer, Switches
 from conformance.reference.state import CallRecord, Clock, Store
-from conformance.running.runner import run
+from conformance.running.runner import Result, run
 from conformance.wire.control import Control
 from conformance.wire.target import Credentials, Target
 from conformance.wire.transport import Client, TransportSettings
@@ -175,18 +176,32 @@ def test_a_call_ends_some_time_after_its_set_up_or_its_start() -> None:
 SHORT = TransportSettings(read_timeout=0.5, total_timeout=1.0, retries=0)
 
 
-@pytest.mark.parametrize(("scenario", "status"), [
-    ("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller", "next")])
-def test_a_next_held_past_the_timeouts_is_an_answer(scenario: str, status: str) -> None:
-    """N3: a target that holds next until the call starts (or waits for one) answers past the
-    client's timeouts; the request's own deadline allows it, and the case passes."""
+HELD = [("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller", "next")]
+
+
+def _held_next(scenario: str, status: str) -> Result:
     with ReferenceServer(Switches(next_hold=3)) as server, \
             target_on(server, settings=SHORT) as target:
         built = build(scenario, Numbering(5))
         request = KeepCallRequest((*KEEP, ("extension", built.extension), ("status", status)))
-        result = run(target, built, request)
-        assert result.exchange is not None and result.exchange.error is None
-        assert "fail" not in verdicts(result.checks), result.checks
+        return run(target, built, request)
+
+
+@pytest.fixture(scope="module")
+def held_nexts() -> dict[tuple[str, str], Result]:
+    """The cases of HELD at once, each on its own server: they mostly wait (seconds each)."""
+    with ThreadPoolExecutor(len(HELD)) as pool:
+        return dict(zip(HELD, pool.map(lambda row: _held_next(*row), HELD), strict=True))
+
+
+@pytest.mark.parametrize(("scenario", "status"), HELD)
+def test_a_next_held_past_the_timeouts_is_an_answer(
+        held_nexts: dict[tuple[str, str], Result], scenario: str, status: str) -> None:
+    """N3: a target that holds next until the call starts (or waits for one) answers past the
+    client's timeouts; the request's own deadline allows it, and the case passes."""
+    result = held_nexts[scenario, status]
+    assert result.exchange is not None and result.exchange.error is None
+    assert "fail" not in verdicts(result.checks), result.checks
 
 
 def test_only_a_next_gets_the_longer_deadline() -> None:
