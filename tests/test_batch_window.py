@@ -67,13 +67,14 @@ def test_the_window_stays_at_one_against_a_target_that_fails() -> None:
 
 
 def _loaded(conn: object, server: Server) -> None:
-    """Answers the success envelope 40 ms later per request it holds (itself included)."""
+    """Answers the success envelope after 20 ms, and 100 ms more per other request it holds:
+    steep enough that a loaded machine's own delays (tens of ms) cannot hide the slowing."""
     assert isinstance(conn, socket.socket)
     while (request := read_request(conn)) is not None:
         with _HELD:
             server.state["held"] = held = server.state.get("held", 0) + 1
             server.state["most"] = max(server.state.get("most", 0), held)
-        time.sleep(0.04 * held)
+        time.sleep(0.02 + 0.1 * (held - 1))
         with _HELD:
             server.state["held"] -= 1
         server.requests.append(request)
