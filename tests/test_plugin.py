@@ -380,3 +380,17 @@ def test_the_requests_of_matrix_cases_are_counted_apart(
     said = (f"{target['requests_per_matrix_case']:.2f} per matrix case "
             f"({target['matrix_requests']} for {target['matrix_cases']})")
     assert said in capsys.readouterr().out
+
+
+def test_a_suite_item_that_ran_is_let_go(pytester: pytest.Pytester,
+                                          reference: ReferenceServer) -> None:
+    """A suite item is dropped from the session's list once it ran (memory, issue 20): when
+    the run ends none is left there, and every one of them was reported."""
+    recorder = pytester.inline_run(
+        "--pyargs", "conformance.suite", "--kc-target", reference.api_url, "--kc-control-url",
+        reference.control_url, *_credentials(reference, "key"), "--kc-quick", "--kc-report-dir",
+        str(pytester.path / "r"), "-k", "test_case and (auth or open-key)", *FAST)
+    items = recorder.getcall("pytest_sessionfinish").session.items
+    reported = [r for r in recorder.getreports("pytest_runtest_logreport") if r.when == "call"]
+    assert len(items) == len(reported) > 10
+    assert items == [None] * len(items)
