@@ -54,8 +54,8 @@ import pytest
 from conformance.integration.finish import spool_junit
 
 @pytest.hookimpl(trylast=True)
-def pytest_configure(config):
-    spool_junit(config)
+def pytest_sessionstart(session):
+    spool_junit(session.config)
 '''
 
 _VARYING = re.compile(r'(time|timestamp|hostname)="[^"]*"')

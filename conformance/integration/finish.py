@@ -158,8 +158,8 @@ class _Spooled(_NodeReporter):
 
 
 def spool_junit(config: pytest.Config) -> None:
-    """Swap pytest's junit.xml writer (--junitxml) for the spooling one; pytest's own
-    ``pytest_configure`` must have made it (call this last)."""
+    """Swap pytest's junit.xml writer (--junitxml) for the spooling one, once pytest made
+    it and started it (``pytest_sessionstart``: its start time is taken along)."""
     xml = config.stash.get(xml_key, None)
     if type(xml) is LogXML:
         config.pluginmanager.unregister(xml)

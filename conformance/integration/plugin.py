@@ -69,13 +69,13 @@ class KeepCallPlugin:
         self.select: str | None = None  # pytest's -k: which cases of the matrix the run asked for
         self.matrix: list[Case] = []  # the matrix cases collected, in the order they run
         self.ran = 0  # the items run so far: the place in session.items of the next to release
+        self.release = False  # let items that ran go (pytest's terminal off: it reads them)
 
     @property
     def verdict(self) -> str | None:
         """The run's verdict; only it tells a partial run (exit 4) from pytest's usage error."""
         return None if self.results is None else str(self.results["summary"]["verdict"])
 
-    @pytest.hookimpl(trylast=True)  # after pytest's junitxml made its writer (spool_junit)
     def pytest_configure(self, config: pytest.Config) -> None:
         html = getattr(config.option, "htmlpath", None)  # pytest-html's --html
         ours = self.settings.report_dir / page.PAGE_NAME
@@ -88,13 +88,21 @@ class KeepCallPlugin:
                                     "use 'keepcall-conformance run --workers N' instead")
         config.stash[RUN] = self
         _redact_terminal(config)
-        spool_junit(config)
         self.select = getattr(config.option, "keyword", "") or None
         config.addinivalue_line(
             "markers", "requirement(*ids): the requirement IDs a conformance test checks")
         config.addinivalue_line(
             "markers", f"{PARALLEL}: a conformance test that never moves the target's clock nor "
                        "depends on its global state: under --workers it runs in the parallel part")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Memory: junit.xml spooled, and items that ran let go where pytest's terminal is
+        off (it reads them). Here, not at configure: a run the entry point starts registers
+        this plugin during configure, before pytest's junitxml and terminal made theirs."""
+        config = session.config
+        spool_junit(config)
+        self.release = config.pluginmanager.get_plugin("terminalreporter") is None
 
     @pytest.fixture(scope="session")
     def kc(self) -> Iterator[KeepCallSession]:
@@ -183,10 +191,11 @@ class KeepCallPlugin:
                                 ) -> Generator[None, object, object]:
         """A suite item that ran is let go from the session's list: nothing reads it again
         (its reports are spooled and counted), and a full run's 21,800 items, their markers
-        and call specs held about 75 MB to the end, where the run's memory peaks."""
+        and call specs held about 75 MB to the end, where the run's memory peaks. Not where
+        pytest's terminal is on (plain pytest runs): its progress counts a module's items."""
         ran = yield
         items, at = item.session.items, self.ran
-        if at < len(items) and items[at] is item and _in_suite(item):
+        if self.release and at < len(items) and items[at] is item and _in_suite(item):
             items[at] = None  # type: ignore[call-overload]
         self.ran = at + 1
         return ran
