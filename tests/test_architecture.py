@@ -72,6 +72,8 @@ OWN_WRITERS = {
                   "of the run)",
     "workers.py": "a part's stderr.txt, the file its process's stderr (a redacting stream "
                   "inherited from the parent) writes to",
+    "finish.py": "junit.xml as pytest's writer leaves it, spooled (SpoolingLogXML): the plugin "
+                 "passes it through the sink after, as it did pytest's own (sink.rewrite)",
 }
 _WRITE_CALLS = frozenset({"write_text", "write_bytes", "fdopen"})
 

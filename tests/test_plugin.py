@@ -390,3 +390,38 @@ def test_the_requests_of_matrix_cases_are_counted_apart(
     said = (f"{target['requests_per_matrix_case']:.2f} per matrix case "
             f"({target['matrix_requests']} for {target['matrix_cases']})")
     assert said in capsys.readouterr().out
+
+
+class _JunitWriter:
+    """What wrote junit.xml in a run: pytest's writer's class, seen at the run's end."""
+
+    name = ""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from _pytest.junitxml import xml_key
+
+        self.name = type(session.config.stash[xml_key]).__name__
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_a_suite_item_that_ran_is_let_go(pytester: pytest.Pytester, reference: ReferenceServer,
+                                          terminal: bool) -> None:
+    """A suite item is dropped from the session's list once it ran (memory, issue 20): when
+    the run ends none is left there, and every one of them was reported. Only with pytest's
+    terminal off, as the CLI runs: the terminal reads the items (a plain pytest run keeps
+    them). Either way junit.xml was spooled, every case in it."""
+    junit, writer = pytester.path / "junit.xml", _JunitWriter()
+    recorder = pytester.inline_run(
+        *(() if terminal else ("-p", "no:terminal")), "--pyargs", "conformance.suite",
+        "--kc-target", reference.api_url, "--kc-control-url", reference.control_url,
+        *_credentials(reference, "key"), "--kc-quick", "--kc-report-dir",
+        str(pytester.path / "r"), "-k", "test_case and (auth or open-key)",
+        f"--junitxml={junit}", *FAST, plugins=[writer])
+    items = recorder.getcall("pytest_sessionfinish").session.items
+    reported = [r for r in recorder.getreports("pytest_runtest_logreport") if r.when == "call"]
+    assert len(items) == len(reported) > 10
+    assert (None in items) is not terminal
+    assert terminal or items == [None] * len(items)
+    assert writer.name == "SpoolingLogXML"
+    assert len(list(ElementTree.parse(junit).iter("testcase"))) == len(reported)

@@ -1,14 +1,22 @@
 """What a run leaves behind, from its session: results.json's account of the run beside the
-ledger (suite, target, counters), cases.json.gz, and suite errors as results.json keeps them.
+ledger (suite, target, counters), cases.json.gz, suite errors as results.json keeps them, and
+junit.xml spooled as the run goes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import traceback
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
+
+import pytest
+from _pytest.junitxml import LogXML, _NodeReporter, xml_key
+from _pytest.nodeid import coerce_node_id
 
 from conformance.domain.matrix import matrix_digest
 from conformance.integration.session import KeepCallSession
@@ -91,3 +99,69 @@ def _finish(run: KeepCallSession, select: str | None) -> dict[str, Any]:
             "readings": run.readings.state(), "deferred": run.deferred}
     write_part(run.settings.report_dir / PART_NAME, part)
     return finished(run.ledger, run.wording, meta, run.settings.expected, run.readings)
+
+
+# The stand-in for the spooled test cases in the file pytest's LogXML writes at the end.
+_SPOOLED = "keepcall-spooled-testcases"
+
+
+class SpoolingLogXML(LogXML):
+    """pytest's junit.xml writer, keeping no tree: each test case's element, once final, is
+    serialized and spooled to a temporary file instead of held to the end (a full run's 21,800
+    elements and their serialization at once were 30 MB and more at the run's peak). The file
+    is pytest's own, byte for byte: ElementTree writes a child as it writes it alone."""
+
+    _spool: IO[str]
+
+    @classmethod
+    def taking(cls, xml: LogXML) -> SpoolingLogXML:
+        """``xml``'s state (options, stats, nothing reported yet) in a spooling writer."""
+        spooling = cls.__new__(cls)
+        spooling.__dict__.update(vars(xml))
+        spooling._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed at the end)
+        return spooling
+
+    def finalize(self, report: pytest.TestReport) -> None:
+        super().finalize(report)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Spool the test cases that are final, from the first: their order is pytest's."""
+        pending = self.node_reporters_ordered
+        final = next((n for n, r in enumerate(pending) if "to_xml" not in vars(r)), len(pending))
+        for reporter in pending[:final]:
+            self._spool.write(ET.tostring(reporter.to_xml(), encoding="unicode"))
+        del pending[:final]
+
+    def pytest_sessionfinish(self) -> None:
+        """pytest's file with a stand-in first among the test cases left, then the spool put
+        in its place (the file is small then: its header and what was never final)."""
+        self.node_reporters_ordered.insert(0, _Spooled(coerce_node_id(_SPOOLED), self))
+        try:
+            super().pytest_sessionfinish()
+            with open(self.logfile, encoding="utf-8") as written:
+                head, tail = written.read().split(f"<{_SPOOLED} />", 1)
+            with open(self.logfile, "w", encoding="utf-8") as logfile:
+                logfile.write(head)
+                self._spool.seek(0)
+                shutil.copyfileobj(self._spool, logfile)
+                logfile.write(tail)
+        finally:
+            self._spool.close()
+
+
+class _Spooled(_NodeReporter):
+    """Where the spooled test cases go in the file."""
+
+    def to_xml(self) -> ET.Element:
+        return ET.Element(_SPOOLED)
+
+
+def spool_junit(config: pytest.Config) -> None:
+    """Swap pytest's junit.xml writer (--junitxml) for the spooling one, once pytest made
+    it and started it (``pytest_sessionstart``: its start time is taken along)."""
+    xml = config.stash.get(xml_key, None)
+    if type(xml) is LogXML:
+        config.pluginmanager.unregister(xml)
+        config.stash[xml_key] = spooling = SpoolingLogXML.taking(xml)
+        config.pluginmanager.register(spooling)

@@ -12,7 +12,7 @@ rest on the whole gate (``allow_untested`` gates on what was tested instead).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,6 +119,26 @@ class Entry:
                 "evidence": [e.__dict__ for e in self.evidence]}
 
 
+class CaseRows(Mapping[str, list[list[Any]]]):
+    """The ledger's cases as its state gives them (case -> [requirement, verdict, observation,
+    count] rows), each made when it is read: cases.json.gz is written case by case, so a full
+    run's 21,800 cases are never built all at once beside the tallies they come from."""
+
+    __slots__ = ("_tallies",)
+
+    def __init__(self, tallies: Mapping[str, Tally]) -> None:
+        self._tallies = tallies
+
+    def __getitem__(self, case: str) -> list[list[Any]]:
+        return [[*key, n] for key, n in self._tallies[case]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tallies)
+
+    def __len__(self) -> int:
+        return len(self._tallies)
+
+
 class Ledger:
     def __init__(self) -> None:
         numbers: dict[str, int] = {}  # every case id, numbered once for all entries' sets
@@ -190,8 +210,7 @@ class Ledger:
     def state(self) -> dict[str, Any]:
         """Everything the verdicts come from, as JSON: a shard's part of a run (merge)."""
         return {"cases_run": self.cases_run,
-                "cases": {case: [[*key, n] for key, n in tally]
-                          for case, tally in self.tallies.items()},
+                "cases": CaseRows(self.tallies),
                 "evidence": {e.requirement.id: [vars(x) for x in e.evidence]
                              for e in self.entries.values() if e.evidence},
                 "causes": self.causes.state(), "aborted": self.aborted,

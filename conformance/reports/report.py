@@ -113,7 +113,8 @@ def json_pieces(value: Any, depth: int) -> Iterator[str]:
     """``json.dumps(value, separators=(",", ":"))`` in pieces: the members of objects down to
     ``depth`` levels one by one, each cut between two values (never inside a string)."""
     if depth <= 0 or not isinstance(value, Mapping) or not value:
-        yield json.dumps(value, separators=(",", ":"))
+        yield json.dumps(dict(value) if isinstance(value, Mapping) else value,
+                         separators=(",", ":"))
         return
     separator = "{"
     for key, member in value.items():
