@@ -23,6 +23,7 @@ from conformance.integration.session import KeepCallSession
 from conformance.integration.settings import Settings
 from conformance.judging.ledger import Ledger
 from conformance.reports.report import PART_NAME, finished, public_url, write_part
+from conformance.wire.redact import redact
 
 TRACEBACK_CHARS = 4000  # the end of a suite error's traceback kept in results.json
 
@@ -109,7 +110,8 @@ class SpoolingLogXML(LogXML):
     """pytest's junit.xml writer, keeping no tree: each test case's element, once final, is
     serialized and spooled to a temporary file instead of held to the end (a full run's 21,800
     elements and their serialization at once were 30 MB and more at the run's peak). The file
-    is pytest's own, byte for byte: ElementTree writes a child as it writes it alone."""
+    is pytest's own, byte for byte: ElementTree writes a child as it writes it alone. Each case
+    is redacted before it is spooled, so what a target echoed never reaches the disk as sent."""
 
     _spool: IO[str]
 
@@ -130,7 +132,7 @@ class SpoolingLogXML(LogXML):
         pending = self.node_reporters_ordered
         final = next((n for n, r in enumerate(pending) if "to_xml" not in vars(r)), len(pending))
         for reporter in pending[:final]:
-            self._spool.write(ET.tostring(reporter.to_xml(), encoding="unicode"))
+            self._spool.write(redact(ET.tostring(reporter.to_xml(), encoding="unicode")))
         del pending[:final]
 
     def pytest_sessionfinish(self) -> None:
