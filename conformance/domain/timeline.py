@@ -15,9 +15,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 
-from conformance.catalog.spec import NEXT_WINDOW_SECONDS
+from conformance.catalog.spec import NEXT_WINDOW_SECONDS, CallState
 from conformance.domain.model import Call, Expectation, KeepCallRequest, merged
 from conformance.domain.oracle import TargetAuth, expect
 
@@ -44,26 +43,31 @@ def _ended(call: Call, running: float) -> list[Call]:
     if running <= CALLS_RUN_AT_LEAST_SECONDS:
         return []
     ago = {0, math.floor(running - CALLS_RUN_AT_LEAST_SECONDS)}
-    return [replace(call, state="finished", offset_seconds=o) for o in sorted(ago)]
+    return [_moved(call, o, "finished") for o in sorted(ago)]
+
+
+def _moved(call: Call, offset: int, state: CallState | None = None) -> Call:
+    """``call`` at another offset (and state): ``dataclasses.replace`` without its cost, on
+    the oracle's hottest path."""
+    return Call(call.call_id, call.caller, call.called, state or call.state, offset, call.flags)
 
 
 def positions(call: Call, low: float, high: float) -> list[Call]:
     """Each distinct way ``call`` may stand after ``low`` to ``high`` seconds have passed."""
     if call.state == "finished":
         offsets = {call.offset_seconds + round(low), call.offset_seconds + round(high)}
-        return [replace(call, offset_seconds=o) for o in sorted(offsets)]
+        return [_moved(call, o) for o in sorted(offsets)]
     if call.state == "ongoing":
         offsets = {call.offset_seconds + round(low), call.offset_seconds + round(high)}
-        return [*(replace(call, offset_seconds=o) for o in sorted(offsets)),
-                *_ended(call, high)]
+        return [*(_moved(call, o) for o in sorted(offsets)), *_ended(call, high)]
     earliest, latest = call.offset_seconds - high, call.offset_seconds - low
     starts = [s for s in (latest, earliest) if s > 0]
     if earliest < NEXT_WINDOW_SECONDS < latest:
         starts.append(NEXT_WINDOW_SECONDS)
-    variants = [replace(call, offset_seconds=_whole(s)) for s in starts]
+    variants = [_moved(call, _whole(s)) for s in starts]
     if earliest <= 0:  # its start may have passed: ongoing, or still upcoming (open)
-        variants += [replace(call, state="ongoing", offset_seconds=_whole(-earliest)),
-                     replace(call, offset_seconds=0), *_ended(call, -earliest)]
+        variants += [_moved(call, _whole(-earliest), "ongoing"), _moved(call, 0),
+                     *_ended(call, -earliest)]
     return list(dict.fromkeys(variants))
 
 
