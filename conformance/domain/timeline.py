@@ -91,18 +91,26 @@ def _side(offset: int) -> int:
 class Timeline:
     """One request on some calls over time: the oracle asked once per stance the calls may
     take, whatever window is asked for later (a window wider than the first asks only for
-    the stances it adds)."""
+    the stances it adds; one where the calls may stand as in an earlier one asks nothing)."""
 
     def __init__(self, request: KeepCallRequest, calls: Sequence[Call],
                  controlled: Sequence[str], auth: TargetAuth) -> None:
         self.request, self.calls, self.controlled, self.auth = request, calls, controlled, auth
         self._known: dict[tuple[tuple[str, str, int, int], ...], Expectation] = {}
+        self._united: dict[tuple[tuple[Call, ...], ...], Expectation] = {}
 
     def over(self, low: float = 0.0, high: float = 0.0) -> Expectation:
         """What the spec allows when ``low`` to ``high`` seconds have passed since the calls
         were set up."""
+        where = tuple(tuple(positions(c, low, high)) for c in self.calls)
+        if where not in self._united:
+            self._united[where] = self._unite(where)
+        return self._united[where]
+
+    def _unite(self, where: tuple[tuple[Call, ...], ...]) -> Expectation:
+        """The union over every stance the calls may take, each call at one of its places."""
         stances: dict[tuple[tuple[str, str, int, int], ...], Sequence[Call]] = {}
-        for combination in itertools.product(*(positions(c, low, high) for c in self.calls)):
+        for combination in itertools.product(*where):
             stances.setdefault(stance(combination), combination)
         found = [self._expect(key, calls) for key, calls in stances.items()]
         return found[0] if len(found) == 1 else merged(found)
