@@ -259,7 +259,8 @@ def expect(request: KeepCallRequest, calls: Sequence[Call],
     return _expect(read, tuple(calls), frozenset(controlled), auth)
 
 
-@functools.lru_cache(maxsize=4096)
+# A case's stances and a GET's POST twin come together: a small cache holds them.
+@functools.lru_cache(maxsize=256)
 def _expect(request: KeepCallRequest, calls: tuple[Call, ...], controlled: frozenset[str],
             auth: TargetAuth) -> Expectation:
     allowed: dict[Outcome, list[Reading]] = {}

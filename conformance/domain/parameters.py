@@ -67,7 +67,7 @@ class _Names:
     folded: Mapping[str, tuple[str, ...]] | None
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def _names(params: Params) -> _Names:
     """Read once per request: every path of readings and every stance asks it again."""
     odd = any(n not in PARAMETERS and n.lower() in _SPELLED for n, _ in params)
