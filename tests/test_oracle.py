@@ -286,8 +286,7 @@ def test_an_undeclared_key_answered_without_a_token_meets_its_clause() -> None:
 
 def test_blame_of_a_success_is_not_the_blame_of_the_error() -> None:
     """blame() is per outcome: the error of an open point is not blamed on the success path."""
-    request = KeepCallRequest(tuple(p.split("=") for p in  # type: ignore[misc]
-                                    (f"action=KeepCall&extension={N}&status=next").split("&")))
+    request = KeepCallRequest((("action", "KeepCall"), ("extension", N), ("status", "next")))
     expectation = expect(request, (BOUNDARY,), (N,))
     assert "KC-STATUS-012" in expectation.blame([ERROR])
     assert "KC-STATUS-012" not in expectation.blame([outcome("kept+B")])

@@ -9,6 +9,7 @@ answer tells which reading the target took. docs/SEMANTICS.md is the same readin
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -251,7 +252,17 @@ def normal_number(value: str) -> str:
 
 def expect(request: KeepCallRequest, calls: Sequence[Call],
            controlled: Sequence[str] = (), auth: TargetAuth = ANY_TARGET) -> Expectation:
-    """Every outcome the spec allows for ``request`` on a target holding ``calls``."""
+    """Every outcome the spec allows for ``request`` on a target holding ``calls``. Asked
+    once per request as the oracle reads it: the method is not read (a GET and its POST
+    twin share one answer), and an Expectation is never changed once made."""
+    read = KeepCallRequest(tuple(request.params), "GET", request.api_key, request.token)
+    return _expect(read, tuple(calls), frozenset(controlled), auth)
+
+
+# A case's stances and a GET's POST twin come together: a small cache holds them.
+@functools.lru_cache(maxsize=256)
+def _expect(request: KeepCallRequest, calls: tuple[Call, ...], controlled: frozenset[str],
+            auth: TargetAuth) -> Expectation:
     allowed: dict[Outcome, list[Reading]] = {}
     because: dict[Outcome, list[RequirementId]] = {}
     formats: set[str] = set()
@@ -260,7 +271,7 @@ def expect(request: KeepCallRequest, calls: Sequence[Call],
     path: list[int] | None = []
     while path is not None:
         chooser = Chooser(path)
-        evaluation = _Evaluation(request, auth, chooser.choose, [], calls, frozenset(controlled))
+        evaluation = _Evaluation(request, auth, chooser.choose, [], calls, controlled)
         formats |= evaluation.response_formats()
         outcome = evaluation.outcome()
         if evaluation.before_action:

@@ -8,7 +8,8 @@ decides it; the lookup of the call (oracle.py) builds on these.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from conformance.catalog.requirements import RequirementId
@@ -29,7 +30,7 @@ from conformance.catalog.spec import (
     Lookup,
 )
 from conformance.domain.chooser import Choose
-from conformance.domain.model import Credential, KeepCallRequest
+from conformance.domain.model import Credential, KeepCallRequest, Params
 from conformance.domain.open_points import (
     ACTION_CASE,
     DUPLICATES,
@@ -54,6 +55,31 @@ from conformance.domain.open_points import (
 )
 
 _SECRET_FREE_PARAMETERS = frozenset(PARAMETERS) - {"apiKey", "token"}
+_SPELLED = {n.lower(): n for n in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class _Names:
+    """A request's values by name as sent, and (``folded``) with names that differ from the
+    page's only in letter case read as the page's; None where no name does."""
+
+    sent: Mapping[str, tuple[str, ...]]
+    folded: Mapping[str, tuple[str, ...]] | None
+
+
+@functools.lru_cache(maxsize=256)
+def _names(params: Params) -> _Names:
+    """Read once per request: every path of readings and every stance asks it again."""
+    odd = any(n not in PARAMETERS and n.lower() in _SPELLED for n, _ in params)
+    folded = tuple((_SPELLED.get(n.lower(), n), v) for n, v in params) if odd else None
+    return _Names(_grouped(params), None if folded is None else _grouped(folded))
+
+
+def _grouped(params: Params) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for name, value in params:
+        found.setdefault(name, []).append(value)
+    return {name: tuple(values) for name, values in found.items()}
 
 
 @dataclass(frozen=True)
@@ -88,18 +114,15 @@ class Parameters:
     trace: list[RequirementId]
 
     # --- parameter access -------------------------------------------------------------------
-    def params(self) -> tuple[tuple[str, str], ...]:
-        """The parameters under the reading for the letter case of their names."""
-        spelled = {n.lower(): n for n in PARAMETERS}
-        odd = [n for n, _ in self.request.params
-               if n not in PARAMETERS and n.lower() in spelled]
-        if not odd or self.choose(NAME_CASE) == (
-                "case-sensitive"):
-            return self.request.params
-        return tuple((spelled.get(n.lower(), n), v) for n, v in self.request.params)
+    def by_name(self) -> Mapping[str, tuple[str, ...]]:
+        """The parameters' values by name, under the reading for the letter case of names."""
+        names = _names(tuple(self.request.params))
+        if names.folded is None or self.choose(NAME_CASE) == "case-sensitive":
+            return names.sent
+        return names.folded
 
     def values(self, name: str) -> tuple[str, ...]:
-        return tuple(v for n, v in self.params() if n == name)
+        return self.by_name().get(name, ())
 
     def value(self, name: str) -> str | None:
         """The parameter's value under the readings for duplicates and empty values."""
@@ -171,7 +194,7 @@ class Parameters:
             raise Failed()
 
     def check_parameters(self) -> None:
-        names = {name for name, _ in self.params()}
+        names = self.by_name().keys()
         if names - _SECRET_FREE_PARAMETERS and self.choose(UNKNOWN_PARAMS) == "rejected":
             raise Failed()
         value = self.value(P_RESPONSE_TYPE)
