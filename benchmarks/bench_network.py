@@ -32,15 +32,13 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_scale import busy_seconds, machine, reap, sample
+from bench_scale import busy_seconds, machine, watched
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "network.json"
@@ -140,28 +138,17 @@ def suite_run(target: Target, run: Measured, report_dir: Path) -> Measured:
             str(report_dir), *run.argv]
     print(f"  {run.matrix} {run.latency_ms} ms {run.mode}: {' '.join(run.argv)}",
           file=sys.stderr, flush=True)
-    peak = [0.0]
     with tempfile.TemporaryFile() as output:
         (busy, _), server_cpu = busy_seconds(), cpu_of(target.pid)
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, cwd=ROOT, env=target.env, stdout=output,
-                                 stderr=subprocess.STDOUT)
-        done = threading.Event()
-        sampler = threading.Thread(target=sample, args=(child.pid, done, peak), daemon=True)
-        sampler.start()
-        try:
-            status, usage = reap(child)
-        finally:
-            done.set()
-        run.wall_s = round(time.perf_counter() - started, 2)
-        child.returncode = run.exit_code = os.waitstatus_to_exitcode(status)
+        child = watched(argv, output, env=target.env)
+        usage = child.usage
+        run.wall_s, run.exit_code = round(child.wall, 2), child.exit_code
         run.suite_cpu_s = round(usage.ru_utime + usage.ru_stime, 1)
         run.server_cpu_s = round(cpu_of(target.pid) - server_cpu, 1)
         others = busy_seconds()[0] - busy - run.suite_cpu_s - run.server_cpu_s
         run.others_cores = round(max(others, 0.0) / run.wall_s, 2)
         run.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)
-        sampler.join()
-        run.peak_rss_sum_mb = round(peak[0], 1)
+        run.peak_rss_sum_mb = round(child.peak_sum_mb, 1)
         output.seek(0)
         run.output_tail = output.read().decode("utf-8", "replace")[-3000:]
     _read_results(run, report_dir / "results.json")

@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -127,26 +127,45 @@ def reap(child: subprocess.Popen[bytes]) -> tuple[int, Any]:
 def measure(argv: list[str]) -> Child:
     """Run ``argv`` from the repository root; its own rusage by wait4, so the peak RSS is the
     child's (or its largest reaped descendant's), not this process's."""
-    peak = [0.0]
     with tempfile.TemporaryFile() as output:
-        (busy, steal), started = busy_seconds(), time.perf_counter()
-        child = subprocess.Popen(argv, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-        done = threading.Event()
-        sampler = threading.Thread(target=sample, args=(child.pid, done, peak), daemon=True)
-        sampler.start()
-        try:
-            status, usage = reap(child)
-        finally:
-            done.set()
-        sampler.join()
-        wall = time.perf_counter() - started
+        busy, steal = busy_seconds()
+        run = watched(argv, output)
+        usage, wall = run.usage, run.wall
         cpu, (busy_after, steal_after) = usage.ru_utime + usage.ru_stime, busy_seconds()
-        child.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
         tail = output.read().decode("utf-8", "replace")[-4000:]
-    return Child(argv, round(wall, 3), round(usage.ru_maxrss / 1024, 1), child.returncode, tail,
+    return Child(argv, round(wall, 3), round(usage.ru_maxrss / 1024, 1), run.exit_code, tail,
                  round(cpu, 1), round(max(busy_after - busy - cpu, 0.0) / wall, 2),
-                 round((steal_after - steal) / wall, 2), round(peak[0], 1))
+                 round((steal_after - steal) / wall, 2), round(run.peak_sum_mb, 1))
+
+
+@dataclass
+class Watched:
+    """A child run to its end: its exit code, rusage (wait4), wall seconds and the peak of its
+    process tree's memory summed (PSS), sampled while it ran."""
+
+    exit_code: int
+    usage: Any
+    wall: float
+    peak_sum_mb: float
+
+
+def watched(argv: list[str], output: IO[bytes], env: dict[str, str] | None = None) -> Watched:
+    """Run ``argv`` from the repository root to its end, its output to ``output``, sampling
+    its tree's memory meanwhile (one way for both benchmarks)."""
+    peak, started = [0.0], time.perf_counter()
+    child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    done = threading.Event()
+    sampler = threading.Thread(target=sample, args=(child.pid, done, peak), daemon=True)
+    sampler.start()
+    try:
+        status, usage = reap(child)
+    finally:
+        done.set()
+    wall = time.perf_counter() - started
+    sampler.join()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return Watched(child.returncode, usage, wall, peak[0])
 
 
 def tree_pss_mb(root: int) -> float:
