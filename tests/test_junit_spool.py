@@ -82,3 +82,48 @@ def test_the_spooled_file_is_pytests_own(pytester: pytest.Pytester) -> None:
     spooled = _junit(pytester, spooled=True)
     assert spooled == plain
     assert plain.count("<testcase ") == 12
+
+
+# A run cut short after a test that echoed a secret into a property: the last test stops the
+# run, so its test case is never final. The conftest keeps what pytest's own writer puts on the
+# disk before the spool takes its place.
+CUT_SHORT = '''
+import pytest
+
+def test_echoes(record_property):
+    record_property("echo", "keepcall-SECRET-echoed")
+
+def test_stops_the_run():
+    pytest.exit("stopped")
+'''
+
+WATCH = SPOOL + '''
+from pathlib import Path
+from _pytest.junitxml import LogXML
+from conformance.wire.redact import SECRETS
+
+SECRETS.add("keepcall-SECRET-echoed", "$KEEPCALL_API_KEY")
+_written = LogXML.pytest_sessionfinish
+
+def _kept(self):
+    _written(self)
+    Path("as-pytest-wrote.xml").write_text(Path(self.logfile).read_text())
+
+LogXML.pytest_sessionfinish = _kept
+'''
+
+
+def test_what_pytest_writes_holds_no_test_case(pytester: pytest.Pytester) -> None:
+    """Every test case, one never final too, is spooled redacted before pytest writes its
+    file: pytest's own write holds the header and the stand-in only, and the file as left
+    holds the case with its secret replaced."""
+    pytester.makepyfile(test_cut=CUT_SHORT)
+    pytester.makeconftest(WATCH)
+    junit = pytester.path / "junit.xml"
+    pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                       "-o", "junit_family=xunit1")
+    written = (pytester.path / "as-pytest-wrote.xml").read_text(encoding="utf-8")
+    assert "<testcase" not in written and "<keepcall-spooled-testcases />" in written
+    final = junit.read_text(encoding="utf-8")
+    assert final.count("<testcase ") == 2 and "$KEEPCALL_API_KEY" in final
+    assert "SECRET" not in final + written

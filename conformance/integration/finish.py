@@ -127,27 +127,30 @@ class SpoolingLogXML(LogXML):
         super().finalize(report)
         self._flush()
 
-    def _flush(self) -> None:
-        """Spool the test cases that are final, from the first: their order is pytest's."""
+    def _flush(self, *, whole: bool = False) -> None:
+        """Spool the test cases that are final (or all of them, at the end: one a cut-short
+        run never finished too), from the first: their order is pytest's."""
         pending = self.node_reporters_ordered
-        final = next((n for n, r in enumerate(pending) if "to_xml" not in vars(r)), len(pending))
+        final = len(pending) if whole else next(
+            (n for n, r in enumerate(pending) if "to_xml" not in vars(r)), len(pending))
         for reporter in pending[:final]:
             self._spool.write(redact(ET.tostring(reporter.to_xml(), encoding="unicode")))
         del pending[:final]
 
     def pytest_sessionfinish(self) -> None:
-        """pytest's file with a stand-in first among the test cases left, then the spool put
-        in its place (the file is small then: its header and what was never final)."""
-        self.node_reporters_ordered.insert(0, _Spooled(coerce_node_id(_SPOOLED), self))
+        """pytest's file with only a stand-in for the test cases, all spooled redacted first,
+        so what pytest writes holds nothing a target sent; then the spool in its place."""
+        self._flush(whole=True)
+        self.node_reporters_ordered.append(_Spooled(coerce_node_id(_SPOOLED), self))
         try:
             super().pytest_sessionfinish()
             with open(self.logfile, encoding="utf-8") as written:
                 head, tail = written.read().split(f"<{_SPOOLED} />", 1)
             with open(self.logfile, "w", encoding="utf-8") as logfile:
-                logfile.write(head)
+                logfile.write(redact(head))
                 self._spool.seek(0)
                 shutil.copyfileobj(self._spool, logfile)
-                logfile.write(tail)
+                logfile.write(redact(tail))
         finally:
             self._spool.close()
 
