@@ -23,11 +23,14 @@ from hostile import (
     HOSTILE,
     SERVERS,
     SUCCESS,
+    _answer_each,
     bomb,
     coded_answer,
     recorder,
     redirect,
     refusing,
+    response,
+    serve,
     trickle,
     xxe_network,
 )
@@ -240,9 +243,14 @@ def test_redirect_is_not_followed_and_credentials_stay_home() -> None:
 
 
 def test_cookies_are_not_kept(client: Client) -> None:
-    with SERVERS["html-500"]() as server:
+    """A target that sets a cookie on every answer never gets one back."""
+    answer = response("200 OK", SUCCESS, {"Content-Type": "text/xml",
+                                          "Set-Cookie": "session=abc; Path=/"})
+    with serve(_answer_each(lambda _r, _s: answer)) as server:
+        first = client.send("GET", server.url + PATH, [])
         client.send("GET", server.url + PATH, [])
-        client.send("GET", server.url + PATH, [])
+    assert first.headers["set-cookie"].startswith("session=")
+    assert len(server.requests) == 2
     assert all("cookie" not in r.headers for r in server.requests)
 
 
