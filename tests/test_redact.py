@@ -197,3 +197,13 @@ def test_overlapping_secrets_in_a_long_text_are_both_hidden() -> None:
     r.add("efghijklmnop", "$C")
     out = r("." * LONG_TEXT + " abcdefghijklmnop " + "decoy-token-0001-of-the-run")
     assert out.endswith(" $B $KEEPCALL_TOKEN")
+
+
+def test_a_text_redacted_before_a_secret_was_learnt_is_redacted_anew() -> None:
+    """Short texts are remembered redacted; a secret learnt later (a token) is not missed."""
+    redactor = Redactor({"the-api-key-1": "$KEY"})
+    text = "apiKey=the-api-key-1&token=a-token-learnt-later"
+    assert redactor(text) == "apiKey=$KEY&token=a-token-learnt-later"
+    redactor.add("a-token-learnt-later", "$TOKEN")
+    assert redactor(text) == "apiKey=$KEY&token=$TOKEN"
+    assert redactor.header("Authorization", "Bearer a-token-learnt-later") == "Bearer $TOKEN"

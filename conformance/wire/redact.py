@@ -47,6 +47,8 @@ from conformance.wire.secret_forms import (
 )
 
 CHUNK: Final = 8  # secrets a literal pattern holds
+MEMO_CHARS: Final = 256  # texts up to this long are remembered redacted ...
+MEMO_TEXTS: Final = 4096  # ... this many of them at most (then forgotten all at once)
 # From this many characters on, a text is searched by one pattern of all the secrets (compiled
 # once for them: a few tenths of a second for a thousand tokens) instead of one per chunk.
 LONG_TEXT: Final = 1 << 16
@@ -98,6 +100,9 @@ class Redactor:
         # RequestToken answers cannot be read) must not rebuild them all each time.
         self._pieces: dict[str, Pieces] = {}
         self._whole: _Whole | None = None  # the one pattern of all, for long texts
+        # Short texts redacted with the secrets registered now: every exchange records the
+        # same few header values (most of its redaction), and no secret was added since.
+        self._memo: dict[str, str] = {}
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
@@ -106,6 +111,7 @@ class Redactor:
         if secret and self._secrets.get(secret) != placeholder:
             self._secrets[secret] = placeholder
             self._literal, self._whole = None, None
+            self._memo.clear()
 
     def add_basic(
         self, username: str, password: str, *, placeholder: str = BASIC_PLACEHOLDER,
@@ -160,7 +166,14 @@ class Redactor:
         return out
 
     def __call__(self, text: str) -> str:
-        return "".join(s.text for s in self.segments(text))
+        if len(text) > MEMO_CHARS:
+            return "".join(s.text for s in self.segments(text))
+        known = self._memo.get(text)
+        if known is None:
+            if len(self._memo) >= MEMO_TEXTS:
+                self._memo.clear()
+            known = self._memo[text] = "".join(s.text for s in self.segments(text))
+        return known
 
     def excerpt(self, text: str, limit: int, cut: bool = False) -> str:
         """At most ``limit`` characters of ``text``, redacted before it is cut (a secret on the
