@@ -49,6 +49,7 @@ from conformance.wire.limits import TransportSettings, http_timeout
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
 from conformance.wire.seam import in_process
+from conformance.wire.sockets import keep_sockets
 
 # The transport's face for the layers above the wire, wherever each name is defined.
 __all__ = ["DROP_PATTERN", "DROP_WINDOW", "JSON_TYPE", "Client", "Exchange", "Outbound",
@@ -354,6 +355,7 @@ def _make_http_client(settings: TransportSettings,
         transport=transport,
     )
     client._cookies = _NoCookies(no_cookies)  # the setter would copy it into a plain one
+    keep_sockets(client)
     return client
 
 
