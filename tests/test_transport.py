@@ -280,7 +280,8 @@ def test_a_connection_the_target_closed_while_idle_is_not_reused(client: Client)
 def test_the_sockets_are_kept_under_httpx_s_own_transport_only() -> None:
     """httpx's transport takes no backend: the one it made is reached (a newer httpx that
     moved it would only cost the CPU again, so it is checked here)."""
-    tcp, app = httpx.AsyncClient(), httpx.AsyncClient(transport=httpx.MockTransport(httpx.Response))
+    tcp, app = httpx.AsyncClient(), httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _request: httpx.Response(204)))
     assert keep_sockets(tcp) and not keep_sockets(app)
 
 
