@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from conformance.domain.model import Flags
@@ -18,9 +20,12 @@ from conformance.wire.control import (
     CLOCK_SCHEMA,
     ERROR_SCHEMA,
     FLAGS_SCHEMA,
+    MANY_FLAGS_SCHEMA,
     Control,
     ControlError,
+    plain_check,
     schema_validator,
+    violation,
 )
 from conformance.wire.redact import Redactor
 from conformance.wire.transport import Client, TransportSettings
@@ -120,3 +125,40 @@ def test_a_flags_answer_for_another_call_is_a_control_error(control: Control) ->
 def test_the_protocol_schemas_are_valid_draft_2020_12() -> None:
     for name in (CALLS_SCHEMA, FLAGS_SCHEMA, CLOCK_SCHEMA, ERROR_SCHEMA):
         Draft202012Validator.check_schema(schema_validator(name).schema)
+
+
+# --- the plain reading of a schema: jsonschema's answer, faster -------------------------------
+PLAIN = (FLAGS_SCHEMA, MANY_FLAGS_SCHEMA, ERROR_SCHEMA)
+_KEYS = st.sampled_from(["callID", "kept", "protected", "recording", "missing", "calls",
+                         "error", "x"])
+_LEAVES = st.sampled_from([None, True, False, 0, 1, 1.5, "", "a", "good"])
+# JSON bodies near the flags answers' shapes: their fields, right and wrong types, nested.
+BODIES = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(_KEYS, inner, max_size=6), max_leaves=20)
+
+
+def _entry(*missing: str) -> dict[str, object]:
+    flags: dict[str, object] = {"callID": "c", "kept": True, "protected": False,
+                                "recording": False}
+    return {k: v for k, v in flags.items() if k not in missing}
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_the_flags_schemas_are_read_plainly(name: str) -> None:
+    """The answers of every case take the fast path (and the schemas it cannot read do not)."""
+    assert plain_check(name) is not None
+    assert plain_check(CALLS_SCHEMA) is None
+
+
+@pytest.mark.parametrize("name", PLAIN)
+@given(body=BODIES | st.fixed_dictionaries({"calls": st.lists(
+    st.sampled_from([_entry(), _entry("kept"), {"callID": "c", "missing": True},
+                     {"callID": "", "missing": True}, {"callID": "c", "missing": 1}]),
+    max_size=3)}) | st.sampled_from([_entry(), _entry("recording"), {**_entry(), "kept": 1}]))
+@example(body={"calls": [{"callID": "c", "missing": 1}]})
+@example(body={"calls": [{"callID": "c", "missing": False}, _entry()]})
+@example(body={**_entry(), "callID": ""})
+def test_a_plain_reading_answers_as_jsonschema_does(name: str, body: object) -> None:
+    plain = plain_check(name)
+    assert plain is not None and plain(body) == schema_validator(name).is_valid(body)
+    assert (violation(name, body) is None) == plain(body)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from conformance.wire.redact import LONG_TEXT, Redactor
 from conformance.wire.secret_forms import encoded_forms
@@ -197,3 +200,39 @@ def test_overlapping_secrets_in_a_long_text_are_both_hidden() -> None:
     r.add("efghijklmnop", "$C")
     out = r("." * LONG_TEXT + " abcdefghijklmnop " + "decoy-token-0001-of-the-run")
     assert out.endswith(" $B $KEEPCALL_TOKEN")
+
+
+def test_a_text_redacted_before_a_secret_was_learnt_is_redacted_anew() -> None:
+    """Short texts are remembered redacted; a secret learnt later (a token) is not missed."""
+    redactor = Redactor({"the-api-key-1": "$KEY"})
+    text = "apiKey=the-api-key-1&token=a-token-learnt-later"
+    assert redactor(text) == "apiKey=$KEY&token=a-token-learnt-later"
+    redactor.add("a-token-learnt-later", "$TOKEN")
+    assert redactor(text) == "apiKey=$KEY&token=$TOKEN"
+    assert redactor.header("Authorization", "Bearer a-token-learnt-later") == "Bearer $TOKEN"
+
+
+# Secrets of a run that learnt many tokens, and texts that hold some of them in mixed forms.
+MANY = [f"tok{i:02d}-{'abcdefghij'[i % 10] * 6}{i * 7919:x}" for i in range(40)] + ["k3y9"]
+_MIXINGS = [lambda s: s[:3] + "%" + f"{ord(s[3]):02X}" + s[4:],
+            lambda s: "&#" + str(ord(s[0])) + ";" + s[1:],
+            lambda s: s[:5] + "\\n  " + s[5:],
+            lambda s: base64.b64encode(b"xy" + s.encode()).decode()]
+
+
+@given(picks=st.lists(st.tuples(st.sampled_from(MANY), st.sampled_from(_MIXINGS)), max_size=3),
+       noise=st.text(alphabet="ab%&;#=\\n0123456789-", max_size=40))
+@example(picks=[(MANY[7], _MIXINGS[0])], noise="")  # a secret that ends the text
+@example(picks=[(MANY[-1], _MIXINGS[0])], noise="")  # as short as a secret may be
+@example(picks=[(MANY[8], _MIXINGS[1]), (MANY[9], _MIXINGS[2])], noise="")
+def test_a_short_text_finds_the_secrets_hiding_in_it_as_a_long_one_does(
+        picks: list[tuple[str, Callable[[str], str]]], noise: str) -> None:
+    """A short text's views are read a place at a time against every needle, a long text's
+    by one pattern of them all: both find the same secrets (and the texts are clean)."""
+    redactor = Redactor({secret: f"$S{i}" for i, secret in enumerate(MANY)})
+    text = "?q=" + noise.join(mix(secret) for secret, mix in picks)
+    found = redactor._hidden(text)
+    assert set(found) == set(redactor._hidden(text, redactor._whole_pattern()))
+    assert found == [s for s in MANY if s in found]  # in the order they were learnt
+    assert {secret for secret, mix in picks if mix is not _MIXINGS[3]} <= set(found)
+    assert not any(secret in redactor(text) for secret, _ in picks)

@@ -24,6 +24,8 @@ from conformance.catalog.requirements import (
     requirement,
 )
 from conformance.domain.matrix import all_cases
+from conformance.integration.collection import _case_of
+from conformance.integration.plugin import RUN
 from conformance.running.batch import case_requirements
 
 ID = re.compile(r"KC-[A-Z]+-\d{3}")
@@ -76,13 +78,16 @@ def test_gating_by_level(level: str, gated: set[str]) -> None:
 
 def _marked(pytester: pytest.Pytester) -> set[str]:
     """The requirement IDs on the markers of every collected conformance test (quick), with
-    the embedded key declared as it is and undeclared (KC-AUTH-011 is met only then)."""
+    the embedded key declared as it is and undeclared (KC-AUTH-011 is met only then). A
+    matrix case is marked as it runs: here, with what its marker will name before it runs."""
     marked: set[str] = set()
     for declared in ("yes", "unknown"):
         items, _ = pytester.inline_genitems("--pyargs", "conformance.suite", "--kc-quick",
                                             "--kc-token-required", declared, "-p", "no:randomly")
         assert items, "the suite collected nothing"
         marked |= {i for item in items for m in item.iter_markers("requirement") for i in m.args}
+        marked |= {i for item in items if (case := _case_of(item)) is not None
+                   for i in case_requirements(case, item.config.stash[RUN].settings.needs_token)}
     return marked
 
 

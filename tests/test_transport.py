@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 import zlib
@@ -23,11 +25,15 @@ from hostile import (
     HOSTILE,
     SERVERS,
     SUCCESS,
+    _after_request,
+    _answer_each,
     bomb,
     coded_answer,
     recorder,
     redirect,
     refusing,
+    response,
+    serve,
     trickle,
     xxe_network,
 )
@@ -37,6 +43,7 @@ from conformance.wire import attempts
 from conformance.wire.inflate import CappedBody
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
+from conformance.wire.sockets import keep_sockets
 from conformance.wire.transport import Client, Exchange, TransportSettings
 from conformance.wire.validators import validate_xml
 
@@ -240,10 +247,42 @@ def test_redirect_is_not_followed_and_credentials_stay_home() -> None:
 
 
 def test_cookies_are_not_kept(client: Client) -> None:
-    with SERVERS["html-500"]() as server:
+    """A target that sets a cookie on every answer never gets one back."""
+    answer = response("200 OK", SUCCESS, {"Content-Type": "text/xml",
+                                          "Set-Cookie": "session=abc; Path=/"})
+    with serve(_answer_each(lambda _r, _s: answer)) as server:
+        first = client.send("GET", server.url + PATH, [])
         client.send("GET", server.url + PATH, [])
-        client.send("GET", server.url + PATH, [])
+    assert first.headers["set-cookie"].startswith("session=")
+    assert len(server.requests) == 2
     assert all("cookie" not in r.headers for r in server.requests)
+
+
+def test_a_connection_the_target_closed_while_idle_is_not_reused(client: Client) -> None:
+    """The pool sees an idle connection's socket readable (the target closed it) before it
+    sends on it (sockets.py keeps the socket for that check): a new one, no retry."""
+    closed = threading.Event()
+
+    def answer_and_close(conn: socket.socket, _server: object) -> None:
+        conn.sendall(response("200 OK", SUCCESS, {"Content-Type": "text/xml"}))
+        conn.shutdown(socket.SHUT_RDWR)
+        closed.set()
+
+    with serve(_after_request(answer_and_close)) as server:
+        first = client.send("GET", server.url + PATH, [])
+        assert closed.wait(10)
+        second = client.send("GET", server.url + PATH, [])
+    assert (first.status, second.status) == (200, 200)
+    assert (second.retries, second.dropped) == (0, ())
+    assert server.connections == 2
+
+
+def test_the_sockets_are_kept_under_httpx_s_own_transport_only() -> None:
+    """httpx's transport takes no backend: the one it made is reached (a newer httpx that
+    moved it would only cost the CPU again, so it is checked here)."""
+    tcp, app = httpx.AsyncClient(), httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _request: httpx.Response(204)))
+    assert keep_sockets(tcp) and not keep_sockets(app)
 
 
 # --- retries, counters, errors ----------------------------------------------------------------

@@ -5,7 +5,7 @@ part, the tests outside the matrix dealt among the parts, and each test's requir
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -15,6 +15,7 @@ from conformance.integration.settings import Shard
 
 SUITE_PACKAGE = "conformance.suite"
 PARALLEL = "parallel"  # the marker of a test outside the matrix that may share the target
+REQUIREMENTS = "requirements"  # the report property naming a test's requirement IDs
 
 
 def _in_suite(item: pytest.Item) -> bool:
@@ -22,15 +23,28 @@ def _in_suite(item: pytest.Item) -> bool:
 
 
 def _trace(item: pytest.Item) -> str | None:
-    """Attach a suite test's requirement IDs to its report, or say why it has none."""
+    """Attach a suite test's requirement IDs to its report, or say why it has none. A matrix
+    case is marked when it runs (``_mark``), from the expectation it is judged on."""
+    if _case_of(item) is not None:
+        return None
     ids = [i for mark in item.iter_markers("requirement") for i in mark.args]
     unknown = [i for i in ids if i not in BY_ID]
     if unknown:
         return f"{item.nodeid}: unknown requirement {unknown[0]}"
     if not ids:
         return f"{item.nodeid}: no requirement marker"
-    item.user_properties.append(("requirements", _joined(frozenset(ids))))
+    item.user_properties.append((REQUIREMENTS, _joined(frozenset(ids))))
     return None
+
+
+def _mark(item: pytest.Item, ids: Callable[[Case], Sequence[str]]) -> None:
+    """Attach a matrix case's requirement IDs, ``ids(case)``, to its reports (junit.xml's
+    ``requirements`` property, the log's column) once, before the first report that shows
+    them is made; nothing for any other item or one already marked."""
+    case = _case_of(item)
+    if case is None or any(name == REQUIREMENTS for name, _ in item.user_properties):
+        return
+    item.user_properties.append((REQUIREMENTS, _joined(frozenset(ids(case)))))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -22,6 +22,7 @@ from conformance.integration.collection import (
     _dealt,
     _empty_matrix,
     _in_suite,
+    _mark,
     _matrix_case,
     _matrix_slice,
     _ours,
@@ -34,7 +35,7 @@ from conformance.integration.settings import Settings, SettingsError
 from conformance.judging.ledger import EXIT_CODES, Ledger
 from conformance.reports import page
 from conformance.reports.report import RESULTS_NAME, public_url, summary_lines, write_results
-from conformance.running.batch import Batches, case_requirements
+from conformance.running.batch import Batches, case_requirements, requirements_of
 from conformance.wire import sink
 from conformance.wire.transport import Client
 
@@ -127,10 +128,7 @@ class KeepCallPlugin:
             return
         cases = _matrix_slice(all_cases(self.settings.quick), self.settings.shard,
                               self.settings.deferred)
-        params = [pytest.param(case, id=case.id,
-                               marks=pytest.mark.requirement(
-                                   *case_requirements(case, self.settings.needs_token)))
-                  for case in cases]
+        params = [pytest.param(case, id=case.id) for case in cases]  # marked as they run
         metafunc.parametrize("kc_case", params, indirect=True)
 
     def pytest_collection_modifyitems(self, config: pytest.Config,
@@ -177,7 +175,10 @@ class KeepCallPlugin:
             self, item: pytest.Item, call: pytest.CallInfo[None],
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """A conformance test that raised anything but its verdict is a suite error, never a
-        pass."""
+        pass. A matrix case is marked with its requirements once its call is over (or its
+        set-up failed), before its reports are made."""
+        if call.when == "call" or call.excinfo is not None:
+            _mark(item, self._requirements)
         report: pytest.TestReport = yield
         excinfo = call.excinfo
         if self.session is not None and _in_suite(item) and excinfo is not None and (
@@ -185,6 +186,14 @@ class KeepCallPlugin:
             self.session.ledger.internal_errors.append(
                 suite_error(item.nodeid, excinfo.value, self.session.target.client.redactor))
         return report
+
+    def _requirements(self, case: Case) -> list[str]:
+        """The requirements of a matrix case: from the expectation its run judged it on, or
+        (it never got one: its set-up or its run broke) the one it would have been."""
+        judged = self.session.judged if self.session is not None else None
+        if judged is not None and judged[0] == case.id:
+            return list(requirements_of(judged[1].expectation, judged[1].request))
+        return list(case_requirements(case, self.settings.needs_token))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None

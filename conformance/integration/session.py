@@ -78,6 +78,9 @@ class KeepCallSession:
     # first case): the client's one count (``requests_sent``) read before and after each.
     matrix_cases: int = 0
     matrix_requests: int = 0
+    # The last matrix case judged and its result: the plugin marks the case's item from the
+    # expectation it was judged on (the oracle asked once per case, not again at collection).
+    judged: tuple[str, Result] | None = None
 
     def matrix_result(self, case: Case) -> Result:
         """A matrix case's result: from its batch, or run alone (no batches: a replay). A case
@@ -88,6 +91,7 @@ class KeepCallSession:
                   else self.batches.result(case))
         self.matrix_requests += client.requests_sent - before
         self.matrix_cases += not result.deferred
+        self.judged = (case.id, result)
         return result
 
     def remaining(self) -> float | None:

@@ -270,12 +270,19 @@ _FORMAT_REQUIREMENTS: dict[str, tuple[RequirementId, ...]] = {
 
 
 def case_requirements(case: Case, token_required: bool | None) -> list[RequirementId]:
-    """The requirements a case checks, for its marker: the oracle's trace, the open points its
-    readings reach, and the rendering. ``token_required``: whether the target's key needs a
-    token, as the run will judge it (``Settings.needs_token``)."""
+    """The requirements a case checks, known before it runs: its expectation at set-up.
+    ``token_required``: whether the target's key needs a token, as the run will judge it
+    (``Settings.needs_token``). A run marks its cases from the expectation it judged each on
+    (``requirements_of``), and asks this only of a case that never got one."""
     scenario, request = case.instantiate(Numbering())
     expectation = case_expectation(case, scenario, request,
                                    keys(token_required, case.part == "open-key"))
+    return requirements_of(expectation, request)
+
+
+def requirements_of(expectation: Expectation, request: KeepCallRequest) -> list[RequirementId]:
+    """The requirements a case on ``request`` judged on ``expectation`` checks, for its
+    marker: the oracle's trace, the open points its readings reach, and the rendering."""
     ids: set[RequirementId] = {*expectation.trace, "KC-HTTP-004", "KC-RT-008", "KC-FLAG-001",
                                "KC-FLAG-002", CONTENT_TYPE_SEEN}
     points = {choice.requirement for readings in expectation.allowed.values()

@@ -47,6 +47,9 @@ from conformance.wire.secret_forms import (
 )
 
 CHUNK: Final = 8  # secrets a literal pattern holds
+HEAD: Final = MIN_SECRET_LEN  # needles are looked up by this many first characters
+MEMO_CHARS: Final = 256  # texts up to this long are remembered redacted ...
+MEMO_TEXTS: Final = 4096  # ... this many of them at most (then forgotten all at once)
 # From this many characters on, a text is searched by one pattern of all the secrets (compiled
 # once for them: a few tenths of a second for a thousand tokens) instead of one per chunk.
 LONG_TEXT: Final = 1 << 16
@@ -98,6 +101,10 @@ class Redactor:
         # RequestToken answers cannot be read) must not rebuild them all each time.
         self._pieces: dict[str, Pieces] = {}
         self._whole: _Whole | None = None  # the one pattern of all, for long texts
+        # Short texts redacted with the secrets registered now: every exchange records the
+        # same few header values (most of its redaction), and no secret was added since.
+        self._memo: dict[str, str] = {}
+        self._heads: dict[str, list[tuple[str, str]]] | None = None  # needles, by their start
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
@@ -105,7 +112,8 @@ class Redactor:
         """Register a secret learnt during the run (e.g. a token); empty secrets are ignored."""
         if secret and self._secrets.get(secret) != placeholder:
             self._secrets[secret] = placeholder
-            self._literal, self._whole = None, None
+            self._literal, self._whole, self._heads = None, None, None
+            self._memo.clear()
 
     def add_basic(
         self, username: str, password: str, *, placeholder: str = BASIC_PLACEHOLDER,
@@ -160,7 +168,14 @@ class Redactor:
         return out
 
     def __call__(self, text: str) -> str:
-        return "".join(s.text for s in self.segments(text))
+        if len(text) > MEMO_CHARS:
+            return "".join(s.text for s in self.segments(text))
+        known = self._memo.get(text)
+        if known is None:
+            if len(self._memo) >= MEMO_TEXTS:
+                self._memo.clear()
+            known = self._memo[text] = "".join(s.text for s in self.segments(text))
+        return known
 
     def excerpt(self, text: str, limit: int, cut: bool = False) -> str:
         """At most ``limit`` characters of ``text``, redacted before it is cut (a secret on the
@@ -198,9 +213,26 @@ class Redactor:
         views = {plain, unquote(plain, errors="replace"), unquote_plus(plain, errors="replace")}
         if whole is not None:
             return whole.hiding(views)
-        return [secret for secret in self._secrets if self._pieces[secret].needles
-                and any(needle in view for needle in self._pieces[secret].needles
-                        for view in views)]
+        heads = self._needle_heads()
+        standing = {secret for view in views for at in range(len(view) - HEAD + 1)
+                    for needle, secret in heads.get(view[at:at + HEAD], ())
+                    if view.startswith(needle, at)}
+        standing.update(secret for needle, secret in heads.get("", ())  # none so short today
+                        if any(needle in view for view in views))
+        return [secret for secret in self._secrets if secret in standing]
+
+    def _needle_heads(self) -> dict[str, list[tuple[str, str]]]:
+        """Every secret's needles by their first HEAD characters: a short text's views are
+        read once, a place at a time, not once per needle (a run learns hundreds of tokens,
+        and each request's URL was searched for each of their needles in each view)."""
+        if self._heads is None:
+            self._compiled()  # every secret's pieces made
+            self._heads = {}
+            for secret in self._secrets:
+                for needle in self._pieces[secret].needles:
+                    head = needle[:HEAD] if len(needle) >= HEAD else ""
+                    self._heads.setdefault(head, []).append((needle, secret))
+        return self._heads
 
     def _masked_tail(self, text: str) -> str:
         """``text`` without a trailing start of a secret (in a literal form) of MIN_SECRET_LEN

@@ -49,6 +49,7 @@ from conformance.wire.limits import TransportSettings, http_timeout
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
 from conformance.wire.seam import in_process
+from conformance.wire.sockets import keep_sockets
 
 # The transport's face for the layers above the wire, wherever each name is defined.
 __all__ = ["DROP_PATTERN", "DROP_WINDOW", "JSON_TYPE", "Client", "Exchange", "Outbound",
@@ -346,11 +347,22 @@ def _make_http_client(settings: TransportSettings,
         else ssl.create_default_context(cafile=settings.verify)
     # A jar that accepts no cookie: a target's session state must not leak between cases.
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         timeout=timeout, verify=verify, follow_redirects=False, trust_env=False,
         headers=DEFAULT_HEADERS, cookies=no_cookies,
         limits=httpx.Limits(max_connections=max(4, settings.concurrency),
                             max_keepalive_connections=max(2, settings.concurrency)),
         transport=transport,
     )
+    client._cookies = _NoCookies(no_cookies)  # the setter would copy it into a plain one
+    keep_sockets(client)
+    return client
+
+
+class _NoCookies(httpx.Cookies):
+    """The client's cookies: none, and answers not even read for them. httpx hands every
+    answer to the jar, which parsed its headers only to refuse what it found: 2% of a run."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
