@@ -39,10 +39,12 @@ from hostile import (
 )
 from killmatrix import run_cli
 
+from conformance.reference.server import ReferenceServer
 from conformance.wire import attempts
 from conformance.wire.inflate import CappedBody
 from conformance.wire.pacing import Pacer
 from conformance.wire.redact import Redactor
+from conformance.wire.seam import in_process
 from conformance.wire.sockets import keep_sockets
 from conformance.wire.transport import Client, Exchange, TransportSettings
 from conformance.wire.validators import validate_xml
@@ -279,9 +281,10 @@ def test_a_connection_the_target_closed_while_idle_is_not_reused(client: Client)
 
 def test_the_sockets_are_kept_under_httpx_s_own_transport_only() -> None:
     """httpx's transport takes no backend: the one it made is reached (a newer httpx that
-    moved it would only cost the CPU again, so it is checked here)."""
-    tcp, app = httpx.AsyncClient(), httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda _request: httpx.Response(204)))
+    moved it would only cost the CPU again, so it is checked here); the in-process seam to an
+    app is left as it is."""
+    tcp = httpx.AsyncClient()
+    app = httpx.AsyncClient(transport=in_process(ReferenceServer().app))
     assert keep_sockets(tcp) and not keep_sockets(app)
 
 
