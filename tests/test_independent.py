@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from killmatrix import CliRun, run_cli
@@ -74,6 +75,16 @@ def _certify(server: dict[str, str], report_dir: Path, *args: str,
                    timeout=timeout)
 
 
+def verdicts(run: CliRun) -> tuple[dict[str, str], Any]:
+    """Each requirement's verdict, and the cases run. How many examples of a property search
+    check each requirement is Hypothesis's to decide (with the same seed, a forked part and a
+    long serial run were seen to draw different examples after the explicit ones), so the
+    examples themselves are not compared."""
+    assert run.results is not None, run.stdout[-2000:]
+    return ({r["id"]: r["verdict"] for r in run.results["requirements"]},
+            run.results["summary"]["cases"])
+
+
 def _failed(run: CliRun) -> list[str]:
     return [f"{r['id']}: {(r['evidence'] or [{}])[0].get('message', '')}"
             for r in (run.results or {}).get("requirements", []) if r["verdict"] == "fail"]
@@ -109,10 +120,13 @@ def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str], qu
     run = _certify(server, tmp_path / "workers", *QUICK, "--workers", "3")
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
-    # The verdicts and the cases run equal a serial run's. How many examples of a property
-    # search check each requirement is Hypothesis's to decide: with the same seed, a forked
-    # part and a long serial run were seen to draw different examples after the explicit ones.
-    verdicts = [({r["id"]: r["verdict"] for r in done.results["requirements"]},
-                 done.results["summary"]["cases"])
-                for done in (serial, run) if done.results is not None]
-    assert len(verdicts) == 2 and verdicts[0] == verdicts[1]
+    assert verdicts(run) == verdicts(serial)  # and the cases run
+
+
+def test_an_independent_server_gets_the_same_verdicts_batched_and_serial(
+        server: dict[str, str], quick: CliRun, tmp_path: Path) -> None:
+    """``quick`` is the default run (batches of 64, /flags asked once, then one GET per
+    call); a serial run of the same server must judge every requirement alike
+    (tests/test_batch_verdicts.py does it for the reference server)."""
+    serial = _certify(server, tmp_path, *QUICK, "--concurrency", "1")
+    assert verdicts(quick) == verdicts(serial)
