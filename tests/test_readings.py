@@ -28,7 +28,7 @@ FULL_TIMEOUT = 1800.0
 # The Hypothesis part of each run, bounded by examples (not by time: see
 # killmatrix.KILL_HYPOTHESIS); the full-matrix run keeps the defaults.
 READINGS_HYPOTHESIS = ("--examples", "10")
-# A row holding next (next_hold) waits about a second on each status=next request that finds
+# A row holding next (next_hold) waits its hold out on each status=next request that finds
 # no call or an upcoming one, one at a time in the searches and in the matrix's batches (a slow
 # batch shrinks the next one): a row took 50-60 s of mostly waiting, against 6-9 s for another.
 # Its run is split among workers (verdicts equal a serial run's: tests/test_scale.py), whose
