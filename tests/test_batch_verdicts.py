@@ -11,16 +11,16 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from killmatrix import KILL_HYPOTHESIS, CliRun, run_cli
+from killmatrix import EMBEDDED_ENV, PREFERRED_QUICK, CliRun
+from shared_runs import shared_run
 from test_independent import verdicts
 
 pytestmark = pytest.mark.system
 
-# The searches bounded by examples, as the kill matrix's are (killmatrix.KILL_HYPOTHESIS): the
-# batching is the subject, and a time budget (10 s each, before) was CPU spent searching, and
-# made what a run found follow the machine's load.
-BOUNDED = KILL_HYPOTHESIS
-# name -> the options of a --quick run of the embedded reference server
+# name -> the options of a --quick run of the embedded reference server (killmatrix.PREFERRED_QUICK:
+# its searches bounded by examples, as the kill matrix's are: the batching is the subject, and a
+# time budget, 10 s each before, was CPU spent searching and made what a run found follow the
+# machine's load)
 RUNS: dict[str, tuple[str, ...]] = {
     "serial": ("--concurrency", "1"),
     "batches": (),  # the default: --concurrency 8, batches of 64
@@ -30,14 +30,15 @@ RUNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def all_at_once(runs: Mapping[str, Sequence[str]], factory: pytest.TempPathFactory,
-                prefix: str) -> dict[str, CliRun]:
+def all_at_once(runs: Mapping[str, Sequence[str]], factory: pytest.TempPathFactory
+                ) -> dict[str, CliRun]:
     """The runs side by side, each against its own embedded server: what one spends waiting
     (server start, answers, read-backs) the others use. Each serves it in its own process: the
     batching is the subject, not the wire (tests/test_seam.py shows the verdicts equal), and
-    the independent servers of tests/test_independent.py take the batches over TCP."""
+    the independent servers of tests/test_independent.py take the batches over TCP. The
+    default batching's run is other tests' too (tests/shared_runs.py)."""
     with ThreadPoolExecutor(len(runs)) as pool:
-        started = {name: pool.submit(run_cli, args, factory.mktemp(f"{prefix}{name}"),
+        started = {name: pool.submit(shared_run, factory, args, env=EMBEDDED_ENV,
                                      in_process=True)
                    for name, args in runs.items()}
         return {name: run.result() for name, run in started.items()}
@@ -45,8 +46,8 @@ def all_at_once(runs: Mapping[str, Sequence[str]], factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def reference_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
-    return all_at_once({name: ["--quick", *BOUNDED, *args] for name, args in RUNS.items()},
-                       tmp_path_factory, "")
+    return all_at_once({name: [*PREFERRED_QUICK, *args] for name, args in RUNS.items()},
+                       tmp_path_factory)
 
 
 def test_the_reference_server_gets_the_same_verdicts_every_way(
@@ -63,7 +64,7 @@ def matrix_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
     """The quick matrix alone: its requests do not depend on the time the searches get."""
     return all_at_once({name: ["--quick", "-k", "test_case", *args]
                         for name, args in RUNS.items() if name != "large-batches"},
-                       tmp_path_factory, "matrix-")
+                       tmp_path_factory)
 
 
 def test_batches_and_post_flags_cut_the_requests(matrix_runs: dict[str, CliRun]) -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from killmatrix import EMBEDDED_ENV, KILL_HYPOTHESIS, CliRun, run_cli
+from killmatrix import EMBEDDED_ENV, PREFERRED_QUICK, CliRun, run_cli
 from shared_runs import shared_run
 from test_readings import COMBINATIONS, reading_args
 
 pytestmark = pytest.mark.system
 
-QUICK = ["--quick", "--level", "should", *KILL_HYPOTHESIS]
+QUICK = list(PREFERRED_QUICK)
 # name -> the run's options: the readings' are a row of tests/test_readings.py, one holding next
 SERVERS: dict[str, list[str]] = {
     "preferred": QUICK,
