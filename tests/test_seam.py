@@ -43,7 +43,8 @@ def judged(run: CliRun) -> dict[str, tuple[Any, ...]]:
 @pytest.mark.parametrize("server", list(SERVERS))
 def test_verdicts_are_the_same_in_process_and_over_tcp(
         server: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Both runs at once: the readings' server holds each next a second, so they mostly wait."""
+    """Both runs at once: they mostly wait (the readings' server holds each next, the other
+    run is another test's, made or being made)."""
     args = SERVERS[server]
     with ThreadPoolExecutor(2) as both:
         tcp_run = both.submit(run_cli, args, tmp_path / "tcp", env=EMBEDDED_ENV)
