@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,12 +22,15 @@ import pytest
 from killmatrix import CliRun, run_cli
 
 RUN_FILE = "run.json"  # a finished run's CliRun, without its results (results.json has them)
+# pytest makes the base directory on first asking, and two threads asking at once collide.
+_BASETEMP = threading.Lock()
 
 
 def session_dir(factory: pytest.TempPathFactory) -> Path:
     """The temporary directory all workers of this session share (xdist gives each worker a
     directory of its own inside it)."""
-    base = factory.getbasetemp()
+    with _BASETEMP:
+        base = factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
