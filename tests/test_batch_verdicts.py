@@ -1,8 +1,8 @@
 """Verdicts identical whatever the batching: one case at a time, batches of 64 and of 512, with
 ``POST {control}/flags`` served and answered 404 or 405 (the fallback, one GET per call), on
 the reference server; on the servers others wrote from the spec (tests/independent/, which
-do not serve /flags: the fallback path) in tests/test_independent.py, beside the quick run
-it compares with. Each run is the CLI in a child: system lane.
+do not serve /flags: the fallback path) in tests/test_independent.py, beside the other runs
+of each. Each run is the CLI in a child: system lane.
 """
 
 from __future__ import annotations
