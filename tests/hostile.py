@@ -318,14 +318,21 @@ def bomb(*codings: str) -> ContextManager[Server]:
     return coded_answer(bomb_body(codings), *codings)
 
 
-def _trickle(data: bytes, conn: socket.socket, server: Server, interval: float = 1.0) -> None:
+# A trickle's pace: bytes keep coming well within --read-timeout (between bytes), a few of them
+# within a short total deadline (tests/test_hostile_targets.py), the answer never whole in it.
+TRICKLE_SECONDS = 0.1
+
+
+def _trickle(data: bytes, conn: socket.socket, server: Server,
+             interval: float = TRICKLE_SECONDS) -> None:
     for byte in data:
         if server.stop.wait(interval):
             return
         conn.sendall(bytes([byte]))
 
 
-def trickle(headers_too: bool = True, interval: float = 1.0) -> ContextManager[Server]:
+def trickle(headers_too: bool = True, interval: float = TRICKLE_SECONDS
+            ) -> ContextManager[Server]:
     """One byte per ``interval``: of the whole answer, or of the body after prompt headers."""
     body = SUCCESS * 10
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()

@@ -42,6 +42,10 @@ SEED = "1"
 # too: the matrix shows it), which makes each of the ~60 runs cheaper. Not by --budget: a time
 # bound makes what a seeded run finds depend on how loaded the machine is.
 KILL_HYPOTHESIS = ("--examples", "3")
+# The user's quick suite on the preferred server at SHOULD level, bounded as the matrix's rows:
+# a run several tests read (test_seam, test_report_browser, test_batch_verdicts), made once for
+# them all (tests/shared_runs.py).
+PREFERRED_QUICK = ("--quick", "--level", "should", *KILL_HYPOTHESIS)
 # The env a child sees: no secrets from the developer's shell, no Hypothesis database.
 _DROP = ("KEEPCALL_API_KEY", "KEEPCALL_TOKEN", "KEEPCALL_USERNAME", "KEEPCALL_PASSWORD",
          "KEEPCALL_OPEN_API_KEY")

@@ -44,10 +44,10 @@ _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.spawn", "os
                            "os.forkpty", "os.exec", "os.system"})
 
 
-# xdist workers per core for ``-n auto`` when the system lane runs: its tests mostly wait (a held
-# next answers after a second, hostile servers stall, children start and servers come up: a
-# readings row holding next is ~15% CPU), so twice the cores overlap the waits. The fast lane is
-# CPU-bound: one worker per core.
+# xdist workers per core for ``-n auto`` when the system lane runs: its tests mostly wait (held
+# next answers, hostile servers' stalls, children starting and servers coming up, a run another
+# test makes for both: tests/shared_runs.py), so twice the cores overlap the waits. The fast lane
+# is CPU-bound: one worker per core.
 SYSTEM_WORKERS_PER_CORE = 2
 
 

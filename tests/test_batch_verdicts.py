@@ -1,28 +1,26 @@
 """Verdicts identical whatever the batching: one case at a time, batches of 64 and of 512, with
 ``POST {control}/flags`` served and answered 404 or 405 (the fallback, one GET per call), on
-the reference server and on the servers others wrote from the spec (tests/independent/, which
-do not serve /flags: the fallback path). Each run is the CLI in a child: system lane.
+the reference server; on the servers others wrote from the spec (tests/independent/, which
+do not serve /flags: the fallback path) in tests/test_independent.py, beside the other runs
+of each. Each run is the CLI in a child: system lane.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
 
 import pytest
-from killmatrix import KILL_HYPOTHESIS, CliRun, run_cli
-from test_independent import QUICK, _certify, quick, server
+from killmatrix import EMBEDDED_ENV, PREFERRED_QUICK, CliRun
+from shared_runs import shared_run
+from test_independent import verdicts
 
 pytestmark = pytest.mark.system
-__all__ = ["quick", "server"]  # the independent servers' fixtures, used here too
 
-# The searches bounded by examples, as the kill matrix's are (killmatrix.KILL_HYPOTHESIS): the
-# batching is the subject, and a time budget (10 s each, before) was CPU spent searching, and
-# made what a run found follow the machine's load.
-BOUNDED = KILL_HYPOTHESIS
-# name -> the options of a --quick run of the embedded reference server
+# name -> the options of a --quick run of the embedded reference server (killmatrix.PREFERRED_QUICK:
+# its searches bounded by examples, as the kill matrix's are: the batching is the subject, and a
+# time budget, 10 s each before, was CPU spent searching and made what a run found follow the
+# machine's load)
 RUNS: dict[str, tuple[str, ...]] = {
     "serial": ("--concurrency", "1"),
     "batches": (),  # the default: --concurrency 8, batches of 64
@@ -32,28 +30,24 @@ RUNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def verdicts(run: CliRun) -> tuple[dict[str, str], Any]:
-    """Each requirement's verdict, and the cases run (how many examples a property search
-    draws is Hypothesis's to decide, so the examples themselves are not compared)."""
-    assert run.results is not None, run.stdout[-2000:]
-    return ({r["id"]: r["verdict"] for r in run.results["requirements"]},
-            run.results["summary"]["cases"])
-
-
-def all_at_once(runs: Mapping[str, Sequence[str]], factory: pytest.TempPathFactory,
-                prefix: str) -> dict[str, CliRun]:
+def all_at_once(runs: Mapping[str, Sequence[str]], factory: pytest.TempPathFactory
+                ) -> dict[str, CliRun]:
     """The runs side by side, each against its own embedded server: what one spends waiting
-    (server start, answers, read-backs) the others use."""
+    (server start, answers, read-backs) the others use. Each serves it in its own process: the
+    batching is the subject, not the wire (tests/test_seam.py shows the verdicts equal), and
+    the independent servers of tests/test_independent.py take the batches over TCP. The
+    default batching's run is other tests' too (tests/shared_runs.py)."""
     with ThreadPoolExecutor(len(runs)) as pool:
-        started = {name: pool.submit(run_cli, args, factory.mktemp(f"{prefix}{name}"))
+        started = {name: pool.submit(shared_run, factory, args, env=EMBEDDED_ENV,
+                                     in_process=True)
                    for name, args in runs.items()}
         return {name: run.result() for name, run in started.items()}
 
 
 @pytest.fixture(scope="module")
 def reference_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
-    return all_at_once({name: ["--quick", *BOUNDED, *args] for name, args in RUNS.items()},
-                       tmp_path_factory, "")
+    return all_at_once({name: [*PREFERRED_QUICK, *args] for name, args in RUNS.items()},
+                       tmp_path_factory)
 
 
 def test_the_reference_server_gets_the_same_verdicts_every_way(
@@ -70,7 +64,7 @@ def matrix_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
     """The quick matrix alone: its requests do not depend on the time the searches get."""
     return all_at_once({name: ["--quick", "-k", "test_case", *args]
                         for name, args in RUNS.items() if name != "large-batches"},
-                       tmp_path_factory, "matrix-")
+                       tmp_path_factory)
 
 
 def test_batches_and_post_flags_cut_the_requests(matrix_runs: dict[str, CliRun]) -> None:
@@ -90,10 +84,3 @@ def test_batches_and_post_flags_cut_the_requests(matrix_runs: dict[str, CliRun])
     assert per_case["batches"] < per_case["serial"] / 2
     assert per_case["no-flags-404"] < per_case["no-flags-405-serial"]
 
-
-def test_an_independent_server_gets_the_same_verdicts_batched_and_serial(
-        server: dict[str, str], quick: CliRun, tmp_path: Path) -> None:
-    """``quick`` is the default run (batches of 64, /flags asked once, then one GET per
-    call); a serial run of the same server must judge every requirement alike."""
-    serial = _certify(server, tmp_path, *QUICK, "--concurrency", "1")
-    assert verdicts(quick) == verdicts(serial)

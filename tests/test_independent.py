@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from killmatrix import CliRun, run_cli
@@ -74,45 +75,48 @@ def _certify(server: dict[str, str], report_dir: Path, *args: str,
                    timeout=timeout)
 
 
+def verdicts(run: CliRun) -> tuple[dict[str, str], Any]:
+    """Each requirement's verdict, and the cases run. How many examples of a property search
+    check each requirement is Hypothesis's to decide (with the same seed, a forked part and a
+    long serial run were seen to draw different examples after the explicit ones), so the
+    examples themselves are not compared."""
+    assert run.results is not None, run.stdout[-2000:]
+    return ({r["id"]: r["verdict"] for r in run.results["requirements"]},
+            run.results["summary"]["cases"])
+
+
 def _failed(run: CliRun) -> list[str]:
     return [f"{r['id']}: {(r['evidence'] or [{}])[0].get('message', '')}"
             for r in (run.results or {}).get("requirements", []) if r["verdict"] == "fail"]
 
 
-@pytest.fixture(scope="module")
-def quick(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> CliRun:
-    """One serial quick run per server, for the tests that read it."""
-    return _certify(server, tmp_path_factory.mktemp(f"quick-{server['name']}"), *QUICK)
-
-
-def test_quick_run_finds_the_server_conformant(server: dict[str, str], quick: CliRun) -> None:
-    run = quick
+def assert_conformant(server: dict[str, str], run: CliRun) -> None:
+    """No failed requirement at all, exit 0, conformant."""
     assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
     assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
+
+
+def test_the_server_is_conformant_batched_serial_and_with_workers(
+        server: dict[str, str], tmp_path: Path) -> None:
+    """The quick run (batches of 64, /flags asked once, then one GET per call) is conformant;
+    a serial run judges every requirement alike (tests/test_batch_verdicts.py does it for the
+    reference server); three workers sending their cases to the one server at once, each with
+    its own calls, what needs the server alone (its clock, tokens, the searches) after them,
+    fail no case for sharing it and judge alike too. The runs one after the other, in one test:
+    they share the server (its clock), and tests of one server spread over pytest-xdist's
+    workers each started it and made its quick run again (server B's, 21 s, three times)."""
+    quick = _certify(server, tmp_path / "quick", *QUICK)
+    assert_conformant(server, quick)
+    serial = _certify(server, tmp_path / "serial", *QUICK, "--concurrency", "1")
+    assert verdicts(serial) == verdicts(quick)
+    workers = _certify(server, tmp_path / "workers", *QUICK, "--workers", "3")
+    assert_conformant(server, workers)
+    assert verdicts(workers) == verdicts(quick)  # and the cases run
 
 
 @pytest.mark.timeout(FULL_TIMEOUT + 300)
 @pytest.mark.skipif(not os.environ.get(FULL_MATRIX_ENV), reason=f"set {FULL_MATRIX_ENV}=1")
 def test_full_matrix_finds_the_server_conformant(server: dict[str, str],
                                                  tmp_path: Path) -> None:
-    run = _certify(server, tmp_path, timeout=FULL_TIMEOUT)
-    assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
-    assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
+    assert_conformant(server, _certify(server, tmp_path, timeout=FULL_TIMEOUT))
 
-
-def test_workers_on_the_shared_target_stay_conformant(server: dict[str, str], quick: CliRun,
-                                                       tmp_path: Path) -> None:
-    """Three workers send their cases to the one server at once, each with its own calls;
-    what needs the server alone (its clock, tokens, the searches) runs after them. No case
-    may fail for sharing it, and the verdicts equal a serial run's."""
-    serial = quick
-    run = _certify(server, tmp_path / "workers", *QUICK, "--workers", "3")
-    assert _failed(run) == [], f"{server['name']}:\n{run.stdout[-2000:]}"
-    assert (run.exit_code, run.summary.get("verdict")) == (0, "conformant"), run.stdout[-2000:]
-    # The verdicts and the cases run equal a serial run's. How many examples of a property
-    # search check each requirement is Hypothesis's to decide: with the same seed, a forked
-    # part and a long serial run were seen to draw different examples after the explicit ones.
-    verdicts = [({r["id"]: r["verdict"] for r in done.results["requirements"]},
-                 done.results["summary"]["cases"])
-                for done in (serial, run) if done.results is not None]
-    assert len(verdicts) == 2 and verdicts[0] == verdicts[1]

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import browser
 import pytest
-from killmatrix import EMBEDDED_ENV, KILL_HYPOTHESIS, ROOT, CliRun, fault_args, run_cli
+from killmatrix import EMBEDDED_ENV, PREFERRED_QUICK, ROOT, CliRun, fault_args
+from shared_runs import shared_run
 
 from conformance.reference.faults import BY_NAME
 from conformance.reports.page import PAGE_NAME
@@ -30,22 +31,22 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.system
 
 FAULT = BY_NAME["unmark-record-ignored"]
-ARGS = {"conformant": ["--quick", *KILL_HYPOTHESIS], "faulty": fault_args(FAULT)}
+ARGS = {"conformant": list(PREFERRED_QUICK), "faulty": fault_args(FAULT)}
 KINDS = tuple(ARGS)
 SCREENSHOTS = ROOT / "reports"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
-    """Both runs at once (each in its own child), checked to have ended as they must."""
+    """Both runs at once (each in its own child), checked to have ended as they must; the
+    conformant one is other tests' too (tests/shared_runs.py)."""
     reason = browser.unavailable()
     if reason:
         pytest.skip(reason)
-    base = tmp_path_factory.mktemp("report-browser")
     with ThreadPoolExecutor(len(ARGS)) as pool:
-        done = dict(zip(ARGS, pool.map(lambda kind: run_cli(ARGS[kind], base / kind,
-                                                            env=EMBEDDED_ENV, in_process=True),
-                                       ARGS), strict=True))
+        done = dict(zip(ARGS, pool.map(lambda kind: shared_run(
+            tmp_path_factory, ARGS[kind], env=EMBEDDED_ENV, in_process=True), ARGS),
+                        strict=True))
     assert done["conformant"].exit_code == 0, done["conformant"].describe()
     assert done["faulty"].exit_code == 1, done["faulty"].describe()
     return done

@@ -5,7 +5,8 @@ page) run the embedded reference server inside the run's process, over httpx's A
 (``conformance.integration.plugin.serve_in_process``), because the wire is not what they test.
 That is only sound if the verdicts do not depend on it: here the same seeded runs go both ways,
 on the preferred server, on one with a fault and on one with other readings, and every requirement's
-verdict, failed and untested cases and observations must be equal.
+verdict, failed and untested cases and observations must be equal. The readings' run in process
+is tests/test_readings.py's row, made once for both tests (tests/shared_runs.py).
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from killmatrix import EMBEDDED_ENV, KILL_HYPOTHESIS, CliRun, run_cli
-from test_readings import COMBINATIONS
+from killmatrix import EMBEDDED_ENV, PREFERRED_QUICK, CliRun, run_cli
+from shared_runs import shared_run
+from test_readings import COMBINATIONS, reading_args
 
 pytestmark = pytest.mark.system
 
+QUICK = list(PREFERRED_QUICK)
+# name -> the run's options: the readings' are a row of tests/test_readings.py, one holding next
 SERVERS: dict[str, list[str]] = {
-    "preferred": [],
-    "fault": ["--reference-fault", "non-utf8-500"],  # raw bytes: the wire's own subject
-    "readings": [arg for s in COMBINATIONS[1] for arg in ("--reference-switch", s)],
+    "preferred": QUICK,
+    "fault": [*QUICK, "--reference-fault", "non-utf8-500"],  # raw bytes: the wire's own subject
+    "readings": reading_args(COMBINATIONS[1]),
 }
 
 
@@ -37,12 +41,14 @@ def judged(run: CliRun) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("server", list(SERVERS))
-def test_verdicts_are_the_same_in_process_and_over_tcp(server: str, tmp_path: Path) -> None:
-    """Both runs at once: the readings' server holds each next a second, so they mostly wait."""
-    args = ["--quick", "--level", "should", *KILL_HYPOTHESIS, *SERVERS[server]]
+def test_verdicts_are_the_same_in_process_and_over_tcp(
+        server: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Both runs at once: they mostly wait (the readings' server holds each next, the other
+    run is another test's, made or being made)."""
+    args = SERVERS[server]
     with ThreadPoolExecutor(2) as both:
         tcp_run = both.submit(run_cli, args, tmp_path / "tcp", env=EMBEDDED_ENV)
-        inside = run_cli(args, tmp_path / "in-process", env=EMBEDDED_ENV, in_process=True)
+        inside = shared_run(tmp_path_factory, args, env=EMBEDDED_ENV, in_process=True)
         tcp = tcp_run.result()
     assert inside.target["url"] != tcp.target["url"]  # each went its own way
     assert (inside.exit_code, inside.summary["verdict"]) == (tcp.exit_code, tcp.summary["verdict"])
