@@ -67,14 +67,17 @@ def test_the_window_stays_at_one_against_a_target_that_fails() -> None:
 
 
 def _loaded(conn: object, server: Server) -> None:
-    """Answers the success envelope after 20 ms, and 100 ms more per other request it holds:
-    steep enough that a loaded machine's own delays (tens of ms) cannot hide the slowing."""
+    """Answers the success envelope after 20 ms alone, after 230 ms while it holds another.
+    A batch at four in flight (eight rounds) then stays within BATCH_SECONDS on a quiet
+    machine, so only the answers' times stop the window there; their step is wide enough
+    that a loaded machine's delays to the fastest batch (tens of ms, seen at a load of 8)
+    do not hide it, and a load that would makes the batch too slow to grow anyway."""
     assert isinstance(conn, socket.socket)
     while (request := read_request(conn)) is not None:
         with _HELD:
             server.state["held"] = held = server.state.get("held", 0) + 1
             server.state["most"] = max(server.state.get("most", 0), held)
-        time.sleep(0.02 + 0.1 * (held - 1))
+        time.sleep(0.02 if held == 1 else 0.23)
         with _HELD:
             server.state["held"] -= 1
         server.requests.append(request)
@@ -86,7 +89,7 @@ _HELD = threading.Lock()
 
 def test_the_window_stops_growing_against_a_target_slowing_under_load() -> None:
     """Answers slower the more requests are held: the window stops below --concurrency."""
-    cases = _cases(1 + 2 * BATCH_PER_SLOT * LIMIT)
+    cases = _cases(1 + BATCH_PER_SLOT * 4 + 1)  # alone, a batch at four, one more
     with ReferenceServer() as server, serve(_loaded) as slowing, \
             target_on(server, api=slowing.url + API_PATH) as target:
         batches = Batches(target, Numbering(13), cases, LIMIT)
