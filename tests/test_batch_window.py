@@ -43,8 +43,9 @@ def _run(batches: Batches, cases: list[Case]) -> tuple[list[Result], list[int]]:
 def test_the_window_opens_against_a_slow_healthy_target() -> None:
     """60 ms on every answer, API and control: a batch at 5 in flight takes over half a
     second (the old rule's bound to grow), yet every answer is as quick as the first: the
-    window reaches --concurrency, and the later batches hold BATCH_PER_SLOT cases a slot."""
-    cases = _cases(1 + 2 * BATCH_PER_SLOT * LIMIT)
+    window reaches --concurrency, and the later batches hold BATCH_PER_SLOT cases a slot.
+    The first case alone, a batch at two in flight, one at LIMIT: the window before each."""
+    cases = _cases(1 + 2 * BATCH_PER_SLOT + BATCH_PER_SLOT * LIMIT)
     with ReferenceServer(Switches(latency=60)) as server, target_on(server) as target:
         batches = Batches(target, Numbering(11), cases, LIMIT)
         results, windows = _run(batches, cases)
@@ -67,14 +68,14 @@ def test_the_window_stays_at_one_against_a_target_that_fails() -> None:
 
 
 def _loaded(conn: object, server: Server) -> None:
-    """Answers the success envelope after 20 ms, and 100 ms more per other request it holds:
+    """Answers the success envelope after 20 ms, and 50 ms more per other request it holds:
     steep enough that a loaded machine's own delays (tens of ms) cannot hide the slowing."""
     assert isinstance(conn, socket.socket)
     while (request := read_request(conn)) is not None:
         with _HELD:
             server.state["held"] = held = server.state.get("held", 0) + 1
             server.state["most"] = max(server.state.get("most", 0), held)
-        time.sleep(0.02 + 0.1 * (held - 1))
+        time.sleep(0.02 + 0.05 * (held - 1))
         with _HELD:
             server.state["held"] -= 1
         server.requests.append(request)
@@ -85,8 +86,11 @@ _HELD = threading.Lock()
 
 
 def test_the_window_stops_growing_against_a_target_slowing_under_load() -> None:
-    """Answers slower the more requests are held: the window stops below --concurrency."""
-    cases = _cases(1 + 2 * BATCH_PER_SLOT * LIMIT)
+    """Answers slower the more requests are held: the window stops below --concurrency.
+    The first case alone (its three requests answered: four in flight next), a batch at four
+    (slower: grown, the window would reach LIMIT), and one case more, which reads the window
+    after it; further batches at four would only wait."""
+    cases = _cases(1 + BATCH_PER_SLOT * 4 + 1)
     with ReferenceServer() as server, serve(_loaded) as slowing, \
             target_on(server, api=slowing.url + API_PATH) as target:
         batches = Batches(target, Numbering(13), cases, LIMIT)
