@@ -99,10 +99,9 @@ def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
         assert "KC-TYPE-007" in found["observed"]
 
 
-def _until_fraction(low: float, high: float) -> None:
-    """Wait until the fraction of the current monotonic second is between low and high."""
-    while not low <= time.monotonic() % 1 < high:
-        time.sleep(0.005)
+def _to_fraction(clock: Clock, fraction: float) -> None:
+    """Move a fresh clock (no offset yet) on to ``fraction`` of its second: no real wait."""
+    clock.advance((fraction - time.monotonic()) % 1)
 
 
 @pytest.mark.parametrize(("whole", "state"), [(True, "ongoing"), (False, "upcoming")])
@@ -111,10 +110,10 @@ def test_a_whole_second_clock_starts_a_call_on_its_start_second(whole: bool,
     """The clock_resolution switch: a call set up late in a second to start in 1 s has
     started a tenth of a second later, on the next second, on a whole-second clock."""
     store = Store(Clock(whole))
-    _until_fraction(0.88, 0.92)
+    _to_fraction(store.clock, 0.9)
     call = CallRecord("c", "1", "2", start=store.clock.now() + 1, upcoming=True)
     store.add([call], ())
-    _until_fraction(0.02, 0.06)
+    store.clock.advance(0.14)  # .04 into the next second
     assert call.state(store.clock.now()) == state
 
 
@@ -173,15 +172,16 @@ def test_a_call_ends_some_time_after_its_set_up_or_its_start() -> None:
     assert upcoming.end - ongoing.end == pytest.approx(30, abs=0.5)
 
 
-# Timeouts far shorter than the target's hold of a next (2 s, the call's start; 3 s at most).
-SHORT = TransportSettings(read_timeout=0.5, total_timeout=1.0, retries=0)
+# Timeouts far shorter than the target's hold of a next (1 s: next_hold, below the 2 s to the
+# start of the call found).
+SHORT = TransportSettings(read_timeout=0.25, total_timeout=0.5, retries=0)
 
 
 HELD = [("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller", "next")]
 
 
 def _held_next(scenario: str, status: str) -> Result:
-    with ReferenceServer(Switches(next_hold=3)) as server, \
+    with ReferenceServer(Switches(next_hold=1)) as server, \
             target_on(server, settings=SHORT) as target:
         built = build(scenario, Numbering(5))
         request = KeepCallRequest((*KEEP, ("extension", built.extension), ("status", status)))
@@ -207,7 +207,7 @@ def test_a_next_held_past_the_timeouts_is_an_answer(
 
 def test_only_a_next_gets_the_longer_deadline() -> None:
     """Any other request keeps the client's timeouts: a slow answer is still a timeout."""
-    with ReferenceServer(Switches(latency=1500)) as server, \
+    with ReferenceServer(Switches(latency=1000)) as server, \
             target_on(server, settings=SHORT) as target:
         built = build("ongoing-caller", Numbering(6))
         ongoing, held = (KeepCallRequest((*KEEP, ("extension", built.extension),
