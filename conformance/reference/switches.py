@@ -162,7 +162,7 @@ class Switches:
     calls_end: int = _s(
         0, "seconds after its set-up (or its start, if later) a call that is ongoing ends "
            "(0: ongoing calls run on)")
-    next_hold: int = _s(
+    next_hold: float = _s(
         0, "seconds status=next (and ongoing,next that reaches next) may hold its answer: "
            "until the call it found starts, or, finding none, this long while it waits for "
            "one (0: answered at once; the lookup is made when the request arrives)")
@@ -212,8 +212,8 @@ class Switches:
 
 
 _HINTS: dict[str, Any] = typing.get_type_hints(Switches)
-# Free-form whole-number switches: what makes a value valid, in words for the error.
-INT_RULES: dict[str, tuple[Callable[[int], bool], str]] = {
+# Free-form number switches: what makes a value valid, in words for the error.
+INT_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "error_status": (lambda v: v == 200 or 400 <= v <= 499, "200 or 4xx"),
     "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
     "url_limit": (lambda v: v == 0 or v >= URL_LIMIT_MIN, f"0 or at least {URL_LIMIT_MIN}"),
@@ -234,7 +234,8 @@ def switch_help() -> dict[str, str]:
     defaults = Switches()
     lines = {}
     for f in fields(Switches):
-        values = ", ".join(_choices(_HINTS[f.name])) or f"integer, {INT_RULES[f.name][1]}"
+        values = (", ".join(_choices(_HINTS[f.name]))
+                  or f"{_NUMBERS[_HINTS[f.name]]}, {INT_RULES[f.name][1]}")
         default = str(getattr(defaults, f.name)).lower()
         lines[f.name] = f"{values} (default {default}): {f.metadata['help']}"
     return lines
@@ -250,14 +251,19 @@ def _convert(name: str, text: str) -> Any:
     hint = _HINTS[name]
     if hint is bool:
         return _to_bool(name, text)
-    if hint is int:
+    if hint in _NUMBERS:
         try:
-            return int(text)
+            return hint(text)
         except ValueError:
-            raise ValueError(f"switch {name} needs a whole number, not {text!r}") from None
+            raise ValueError(f"switch {name} needs {_NUMBERS[hint]}, not {text!r}") from None
     if text not in typing.get_args(hint):
         raise ValueError(f"switch {name} must be one of {', '.join(_choices(hint))}, not {text!r}")
     return text
+
+
+# The free-form switches' types, as their help and errors name them (next_hold takes fractions,
+# so that a test of a held next need not wait whole seconds).
+_NUMBERS: dict[type, str] = {int: "a whole number", float: "a number"}
 
 
 def _to_bool(name: str, text: str) -> bool:
