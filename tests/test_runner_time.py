@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from reference_helpers import started
 
 from conformance.catalog.spec import CallState
 from conformance.domain.model import Call, Check, KeepCallRequest, Scenario
@@ -55,7 +56,7 @@ def verdicts(checks: list[Check]) -> dict[str, set[str]]:
 def test_a_given_token_pins_the_clock_a_deferred_keep_is_not_tested() -> None:
     """N1: with --token a case that may wait for its call's start moves no clock; it is
     not tested, with the reason, and later cases still authenticate."""
-    with ReferenceServer(Switches(defer_upcoming=True)) as server, \
+    with started(ReferenceServer(Switches(defer_upcoming=True))) as server, \
             target_on(server, given_token=True) as target:
         assert target.clock_pinned is not None
         numbering = Numbering(3)
@@ -78,8 +79,8 @@ def test_a_given_token_pins_the_clock_a_deferred_keep_is_not_tested() -> None:
 def test_a_deferral_not_tested_keeps_the_failures_time_cannot_explain() -> None:
     """P8: where the clock may not move, only the failures a change waiting for the call's
     start could explain are not tested; a wrong type in the same answer still fails."""
-    with ReferenceServer(Switches(defer_upcoming=True),
-                         faults=frozenset({"wrong-type-attribute"})) as server, \
+    with started(ReferenceServer(Switches(defer_upcoming=True),
+                                 faults=frozenset({"wrong-type-attribute"}))) as server, \
             target_on(server, given_token=True) as target:
         scenario = build("upcoming-caller", Numbering(5))
         result = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
@@ -90,7 +91,8 @@ def test_a_deferral_not_tested_keeps_the_failures_time_cannot_explain() -> None:
 
 def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
     """The same case with a login: the clock moves past the start and the keep passes."""
-    with ReferenceServer(Switches(defer_upcoming=True)) as server, target_on(server) as target:
+    with started(ReferenceServer(Switches(defer_upcoming=True))) as server, \
+            target_on(server) as target:
         assert target.clock_pinned is None
         scenario = build("upcoming-caller", Numbering(4))
         result = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
@@ -119,7 +121,7 @@ def test_a_whole_second_clock_starts_a_call_on_its_start_second(whole: bool,
 
 def test_a_keep_that_lands_on_an_earlier_cases_call_fails_flag_002() -> None:
     """P6: the earlier case's call is read back with the next case; its drift fails."""
-    with ReferenceServer(faults=frozenset({"last-call-cache"})) as server, \
+    with started(ReferenceServer(faults=frozenset({"last-call-cache"}))) as server, \
             target_on(server) as target:
         numbering = Numbering(5)
         first = build("ongoing-caller", numbering)
@@ -181,7 +183,7 @@ HELD = [("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller"
 
 
 def _held_next(scenario: str, status: str) -> Result:
-    with ReferenceServer(Switches(next_hold=1)) as server, \
+    with started(ReferenceServer(Switches(next_hold=1))) as server, \
             target_on(server, settings=SHORT) as target:
         built = build(scenario, Numbering(5))
         request = KeepCallRequest((*KEEP, ("extension", built.extension), ("status", status)))
@@ -207,7 +209,7 @@ def test_a_next_held_past_the_timeouts_is_an_answer(
 
 def test_only_a_next_gets_the_longer_deadline() -> None:
     """Any other request keeps the client's timeouts: a slow answer is still a timeout."""
-    with ReferenceServer(Switches(latency=1000)) as server, \
+    with started(ReferenceServer(Switches(latency=1000))) as server, \
             target_on(server, settings=SHORT) as target:
         built = build("ongoing-caller", Numbering(6))
         ongoing, held = (KeepCallRequest((*KEEP, ("extension", built.extension),
@@ -222,7 +224,7 @@ def test_static_profile_calls_age_with_the_wall_clock() -> None:
     started: a target that no longer finds it by ``next`` is not failed; told the offsets hold
     now, the same answer fails (the suite then assumes the call is still 30 s out)."""
     call = Call(str(uuid.uuid4()), "4711", "+3612345678", "upcoming", 30)
-    with ReferenceServer() as server:
+    with started(ReferenceServer()) as server:
         control = f"{server.control_url}"
         assert httpx.put(f"{control}/fixtures", json={"calls": [call.to_control()],
                                                       "controlledExtensions": []}
