@@ -271,9 +271,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # ongoing calls end 90 s after set-up: the battery is answered long before (finer point
     # below)
     ({"calls_end": 90}, set(), {}),
-    # next held back until its call starts (at most 0.1 s here): later answers, the same
+    # next held back until its call starts (at most 0.05 s here): later answers, the same
     # answers (finer point: test_runner_time)
-    ({"next_hold": 0.1}, set(), {}),
+    ({"next_hold": 0.05}, set(), {}),
     # POST {control}/flags not served: the API answers the same (finer point below)
     ({"flags_endpoint": "404"}, set(), {}),
     ({"flags_endpoint": "405"}, set(), {}),
