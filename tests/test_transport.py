@@ -46,8 +46,9 @@ TOKEN = "tok/en+1 2&x"
 USER, PASSWORD = "admin", "pa$$ w\"rd`"
 SECRETS = (KEY, TOKEN, PASSWORD)
 CAP = 64 * 1024
+# verify=False: plain HTTP on loopback, no CA bundle to load (~20 ms of CPU a client).
 FAST = TransportSettings(connect_timeout=1.0, read_timeout=5.0, total_timeout=1.0,
-                         max_response_bytes=CAP)
+                         max_response_bytes=CAP, verify=False)
 # Where the total deadline is what ends a request, a short one: that it ends the request is the
 # subject, not how long it is (each such test waits it out).
 SHORT = replace(FAST, total_timeout=0.3)
