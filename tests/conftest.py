@@ -32,7 +32,7 @@ from lanes import (
     exhaustive_unasked,
     is_system,
 )
-from reference_helpers import REAPER
+from reference_helpers import REAPER, started
 
 from conformance.reference import ReferenceServer
 
@@ -99,8 +99,9 @@ def _stopped_reference_servers() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def reference() -> Iterator[ReferenceServer]:
     """A running reference server with the preferred readings and random credentials (a
-    random password may start with "-": give it on a command line as ``--password=VALUE``)."""
-    with ReferenceServer() as server:
+    random password may start with "-": give it on a command line as ``--password=VALUE``);
+    stopped in the background after the module."""
+    with started(ReferenceServer()) as server:
         yield server
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 
 import pytest
 from hostile import API_PATH, SUCCESS, Server, _reset, read_request, reset, response, serve
+from reference_helpers import started
 
 from conformance.domain.matrix import Case, all_cases
 from conformance.domain.model import Check, Flags
@@ -75,7 +76,7 @@ def _calls(target: Target, count: int) -> list[str]:
 
 # --- POST {control}/flags ------------------------------------------------------------------
 def test_many_calls_are_read_with_one_request_where_served() -> None:
-    with ReferenceServer() as server, target_on(server) as target:
+    with started(ReferenceServer()) as server, target_on(server) as target:
         assert target.control is not None
         ids = _calls(target, 3)
         before = target.client.control_requests
@@ -90,7 +91,7 @@ def test_many_calls_are_read_with_one_request_where_served() -> None:
 @pytest.mark.parametrize("served", ["404", "405"])
 def test_a_target_without_it_is_read_one_by_one_and_asked_once(
         served: Literal["404", "405"]) -> None:
-    with ReferenceServer(Switches(flags_endpoint=served)) as server, \
+    with started(ReferenceServer(Switches(flags_endpoint=served))) as server, \
             target_on(server) as target:
         assert target.control is not None
         ids = _calls(target, 2)
@@ -200,7 +201,7 @@ def test_send_many_keeps_the_limit_in_flight_and_the_order() -> None:
 def test_send_many_takes_a_slot_of_the_rate_per_request() -> None:
     """The pacer's clock stands still: the waits are exactly the slots, 1/rate apart."""
     rate = 200.0
-    with ReferenceServer() as server:
+    with started(ReferenceServer()) as server:
         pacer = Pacer(rate, 30.0, clock=lambda: 100.0)
         with Client(SETTINGS, Redactor(), pacer) as client:
             sent = client.send_many([Outbound("GET", server.api_url)] * 5)
@@ -238,7 +239,7 @@ def test_a_batch_judges_every_case_as_alone(switches: Switches) -> None:
 
 def test_a_case_not_in_the_batches_runs_alone() -> None:
     case = all_cases(quick=True)[0]
-    with ReferenceServer() as server, target_on(server) as target:
+    with started(ReferenceServer()) as server, target_on(server) as target:
         batches = Batches(target, Numbering(1), [], 8)
         alone = run_case(target, case, Numbering(1))
         assert _verdicts(batches.result(case).checks) == _verdicts(alone.checks)
@@ -260,7 +261,7 @@ def _broken_answer(result: Result) -> bool:
 def test_send_many_starts_no_request_once_told_to_stop() -> None:
     """``stop`` is latched: asked True once, nothing more starts; the ones sent come first."""
     answers = iter([False, False, True, False, False])
-    with ReferenceServer() as server, Client(SETTINGS, Redactor()) as client:
+    with started(ReferenceServer()) as server, Client(SETTINGS, Redactor()) as client:
         sent = client.send_many([Outbound("GET", server.api_url)] * 5, limit=1,
                                 stop=lambda: next(answers))
     assert len(sent) == client.requests_sent == 2
@@ -271,7 +272,7 @@ def test_a_circuit_opening_in_a_batch_stops_it_and_keeps_what_was_sent() -> None
     end), nothing is read back or probed, every case sent fails its method's clause with the
     reset as evidence, and the others are not sent."""
     cases = _together(64)
-    with ReferenceServer() as server, reset() as dead, \
+    with started(ReferenceServer()) as server, reset() as dead, \
             target_on(server, api=dead.url + API_PATH) as target:
         target.breakers.circuit = 5
         batches = Batches(target, Numbering(3), cases, 8)
@@ -302,7 +303,7 @@ def test_a_class_tripped_in_a_batch_still_judges_the_cases_already_sent() -> Non
     cases sent before that are failed with their evidence, never skipped as unsent; the next
     batch sends no POST."""
     cases = _together(40)
-    with ReferenceServer() as server, serve(_post_reset) as half, \
+    with started(ReferenceServer()) as server, serve(_post_reset) as half, \
             target_on(server, api=half.url + API_PATH) as target:
         batches = Batches(target, Numbering(4), cases, 8)
         batches.window = 4  # a batch of 32 cases
@@ -336,7 +337,7 @@ def test_a_broken_answer_is_evidence_when_the_calls_cannot_be_read_back() -> Non
     threading.Thread(target=control.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
     cases = [c for c in _together(64) if c.instantiate(Numbering())[0].calls][:9]
     try:
-        with ReferenceServer() as server, reset() as dead, target_on(
+        with started(ReferenceServer()) as server, reset() as dead, target_on(
                 server, api=dead.url + API_PATH,
                 control=f"http://127.0.0.1:{control.server_port}") as target:
             alone = run_case(target, cases[0], Numbering(5))
@@ -366,7 +367,7 @@ def test_slow_start(took: float, failed: int, answered: int, loaded: bool, windo
 
 def test_the_first_case_after_the_preflight_runs_alone() -> None:
     cases = _together(20)
-    with ReferenceServer() as server, target_on(server) as target:
+    with started(ReferenceServer()) as server, target_on(server) as target:
         batches = Batches(target, Numbering(8), cases, 8)
         assert (batches.window, batches.size) == (1, 1)
         batches.result(cases[0])

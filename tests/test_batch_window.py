@@ -14,6 +14,7 @@ import threading
 import time
 
 from hostile import API_PATH, SUCCESS, Server, read_request, reset, response, serve
+from reference_helpers import started
 from test_batch import target_on
 
 from conformance.domain.matrix import Case, all_cases
@@ -43,9 +44,11 @@ def _run(batches: Batches, cases: list[Case]) -> tuple[list[Result], list[int]]:
 def test_the_window_opens_against_a_slow_healthy_target() -> None:
     """60 ms on every answer, API and control: a batch at 5 in flight takes over half a
     second (the old rule's bound to grow), yet every answer is as quick as the first: the
-    window reaches --concurrency, and the later batches hold BATCH_PER_SLOT cases a slot."""
-    cases = _cases(1 + 2 * BATCH_PER_SLOT * LIMIT)
-    with ReferenceServer(Switches(latency=60)) as server, target_on(server) as target:
+    window reaches --concurrency, and the later batches hold BATCH_PER_SLOT cases a slot.
+    The first case alone, a batch at the window its requests opened, one at LIMIT: the window
+    before each. The wire is not the subject: the server in this process, over the seam."""
+    cases = _cases(1 + 2 * BATCH_PER_SLOT + BATCH_PER_SLOT * LIMIT)
+    with target_on(ReferenceServer(Switches(latency=60)), inside=True) as target:
         batches = Batches(target, Numbering(11), cases, LIMIT)
         results, windows = _run(batches, cases)
         control = target.client.control_requests
@@ -58,7 +61,7 @@ def test_the_window_stays_at_one_against_a_target_that_fails() -> None:
     """Every API request reset (the circuit breaker set out of reach): each batch halves
     the window, so cases keep running one at a time."""
     cases = _cases(12)
-    with ReferenceServer() as server, reset() as dead, \
+    with started(ReferenceServer()) as server, reset() as dead, \
             target_on(server, api=dead.url + API_PATH) as target:
         target.breakers.circuit = 10_000
         batches = Batches(target, Numbering(12), cases, LIMIT)
@@ -88,9 +91,12 @@ _HELD = threading.Lock()
 
 
 def test_the_window_stops_growing_against_a_target_slowing_under_load() -> None:
-    """Answers slower the more requests are held: the window stops below --concurrency."""
-    cases = _cases(1 + BATCH_PER_SLOT * 4 + 1)  # alone, a batch at four, one more
-    with ReferenceServer() as server, serve(_loaded) as slowing, \
+    """Answers slower the more requests are held: the window stops below --concurrency.
+    The first case alone (its three requests answered: four in flight next), a batch at four
+    (slower: grown, the window would reach LIMIT), and one case more, which reads the window
+    after it; further batches at four would only wait."""
+    cases = _cases(1 + BATCH_PER_SLOT * 4 + 1)
+    with started(ReferenceServer()) as server, serve(_loaded) as slowing, \
             target_on(server, api=slowing.url + API_PATH) as target:
         batches = Batches(target, Numbering(13), cases, LIMIT)
         _, windows = _run(batches, cases)

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from reference_helpers import started
 
 from conformance.domain.scenarios import Numbering
 from conformance.integration.plugin import start_session
@@ -49,7 +50,7 @@ def broken_control() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[ReferenceServer]:
-    with ReferenceServer() as server:
+    with started(ReferenceServer()) as server:
         yield server
 
 

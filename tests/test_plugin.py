@@ -348,7 +348,8 @@ def _credentials(server: ReferenceServer, shape: str) -> tuple[str, ...]:
             f"--kc-password={server.password}")
 
 
-@pytest.mark.parametrize("shape", ["key", "key+token", "key+login"])
+# The "key" shape's run is test_a_suite_item_that_ran_is_let_go[True]'s (one run, both checks).
+@pytest.mark.parametrize("shape", ["key+token", "key+login"])
 def test_a_case_marker_names_every_requirement_its_run_judges(
         pytester: pytest.Pytester, reference: ReferenceServer, shape: str) -> None:
     """Whatever credentials a target is given, a case's ``requirements`` (its marker, in
@@ -361,6 +362,11 @@ def test_a_case_marker_names_every_requirement_its_run_judges(
         reference.control_url, *_credentials(reference, shape), "--kc-quick",
         "--kc-report-dir", str(report_dir), "-k", "test_case and (auth or open-key)",
         f"--junitxml={junit}", "-o", "junit_family=xunit1", *FAST)
+    _assert_markers_name_what_was_judged(junit, report_dir)
+
+
+def _assert_markers_name_what_was_judged(junit: Path, report_dir: Path) -> None:
+    """Each case's marker (junit.xml) names every requirement its checks judged (its part)."""
     marked = {case.get("name", "").partition("[")[2][:-1]: set(prop.get("value", "").split())
               for case in ElementTree.parse(junit).iter("testcase")
               for prop in case.iter("property") if prop.get("name") == "requirements"}
@@ -410,13 +416,17 @@ def test_a_suite_item_that_ran_is_let_go(pytester: pytest.Pytester, reference: R
     """A suite item is dropped from the session's list once it ran (memory, issue 20): when
     the run ends none is left there, and every one of them was reported. Only with pytest's
     terminal off, as the CLI runs: the terminal reads the items (a plain pytest run keeps
-    them). Either way junit.xml was spooled, every case in it."""
+    them). Either way junit.xml was spooled, every case in it. With the terminal, the run
+    (xunit1, as the CLI writes) is also test_a_case_marker_names_every_requirement_its_run_
+    judges's with the "key" credentials."""
     junit, writer = pytester.path / "junit.xml", _JunitWriter()
+    report_dir = pytester.path / "r"
     recorder = pytester.inline_run(
-        *(() if terminal else ("-p", "no:terminal")), "--pyargs", "conformance.suite",
+        *(("-o", "junit_family=xunit1") if terminal else ("-p", "no:terminal")),
+        "--pyargs", "conformance.suite",
         "--kc-target", reference.api_url, "--kc-control-url", reference.control_url,
         *_credentials(reference, "key"), "--kc-quick", "--kc-report-dir",
-        str(pytester.path / "r"), "-k", "test_case and (auth or open-key)",
+        str(report_dir), "-k", "test_case and (auth or open-key)",
         f"--junitxml={junit}", *FAST, plugins=[writer])
     items = recorder.getcall("pytest_sessionfinish").session.items
     reported = [r for r in recorder.getreports("pytest_runtest_logreport") if r.when == "call"]
@@ -425,3 +435,5 @@ def test_a_suite_item_that_ran_is_let_go(pytester: pytest.Pytester, reference: R
     assert terminal or items == [None] * len(items)
     assert writer.name == "SpoolingLogXML"
     assert len(list(ElementTree.parse(junit).iter("testcase"))) == len(reported)
+    if terminal:
+        _assert_markers_name_what_was_judged(junit, report_dir)

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import run_cli
+from reference_helpers import started
 
 from conformance.reference import ReferenceServer
 
@@ -43,7 +44,7 @@ def _profile(server: ReferenceServer, tmp_path: Path) -> Path:
 ])
 def test_profile_calls_are_looked_up(tmp_path: Path, faults: frozenset[str], code: int,
                                      verdicts: set[str]) -> None:
-    with ReferenceServer(faults=faults) as server:
+    with started(ReferenceServer(faults=faults)) as server:
         profile = _profile(server, tmp_path)
         run = run_cli("--quick", "--profile", str(profile), "--api-key", server.api_key,
                       f"--password={server.password}", report_dir=tmp_path / "reports")

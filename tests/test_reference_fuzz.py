@@ -29,8 +29,14 @@ class World:
         # example's "before"), not twice; only this test's requests reach the server.
         self.snapshot = self.flags()
 
-    def flags(self) -> list[dict[str, bool]]:
-        return [self.api.flags(c) for c in self.calls]
+    def flags(self) -> list[dict[str, Any]]:
+        """Every call's flags in one request (POST {control}/flags), not one GET each."""
+        response = self.api.client.post(f"{self.api.server.control_url}/flags",
+                                        json={"callIDs": [c["callID"] for c in self.calls]})
+        assert response.status_code == 200, response.text
+        calls: list[dict[str, Any]] = response.json()["calls"]
+        assert [c.get("missing") for c in calls] == [None] * len(self.calls)
+        return calls
 
     def value(self, token: str) -> str:
         symbols: dict[str, str] = {"@ID": self.calls[0]["callID"], "@ID4": self.calls[3]["callID"],

@@ -247,7 +247,7 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     ({"text_style": "keyvalue"}, TEXT, {"text_err": body_has("code=2\n")}),
     ({"text_style": "empty-success"}, {"text_ok"}, {"text_ok": body_is("")}),
     # timing: later answers, the same answers
-    ({"latency": 10}, set(), {}),
+    ({"latency": 1}, set(), {}),
     # a debug echo: every answer quotes the request, in a comment (XML, HTML) or a TEXT line
     ({"echo": True}, set(BATTERY),
      {"success": body_has("<!-- request: action=KeepCall"),
@@ -271,9 +271,9 @@ ROWS: list[tuple[dict[str, Any], set[str], dict[str, Check]]] = [
     # ongoing calls end 90 s after set-up: the battery is answered long before (finer point
     # below)
     ({"calls_end": 90}, set(), {}),
-    # next held back until its call starts (at most 1 s here): later answers, the same answers
-    # (finer point: test_runner_time)
-    ({"next_hold": 1}, set(), {}),
+    # next held back until its call starts (at most 0.05 s here): later answers, the same
+    # answers (finer point: test_runner_time)
+    ({"next_hold": 0.05}, set(), {}),
     # POST {control}/flags not served: the API answers the same (finer point below)
     ({"flags_endpoint": "404"}, set(), {}),
     ({"flags_endpoint": "405"}, set(), {}),
@@ -551,7 +551,8 @@ def test_html_and_text_tell_success_from_error(servers: Callable[..., Api], text
     (["token_grace=601"], "0 to 600"), (["token_grace=-1"], "0 to 600"),
     (["url_limit=100"], "0 or at least 4000"), (["payload=maybe"], "must be one of"),
     (["latency=-1"], "0 to 10000"), (["latency=10001"], "0 to 10000"),
-    (["latency=0.5"], "whole number"),
+    (["latency=0.5"], "whole number"), (["next_hold=soon"], "needs a number"),
+    (["next_hold=61"], "0 to 60"),
 ])
 def test_parse_rejects_bad_input_in_one_line(items: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message) as raised:
@@ -561,12 +562,12 @@ def test_parse_rejects_bad_input_in_one_line(items: list[str], message: str) -> 
 
 def test_parse_accepts_cli_spellings() -> None:
     parsed = Switches.parse(["error-status=404", "next_pending=yes", "both-ids=extension-wins",
-                             "status-spelling=either", "token_grace=300"])
+                             "status-spelling=either", "token_grace=300", "next_hold=0.5"])
     assert parsed == Switches(error_status=404, next_pending=True, both_ids="extension-wins",
-                              status_spelling="either", token_grace=300)
+                              status_spelling="either", token_grace=300, next_hold=0.5)
     assert parsed.non_default() == {"error_status": 404, "next_pending": True,
                                     "both_ids": "extension-wins", "status_spelling": "either",
-                                    "token_grace": 300}
+                                    "token_grace": 300, "next_hold": 0.5}
 
 
 # --- latency: when an answer leaves --------------------------------------------------------

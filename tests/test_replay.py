@@ -82,7 +82,7 @@ def test_a_request_never_answered_fails(tmp_path: Path,
     with post_silent() as server:
         code, out = replayed(capsys, manifest(tmp_path, case), case.id, "--target",
                              f"{server.url}/verba/api", "--api-key", "k", "--token", "t",
-                             "--timeout", "0.5")
+                             "--timeout", "0.3")
     assert code == 1, out
     assert "KC-HTTP-002" in out and "got no whole answer" in out
     assert any(r.method == "POST" for r in server.requests)  # it was sent, not skipped

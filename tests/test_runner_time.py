@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 
 import httpx
 import pytest
+from reference_helpers import started
 
 from conformance.catalog.spec import CallState
 from conformance.domain.model import Call, Check, KeepCallRequest, Scenario
@@ -27,7 +29,8 @@ from conformance.wire.target import Credentials, Target
 from conformance.wire.transport import Client, TransportSettings
 
 KEEP = (("action", "KeepCall"),)
-NO_RETRIES = TransportSettings(retries=0)
+# Plain HTTP on loopback: no CA bundle to load (~20 ms of CPU a client).
+NO_RETRIES = TransportSettings(retries=0, verify=False)
 
 
 @contextmanager
@@ -55,7 +58,7 @@ def verdicts(checks: list[Check]) -> dict[str, set[str]]:
 def test_a_given_token_pins_the_clock_a_deferred_keep_is_not_tested() -> None:
     """N1: with --token a case that may wait for its call's start moves no clock; it is
     not tested, with the reason, and later cases still authenticate."""
-    with ReferenceServer(Switches(defer_upcoming=True)) as server, \
+    with started(ReferenceServer(Switches(defer_upcoming=True))) as server, \
             target_on(server, given_token=True) as target:
         assert target.clock_pinned is not None
         numbering = Numbering(3)
@@ -78,8 +81,8 @@ def test_a_given_token_pins_the_clock_a_deferred_keep_is_not_tested() -> None:
 def test_a_deferral_not_tested_keeps_the_failures_time_cannot_explain() -> None:
     """P8: where the clock may not move, only the failures a change waiting for the call's
     start could explain are not tested; a wrong type in the same answer still fails."""
-    with ReferenceServer(Switches(defer_upcoming=True),
-                         faults=frozenset({"wrong-type-attribute"})) as server, \
+    with started(ReferenceServer(Switches(defer_upcoming=True),
+                                 faults=frozenset({"wrong-type-attribute"}))) as server, \
             target_on(server, given_token=True) as target:
         scenario = build("upcoming-caller", Numbering(5))
         result = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
@@ -90,7 +93,8 @@ def test_a_deferral_not_tested_keeps_the_failures_time_cannot_explain() -> None:
 
 def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
     """The same case with a login: the clock moves past the start and the keep passes."""
-    with ReferenceServer(Switches(defer_upcoming=True)) as server, target_on(server) as target:
+    with started(ReferenceServer(Switches(defer_upcoming=True))) as server, \
+            target_on(server) as target:
         assert target.clock_pinned is None
         scenario = build("upcoming-caller", Numbering(4))
         result = run(target, scenario, KeepCallRequest((*KEEP, ("callID", scenario.call_id))))
@@ -99,10 +103,9 @@ def test_a_login_moves_the_clock_and_judges_the_deferred_keep() -> None:
         assert "KC-TYPE-007" in found["observed"]
 
 
-def _until_fraction(low: float, high: float) -> None:
-    """Wait until the fraction of the current monotonic second is between low and high."""
-    while not low <= time.monotonic() % 1 < high:
-        time.sleep(0.005)
+def _to_fraction(clock: Clock, fraction: float) -> None:
+    """Move a fresh clock (no offset yet) on to ``fraction`` of its second: no real wait."""
+    clock.advance((fraction - time.monotonic()) % 1)
 
 
 @pytest.mark.parametrize(("whole", "state"), [(True, "ongoing"), (False, "upcoming")])
@@ -111,16 +114,16 @@ def test_a_whole_second_clock_starts_a_call_on_its_start_second(whole: bool,
     """The clock_resolution switch: a call set up late in a second to start in 1 s has
     started a tenth of a second later, on the next second, on a whole-second clock."""
     store = Store(Clock(whole))
-    _until_fraction(0.88, 0.92)
+    _to_fraction(store.clock, 0.9)
     call = CallRecord("c", "1", "2", start=store.clock.now() + 1, upcoming=True)
     store.add([call], ())
-    _until_fraction(0.02, 0.06)
+    store.clock.advance(0.14)  # .04 into the next second
     assert call.state(store.clock.now()) == state
 
 
 def test_a_keep_that_lands_on_an_earlier_cases_call_fails_flag_002() -> None:
     """P6: the earlier case's call is read back with the next case; its drift fails."""
-    with ReferenceServer(faults=frozenset({"last-call-cache"})) as server, \
+    with started(ReferenceServer(faults=frozenset({"last-call-cache"}))) as server, \
             target_on(server) as target:
         numbering = Numbering(5)
         first = build("ongoing-caller", numbering)
@@ -173,15 +176,17 @@ def test_a_call_ends_some_time_after_its_set_up_or_its_start() -> None:
     assert upcoming.end - ongoing.end == pytest.approx(30, abs=0.5)
 
 
-# Timeouts far shorter than the target's hold of a next (2 s, the call's start; 3 s at most).
-SHORT = TransportSettings(read_timeout=0.5, total_timeout=1.0, retries=0)
+# Timeouts shorter than the target's hold of a next (0.75 s: next_hold, below the 2 s to the
+# start of the call found), yet roomy for the other requests on a busy machine.
+SHORT = replace(NO_RETRIES, read_timeout=0.25, total_timeout=0.5)
+HOLD = 0.75
 
 
 HELD = [("upcoming-now", "next"), ("no-call", "ongoing,next"), ("ongoing-caller", "next")]
 
 
 def _held_next(scenario: str, status: str) -> Result:
-    with ReferenceServer(Switches(next_hold=3)) as server, \
+    with started(ReferenceServer(Switches(next_hold=HOLD))) as server, \
             target_on(server, settings=SHORT) as target:
         built = build(scenario, Numbering(5))
         request = KeepCallRequest((*KEEP, ("extension", built.extension), ("status", status)))
@@ -205,10 +210,17 @@ def test_a_next_held_past_the_timeouts_is_an_answer(
     assert "fail" not in verdicts(result.checks), result.checks
 
 
+# Every answer slower than the whole deadline (the token's too): what times out cannot depend on
+# how busy the machine is.
+SLOWER_THAN_DEADLINE = (replace(NO_RETRIES, read_timeout=0.1, total_timeout=0.2),
+                        Switches(latency=300))
+
+
 def test_only_a_next_gets_the_longer_deadline() -> None:
     """Any other request keeps the client's timeouts: a slow answer is still a timeout."""
-    with ReferenceServer(Switches(latency=1500)) as server, \
-            target_on(server, settings=SHORT) as target:
+    settings, switches = SLOWER_THAN_DEADLINE
+    with started(ReferenceServer(switches)) as server, \
+            target_on(server, settings=settings) as target:
         built = build("ongoing-caller", Numbering(6))
         ongoing, held = (KeepCallRequest((*KEEP, ("extension", built.extension),
                                           ("status", status))) for status in ("ongoing", "next"))
@@ -222,7 +234,7 @@ def test_static_profile_calls_age_with_the_wall_clock() -> None:
     started: a target that no longer finds it by ``next`` is not failed; told the offsets hold
     now, the same answer fails (the suite then assumes the call is still 30 s out)."""
     call = Call(str(uuid.uuid4()), "4711", "+3612345678", "upcoming", 30)
-    with ReferenceServer() as server:
+    with started(ReferenceServer()) as server:
         control = f"{server.control_url}"
         assert httpx.put(f"{control}/fixtures", json={"calls": [call.to_control()],
                                                       "controlledExtensions": []}

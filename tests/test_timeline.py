@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
+from reference_helpers import started
 
 from conformance.catalog.spec import NEXT_WINDOW_SECONDS, STATUS_VALUES
 from conformance.domain import timeline
@@ -145,7 +146,7 @@ def test_a_plain_case_asks_the_oracle_once(counted: _Counted) -> None:
     cases = {case.scenario: case for case in all_cases(quick=True)
              if case.part == "lookup" and case.scenario in SCENARIOS}
     numbering = Numbering(7)
-    with ReferenceServer() as server, _target(server) as target:
+    with started(ReferenceServer()) as server, _target(server) as target:
         for case in cases.values():
             before = counted.calls
             result = run_case(target, case, numbering)

@@ -212,7 +212,7 @@ class Switches:
 
 
 _HINTS: dict[str, Any] = typing.get_type_hints(Switches)
-# Free-form number switches (whole but next_hold's): what makes a value valid, in words.
+# Free-form number switches: what makes a value valid, in words for the error.
 INT_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "error_status": (lambda v: v == 200 or 400 <= v <= 499, "200 or 4xx"),
     "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
@@ -241,9 +241,6 @@ def switch_help() -> dict[str, str]:
     return lines
 
 
-_NUMBERS = {int: "whole number", float: "number"}  # free-form switches' types, in words
-
-
 def _choices(hint: Any) -> tuple[str, ...]:
     if hint is bool:
         return ("true", "false")
@@ -258,10 +255,15 @@ def _convert(name: str, text: str) -> Any:
         try:
             return hint(text)
         except ValueError:
-            raise ValueError(f"switch {name} needs a {_NUMBERS[hint]}, not {text!r}") from None
+            raise ValueError(f"switch {name} needs {_NUMBERS[hint]}, not {text!r}") from None
     if text not in typing.get_args(hint):
         raise ValueError(f"switch {name} must be one of {', '.join(_choices(hint))}, not {text!r}")
     return text
+
+
+# The free-form switches' types, as their help and errors name them (next_hold takes fractions,
+# so that a test of a held next need not wait whole seconds).
+_NUMBERS: dict[type, str] = {int: "a whole number", float: "a number"}
 
 
 def _to_bool(name: str, text: str) -> bool:
