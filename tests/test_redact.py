@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
+import sys
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -237,3 +239,33 @@ def test_a_short_text_finds_the_secrets_hiding_in_it_as_a_long_one_does(
     assert found == [s for s in MANY if s in found]  # in the order they were learnt
     assert {secret for secret, mix in picks if mix is not _MIXINGS[3]} <= set(found)
     assert not any(secret in redactor(text) for secret, _ in picks)
+
+
+def test_threads_adding_and_redacting_at_once_leak_nothing() -> None:
+    """One redactor serves every thread (the process's SECRETS): threads that each learn a
+    token and at once redact a text holding it, in a mixed form, all get it replaced, with no
+    error, though another thread's secret is added while their text is being redacted."""
+    redactor, errors, leaks = Redactor(), [], []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads change hands every few bytecodes
+
+    def learn(n: int) -> None:
+        try:
+            for k in range(8):
+                token = f"token-{n:02d}-{k:02d}-{'qrstuvwxyz'[k % 10] * 8}"
+                redactor.add(token, f"$T{n}")
+                text = f"?x=1&token={token[:5]}%{ord(token[5]):02X}{token[6:]}&y=%26"
+                if token[6:] in redactor(text):
+                    leaks.append(token)
+        except Exception as error:  # the error is the finding
+            errors.append(repr(error))
+
+    try:
+        threads = [threading.Thread(target=learn, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and leaks == []

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -105,15 +106,20 @@ class Redactor:
         # same few header values (most of its redaction), and no secret was added since.
         self._memo: dict[str, str] = {}
         self._heads: dict[str, list[tuple[str, str]]] | None = None  # needles, by their start
+        # One process-wide redactor serves every thread (a test's targets in threads, each
+        # learning its token): a secret is added, and what is built of the secrets read,
+        # under this lock, so no text is redacted with half of what was added.
+        self._lock = threading.RLock()
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
     def add(self, secret: str, placeholder: str) -> None:
         """Register a secret learnt during the run (e.g. a token); empty secrets are ignored."""
-        if secret and self._secrets.get(secret) != placeholder:
-            self._secrets[secret] = placeholder
-            self._literal, self._whole, self._heads = None, None, None
-            self._memo.clear()
+        with self._lock:
+            if secret and self._secrets.get(secret) != placeholder:
+                self._secrets[secret] = placeholder
+                self._literal, self._whole, self._heads = None, None, None
+                self._memo.clear()
 
     def add_basic(
         self, username: str, password: str, *, placeholder: str = BASIC_PLACEHOLDER,
@@ -126,9 +132,10 @@ class Redactor:
         ``Basic $KEEPCALL_BASIC``) and the password becomes ``password_placeholder``.
         """
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self.add(token, placeholder)
-        self.add(password, password_placeholder)
-        self._basic[token] = BasicCredential(username_placeholder, password_placeholder)
+        with self._lock:
+            self.add(token, placeholder)
+            self.add(password, password_placeholder)
+            self._basic[token] = BasicCredential(username_placeholder, password_placeholder)
         return f"Basic {token}"
 
     def basic_credential(self, authorization: str) -> BasicCredential | None:
@@ -138,6 +145,10 @@ class Redactor:
 
     def segments(self, text: str) -> list[Segment]:
         """Split text into literal pieces and placeholders (curl lines quote them differently)."""
+        with self._lock:
+            return self._segments(text)
+
+    def _segments(self, text: str) -> list[Segment]:
         literals = self._compiled()
         if not literals:
             return [Segment(text, False)] if text else []
@@ -168,14 +179,15 @@ class Redactor:
         return out
 
     def __call__(self, text: str) -> str:
-        if len(text) > MEMO_CHARS:
-            return "".join(s.text for s in self.segments(text))
-        known = self._memo.get(text)
-        if known is None:
-            if len(self._memo) >= MEMO_TEXTS:
-                self._memo.clear()
-            known = self._memo[text] = "".join(s.text for s in self.segments(text))
-        return known
+        with self._lock:
+            if len(text) > MEMO_CHARS:
+                return "".join(s.text for s in self._segments(text))
+            known = self._memo.get(text)
+            if known is None:
+                if len(self._memo) >= MEMO_TEXTS:
+                    self._memo.clear()
+                known = self._memo[text] = "".join(s.text for s in self._segments(text))
+            return known
 
     def excerpt(self, text: str, limit: int, cut: bool = False) -> str:
         """At most ``limit`` characters of ``text``, redacted before it is cut (a secret on the
@@ -237,6 +249,10 @@ class Redactor:
     def _masked_tail(self, text: str) -> str:
         """``text`` without a trailing start of a secret (in a literal form) of MIN_SECRET_LEN
         characters or more: the rest of it was cut off."""
+        with self._lock:
+            return self._masked(text)
+
+    def _masked(self, text: str) -> str:
         self._compiled()
         for form, placeholder in self._lookup.items():
             for length in range(min(len(form) - 1, len(text)), MIN_SECRET_LEN - 1, -1):
