@@ -105,6 +105,9 @@ class Redactor:
         # same few header values (most of its redaction), and no secret was added since.
         self._memo: dict[str, str] = {}
         self._heads: dict[str, list[tuple[str, str]]] | None = None  # needles, by their start
+        # Secrets registered or changed so far: a text redacted when it was this is redacted
+        # still (a file written whole need not be read again).
+        self.generation = 0
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
@@ -112,6 +115,7 @@ class Redactor:
         """Register a secret learnt during the run (e.g. a token); empty secrets are ignored."""
         if secret and self._secrets.get(secret) != placeholder:
             self._secrets[secret] = placeholder
+            self.generation += 1
             self._literal, self._whole, self._heads = None, None, None
             self._memo.clear()
 
