@@ -18,7 +18,9 @@ any mixture of encodings and line breaks runs only on texts that hold a sign of 
 (a result file: megabytes, and a run that learnt hundreds of tokens) is searched once by one
 pattern of every secret's forms, a trie (``secret_forms.trie``), and once more for what the
 mixed forms read as decoded: its cost follows the text's length, not the length times the
-secrets.
+secrets. The literal forms are looked for only in the runs of the characters they are made of,
+as long as the shortest form at least (one quick pattern finds them): a result file's case ids
+and requirement ids are cut by their ``|`` or too short, and are not tried against each form.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
 ``"a"`` would turn every ``a`` of a page into a placeholder), so they are replaced only as a
@@ -101,6 +103,7 @@ class Redactor:
         # RequestToken answers cannot be read) must not rebuild them all each time.
         self._pieces: dict[str, Pieces] = {}
         self._whole: _Whole | None = None  # the one pattern of all, for long texts
+        self._alphabet: re.Pattern[str] | None = None  # a run of the forms' characters
         # Short texts redacted with the secrets registered now: every exchange records the
         # same few header values (most of its redaction), and no secret was added since.
         self._memo: dict[str, str] = {}
@@ -149,12 +152,14 @@ class Redactor:
         if whole is None:
             spans = [(m.start(), m.end(), self._lookup[m.group(0)],
                       m.group(0) not in self._secrets)
-                     for literal in literals for m in literal.finditer(text)]
+                     for start, end in self._runs(text)
+                     for literal in literals for m in literal.finditer(text, start, end)]
             spans = _union(spans, []) if len(literals) > 1 else spans
         else:
             spans = _union([(m.start(), m.end(), self._lookup[m.group(0)],
                              m.group(0) not in self._secrets)
-                            for m in _starts(whole.forms, text)], [])
+                            for start, end in self._runs(text)
+                            for m in _starts(whole.forms, text, start, end)], [])
         hiding = self._hidden(_replaced(text, spans), whole) if _MIXED_SIGNS.search(text) else []
         if hiding:
             spans = _union(spans, [(m.start(), m.end(), self._secrets[secret], True)
@@ -225,6 +230,18 @@ class Redactor:
                         if any(needle in view for view in views))
         return [secret for secret in self._secrets if secret in standing]
 
+    def _runs(self, text: str) -> list[tuple[int, int]]:
+        """Where in ``text`` a literal form may stand: the runs of the characters the forms are
+        made of, as long as the shortest form at least (a case id or a requirement's id is
+        cut by its ``|`` or too short: most of a result file is skipped by one quick pattern
+        instead of being tried against hundreds of forms at each place). The whole text when
+        a short secret is registered (its forms stand only after ``=``)."""
+        self._compiled()
+        alphabet = self._alphabet
+        if alphabet is None:
+            return [(0, len(text))]
+        return [m.span() for m in alphabet.finditer(text)]
+
     def _needle_heads(self) -> dict[str, list[tuple[str, str]]]:
         """Every secret's needles by their first HEAD characters: a short text's views are
         read once, a place at a time, not once per needle (a run learns hundreds of tokens,
@@ -261,6 +278,7 @@ class Redactor:
             self._chunks = {chunk: self._chunks.get(chunk) or self._chunk_pattern(chunk)
                             for chunk in chunks}  # a chunk grown or gone is dropped
             self._literal = list(self._chunks.values())
+            self._alphabet = _alphabet(self._pieces[s] for s in secrets)
         return self._literal or []
 
     def _whole_pattern(self) -> _Whole:
@@ -306,10 +324,26 @@ class _Whole:
                                   if f[:length] in self.secret_of))
 
 
-def _starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """Every match of ``pattern`` in ``text``, the longest at each place where one starts, those
-    that start inside another too (two secrets' forms may overlap: both are found)."""
-    for found in pattern.finditer(text):
+def _alphabet(pieces: Iterable[Pieces]) -> re.Pattern[str] | None:
+    """A run of the characters the secrets' literal forms are made of, as long as the shortest
+    form or longer; None when a short secret (a parameter value only) is among them."""
+    forms: list[str] = []
+    for piece in pieces:
+        if not piece.needles:
+            return None
+        forms += piece.forms
+    if not forms:
+        return None
+    chars = "".join(re.escape(c) for c in sorted(set("".join(forms))))
+    return re.compile(f"(?<![{chars}])[{chars}]{{{min(map(len, forms))},}}")
+
+
+def _starts(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None
+            ) -> Iterator[re.Match[str]]:
+    """Every match of ``pattern`` in ``text`` (between ``start`` and ``end``), the longest at
+    each place where one starts, those that start inside another too (two secrets' forms may
+    overlap: both are found)."""
+    for found in pattern.finditer(text, start, len(text) if end is None else end):
         yield found
         for place in range(found.start() + 1, found.end()):
             if (inner := pattern.match(text, place)) is not None:
