@@ -104,6 +104,7 @@ class Redactor:
         self._pieces: dict[str, Pieces] = {}
         self._whole: _Whole | None = None  # the one pattern of all, for long texts
         self._alphabet: re.Pattern[str] | None = None  # a run of the forms' characters
+        self._needle_runs: re.Pattern[str] | None = None  # a run of the needles' characters
         # Short texts redacted with the secrets registered now: every exchange records the
         # same few header values (most of its redaction), and no secret was added since.
         self._memo: dict[str, str] = {}
@@ -222,8 +223,10 @@ class Redactor:
         views = {plain, unquote(plain, errors="replace"), unquote_plus(plain, errors="replace")}
         if whole is not None:
             return whole.hiding(views)
-        heads = self._needle_heads()
-        standing = {secret for view in views for at in range(len(view) - HEAD + 1)
+        heads, runs = self._needle_heads(), self._needle_runs
+        standing = {secret for view in views
+                    for run in (runs.finditer(view) if runs else ())
+                    for at in range(run.start(), run.end() - HEAD + 1)
                     for needle, secret in heads.get(view[at:at + HEAD], ())
                     if view.startswith(needle, at)}
         standing.update(secret for needle, secret in heads.get("", ())  # none so short today
@@ -245,7 +248,8 @@ class Redactor:
     def _needle_heads(self) -> dict[str, list[tuple[str, str]]]:
         """Every secret's needles by their first HEAD characters: a short text's views are
         read once, a place at a time, not once per needle (a run learns hundreds of tokens,
-        and each request's URL was searched for each of their needles in each view)."""
+        and each request's URL was searched for each of their needles in each view); and only
+        in the runs of the needles' characters as long as the shortest (``_needle_runs``)."""
         if self._heads is None:
             self._compiled()  # every secret's pieces made
             self._heads = {}
@@ -253,6 +257,8 @@ class Redactor:
                 for needle in self._pieces[secret].needles:
                     head = needle[:HEAD] if len(needle) >= HEAD else ""
                     self._heads.setdefault(head, []).append((needle, secret))
+            self._needle_runs = _runs_of(
+                [n for s in self._secrets for n in self._pieces[s].needles])
         return self._heads
 
     def _masked_tail(self, text: str) -> str:
@@ -332,10 +338,16 @@ def _alphabet(pieces: Iterable[Pieces]) -> re.Pattern[str] | None:
         if not piece.needles:
             return None
         forms += piece.forms
-    if not forms:
+    return _runs_of(forms)
+
+
+def _runs_of(words: list[str]) -> re.Pattern[str] | None:
+    """A run of the characters ``words`` are made of, as long as the shortest word or longer:
+    where one of them may stand (None: no word)."""
+    if not words:
         return None
-    chars = "".join(re.escape(c) for c in sorted(set("".join(forms))))
-    return re.compile(f"(?<![{chars}])[{chars}]{{{min(map(len, forms))},}}")
+    chars = "".join(re.escape(c) for c in sorted(set("".join(words))))
+    return re.compile(f"(?<![{chars}])[{chars}]{{{min(map(len, words))},}}")
 
 
 def _starts(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None
