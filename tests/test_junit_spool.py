@@ -127,3 +127,28 @@ def test_what_pytest_writes_holds_no_test_case(pytester: pytest.Pytester) -> Non
     final = junit.read_text(encoding="utf-8")
     assert final.count("<testcase ") == 2 and "$KEEPCALL_API_KEY" in final
     assert "SECRET" not in final + written
+
+
+# A secret learnt after an earlier test echoed it (a token handed out later): the spool held
+# the echo as it was, and the file as left has it replaced all the same.
+LEARNT_LATE = '''
+from conformance.wire.redact import SECRETS
+
+def test_echoes_first(record_property):
+    record_property("echo", "keepcall-LATE-learnt-secret")
+
+def test_learns_it():
+    SECRETS.add("keepcall-LATE-learnt-secret", "$KEEPCALL_TOKEN")
+'''
+
+
+def test_a_secret_learnt_after_its_echo_is_replaced(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_late=LEARNT_LATE)
+    pytester.makeconftest(SPOOL)
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider",
+                                f"--junitxml={junit}", "-o", "junit_family=xunit1")
+    result.assert_outcomes(passed=2)
+    final = junit.read_text(encoding="utf-8")
+    assert final.count("<testcase ") == 2 and "$KEEPCALL_TOKEN" in final
+    assert "LATE-learnt" not in final

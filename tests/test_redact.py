@@ -269,3 +269,40 @@ def test_threads_adding_and_redacting_at_once_leak_nothing() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert errors == [] and leaks == []
+
+
+LONG_ONLY = [s for s in MANY if len(s) >= 8]
+
+
+def _unfiltered(secrets: dict[str, str]) -> Redactor:
+    """A redactor that tries its forms at every place of a text (no runs looked for first)."""
+    redactor = Redactor(secrets)
+    redactor._compiled()
+    redactor._alphabet = None
+    return redactor
+
+
+@given(picks=st.lists(st.tuples(st.sampled_from(LONG_ONLY), st.sampled_from(
+           [str, lambda s: base64.b64encode(b"xy" + s.encode()).decode()])), max_size=4),
+       glue=st.text(alphabet="ab-=%|[ .0", max_size=6), long=st.booleans())
+@example(picks=[(LONG_ONLY[0], str), (LONG_ONLY[1], str)], glue="", long=False)  # one run
+@example(picks=[(LONG_ONLY[2], str)], glue="", long=True)
+def test_the_runs_of_the_forms_characters_hold_every_form(
+        picks: list[tuple[str, Callable[[str], str]]], glue: str, long: bool) -> None:
+    """Only the runs of the characters the forms are made of, as long as the shortest form,
+    are searched: the same as searching every place, at a run's start, end and middle, in a
+    short text and a long one (one pattern of all)."""
+    secrets = {secret: f"$S{i}" for i, secret in enumerate(LONG_ONLY)}
+    redactor = Redactor(secrets)
+    text = "|x" + glue.join(mix(secret) + glue for secret, mix in picks) + "z"
+    text = text + "|" * LONG_TEXT if long else text
+    assert redactor._runs(text) != [(0, len(text))]
+    assert redactor(text) == _unfiltered(secrets)(text)
+    assert not any(secret in redactor(text) for secret, _ in picks)
+
+
+def test_a_short_secret_has_every_place_searched() -> None:
+    """A short secret's forms stand only after ``=``: no run is looked for, the whole text is."""
+    redactor = Redactor({"k3y": "$K", LONG_ONLY[0]: "$L"})
+    assert redactor._runs("a=k3y&b") == [(0, 7)]
+    assert redactor("a=k3y&b=" + LONG_ONLY[0]) == "a=$K&b=$L"

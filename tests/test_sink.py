@@ -100,3 +100,20 @@ def test_big_files_are_redacted_in_blocks_as_whole(
     sink.rewrite(junit)
     assert junit.read_text(encoding="utf-8") == whole and "SECRET" not in whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.json.gz", "junit.xml"]
+
+
+def test_a_file_written_whole_is_read_again_for_a_secret_learnt_since(tmp_path: Path) -> None:
+    """write_tagged's file is redacted with what is known as it is written (across the cuts of
+    its streams); rewrite leaves it while nothing was learnt, and a secret learnt after it was
+    written is still gone from it after rewrite, the same as a file another writer made."""
+    late = "kc-canary-sink-LATE-0c1d"
+    junit = sink.write_tagged(tmp_path / "junit.xml", [
+        io.BytesIO(b"<testsuite>"), io.BytesIO(f"<p>{SECRET_REFS}</p><q>{late}</q>".encode()),
+        io.BytesIO(b"</testsuite>")])
+    written = junit.read_text(encoding="utf-8")
+    assert written == "<testsuite><p>$KEEPCALL_API_KEY</p><q>" + late + "</q></testsuite>"
+    sink.rewrite(junit)
+    assert junit.read_text(encoding="utf-8") == written
+    SECRETS.add(late, "$KEEPCALL_TOKEN")
+    sink.rewrite(junit)
+    assert junit.read_text(encoding="utf-8") == written.replace(late, "$KEEPCALL_TOKEN")

@@ -5,13 +5,14 @@ junit.xml spooled as the run goes.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
-import shutil
-import tempfile
 import time
 import traceback
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
@@ -23,7 +24,7 @@ from conformance.integration.session import KeepCallSession
 from conformance.integration.settings import Settings
 from conformance.judging.ledger import Ledger
 from conformance.reports.report import PART_NAME, finished, public_url, write_part
-from conformance.wire.redact import redact
+from conformance.wire import sink
 
 TRACEBACK_CHARS = 4000  # the end of a suite error's traceback kept in results.json
 
@@ -108,19 +109,25 @@ _SPOOLED = "keepcall-spooled-testcases"
 
 class SpoolingLogXML(LogXML):
     """pytest's junit.xml writer, keeping no tree: each test case's element, once final, is
-    serialized and spooled to a temporary file instead of held to the end (a full run's 21,800
-    elements and their serialization at once were 30 MB and more at the run's peak). The file
-    is pytest's own, byte for byte: ElementTree writes a child as it writes it alone. Each case
-    is redacted before it is spooled, so what a target echoed never reaches the disk as sent."""
+    serialized and spooled, gzipped in memory, instead of held to the end (a full run's 21,800
+    elements and their serialization at once were 30 MB and more at the run's peak; the spool
+    is about 150 KB). The file is pytest's own, byte for byte: ElementTree writes a child as it
+    writes it alone. Nothing of a test case reaches the disk before the whole file is redacted
+    once, at the end, with every secret the run learnt (a case redacted as it was spooled was
+    read again at the end all the same, for the tokens learnt after it: twice the work)."""
 
-    _spool: IO[str]
+    _spool: io.BytesIO
+    _packed: IO[str]
 
     @classmethod
     def taking(cls, xml: LogXML) -> SpoolingLogXML:
         """``xml``'s state (options, stats, nothing reported yet) in a spooling writer."""
         spooling = cls.__new__(cls)
         spooling.__dict__.update(vars(xml))
-        spooling._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed at the end)
+        spooling._spool = io.BytesIO()
+        spooling._packed = io.TextIOWrapper(
+            gzip.GzipFile(filename="", mode="wb", fileobj=spooling._spool, compresslevel=1,
+                          mtime=0), encoding="utf-8")
         return spooling
 
     def finalize(self, report: pytest.TestReport) -> None:
@@ -134,23 +141,23 @@ class SpoolingLogXML(LogXML):
         final = len(pending) if whole else next(
             (n for n, r in enumerate(pending) if "to_xml" not in vars(r)), len(pending))
         for reporter in pending[:final]:
-            self._spool.write(redact(ET.tostring(reporter.to_xml(), encoding="unicode")))
+            self._packed.write(ET.tostring(reporter.to_xml(), encoding="unicode"))
         del pending[:final]
 
     def pytest_sessionfinish(self) -> None:
-        """pytest's file with only a stand-in for the test cases, all spooled redacted first,
-        so what pytest writes holds nothing a target sent; then the spool in its place."""
+        """pytest's file with only a stand-in for the test cases, all spooled first, so what
+        pytest writes holds nothing a target sent; then the file again, the spool in the
+        stand-in's place, redacted as it is written."""
         self._flush(whole=True)
+        self._packed.close()  # the gzip stream ended; the spool stays open
         self.node_reporters_ordered.append(_Spooled(coerce_node_id(_SPOOLED), self))
         try:
             super().pytest_sessionfinish()
-            with open(self.logfile, encoding="utf-8") as written:
-                head, tail = written.read().split(f"<{_SPOOLED} />", 1)
-            with open(self.logfile, "w", encoding="utf-8") as logfile:
-                logfile.write(redact(head))
-                self._spool.seek(0)
-                shutil.copyfileobj(self._spool, logfile)
-                logfile.write(redact(tail))
+            path = Path(self.logfile)
+            head, tail = path.read_bytes().split(f"<{_SPOOLED} />".encode(), 1)
+            self._spool.seek(0)
+            with gzip.GzipFile(fileobj=self._spool, mode="rb") as spooled:
+                sink.write_tagged(path, [io.BytesIO(head), spooled, io.BytesIO(tail)])
         finally:
             self._spool.close()
 

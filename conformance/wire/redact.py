@@ -18,7 +18,9 @@ any mixture of encodings and line breaks runs only on texts that hold a sign of 
 (a result file: megabytes, and a run that learnt hundreds of tokens) is searched once by one
 pattern of every secret's forms, a trie (``secret_forms.trie``), and once more for what the
 mixed forms read as decoded: its cost follows the text's length, not the length times the
-secrets.
+secrets. The literal forms are looked for only in the runs of the characters they are made of,
+as long as the shortest form at least (one quick pattern finds them): a result file's case ids
+and requirement ids are cut by their ``|`` or too short, and are not tried against each form.
 
 Secrets shorter than ``MIN_SECRET_LEN`` characters are too likely to occur by chance (a key
 ``"a"`` would turn every ``a`` of a page into a placeholder), so they are replaced only as a
@@ -102,6 +104,8 @@ class Redactor:
         # RequestToken answers cannot be read) must not rebuild them all each time.
         self._pieces: dict[str, Pieces] = {}
         self._whole: _Whole | None = None  # the one pattern of all, for long texts
+        self._alphabet: re.Pattern[str] | None = None  # a run of the forms' characters
+        self._needle_runs: re.Pattern[str] | None = None  # a run of the needles' characters
         # Short texts redacted with the secrets registered now: every exchange records the
         # same few header values (most of its redaction), and no secret was added since.
         self._memo: dict[str, str] = {}
@@ -110,6 +114,9 @@ class Redactor:
         # learning its token): a secret is added, and what is built of the secrets read,
         # under this lock, so no text is redacted with half of what was added.
         self._lock = threading.RLock()
+        # Secrets registered or changed so far: a text redacted when it was this is redacted
+        # still (a file written whole need not be read again).
+        self.generation = 0
         for secret, placeholder in (secrets or {}).items():
             self.add(secret, placeholder)
 
@@ -118,6 +125,7 @@ class Redactor:
         with self._lock:
             if secret and self._secrets.get(secret) != placeholder:
                 self._secrets[secret] = placeholder
+                self.generation += 1
                 self._literal, self._whole, self._heads = None, None, None
                 self._memo.clear()
 
@@ -156,12 +164,14 @@ class Redactor:
         if whole is None:
             spans = [(m.start(), m.end(), self._lookup[m.group(0)],
                       m.group(0) not in self._secrets)
-                     for literal in literals for m in literal.finditer(text)]
+                     for start, end in self._runs(text)
+                     for literal in literals for m in literal.finditer(text, start, end)]
             spans = _union(spans, []) if len(literals) > 1 else spans
         else:
             spans = _union([(m.start(), m.end(), self._lookup[m.group(0)],
                              m.group(0) not in self._secrets)
-                            for m in _starts(whole.forms, text)], [])
+                            for start, end in self._runs(text)
+                            for m in _starts(whole.forms, text, start, end)], [])
         hiding = self._hidden(_replaced(text, spans), whole) if _MIXED_SIGNS.search(text) else []
         if hiding:
             spans = _union(spans, [(m.start(), m.end(), self._secrets[secret], True)
@@ -225,18 +235,33 @@ class Redactor:
         views = {plain, unquote(plain, errors="replace"), unquote_plus(plain, errors="replace")}
         if whole is not None:
             return whole.hiding(views)
-        heads = self._needle_heads()
-        standing = {secret for view in views for at in range(len(view) - HEAD + 1)
+        heads, runs = self._needle_heads(), self._needle_runs
+        standing = {secret for view in views
+                    for run in (runs.finditer(view) if runs else ())
+                    for at in range(run.start(), run.end() - HEAD + 1)
                     for needle, secret in heads.get(view[at:at + HEAD], ())
                     if view.startswith(needle, at)}
         standing.update(secret for needle, secret in heads.get("", ())  # none so short today
                         if any(needle in view for view in views))
         return [secret for secret in self._secrets if secret in standing]
 
+    def _runs(self, text: str) -> list[tuple[int, int]]:
+        """Where in ``text`` a literal form may stand: the runs of the characters the forms are
+        made of, as long as the shortest form at least (a case id or a requirement's id is
+        cut by its ``|`` or too short: most of a result file is skipped by one quick pattern
+        instead of being tried against hundreds of forms at each place). The whole text when
+        a short secret is registered (its forms stand only after ``=``)."""
+        self._compiled()
+        alphabet = self._alphabet
+        if alphabet is None:
+            return [(0, len(text))]
+        return [m.span() for m in alphabet.finditer(text)]
+
     def _needle_heads(self) -> dict[str, list[tuple[str, str]]]:
         """Every secret's needles by their first HEAD characters: a short text's views are
         read once, a place at a time, not once per needle (a run learns hundreds of tokens,
-        and each request's URL was searched for each of their needles in each view)."""
+        and each request's URL was searched for each of their needles in each view); and only
+        in the runs of the needles' characters as long as the shortest (``_needle_runs``)."""
         if self._heads is None:
             self._compiled()  # every secret's pieces made
             self._heads = {}
@@ -244,6 +269,8 @@ class Redactor:
                 for needle in self._pieces[secret].needles:
                     head = needle[:HEAD] if len(needle) >= HEAD else ""
                     self._heads.setdefault(head, []).append((needle, secret))
+            self._needle_runs = _runs_of(
+                [n for s in self._secrets for n in self._pieces[s].needles])
         return self._heads
 
     def _masked_tail(self, text: str) -> str:
@@ -273,6 +300,7 @@ class Redactor:
             self._chunks = {chunk: self._chunks.get(chunk) or self._chunk_pattern(chunk)
                             for chunk in chunks}  # a chunk grown or gone is dropped
             self._literal = list(self._chunks.values())
+            self._alphabet = _alphabet(self._pieces[s] for s in secrets)
         return self._literal or []
 
     def _whole_pattern(self) -> _Whole:
@@ -318,10 +346,32 @@ class _Whole:
                                   if f[:length] in self.secret_of))
 
 
-def _starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """Every match of ``pattern`` in ``text``, the longest at each place where one starts, those
-    that start inside another too (two secrets' forms may overlap: both are found)."""
-    for found in pattern.finditer(text):
+def _alphabet(pieces: Iterable[Pieces]) -> re.Pattern[str] | None:
+    """A run of the characters the secrets' literal forms are made of, as long as the shortest
+    form or longer; None when a short secret (a parameter value only) is among them."""
+    forms: list[str] = []
+    for piece in pieces:
+        if not piece.needles:
+            return None
+        forms += piece.forms
+    return _runs_of(forms)
+
+
+def _runs_of(words: list[str]) -> re.Pattern[str] | None:
+    """A run of the characters ``words`` are made of, as long as the shortest word or longer:
+    where one of them may stand (None: no word)."""
+    if not words:
+        return None
+    chars = "".join(re.escape(c) for c in sorted(set("".join(words))))
+    return re.compile(f"(?<![{chars}])[{chars}]{{{min(map(len, words))},}}")
+
+
+def _starts(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None
+            ) -> Iterator[re.Match[str]]:
+    """Every match of ``pattern`` in ``text`` (between ``start`` and ``end``), the longest at
+    each place where one starts, those that start inside another too (two secrets' forms may
+    overlap: both are found)."""
+    for found in pattern.finditer(text, start, len(text) if end is None else end):
         yield found
         for place in range(found.start() + 1, found.end()):
             if (inner := pattern.match(text, place)) is not None:

@@ -13,6 +13,8 @@ The largest files (cases.json.gz, junit.xml: megabytes for a full run) pass in b
 ``BLOCK_CHARS``, cut where no secret's form can run across (between a JSON document's values,
 between two XML or HTML tags: a secret inside a string or a text is escaped there, so it never
 spans the quote or the markup around it), so the whole text is never held two or three times.
+A file this module wrote whole (``write_tagged``) is not read again by ``rewrite`` unless a
+secret was learnt since.
 """
 
 from __future__ import annotations
@@ -23,12 +25,23 @@ import io
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final, TextIO
+from typing import Final, Protocol, TextIO
 
-from conformance.wire.redact import redact
+from conformance.wire.redact import SECRETS, redact
 
 BLOCK_CHARS: Final = 1 << 20  # what is redacted at once of a text written in blocks
 _BETWEEN_TAGS: Final = b"><"  # where an XML or HTML file is cut into blocks (after the ">")
+
+
+class Readable(Protocol):
+    """A binary stream read in blocks (a file, a gzip stream, a BytesIO)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+# The files written whole here: the secrets' generation they were redacted with, and the file's
+# modification time and size then (a file written again since is not taken for redacted).
+_REDACTED_AT: Final[dict[Path, tuple[int, int, int]]] = {}
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -70,7 +83,7 @@ def _blocks(pieces: Iterable[str]) -> Iterator[str]:
         yield "".join(held)
 
 
-def _tag_blocks(source: BinaryIO) -> Iterator[bytes]:
+def _tag_blocks(source: Readable) -> Iterator[bytes]:
     """An XML or HTML file in blocks of about BLOCK_CHARS bytes, each cut between two tags
     (">" never stands inside a UTF-8 sequence of more bytes)."""
     rest = b""
@@ -98,9 +111,33 @@ def write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def write_tagged(path: Path, sources: Iterable[Readable]) -> Path:
+    """Write an XML or HTML file from streams of its bytes, one after another (each ending
+    between two tags), redacted in blocks cut between tags: no block or file is held whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generation = SECRETS.generation
+    with path.open("wb") as out:
+        for source in sources:
+            for block in _tag_blocks(source):
+                out.write(redacted_bytes(block))
+    _REDACTED_AT[path.resolve()] = (generation, *_stamp(path))
+    return path
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """What tells a file written again: its modification time and size."""
+    found = path.stat()
+    return found.st_mtime_ns, found.st_size
+
+
 def rewrite(path: Path) -> None:
     """Pass a file another writer made (pytest's junit.xml, pytest-html's page) through the
-    sink, in place, in blocks cut between tags; a file that is not there is left so."""
+    sink, in place, in blocks cut between tags; a file that is not there is left so, and one
+    ``write_tagged`` wrote with every secret known now is left as it is (read again, it would
+    not change)."""
+    with contextlib.suppress(FileNotFoundError):
+        if _REDACTED_AT.get(path.resolve()) == (SECRETS.generation, *_stamp(path)):
+            return
     redacting = path.with_name(path.name + ".redacting")
     changed = False
     with contextlib.suppress(FileNotFoundError):
