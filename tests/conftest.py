@@ -21,7 +21,6 @@ import bytecode_cache  # first: the imports below then read and write the shared
 import pytest
 import session_reports
 from hypothesis import settings
-from killmatrix import seeded
 from lanes import (
     EXHAUSTIVE_DESCRIPTION,
     SYSTEM,
@@ -126,6 +125,8 @@ FAST = ("--examples", "10", "--budget", "5")  # bound the property-based part
 def run_cli(*args: str, report_dir: Path, timeout: float = 120) -> Run:
     """Run the installed console script in a subprocess, as a user would (seeded unless the
     arguments name a seed)."""
+    from killmatrix import seeded  # here: the fast lane's processes need not import it
+
     command = [str(Path(sys.executable).with_name("keepcall-conformance")), "run",
                "--report-dir", str(report_dir), *FAST, *seeded(args)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,

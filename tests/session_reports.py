@@ -17,7 +17,6 @@ from typing import Any, cast
 
 import pytest
 from hostile import SERVERS
-from killmatrix import ROOT, Row, write
 
 from conformance.reference.faults import FAULTS
 
@@ -25,6 +24,10 @@ PROPERTY = "session-report-row"
 KILL_MATRIX = "kill-matrix"
 HOSTILE_TARGETS = "hostile-targets"
 Rows = dict[str, dict[str, Any]]
+
+# killmatrix (and through it the conformance plugin) is imported by the writers that need it,
+# not here: conftest imports this module in every process, xdist's controller included, which
+# runs no test (0.4 to 0.8 s of CPU per process).
 
 
 def record_row(record_property: Callable[[str, object], None], report: str, key: str,
@@ -35,10 +38,14 @@ def record_row(record_property: Callable[[str, object], None], report: str, key:
 
 def _write_kill_matrix(rows: Rows) -> None:
     """The exhaustive lane's rows (whole runs): the reports, and the docs' copy."""
+    from killmatrix import ROOT, Row, write
+
     write([Row(**rows[f.name]) for f in FAULTS], ROOT / "reports", ROOT / "docs" / "KILL-MATRIX.md")
 
 
 def _write_hostile_targets(rows: Rows) -> None:
+    from killmatrix import ROOT
+
     ordered = {name: rows[name] for name in SERVERS}
     (ROOT / "reports").mkdir(exist_ok=True)
     (ROOT / "reports" / "hostile-targets.json").write_text(json.dumps(ordered, indent=2) + "\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from itertools import islice
 
 from hostile import API_PATH, SUCCESS, Server, read_request, reset, response, serve
 from reference_helpers import started
@@ -27,8 +28,10 @@ LIMIT = 8
 
 
 def _cases(count: int) -> list[Case]:
-    """Cases that run together (no call near an edge)."""
-    return [c for c in all_cases() if not near_edge(c.instantiate(Numbering())[0])][:count]
+    """The first ``count`` cases that run together (no call near an edge); the rest of the
+    matrix is not instantiated (0.5 s of CPU for each test)."""
+    return list(islice((c for c in all_cases() if not near_edge(c.instantiate(Numbering())[0])),
+                       count))
 
 
 def _run(batches: Batches, cases: list[Case]) -> tuple[list[Result], list[int]]:
