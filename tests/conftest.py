@@ -52,6 +52,9 @@ bytecode_cache.share(os.environ)  # for every child of the session, not only run
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", SYSTEM_DESCRIPTION)
     config.addinivalue_line("markers", EXHAUSTIVE_DESCRIPTION)
+    # The suite's own marker: tests/test_stateful_model.py imports a suite module, which a
+    # run's plugin would otherwise have registered it for.
+    config.addinivalue_line("markers", "requirement(*ids): the conformance suite's marker")
     session_reports.register(config)
 
 
