@@ -34,7 +34,7 @@ import base64
 import html
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, unquote_plus
@@ -43,9 +43,13 @@ from conformance.wire.secret_forms import (
     MIN_SECRET_LEN,
     VALUE_END,
     Pieces,
+    Whole,
+    alphabet_of,
     alternatives,
     mixed,
+    runs_of,
     secret_pieces,
+    starts,
     trie,
 )
 
@@ -103,7 +107,7 @@ class Redactor:
         # Each secret's forms, made once: a run that learns a token a case (a target whose
         # RequestToken answers cannot be read) must not rebuild them all each time.
         self._pieces: dict[str, Pieces] = {}
-        self._whole: _Whole | None = None  # the one pattern of all, for long texts
+        self._whole: Whole | None = None  # the one pattern of all, for long texts
         self._alphabet: re.Pattern[str] | None = None  # a run of the forms' characters
         self._needle_runs: re.Pattern[str] | None = None  # a run of the needles' characters
         # Short texts redacted with the secrets registered now: every exchange records the
@@ -171,7 +175,7 @@ class Redactor:
             spans = _union([(m.start(), m.end(), self._lookup[m.group(0)],
                              m.group(0) not in self._secrets)
                             for start, end in self._runs(text)
-                            for m in _starts(whole.forms, text, start, end)], [])
+                            for m in starts(whole.forms, text, start, end)], [])
         hiding = self._hidden(_replaced(text, spans), whole) if _MIXED_SIGNS.search(text) else []
         if hiding:
             spans = _union(spans, [(m.start(), m.end(), self._secrets[secret], True)
@@ -220,7 +224,7 @@ class Redactor:
         """Headers as an exchange records them: lower-case names, values redacted."""
         return {name.lower(): self.header(name, value) for name, value in items}
 
-    def _hidden(self, text: str, whole: _Whole | None = None) -> list[str]:
+    def _hidden(self, text: str, whole: Whole | None = None) -> list[str]:
         """The secrets that may still hide in ``text`` in a mixed form: each stands in it once
         references, escapes and line breaks are decoded (the cheap test before the slow
         pattern, compiled for those alone; the literal forms are gone from ``text`` already).
@@ -269,7 +273,7 @@ class Redactor:
                 for needle in self._pieces[secret].needles:
                     head = needle[:HEAD] if len(needle) >= HEAD else ""
                     self._heads.setdefault(head, []).append((needle, secret))
-            self._needle_runs = _runs_of(
+            self._needle_runs = runs_of(
                 [n for s in self._secrets for n in self._pieces[s].needles])
         return self._heads
 
@@ -300,10 +304,10 @@ class Redactor:
             self._chunks = {chunk: self._chunks.get(chunk) or self._chunk_pattern(chunk)
                             for chunk in chunks}  # a chunk grown or gone is dropped
             self._literal = list(self._chunks.values())
-            self._alphabet = _alphabet(self._pieces[s] for s in secrets)
+            self._alphabet = alphabet_of(self._pieces[s] for s in secrets)
         return self._literal or []
 
-    def _whole_pattern(self) -> _Whole:
+    def _whole_pattern(self) -> Whole:
         """The one pattern of every secret's literal forms, and of their needles: made once
         for the secrets registered (a secret added later makes it again)."""
         if self._whole is None:
@@ -315,7 +319,7 @@ class Redactor:
             found = [trie(long_forms)] if long_forms else []
             found += [f"(?<==){trie(short_forms)}{VALUE_END}"] if short_forms else []
             needles = {n: s for s in secrets for n in self._pieces[s].needles}
-            self._whole = _Whole(re.compile("|".join(found)),
+            self._whole = Whole(re.compile("|".join(found)),
                                  re.compile(trie(needles)) if needles else None, needles)
         return self._whole
 
@@ -324,58 +328,6 @@ class Redactor:
         short_forms = [f for s in chunk if not self._pieces[s].needles
                        for f in self._pieces[s].forms]
         return re.compile("|".join(alternatives(long_forms, short_forms)))
-
-
-@dataclass(frozen=True)
-class _Whole:
-    """Every secret's literal forms in one pattern, and their needles (what a mixed form reads
-    as decoded) in another, each of which names its secret."""
-
-    forms: re.Pattern[str]
-    needles: re.Pattern[str] | None
-    secret_of: dict[str, str]
-
-    def hiding(self, views: Iterable[str]) -> list[str]:
-        """The secrets whose needles stand in any of ``views``: the longest needle found at
-        each place, and every needle that starts it (a shorter secret's stands there too)."""
-        if self.needles is None:
-            return []
-        found = {m.group(0) for view in views for m in _starts(self.needles, view)}
-        return list(dict.fromkeys(self.secret_of[f[:length]] for f in found
-                                  for length in range(1, len(f) + 1)
-                                  if f[:length] in self.secret_of))
-
-
-def _alphabet(pieces: Iterable[Pieces]) -> re.Pattern[str] | None:
-    """A run of the characters the secrets' literal forms are made of, as long as the shortest
-    form or longer; None when a short secret (a parameter value only) is among them."""
-    forms: list[str] = []
-    for piece in pieces:
-        if not piece.needles:
-            return None
-        forms += piece.forms
-    return _runs_of(forms)
-
-
-def _runs_of(words: list[str]) -> re.Pattern[str] | None:
-    """A run of the characters ``words`` are made of, as long as the shortest word or longer:
-    where one of them may stand (None: no word)."""
-    if not words:
-        return None
-    chars = "".join(re.escape(c) for c in sorted(set("".join(words))))
-    return re.compile(f"(?<![{chars}])[{chars}]{{{min(map(len, words))},}}")
-
-
-def _starts(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None
-            ) -> Iterator[re.Match[str]]:
-    """Every match of ``pattern`` in ``text`` (between ``start`` and ``end``), the longest at
-    each place where one starts, those that start inside another too (two secrets' forms may
-    overlap: both are found)."""
-    for found in pattern.finditer(text, start, len(text) if end is None else end):
-        yield found
-        for place in range(found.start() + 1, found.end()):
-            if (inner := pattern.match(text, place)) is not None:
-                yield inner
 
 
 def _replaced(text: str, spans: list[tuple[int, int, str, bool]]) -> str:

@@ -2,9 +2,11 @@
 
 A target may send back what it was sent in any encoding: percent-encoded, form-encoded, XML/HTML
 or JSON-escaped, base64 at any alignment, split across lines. ``redact.py`` replaces secrets; this
-module only knows what a secret can look like: its literal forms, the pattern of any mixture of
-encodings (``mixed_pattern``), and a trie of many words in one pattern (``trie``), whose cost
-follows a text's length, however many secrets there are.
+module only knows what a secret can look like and how a text is searched for it: its literal
+forms, the pattern of any mixture of encodings (``mixed_pattern``), a trie of many words in one
+pattern (``trie``), whose cost follows a text's length, however many secrets there are, that
+pattern for all the secrets at once (``Whole``), and the runs of a text where a form can stand
+at all (``runs_of``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, quote_plus
@@ -143,3 +145,55 @@ def alternatives(long_forms: list[str], short_forms: list[str]) -> list[str]:
         for form in sorted(set(short_forms), key=len, reverse=True)
     ]
     return alternatives
+
+
+@dataclass(frozen=True)
+class Whole:
+    """Every secret's literal forms in one pattern, and their needles (what a mixed form reads
+    as decoded) in another, each of which names its secret."""
+
+    forms: re.Pattern[str]
+    needles: re.Pattern[str] | None
+    secret_of: dict[str, str]
+
+    def hiding(self, views: Iterable[str]) -> list[str]:
+        """The secrets whose needles stand in any of ``views``: the longest needle found at
+        each place, and every needle that starts it (a shorter secret's stands there too)."""
+        if self.needles is None:
+            return []
+        found = {m.group(0) for view in views for m in starts(self.needles, view)}
+        return list(dict.fromkeys(self.secret_of[f[:length]] for f in found
+                                  for length in range(1, len(f) + 1)
+                                  if f[:length] in self.secret_of))
+
+
+def alphabet_of(pieces: Iterable[Pieces]) -> re.Pattern[str] | None:
+    """A run of the characters the secrets' literal forms are made of, as long as the shortest
+    form or longer; None when a short secret (a parameter value only) is among them."""
+    forms: list[str] = []
+    for piece in pieces:
+        if not piece.needles:
+            return None
+        forms += piece.forms
+    return runs_of(forms)
+
+
+def runs_of(words: list[str]) -> re.Pattern[str] | None:
+    """A run of the characters ``words`` are made of, as long as the shortest word or longer:
+    where one of them may stand (None: no word)."""
+    if not words:
+        return None
+    chars = "".join(re.escape(c) for c in sorted(set("".join(words))))
+    return re.compile(f"(?<![{chars}])[{chars}]{{{min(map(len, words))},}}")
+
+
+def starts(pattern: re.Pattern[str], text: str, start: int = 0, end: int | None = None
+            ) -> Iterator[re.Match[str]]:
+    """Every match of ``pattern`` in ``text`` (between ``start`` and ``end``), the longest at
+    each place where one starts, those that start inside another too (two secrets' forms may
+    overlap: both are found)."""
+    for found in pattern.finditer(text, start, len(text) if end is None else end):
+        yield found
+        for place in range(found.start() + 1, found.end()):
+            if (inner := pattern.match(text, place)) is not None:
+                yield inner
