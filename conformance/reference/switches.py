@@ -182,7 +182,7 @@ class Switches:
                     "an error / served (a token sent is still checked: a wrong one is an error)")
 
     def __post_init__(self) -> None:
-        for name, (valid, rule) in INT_RULES.items():
+        for name, (valid, rule) in NUMBER_RULES.items():
             if not valid(getattr(self, name)):
                 raise ValueError(f"{name} must be {rule}, not {getattr(self, name)}")
         for name, choices in switch_choices().items():
@@ -213,7 +213,7 @@ class Switches:
 
 _HINTS: dict[str, Any] = typing.get_type_hints(Switches)
 # Free-form number switches: what makes a value valid, in words for the error.
-INT_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+NUMBER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "error_status": (lambda v: v == 200 or 400 <= v <= 499, "200 or 4xx"),
     "token_grace": (lambda v: 0 <= v <= TOKEN_GRACE_MAX, f"0 to {TOKEN_GRACE_MAX}"),
     "url_limit": (lambda v: v == 0 or v >= URL_LIMIT_MIN, f"0 or at least {URL_LIMIT_MIN}"),
@@ -235,7 +235,7 @@ def switch_help() -> dict[str, str]:
     lines = {}
     for f in fields(Switches):
         values = (", ".join(_choices(_HINTS[f.name]))
-                  or f"{_NUMBERS[_HINTS[f.name]]}, {INT_RULES[f.name][1]}")
+                  or f"{_NUMBERS[_HINTS[f.name]]}, {NUMBER_RULES[f.name][1]}")
         default = str(getattr(defaults, f.name)).lower()
         lines[f.name] = f"{values} (default {default}): {f.metadata['help']}"
     return lines
