@@ -109,7 +109,12 @@ def test_the_server_is_conformant_batched_serial_and_with_workers(
     assert_conformant(server, quick)
     serial = _certify(server, tmp_path / "serial", *QUICK, "--concurrency", "1")
     assert verdicts(serial) == verdicts(quick)
-    workers = _certify(server, tmp_path / "workers", *QUICK, "--workers", "3")
+    # Three workers of two requests in flight: no more connections at once than the quick run
+    # opens (8). Server B listens with socketserver's queue of 5 (its author's choice), and 24
+    # at once had the kernel reset one now and then: a real drop, which the suite reports
+    # (KC-HTTP-004), but not what this test is about.
+    workers = _certify(server, tmp_path / "workers", *QUICK, "--workers", "3",
+                       "--concurrency", "2")
     assert_conformant(server, workers)
     assert verdicts(workers) == verdicts(quick)  # and the cases run
 
